@@ -1,0 +1,125 @@
+"""Real TFLite conversion, LiteRT and TFLite Micro interpreters, the Pi runner and the C firmware kit."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from tfdistil.cli import main
+from tfdistil.data import Vocab, load_split
+from tfdistil.export import convert
+from tfdistil.firmware import write_firmware_kit
+from tfdistil.tflite_eval import evaluate_tflite
+
+STUDENTS = ("cnn", "bilstm", "bilstm_attn")
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_run, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tflite")
+    models = {}
+    for s in STUDENTS:
+        for q in ("float32", "int8"):
+            models[s, q] = convert(tiny_run[s], q, max_len=64, out=str(out / s / f"{s}_{q}.tflite"),
+                                   data=data_dir, calibration_size=100)
+    return models
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_builtin_ops_only_and_fused_lstm(converted, student):
+    for q in ("float32", "int8"):
+        m = converted[student, q]
+        assert not any(k in op for op in m["ops"] for k in ("FLEX", "WHILE", "CUSTOM")), m["ops"]
+        assert ("UNIDIRECTIONAL_SEQUENCE_LSTM" in m["ops"]) == (student != "cnn")
+        assert m["inputs"][0]["shape"] == [1, 64] and m["vocab_size"] > 2
+        assert os.path.isfile(m["path"][:-len(".tflite")] + ".json")
+    assert converted[student, "int8"]["bytes"] < converted[student, "float32"]["bytes"]
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_float_tflite_matches_keras_in_litert_and_tflm(converted, tiny_run, data_dir, student):
+    for runtime in ("litert", "tflm"):
+        r = evaluate_tflite(converted[student, "float32"]["path"], data_dir, "dev", runtime, limit=150)
+        assert r["agreement_with_keras"] == 1.0, r
+        assert r["accuracy"] == pytest.approx(r["keras_accuracy_at_max_len"])
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_int8_runs_in_tflm_with_measured_arena(converted, data_dir, student):
+    r = evaluate_tflite(converted[student, "int8"]["path"], data_dir, "dev", "tflm", limit=100)
+    assert r["arena_bytes_min"] > 0 and r["arena_bytes_used"] and r["arena_bytes_used"] <= r["arena_bytes_min"]
+    assert r["latency_ms_p50"] > 0 and 0.0 <= r["accuracy"] <= 1.0
+    assert r["agreement_with_keras"] >= 0.8, r
+
+
+def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):
+    model = converted["cnn", "int8"]["path"]
+    Vocab(["only", "three", "words"], 64).save(str(tmp_path / "vocab.json"))
+    result = CliRunner().invoke(main, ["evaluate-tflite", model, "--vocab", str(tmp_path / "vocab.json"),
+                                       "--data", data_dir, "--limit", "5"])
+    assert result.exit_code == 2 and "wrong vocab.json" in result.stderr
+
+
+NO_TF = """
+import runpy, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow" or name.startswith("tensorflow."):
+            raise ImportError("classify.py must not import TensorFlow")
+sys.meta_path.insert(0, Block())
+sys.argv = ["classify.py"] + sys.argv[1:]
+runpy.run_path(sys.argv[0] if False else %r, run_name="__main__")
+""" % os.path.join(ROOT, "tflite", "classify.py")
+
+
+def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_dir, tmp_path):
+    from tfdistil.batches import predict_logits
+    from tfdistil.train import load_run
+    student = "bilstm_attn"
+    model = converted[student, "float32"]["path"]
+    vocab = os.path.join(os.path.dirname(model), "vocab.json")
+    dev = load_split(data_dir, "dev", limit=200)
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("sentence\tlabel\n" + "".join(f"{s}\t{l}\n" for s, l in zip(dev.sentences, dev.labels)))
+    proc = subprocess.run([sys.executable, "-c", NO_TF, model, "--vocab", vocab, "--tsv", str(tsv)],
+                          capture_output=True, text=True, check=True)
+    labels = [int(line.split("\t")[0]) for line in proc.stdout.splitlines()]
+    cfg, v, keras_model = load_run(tiny_run[student])
+    keras_labels = predict_logits(keras_model, student, v.encode_batch(dev.sentences, 64)).argmax(-1)
+    assert labels == keras_labels.tolist()
+    assert "accuracy" in proc.stderr
+
+
+def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path):
+    if not shutil.which("gcc"):
+        pytest.skip("gcc not installed")
+    model = converted["bilstm", "int8"]["path"]
+    kit = write_firmware_kit(model, str(tmp_path / "kit"))
+    settings = (tmp_path / "kit" / "model_settings.h").read_text()
+    assert f"MicroMutableOpResolver<{len(kit['ops'])}>" in settings
+    assert "AddUnidirectionalSequenceLSTM" in settings and kit["arena_bytes"] >= kit["arena_bytes_min"] > 0
+    exe = tmp_path / "tok"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path / "kit"),
+                    str(tmp_path / "kit" / "tokenizer.c"), str(tmp_path / "kit" / "vocab_data.c"),
+                    os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)], check=True)
+    if shutil.which("g++"):
+        subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "kit" / "model_data.cc"), "-o",
+                        str(tmp_path / "model_data.o")], check=True)
+    test = load_split(data_dir, "test")
+    extra = ["Great movie!", '"Wow," she said.', "UNKNOWNWORD?!", "", "   ", "café au lait ..."]
+    sentences = test.sentences + extra
+    proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()
+    vocab = Vocab.load(os.path.join(os.path.dirname(model), "vocab.json"))
+    py_ids = vocab.encode_batch(sentences, 128)
+    from tfdistil.students import reverse_index
+    py_rev = reverse_index(py_ids)
+    assert len(lines) == 2 * len(sentences)
+    for i in range(len(sentences)):
+        assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
+        assert [int(t) for t in lines[2 * i + 1].split()] == py_rev[i].tolist()

@@ -1,0 +1,72 @@
+"""All knobs of a student run in one small dataclass, saved as `config.json` in the run folder."""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .errors import UserError
+
+STUDENTS = ("cnn", "bilstm", "bilstm_attn")
+
+
+@dataclass
+class Config:
+    student: str = "cnn"                 # cnn | bilstm | bilstm_attn
+    # architecture (paper §4.3: embedding 64, hidden 64, 3 kernel sizes, one dense layer)
+    embed_dim: int = 64
+    hidden: int = 64                     # LSTM units per direction; dense width
+    filters: int = 64                    # CNN filters per kernel size
+    kernel_sizes: tuple = (3, 4, 5)
+    dropout: float = 0.5
+    # vocabulary (train split only)
+    max_len: int = 128
+    min_freq: int = 1
+    max_vocab: int = 0                   # 0 = no cap
+    vocab_size: int = 0                  # filled in from the vocabulary
+    # training (paper: Adam, StepLR gamma 0.9 per epoch, batch 32, 20 epochs, best dev epoch)
+    epochs: int = 20
+    batch_size: int = 32
+    lr: float = 1e-3
+    gamma: float = 0.9
+    seed: int = 0
+    # distillation: loss = alpha * CE(labels) + (1 - alpha) * MSE(teacher logits, student logits)
+    distill: bool = False
+    alpha: float = 0.5
+    distill_loss: str = "mse"            # mse | kl (temperature-scaled KL, Hinton et al.)
+    temperature: float = 1.0
+    teacher_logits: str = ""             # path of the npz cache; "" = the shipped SST-2 cache
+    train_limit: int = 0                 # 0 = all training rows (tests use small slices)
+
+    def __post_init__(self):
+        if self.student not in STUDENTS:
+            raise UserError(f"unknown student {self.student!r}; choose one of {', '.join(STUDENTS)}")
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if not 0.0 <= self.alpha <= 1.0:
+            raise UserError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if self.distill_loss not in ("mse", "kl"):
+            raise UserError(f"unknown distillation loss {self.distill_loss!r}; choose mse or kl")
+        if self.epochs < 1 or self.batch_size < 1 or self.max_len < 1:
+            raise UserError("--epochs, --batch-size and --max-len must be positive")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise UserError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+        except FileNotFoundError:
+            raise UserError(f"{path}: config file not found") from None
+        except ValueError as e:
+            raise UserError(f"{path}: not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise UserError(f"{path}: expected a JSON object")
+        return cls.from_dict(d.get("config", d))

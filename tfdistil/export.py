@@ -1,0 +1,143 @@
+"""Keras student -> TFLite flatbuffer with only builtin ops, ready for LiteRT and TFLite Micro.
+
+Keras 3 LSTMs do not convert to fused kernels (batch None: TensorListReserve
+error; batch 1: WHILE loops; `export(format="litert")`: Flex ops). So the
+trained Keras 3 weights are copied into the same architecture built with
+tf_keras at batch 1 and a fixed length L, whose LSTMs lower to
+`UNIDIRECTIONAL_SEQUENCE_LSTM`. The flatbuffer takes int32 token ids [1, L]
+(and `reverse_index` [1, L] for the LSTMs) and returns float32 logits [1, 2].
+"""
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+
+from .data import atomic_write_json, load_split
+from .errors import UserError
+
+QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
+FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
+
+
+def export_keras2(cfg, student, max_len):
+    """The tf_keras twin of a Keras 3 student (batch 1, length max_len), weights copied by layer name."""
+    import tf_keras
+
+    from .students import build_student
+    twin = build_student(cfg, tf_keras, batch_size=1, seq_len=max_len)
+    for layer in student.layers:
+        if layer.weights:
+            twin.get_layer(layer.name).set_weights(layer.get_weights())
+    return twin
+
+
+def representative_ids(vocab, sentences, max_len, n, seed=0):
+    """Calibration inputs: `n` real training sentences, drawn with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(sentences), size=min(n, len(sentences)), replace=False)
+    return vocab.encode_batch([sentences[i] for i in pick], max_len)
+
+
+def to_tflite(twin, student_name, quantize, calibration_ids=None):
+    """Flatbuffer bytes for a tf_keras twin model."""
+    import tensorflow as tf
+
+    from .students import model_inputs
+    if quantize not in QUANTIZATIONS:
+        raise UserError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    specs = [tf.TensorSpec(i.shape, tf.int32, name=i.name.split(":")[0]) for i in twin.inputs]
+    fn = tf.function(lambda *x: twin(list(x), training=False), input_signature=specs)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], twin)
+    if quantize in ("dynamic", "float16", "int8"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        if calibration_ids is None:
+            raise ValueError("int8 needs calibration_ids")
+
+        names = [i.name.split(":")[0] for i in twin.inputs]
+
+        def representative_dataset():
+            # Keyed by input name: the flatbuffer orders inputs alphabetically, not as built.
+            for row in calibration_ids:
+                yield dict(zip(names, model_inputs(student_name, row[None, :])))
+
+        converter.representative_dataset = representative_dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    else:
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
+
+
+def op_list(model_bytes):
+    """{op name: count} of a flatbuffer, read with the LiteRT interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=model_bytes)
+    ops = {}
+    for d in it._get_ops_details():
+        ops[d["op_name"]] = ops.get(d["op_name"], 0) + 1
+    return dict(sorted(ops.items()))
+
+
+def io_details(model_bytes):
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=model_bytes)
+
+    def clean(d):
+        scale, zero = d["quantization"]
+        return {"name": d["name"], "shape": [int(s) for s in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+                "scale": float(scale), "zero_point": int(zero)}
+    return [clean(d) for d in it.get_input_details()], [clean(d) for d in it.get_output_details()]
+
+
+def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibration_size=500, seed=0):
+    """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest."""
+    from .train import load_run
+    cfg, vocab, student = load_run(run_dir)
+    if max_len < 1:
+        raise UserError("--max-len must be positive")
+    out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_L{max_len}.tflite")
+    if not out.endswith(".tflite"):
+        raise UserError(f"{out}: output file must end in .tflite")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    t0 = time.time()
+    twin = export_keras2(cfg, student, max_len)
+    calibration = None
+    train = None
+    if data:
+        train = load_split(data, "train", cfg.train_limit or None)
+    if quantize == "int8":
+        if train is None:
+            raise UserError("int8 conversion needs --data (calibration sentences from the train split)")
+        calibration = representative_ids(vocab, train.sentences, max_len, calibration_size, seed)
+    model_bytes = to_tflite(twin, cfg.student, quantize, calibration)
+    ops = op_list(model_bytes)
+    bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
+    if bad:
+        raise UserError(f"conversion produced non-builtin ops {bad}: not runnable on TFLite Micro")
+    inputs, outputs = io_details(model_bytes)
+    tmp = f"{out}.tmp{os.getpid()}"
+    with open(tmp, "wb") as f:
+        f.write(model_bytes)
+    os.replace(tmp, out)
+    vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
+    vocab.save(vocab_path)
+    truncated = None
+    if train is not None:
+        lengths = (vocab.encode_batch(train.sentences, cfg.max_len) != 0).sum(1)
+        truncated = float(np.mean(lengths > max_len))
+    manifest = {
+        "format": "tfdistil-tflite-1", "student": cfg.student, "quantization": quantize, "max_len": max_len,
+        "bytes": len(model_bytes), "sha256": hashlib.sha256(model_bytes).hexdigest(), "ops": ops,
+        "inputs": inputs, "outputs": outputs, "params": int(student.count_params()),
+        "vocab": os.path.basename(vocab_path), "vocab_size": len(vocab),
+        "vocab_sha256": hashlib.sha256(open(vocab_path, "rb").read()).hexdigest(),
+        "train_rows_truncated_fraction": truncated,
+        "calibration_sentences": len(calibration) if calibration is not None else 0,
+        "run_dir": os.path.abspath(run_dir), "convert_seconds": round(time.time() - t0, 2),
+    }
+    atomic_write_json(out[: -len(".tflite")] + ".json", manifest)
+    return {"path": out, **manifest}

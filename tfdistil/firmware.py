@@ -1,0 +1,201 @@
+"""MCU firmware kit: the flatbuffer as an aligned C array, the exact op resolver,
+the measured arena, and the vocabulary + a C tokenizer that matches Python's.
+
+Files written to the kit folder:
+  model_data.h/.cc    g_model[] (16-byte aligned), g_model_len
+  model_settings.h    kMaxLen, kTensorArenaSize (measured in TFLM + margin),
+                      StudentOpResolver = MicroMutableOpResolver<N> and
+                      RegisterStudentOps() adding exactly the ops the model uses
+  vocab_data.h/.c     words sorted bytewise + their ids (binary search)
+  tokenizer.h/.c      tfdistil_tokenize(), tfdistil_reverse_index() in C99
+  kit.json            what was measured, for the firmware notes' budget table
+"""
+import json
+import os
+
+from .data import Vocab, atomic_write_json, atomic_write_text
+from .tflite_eval import TFLMRunner, read_manifest, read_model, smallest_arena
+
+# TFLite builtin op name -> MicroMutableOpResolver method.
+RESOLVER_METHODS = {
+    "ADD": "AddAdd", "CAST": "AddCast", "CONCATENATION": "AddConcatenation", "CONV_2D": "AddConv2D",
+    "DEQUANTIZE": "AddDequantize", "DIV": "AddDiv", "EXPAND_DIMS": "AddExpandDims",
+    "FULLY_CONNECTED": "AddFullyConnected", "GATHER": "AddGather", "MAX_POOL_2D": "AddMaxPool2D",
+    "MUL": "AddMul", "NOT_EQUAL": "AddNotEqual", "QUANTIZE": "AddQuantize", "REDUCE_MAX": "AddReduceMax",
+    "RELU": "AddRelu", "RESHAPE": "AddReshape", "SOFTMAX": "AddSoftmax", "SQUEEZE": "AddSqueeze",
+    "STRIDED_SLICE": "AddStridedSlice", "SUB": "AddSub", "SUM": "AddSum", "TANH": "AddTanh",
+    "LOGISTIC": "AddLogistic", "MEAN": "AddMean", "PACK": "AddPack", "UNPACK": "AddUnpack",
+    "TRANSPOSE": "AddTranspose", "SELECT_V2": "AddSelectV2",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
+}
+
+TOKENIZER_H = r"""// tfdistil word tokenizer for microcontrollers: the same rules as tfdistil/tokenizer.py
+// (ASCII lowercase, split on ASCII whitespace; an out-of-vocabulary word has leading "
+// and trailing .,!?;:" peeled off as separate tokens).
+#ifndef TFDISTIL_TOKENIZER_H_
+#define TFDISTIL_TOKENIZER_H_
+#include <stdint.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+// Writes right-padded token ids (pad 0, unknown 1) into ids[max_len]; returns the number of
+// real tokens (<= max_len). `text` is UTF-8, NUL-terminated; it is not modified.
+int tfdistil_tokenize(const char* text, int32_t* ids, int max_len);
+// reverse_index[t] = n-1-t for t < n, else t: the second input of the LSTM students.
+void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index);
+// Id of one word (bytes [word, word+len)), or 1 (<unk>).
+int32_t tfdistil_word_id(const char* word, int len);
+#ifdef __cplusplus
+}
+#endif
+#endif
+"""
+
+TOKENIZER_C = r"""#include "tokenizer.h"
+#include <string.h>
+#include "vocab_data.h"
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+static int is_tail(char c) { return c == '.' || c == ',' || c == '!' || c == '?' || c == ';' || c == ':' || c == '"'; }
+
+int32_t tfdistil_word_id(const char* word, int len) {
+  int lo = 0, hi = kVocabCount - 1;
+  while (lo <= hi) {  // words are sorted bytewise (memcmp order)
+    int mid = (lo + hi) / 2;
+    const char* w = kVocabWords[mid];
+    int wl = (int)strlen(w);
+    int c = memcmp(word, w, (size_t)(len < wl ? len : wl));
+    if (c == 0) c = len - wl;
+    if (c == 0) return kVocabIds[mid];
+    if (c < 0) hi = mid - 1; else lo = mid + 1;
+  }
+  return 1;
+}
+
+static void emit(int32_t id, int32_t* ids, int max_len, int* n) {
+  if (*n < max_len) ids[(*n)++] = id;
+}
+
+int tfdistil_tokenize(const char* text, int32_t* ids, int max_len) {
+  char word[256];
+  int n = 0;
+  const char* p = text;
+  for (int i = 0; i < max_len; ++i) ids[i] = 0;
+  while (*p) {
+    while (*p && is_space(*p)) ++p;
+    if (!*p) break;
+    int len = 0;
+    while (*p && !is_space(*p)) {
+      char c = *p++;
+      if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+      if (len < (int)sizeof(word)) word[len++] = c;  // longer words cannot be in the vocabulary
+    }
+    int32_t id = tfdistil_word_id(word, len);
+    if (id != 1) {  // in the vocabulary: keep whole (e.g. "u.s." or "...")
+      emit(id, ids, max_len, &n);
+      continue;
+    }
+    int start = 0, end = len, heads = 0, tails = 0;
+    while (end - start > 1 && word[start] == '"') { ++start; ++heads; }
+    while (end - start > 1 && is_tail(word[end - 1])) { --end; ++tails; }
+    for (int i = 0; i < heads; ++i) emit(tfdistil_word_id("\"", 1), ids, max_len, &n);
+    emit(tfdistil_word_id(word + start, end - start), ids, max_len, &n);
+    for (int i = 0; i < tails; ++i) emit(tfdistil_word_id(word + end + i, 1), ids, max_len, &n);
+  }
+  return n;
+}
+
+void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
+  for (int t = 0; t < max_len; ++t) reverse_index[t] = t < n ? n - 1 - t : t;
+}
+"""
+
+
+def _c_string(word):
+    out = []
+    for b in word.encode("utf-8"):
+        ch = chr(b)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 32 <= b < 127 and ch != "?":  # '?' avoided: trigraphs
+            out.append(ch)
+        else:
+            out.append(f"\\{b:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def _bytes_array(data, per_line=16):
+    lines = []
+    for i in range(0, len(data), per_line):
+        lines.append("  " + ", ".join(f"0x{b:02x}" for b in data[i:i + per_line]) + ",")
+    return "\n".join(lines)
+
+
+def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
+    """Write the C kit for a converted model; returns kit.json's content."""
+    model_bytes = read_model(model_path)
+    manifest = read_manifest(model_path)
+    vocab = Vocab.load(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
+    os.makedirs(out_dir, exist_ok=True)
+    max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
+    ops = manifest.get("ops") or {}
+    unknown = [op for op in ops if op not in RESOLVER_METHODS]
+    if unknown:
+        from .errors import UserError
+        raise UserError(f"ops without a known TFLM resolver method: {unknown}")
+
+    runner = TFLMRunner(model_bytes, arena_size=4 * 1024 * 1024)
+    runner(vocab.encode_batch(["a good film"], max_len))
+    used, _ = runner.arena_used()
+    arena_min = smallest_arena(model_path, runner.names, used)
+    arena = int(arena_min * arena_margin) // 16 * 16 + 16
+
+    atomic_write_text(os.path.join(out_dir, "model_data.h"),
+                      "#ifndef MODEL_DATA_H_\n#define MODEL_DATA_H_\n"
+                      "extern const unsigned char g_model[];\nextern const unsigned int g_model_len;\n#endif\n")
+    atomic_write_text(os.path.join(out_dir, "model_data.cc"),
+                      f'// {os.path.basename(model_path)}: {manifest.get("student")} '
+                      f'{manifest.get("quantization")}, {len(model_bytes)} bytes\n'
+                      '#include "model_data.h"\n'
+                      f"alignas(16) const unsigned char g_model[] = {{\n{_bytes_array(model_bytes)}\n}};\n"
+                      f"const unsigned int g_model_len = {len(model_bytes)};\n")
+    adds = "\n".join(f"  if (r.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
+    atomic_write_text(os.path.join(out_dir, "model_settings.h"), f"""#ifndef MODEL_SETTINGS_H_
+#define MODEL_SETTINGS_H_
+#include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
+
+constexpr int kMaxLen = {max_len};                 // input length L (token ids, right-padded with 0)
+constexpr int kNumInputs = {len(manifest.get("inputs", [])) or 1};               // token_ids{" + reverse_index" if manifest.get("student") != "cnn" else ""}
+// Smallest arena that ran this model in TFLM on the host: {arena_min} bytes; +{round((arena_margin - 1) * 100)}% margin.
+constexpr int kTensorArenaSize = {arena};
+
+// Exactly the {len(ops)} ops this model uses.
+using StudentOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;
+inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
+{adds}
+  return kTfLiteOk;
+}}
+#endif
+""")
+    words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
+    atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
+                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n"
+                      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
+                      "extern const int kVocabCount;\nextern const char* const kVocabWords[];\n"
+                      "extern const int32_t kVocabIds[];\n"
+                      "#ifdef __cplusplus\n}\n#endif\n#endif\n")
+    atomic_write_text(os.path.join(out_dir, "vocab_data.c"),
+                      '#include "vocab_data.h"\n'
+                      f"const int kVocabCount = {len(words)};\n"
+                      "const char* const kVocabWords[] = {\n" +
+                      "\n".join(f"  {_c_string(w.decode('utf-8'))}," for w, _ in words) + "\n};\n"
+                      "const int32_t kVocabIds[] = {\n" +
+                      "\n".join(f"  {i}," for _, i in words) + "\n};\n")
+    atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
+    atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
+    kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
+           "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": len(model_bytes),
+           "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
+           "vocab_words": len(words), "vocab_c_bytes": os.path.getsize(os.path.join(out_dir, "vocab_data.c"))}
+    atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
+    return kit

@@ -1,0 +1,45 @@
+"""The teacher-logits cache: an npz of float16 logits per split plus a JSON header.
+
+Kept apart from `teacher.py` so a student process can read soft targets
+without importing transformers or switching Keras versions.
+"""
+import json
+import os
+
+import numpy as np
+
+from .errors import UserError
+
+CACHE_FORMAT = "tfdistil-logits-1"
+SHIPPED = os.path.join(os.path.dirname(__file__), "assets", "sst2_minilm_logits.npz")
+
+
+def read_header(path):
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+        assert header.get("format") == CACHE_FORMAT
+        return header
+    except (OSError, ValueError, KeyError, AssertionError):
+        raise UserError(f"{path}: not a tfdistil teacher-logits cache") from None
+
+
+def read_logits(path, split, expected_sha256):
+    """Teacher logits for one split, refusing a cache made from other data."""
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: teacher logits cache not found; make it with `tfdistil teacher logits`")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["header"]))
+            assert header.get("format") == CACHE_FORMAT
+            info = header["splits"].get(split)
+            logits = z[f"{split}_logits"].astype(np.float32) if info else None
+    except (OSError, ValueError, KeyError, AssertionError):
+        raise UserError(f"{path}: not a tfdistil teacher-logits cache") from None
+    if info is None:
+        raise UserError(f"{path}: cache has no '{split}' logits; regenerate with `tfdistil teacher logits`")
+    if info["sha256"] != expected_sha256:
+        raise UserError(f"{path}: stale teacher logits: made for other {split} data (sha256 {info['sha256'][:12]}..., "
+                        f"data is {expected_sha256[:12]}...); regenerate with "
+                        f"`tfdistil teacher logits --teacher DIR --data DATA --out {path}`")
+    return logits, header

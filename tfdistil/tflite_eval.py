@@ -1,0 +1,201 @@
+"""Run a student flatbuffer in LiteRT or TFLite Micro over a split: accuracy, agreement, latency, arena.
+
+`runners` is what a device runs: LiteRT (`ai-edge-litert`, the Raspberry Pi
+runtime) or the real TFLM kernels through the `tflite-micro` Python package.
+Inputs are matched by name (`token_ids`, `reverse_index`), never by position:
+the converter orders them alphabetically.
+"""
+import contextlib
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from .data import Vocab, load_split
+from .errors import UserError
+from .students import reverse_index
+
+TFLITE_MAGIC = b"TFL3"
+
+
+def read_model(path):
+    if not os.path.isfile(path):
+        raise UserError(f"{path}: model file not found")
+    with open(path, "rb") as f:
+        model_bytes = f.read()
+    if len(model_bytes) < 8 or model_bytes[4:8] != TFLITE_MAGIC:
+        raise UserError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
+    return model_bytes
+
+
+def read_manifest(path):
+    m = path[: -len(".tflite")] + ".json" if path.endswith(".tflite") else None
+    if m and os.path.isfile(m):
+        with open(m) as f:
+            return json.load(f)
+    return {}
+
+
+def _feeds(names, token_ids):
+    """Arrays for each model input name, from right-padded token ids [1, L]."""
+    out = []
+    for name in names:
+        if "reverse_index" in name:
+            out.append(reverse_index(token_ids))
+        elif "token_ids" in name:
+            out.append(token_ids)
+        else:
+            raise UserError(f"model input {name!r} is neither token_ids nor reverse_index: not a tfdistil student")
+    return out
+
+
+class LiteRTRunner:
+    def __init__(self, model_bytes, num_threads=1):
+        from ai_edge_litert.interpreter import Interpreter
+        try:
+            self.it = Interpreter(model_content=model_bytes, num_threads=num_threads)
+            self.it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None
+        self.inputs = self.it.get_input_details()
+        self.output = self.it.get_output_details()[0]
+        self.max_len = int(self.inputs[0]["shape"][1])
+        self.names = [d["name"] for d in self.inputs]
+
+    def __call__(self, token_ids):
+        for d, x in zip(self.inputs, _feeds(self.names, token_ids)):
+            self.it.set_tensor(d["index"], x)
+        # The fused LSTM keeps its state in variable tensors that survive invoke():
+        # without a reset each sentence would start from the previous one's state.
+        self.it.reset_all_variables()
+        self.it.invoke()
+        return self.it.get_tensor(self.output["index"])[0].astype(np.float32)
+
+
+@contextlib.contextmanager
+def capture_stderr_fd():
+    """Capture C-level writes to fd 2 (TFLM prints its allocation report there)."""
+    import sys
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        box = {}
+        try:
+            yield box
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            box["text"] = tmp.read().decode("utf-8", "replace")
+
+
+class TFLMRunner:
+    def __init__(self, model_bytes, arena_size=256 * 1024):
+        import tflite_micro
+        self.model_bytes = model_bytes
+        try:
+            with capture_stderr_fd() as log:
+                self.it = tflite_micro.runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
+        except RuntimeError as e:
+            detail = " ".join(l for l in log.get("text", "").splitlines() if l.strip())[:200]
+            raise UserError(f"TFLite Micro cannot load the model (arena {arena_size} B): {e} {detail}".strip()) from None
+        self.names = _input_names_litert(model_bytes)
+        self.max_len = int(self.it.get_input_details(0)["shape"][1])
+
+    def __call__(self, token_ids):
+        for i, x in enumerate(_feeds(self.names, token_ids)):
+            self.it.set_input(x, i)
+        self.it.reset()  # LSTM state variables: start every sentence from zeros (see LiteRTRunner)
+        self.it.invoke()
+        return np.asarray(self.it.get_output(0))[0].astype(np.float32)
+
+    def arena_used(self):
+        """Bytes of arena TFLM actually allocated (after an invoke), from its allocation report."""
+        with capture_stderr_fd() as log:
+            self.it.print_allocations()
+        for line in log["text"].splitlines():
+            if "Total buffer usage" in line or "total" in line.lower() and "arena" in line.lower():
+                digits = [int(t) for t in line.replace(",", " ").split() if t.isdigit()]
+                if digits:
+                    return digits[0], log["text"]
+        return None, log["text"]
+
+
+def _input_names_litert(model_bytes):
+    from ai_edge_litert.interpreter import Interpreter
+    return [d["name"] for d in Interpreter(model_content=model_bytes).get_input_details()]
+
+
+def smallest_arena(model_path, input_names, used_bytes, step=64):
+    """Smallest TFLM arena (to `step` bytes) that allocates and invokes, searched around the
+    bytes TFLM reported using. Each probe runs in its own process: TFLM can crash, not
+    raise, when the arena is too small."""
+    lo, hi = max(step, int(used_bytes * 0.8)), int(used_bytes * 1.5) + 4096
+    if not _arena_ok(model_path, hi, input_names):
+        raise UserError(f"model does not run in TFLite Micro with a {hi}-byte arena")
+    while hi - lo > step:
+        mid = (lo + hi) // 2
+        if _arena_ok(model_path, mid, input_names):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _arena_ok(model_path, size, input_names):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "tfdistil.tflm_probe", model_path, str(size), ",".join(input_names)],
+                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return proc.returncode == 0
+
+
+def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,
+                    limit=None, warmup=10, arena_size=None):
+    """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split."""
+    from .progress import progress
+    model_bytes = read_model(model_path)
+    manifest = read_manifest(model_path)
+    vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab = Vocab.load(vocab_path)
+    if manifest.get("vocab_size") and manifest["vocab_size"] != len(vocab):
+        raise UserError(f"{vocab_path}: vocabulary has {len(vocab)} words but the model was built for "
+                        f"{manifest['vocab_size']}: wrong vocab.json for this model")
+    s = load_split(data, split, limit)
+    if runtime == "litert":
+        runner = LiteRTRunner(model_bytes)
+    elif runtime == "tflm":
+        runner = TFLMRunner(model_bytes, arena_size or 2 * 1024 * 1024)
+    else:
+        raise UserError(f"unknown runtime {runtime!r}; choose litert or tflm")
+    L = runner.max_len
+    ids = vocab.encode_batch(s.sentences, L)
+    for i in range(min(warmup, len(ids))):
+        runner(ids[i:i + 1])
+    logits, times = np.zeros((len(ids), 2), np.float32), np.zeros(len(ids))
+    for i in progress(range(len(ids)), total=len(ids), desc=f"{runtime} {split}"):
+        t0 = time.perf_counter()
+        logits[i] = runner(ids[i:i + 1])
+        times[i] = time.perf_counter() - t0
+    pred = logits.argmax(-1)
+    result = {"model": model_path, "runtime": runtime, "split": split, "n": len(s),
+              "accuracy": float(np.mean(pred == s.labels)), "model_bytes": len(model_bytes), "max_len": L,
+              "student": manifest.get("student"), "quantization": manifest.get("quantization"),
+              "latency_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
+              "latency_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4)}
+    run_dir = run_dir or manifest.get("run_dir")
+    if run_dir and os.path.isdir(run_dir):
+        from .batches import predict_logits
+        from .train import load_run
+        cfg, run_vocab, student = load_run(run_dir)
+        keras_pred = predict_logits(student, cfg.student, run_vocab.encode_batch(s.sentences, L)).argmax(-1)
+        result["keras_accuracy_at_max_len"] = float(np.mean(keras_pred == s.labels))
+        result["agreement_with_keras"] = float(np.mean(keras_pred == pred))
+    if runtime == "tflm":
+        used, _ = runner.arena_used()
+        result["arena_bytes_used"] = used
+        result["arena_bytes_min"] = smallest_arena(model_path, runner.names, used)
+    return result

@@ -1,0 +1,35 @@
+"""Does a model allocate and run in TFLite Micro with an arena of N bytes?
+
+Run as `python -m tfdistil.tflm_probe MODEL.tflite N INPUT_NAMES`; exit 0 = yes. A process
+of its own because TFLM can crash (not raise) when the arena is too small.
+Imports only numpy and tflite_micro.
+"""
+import os
+import sys
+
+import numpy as np
+
+
+def main(path, size, names):
+    import tflite_micro
+    with open(path, "rb") as f:
+        model = f.read()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)  # TFLM reports allocation failures on stderr; the exit code says it all
+    try:
+        it = tflite_micro.runtime.Interpreter.from_bytes(model, arena_size=size)
+        max_len = int(it.get_input_details(0)["shape"][1])
+        ids = np.zeros((1, max_len), np.int32)
+        ids[0, :3] = [2, 3, 4]
+        rev = np.arange(max_len, dtype=np.int32)[None]
+        rev[0, :3] = [2, 1, 0]
+        for i, name in enumerate(names):
+            it.set_input(rev if "reverse_index" in name else ids, i)
+        it.invoke()
+    except Exception:
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","))

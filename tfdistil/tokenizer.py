@@ -1,0 +1,59 @@
+"""The one word tokenizer, used for training, evaluation, prediction and on-device.
+
+Pure Python with no imports, so the Raspberry Pi runner (`tflite/classify.py`)
+carries a byte-identical copy of these functions (a test checks the copies
+match) and the firmware kit's C tokenizer implements the same rules:
+
+1. ASCII letters are lowercased (SST-2 is already lowercase; non-ASCII bytes
+   are left alone so C and Python agree without a Unicode table).
+2. Text is split on ASCII whitespace. The vocabulary is built from these words.
+3. A word found in the vocabulary maps to its id. Otherwise leading double
+   quotes and trailing `.,!?;:"` are peeled off as separate tokens, so raw text
+   like `Great movie!` matches SST's PTB-style `great movie !` while SST words
+   such as `u.s.` or `...` stay whole.
+4. Unknown words get `unk_id`; the sequence is cut to `max_len` and
+   right-padded with `pad_id` (0).
+"""
+
+PUNCT_TAIL = '.,!?;:"'
+ASCII_SPACE = " \t\n\r\f\v"
+
+
+def split_words(text):
+    """ASCII-lowercase and split on ASCII whitespace (rules 1-2)."""
+    lowered = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+    words = []
+    word = ""
+    for c in lowered + " ":
+        if c in ASCII_SPACE:
+            if word:
+                words.append(word)
+            word = ""
+        else:
+            word += c
+    return words
+
+
+def peel(word):
+    """Split leading '"' and trailing punctuation off an out-of-vocabulary word (rule 3)."""
+    head = []
+    tail = []
+    while len(word) > 1 and word[0] == '"':
+        head.append('"')
+        word = word[1:]
+    while len(word) > 1 and word[-1] in PUNCT_TAIL:
+        tail.insert(0, word[-1])
+        word = word[:-1]
+    return head + [word] + tail
+
+
+def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
+    """Token ids for `text` (rules 3-4): cut to max_len, right-padded when `pad`."""
+    ids = []
+    for word in split_words(text):
+        pieces = [word] if word in word_to_id else peel(word)
+        ids.extend(word_to_id.get(p, unk_id) for p in pieces)
+    ids = ids[:max_len]
+    if pad:
+        ids = ids + [pad_id] * (max_len - len(ids))
+    return ids

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Classify sentences with a tfdistil student .tflite on a Raspberry Pi (or any CPU).
+
+Needs only numpy and one TFLite runtime: `ai-edge-litert` (preferred) or the
+older `tflite-runtime`. It never imports TensorFlow.
+
+    python classify.py MODEL.tflite --vocab vocab.json "a gorgeous , witty movie" "dull"
+    python classify.py MODEL.tflite --vocab vocab.json --tsv test.tsv
+
+prints one line per input: label<TAB>probability_positive. With --tsv on a
+labelled `sentence<TAB>label` file it also prints the accuracy to stderr.
+"""
+import argparse
+import json
+import sys
+
+import numpy as np
+
+# ---- tokenizer: a byte-identical copy of tfdistil/tokenizer.py (a test checks it) ----
+PUNCT_TAIL = '.,!?;:"'
+ASCII_SPACE = " \t\n\r\f\v"
+
+
+def split_words(text):
+    """ASCII-lowercase and split on ASCII whitespace (rules 1-2)."""
+    lowered = "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+    words = []
+    word = ""
+    for c in lowered + " ":
+        if c in ASCII_SPACE:
+            if word:
+                words.append(word)
+            word = ""
+        else:
+            word += c
+    return words
+
+
+def peel(word):
+    """Split leading '"' and trailing punctuation off an out-of-vocabulary word (rule 3)."""
+    head = []
+    tail = []
+    while len(word) > 1 and word[0] == '"':
+        head.append('"')
+        word = word[1:]
+    while len(word) > 1 and word[-1] in PUNCT_TAIL:
+        tail.insert(0, word[-1])
+        word = word[:-1]
+    return head + [word] + tail
+
+
+def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
+    """Token ids for `text` (rules 3-4): cut to max_len, right-padded when `pad`."""
+    ids = []
+    for word in split_words(text):
+        pieces = [word] if word in word_to_id else peel(word)
+        ids.extend(word_to_id.get(p, unk_id) for p in pieces)
+    ids = ids[:max_len]
+    if pad:
+        ids = ids + [pad_id] * (max_len - len(ids))
+    return ids
+# ---- end of tokenizer copy ----
+
+
+def load_interpreter(path, num_threads):
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tflite_runtime.interpreter import Interpreter
+        except ImportError:
+            sys.exit("error: install a TFLite runtime: pip install ai-edge-litert (or tflite-runtime)")
+    try:
+        it = Interpreter(model_path=path, num_threads=num_threads)
+        it.allocate_tensors()
+    except (ValueError, RuntimeError) as e:
+        sys.exit(f"error: {path}: cannot load model: {str(e).splitlines()[0]}")
+    return it
+
+
+def reverse_index(ids):
+    """First n positions reversed, padding in place: what the backward LSTM reads."""
+    n = int((ids != 0).sum())
+    idx = np.arange(len(ids), dtype=np.int32)
+    idx[:n] = idx[:n][::-1]
+    return idx
+
+
+class Classifier:
+    def __init__(self, model_path, vocab_path, num_threads=1):
+        with open(vocab_path, encoding="utf-8") as f:
+            vocab = json.load(f)
+        self.word_to_id = {w: i for i, w in enumerate(vocab["itos"])}
+        self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
+        self.it = load_interpreter(model_path, num_threads)
+        self.inputs = self.it.get_input_details()
+        self.output = self.it.get_output_details()[0]
+        self.max_len = int(self.inputs[0]["shape"][1])
+
+    def logits(self, text):
+        ids = np.array(encode(text, self.word_to_id, self.max_len, self.unk_id, self.pad_id), np.int32)
+        for d in self.inputs:  # matched by name: the converter orders inputs alphabetically
+            x = reverse_index(ids) if "reverse_index" in d["name"] else ids
+            self.it.set_tensor(d["index"], x[None, :])
+        self.it.reset_all_variables()  # LSTM state tensors persist across invoke() otherwise
+        self.it.invoke()
+        return self.it.get_tensor(self.output["index"])[0].astype(np.float64)
+
+    def __call__(self, text):
+        z = self.logits(text)
+        p = np.exp(z - z.max())
+        p_pos = float(p[1] / p.sum())
+        return int(p_pos > 0.5), p_pos
+
+
+def read_tsv(path):
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            cols = line.rstrip("\n").rstrip("\r").split("\t")
+            if lineno == 1 and cols[0] == "sentence":
+                continue
+            rows.append((cols[0], int(cols[1]) if len(cols) > 1 and cols[1] in ("0", "1") else None))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("model")
+    ap.add_argument("texts", nargs="*")
+    ap.add_argument("--vocab", required=True)
+    ap.add_argument("--tsv", help="sentence<TAB>label file (header optional)")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_intermixed_args(argv)
+    clf = Classifier(args.model, args.vocab, args.threads)
+    rows = [(t, None) for t in args.texts] + (read_tsv(args.tsv) if args.tsv else [])
+    correct = labelled = 0
+    out = []
+    for text, label in rows:
+        pred, p_pos = clf(text)
+        out.append(f"{pred}\t{p_pos:.6f}")
+        if label is not None:
+            labelled += 1
+            correct += pred == label
+    sys.stdout.write("\n".join(out) + ("\n" if out else ""))
+    if labelled:
+        print(f"accuracy {correct / labelled:.4f} on {labelled} labelled rows", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
