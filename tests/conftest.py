@@ -12,7 +12,7 @@ os.environ["TFDISTIL_DATA"] = DATA
 
 def run_cli(*args, check=True, env=None):
     """The real `tfdistil` CLI in its own process (needed for the Keras 2 teacher)."""
-    proc = subprocess.run([sys.executable, "-m", "tfdistil.cli", *args], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "tfdistil", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f"tfdistil {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

@@ -123,5 +123,8 @@ def test_corrupt_tflite(tmp_path, good_data):
     assert_user_error(invoke("evaluate-tflite", tmp_path / "none.tflite", "--data", good_data), "not found")
 
 
-def test_tfds_has_no_test_labels(tmp_path):
-    assert_user_error(invoke("evaluate", tmp_path, "--data", "tfds", "--split", "test"))
+def test_tfds_is_opt_in_and_has_no_test_labels():
+    from tfdistil.data import load_split
+    from tfdistil.errors import UserError
+    with pytest.raises(UserError, match="no test labels"):
+        load_split("tfds", "test")  # refused before TFDS is touched (offline it would hang)

@@ -50,11 +50,14 @@ def test_float_tflite_matches_keras_in_litert_and_tflm(converted, tiny_run, data
 
 
 @pytest.mark.parametrize("student", STUDENTS)
-def test_int8_runs_in_tflm_with_measured_arena(converted, data_dir, student):
-    r = evaluate_tflite(converted[student, "int8"]["path"], data_dir, "dev", "tflm", limit=100)
-    assert r["arena_bytes_min"] > 0 and r["arena_bytes_used"] and r["arena_bytes_used"] <= r["arena_bytes_min"]
-    assert r["latency_ms_p50"] > 0 and 0.0 <= r["accuracy"] <= 1.0
-    assert r["agreement_with_keras"] >= 0.8, r
+def test_int8_agrees_with_keras_in_litert_and_tflm(converted, data_dir, student):
+    """LiteRT's integer LSTM needs the state-quantization fix in export.py (at chance without it)."""
+    tflm = evaluate_tflite(converted[student, "int8"]["path"], data_dir, "dev", "tflm", limit=150)
+    assert tflm["arena_bytes_min"] > 0 and tflm["arena_bytes_used"] <= tflm["arena_bytes_min"]
+    assert tflm["latency_ms_p50"] > 0
+    litert = evaluate_tflite(converted[student, "int8"]["path"], data_dir, "dev", "litert", limit=150)
+    for r in (tflm, litert):
+        assert r["agreement_with_keras"] >= 0.9, r
 
 
 def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):
@@ -108,10 +111,11 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
                     str(tmp_path / "kit" / "tokenizer.c"), str(tmp_path / "kit" / "vocab_data.c"),
                     os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)], check=True)
     if shutil.which("g++"):
-        subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "kit" / "model_data.cc"), "-o",
+        subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "kit" / "model_data.cpp"), "-o",
                         str(tmp_path / "model_data.o")], check=True)
     test = load_split(data_dir, "test")
-    extra = ["Great movie!", '"Wow," she said.', "UNKNOWNWORD?!", "", "   ", "café au lait ..."]
+    extra = ["Great movie!", '"Wow," she said.', "UNKNOWNWORD?!", "", "   ", "café au lait ...",
+             "a <pad> <unk> film", "x" * 300 + "!", "THE FILM IS GREAT ."]
     sentences = test.sentences + extra
     proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
     lines = proc.stdout.splitlines()

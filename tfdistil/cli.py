@@ -206,5 +206,10 @@ def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit):
     return run_eval(model, data, split, runtime, vocab_path, run_dir, limit)
 
 
-if __name__ == "__main__":
-    main()
+
+# Commands that live in their own modules (imported here so `tfdistil --help` lists them).
+from .cli_report import report  # noqa: E402
+from .cli_tune import tune  # noqa: E402
+
+main.add_command(report)
+main.add_command(tune)

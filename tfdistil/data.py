@@ -99,7 +99,8 @@ class Vocab:
 
     def __init__(self, words, max_len):
         self.itos = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
-        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        # <pad>/<unk> typed in a sentence are ordinary unknown words (as in the C tokenizer).
+        self.stoi = {w: i for i, w in enumerate(self.itos) if i >= 2}
         self.max_len = max_len
 
     @classmethod

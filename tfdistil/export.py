@@ -72,6 +72,65 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
     return converter.convert()
 
 
+def lstm_cell_state_max(student, token_ids):
+    """Largest |cell state| either LSTM reaches on `token_ids` (padded to the export length),
+    from a numpy replay of the Keras LSTM equations (gate order i, f, c, o)."""
+    from .students import reverse_index
+    emb = student.get_layer("embedding").get_weights()[0]
+    peak = 0.0
+    for name, ids in (("lstm_fwd", token_ids), ("lstm_bwd", np.take_along_axis(token_ids, reverse_index(token_ids), 1))):
+        kernel, recurrent, bias = student.get_layer(name).get_weights()
+        units = recurrent.shape[0]
+        x = emb[ids]  # [N, L, E]
+        h = np.zeros((len(ids), units), np.float32)
+        c = np.zeros_like(h)
+        sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
+        for t in range(ids.shape[1]):
+            z = x[:, t] @ kernel + h @ recurrent + bias
+            i, f, g, o = np.split(z, 4, axis=1)
+            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+            h = sigmoid(o) * np.tanh(c)
+            peak = max(peak, float(np.abs(c).max()))
+    return peak
+
+
+def fix_lstm_state_quantization(model_bytes, cell_state_max):
+    """Give the int8 LSTMs' state tensors real quantization parameters.
+
+    The TF 2.21 converter quantizes the tf_keras LSTM's zero initial states as
+    constants, so the hidden state gets a scale for ~±0.15 and the int16 cell
+    state 2^-16 (±0.5): LiteRT's integer LSTM kernel then clips every state and
+    the model answers at chance (TFLM's kernel happens not to use them). The
+    hidden state is the op's output, so it takes the output's parameters; the
+    cell state takes the smallest power-of-two scale that holds the largest
+    cell value seen on the calibration sentences (what the integer kernel expects).
+    """
+    import math
+
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    # Power-of-two scale, never finer than 2^-15 (range ±1): LiteRT's kernel collapses below it.
+    cell_scale = 2.0 ** max(-15, math.ceil(math.log2(max(cell_state_max, 1e-3) / 32767.0)))
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+                continue
+            out_q = graph.tensors[op.outputs[0]].quantization
+            hidden, cell = graph.tensors[op.inputs[18]], graph.tensors[op.inputs[19]]
+            if hidden.quantization is None or cell.quantization is None:
+                continue  # float model: nothing to fix
+            hidden.quantization.scale = list(out_q.scale)
+            hidden.quantization.zeroPoint = list(out_q.zeroPoint)
+            cell.quantization.scale = [cell_scale]
+            cell.quantization.zeroPoint = [0]
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
 def op_list(model_bytes):
     """{op name: count} of a flatbuffer, read with the LiteRT interpreter."""
     from ai_edge_litert.interpreter import Interpreter
@@ -114,6 +173,10 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
             raise UserError("int8 conversion needs --data (calibration sentences from the train split)")
         calibration = representative_ids(vocab, train.sentences, max_len, calibration_size, seed)
     model_bytes = to_tflite(twin, cfg.student, quantize, calibration)
+    cell_state_max = None
+    if quantize == "int8" and cfg.student != "cnn":
+        cell_state_max = lstm_cell_state_max(student, calibration)
+        model_bytes = fix_lstm_state_quantization(model_bytes, cell_state_max)
     ops = op_list(model_bytes)
     bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
     if bad:
@@ -137,6 +200,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "vocab_sha256": hashlib.sha256(open(vocab_path, "rb").read()).hexdigest(),
         "train_rows_truncated_fraction": truncated,
         "calibration_sentences": len(calibration) if calibration is not None else 0,
+        "lstm_cell_state_max": cell_state_max,
         "run_dir": os.path.abspath(run_dir), "convert_seconds": round(time.time() - t0, 2),
     }
     atomic_write_json(out[: -len(".tflite")] + ".json", manifest)

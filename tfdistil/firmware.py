@@ -2,7 +2,7 @@
 the measured arena, and the vocabulary + a C tokenizer that matches Python's.
 
 Files written to the kit folder:
-  model_data.h/.cc    g_model[] (16-byte aligned), g_model_len
+  model_data.h/.cpp   g_model[] (16-byte aligned), g_model_len
   model_settings.h    kMaxLen, kTensorArenaSize (measured in TFLM + margin),
                       StudentOpResolver = MicroMutableOpResolver<N> and
                       RegisterStudentOps() adding exactly the ops the model uses
@@ -57,15 +57,23 @@ TOKENIZER_C = r"""#include "tokenizer.h"
 
 static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 static int is_tail(char c) { return c == '.' || c == ',' || c == '!' || c == '?' || c == ';' || c == ':' || c == '"'; }
+static unsigned char lower(char c) { return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
+
+// Bytewise compare of the ASCII-lowercased text word with a (lowercase) vocabulary word.
+static int compare(const char* word, int len, const char* vocab_word) {
+  for (int k = 0; k < len; ++k) {
+    unsigned char a = lower(word[k]), b = (unsigned char)vocab_word[k];
+    if (b == 0) return 1;  // vocabulary word is a prefix of the text word
+    if (a != b) return a < b ? -1 : 1;
+  }
+  return vocab_word[len] == 0 ? 0 : -1;
+}
 
 int32_t tfdistil_word_id(const char* word, int len) {
   int lo = 0, hi = kVocabCount - 1;
   while (lo <= hi) {  // words are sorted bytewise (memcmp order)
     int mid = (lo + hi) / 2;
-    const char* w = kVocabWords[mid];
-    int wl = (int)strlen(w);
-    int c = memcmp(word, w, (size_t)(len < wl ? len : wl));
-    if (c == 0) c = len - wl;
+    int c = compare(word, len, kVocabWords[mid]);
     if (c == 0) return kVocabIds[mid];
     if (c < 0) hi = mid - 1; else lo = mid + 1;
   }
@@ -77,19 +85,15 @@ static void emit(int32_t id, int32_t* ids, int max_len, int* n) {
 }
 
 int tfdistil_tokenize(const char* text, int32_t* ids, int max_len) {
-  char word[256];
   int n = 0;
   const char* p = text;
   for (int i = 0; i < max_len; ++i) ids[i] = 0;
   while (*p) {
     while (*p && is_space(*p)) ++p;
     if (!*p) break;
-    int len = 0;
-    while (*p && !is_space(*p)) {
-      char c = *p++;
-      if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
-      if (len < (int)sizeof(word)) word[len++] = c;  // longer words cannot be in the vocabulary
-    }
+    const char* word = p;
+    while (*p && !is_space(*p)) ++p;
+    int len = (int)(p - word);
     int32_t id = tfdistil_word_id(word, len);
     if (id != 1) {  // in the vocabulary: keep whole (e.g. "u.s." or "...")
       emit(id, ids, max_len, &n);
@@ -153,7 +157,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
     atomic_write_text(os.path.join(out_dir, "model_data.h"),
                       "#ifndef MODEL_DATA_H_\n#define MODEL_DATA_H_\n"
                       "extern const unsigned char g_model[];\nextern const unsigned int g_model_len;\n#endif\n")
-    atomic_write_text(os.path.join(out_dir, "model_data.cc"),
+    atomic_write_text(os.path.join(out_dir, "model_data.cpp"),  # .cpp: the Arduino builder skips .cc
                       f'// {os.path.basename(model_path)}: {manifest.get("student")} '
                       f'{manifest.get("quantization")}, {len(model_bytes)} bytes\n'
                       '#include "model_data.h"\n'
@@ -165,7 +169,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
 constexpr int kMaxLen = {max_len};                 // input length L (token ids, right-padded with 0)
-constexpr int kNumInputs = {len(manifest.get("inputs", [])) or 1};               // token_ids{" + reverse_index" if manifest.get("student") != "cnn" else ""}
+constexpr int kNumInputs = {len(runner.names)};               // {" + ".join(n.split("_", 2)[-1].split(":")[0] for n in runner.names)} (the converter sorts inputs by name)
 // Smallest arena that ran this model in TFLM on the host: {arena_min} bytes; +{round((arena_margin - 1) * 100)}% margin.
 constexpr int kTensorArenaSize = {arena};
 
@@ -196,6 +200,8 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
            "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": len(model_bytes),
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
-           "vocab_words": len(words), "vocab_c_bytes": os.path.getsize(os.path.join(out_dir, "vocab_data.c"))}
+           "vocab_words": len(words),
+           # flash on a 32-bit MCU: the strings with their NULs, one pointer and one int32 id per word
+           "vocab_flash_bytes": sum(len(w) + 1 for w, _ in words) + 8 * len(words)}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
     return kit

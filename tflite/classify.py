@@ -73,8 +73,8 @@ def load_interpreter(path, num_threads):
     try:
         it = Interpreter(model_path=path, num_threads=num_threads)
         it.allocate_tensors()
-    except (ValueError, RuntimeError) as e:
-        sys.exit(f"error: {path}: cannot load model: {str(e).splitlines()[0]}")
+    except Exception as e:  # ValueError, RuntimeError, or SystemError (tflite-runtime with numpy 2)
+        sys.exit(f"error: {path}: cannot load model: {(str(e).splitlines() or [type(e).__name__])[0]}")
     return it
 
 
@@ -90,12 +90,19 @@ class Classifier:
     def __init__(self, model_path, vocab_path, num_threads=1):
         with open(vocab_path, encoding="utf-8") as f:
             vocab = json.load(f)
-        self.word_to_id = {w: i for i, w in enumerate(vocab["itos"])}
+        # ids 0/1 are <pad>/<unk>: typed in a sentence they are unknown words, as in training
+        self.word_to_id = {w: i for i, w in enumerate(vocab["itos"]) if i >= 2}
+        self.vocab_size = len(vocab["itos"])
         self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
         self.it = load_interpreter(model_path, num_threads)
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
         self.max_len = int(self.inputs[0]["shape"][1])
+        rows = [int(t["shape"][0]) for t in self.it.get_tensor_details()
+                if "embedding" in t["name"] and len(t["shape"]) == 2]
+        if rows and self.vocab_size not in rows:
+            sys.exit(f"error: {vocab_path} has {self.vocab_size} words but the model's embedding has {rows[0]} rows: "
+                     "use the vocab.json written beside this model by `tfdistil convert`")
 
     def logits(self, text):
         ids = np.array(encode(text, self.word_to_id, self.max_len, self.unk_id, self.pad_id), np.int32)
@@ -114,13 +121,20 @@ class Classifier:
 
 
 def read_tsv(path):
+    """(sentence, label or None) rows. A header names the columns (`sentence`, optional
+    `label`; GLUE's unlabelled `index<TAB>sentence` works too); without one, column 0 is
+    the sentence and column 1 the label."""
     rows = []
+    text_col, label_col = 0, 1
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             cols = line.rstrip("\n").rstrip("\r").split("\t")
-            if lineno == 1 and cols[0] == "sentence":
+            if lineno == 1 and "sentence" in cols:
+                text_col = cols.index("sentence")
+                label_col = cols.index("label") if "label" in cols else None
                 continue
-            rows.append((cols[0], int(cols[1]) if len(cols) > 1 and cols[1] in ("0", "1") else None))
+            label = cols[label_col] if label_col is not None and len(cols) > label_col else None
+            rows.append((cols[text_col], int(label) if label in ("0", "1") else None))
     return rows
 
 

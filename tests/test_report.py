@@ -1,0 +1,216 @@
+"""`tfdistil report` and scripts/benchmark.py on real (tiny) run folders.
+
+The runs are trained, converted and evaluated by the library itself, laid out the
+way scripts/reproduce.sh lays them out, with some pieces deliberately missing or
+broken, so the report is checked against the files it reads, number by number.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from tfdistil.cli_report import report
+from tfdistil.report import SHIPPED_TEACHER_INFO, ms
+
+CNN_RUNS = ("cnn-baseline-s0", "cnn-baseline-s1", "cnn-distill-s0")
+ALL_RUNS = CNN_RUNS + ("bilstm-baseline-s0",)
+
+
+def _teacher_cache(path, train):
+    """A teacher-logits cache for the training slice, in tfdistil/logits_cache.py's format:
+    a confident teacher that knows the labels, plus noise (the report never sees it)."""
+    from tfdistil.logits_cache import CACHE_FORMAT
+    rng = np.random.default_rng(0)
+    logits = np.where(train.labels[:, None] == np.arange(2), 2.0, -2.0) + rng.normal(0, 1, (len(train), 2))
+    header = {"format": CACHE_FORMAT, "teacher": "synthetic test teacher",
+              "splits": {"train": {"rows": len(train), "sha256": train.sha256, "accuracy": 1.0}}}
+    np.savez_compressed(path, header=np.array(json.dumps(header)), train_logits=logits.astype(np.float16))
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory, data_dir):
+    """runs/ as reproduce.sh leaves it, mid-way: three CNN runs with int8 flatbuffers (one
+    also float32, one LiteRT-evaluated, one with a failed TFLM evaluation), a BiLSTM with
+    no flatbuffer at all, and an unfinished run."""
+    from tfdistil.config import Config
+    from tfdistil.data import atomic_write_json, load_split
+    from tfdistil.export import convert
+    from tfdistil.tflite_eval import evaluate_tflite
+    from tfdistil.train import fit
+
+    base = tmp_path_factory.mktemp("report")
+    runs = base / "runs"
+    cache = base / "logits.npz"
+    _teacher_cache(cache, load_split(data_dir, "train", 200))
+    for name in ALL_RUNS:
+        student, mode, seed = name.split("-")
+        cfg = Config(student=student, embed_dim=8, hidden=8, filters=8, epochs=2 if student == "cnn" else 1,
+                     train_limit=200, seed=int(seed[1:]), distill=mode == "distill",
+                     teacher_logits=str(cache) if mode == "distill" else "")
+        fit(cfg, data_dir, str(runs / name), log=lambda m: None)
+    for name in CNN_RUNS:
+        convert(str(runs / name), "int8", 64, None, data_dir, calibration_size=20)
+    convert(str(runs / "cnn-baseline-s0"), "float32", 64, None, data_dir)
+    ev = evaluate_tflite(str(runs / "cnn-baseline-s0" / "tflite" / "cnn_int8_L64.tflite"), data_dir, "test",
+                         "litert", limit=100)
+    atomic_write_json(str(runs / "cnn-baseline-s0" / "tflite" / "eval_int8_litert_test.json"), ev)
+    # reproduce.sh keeps the log's last line: an error message when the step failed.
+    (runs / "cnn-distill-s0" / "tflite" / "eval_int8_tflm_test.json").write_text("error: TFLM crashed\n")
+    os.makedirs(runs / "bilstm-distill-s0.partial")
+    return runs
+
+
+def metrics(runs, name):
+    return json.loads((runs / name / "metrics.json").read_text())
+
+
+def manifest(runs, name):
+    return json.loads((runs / name / "tflite" / "cnn_int8_L64.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def benchmark(runs_dir, data_dir):
+    """scripts/benchmark.py for real on two runs plus a missing one, no teacher: it must skip, not crash."""
+    out = runs_dir.parent / "bench"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--runs",
+                           str(runs_dir / "cnn-baseline-s0"), str(runs_dir / "bilstm-baseline-s0"),
+                           str(runs_dir / "gone-baseline-s0"), "--teacher", str(runs_dir / "no-teacher"),
+                           "--n", "8", "--warmup", "2", "--data", data_dir, "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out
+
+
+def test_benchmark_times_what_exists_and_skips_the_rest(benchmark):
+    result = json.loads((benchmark / "benchmark.json").read_text())
+    assert result["teacher"]["status"].startswith("skipped") and result["n"] == 8
+    status = {(m["run"], m.get("format")): m["status"] for m in result["models"]}
+    for fmt in ("keras", "float32", "int8"):
+        assert status["cnn-baseline-s0", fmt] == "ok"
+    assert status["bilstm-baseline-s0", "keras"] == "ok"
+    assert status["bilstm-baseline-s0", "int8"].startswith("skipped")
+    assert status["gone-baseline-s0", "keras"].startswith("skipped")
+    ok = [m for m in result["models"] if m["status"] == "ok"]
+    assert all(0 < m["latency_ms_p50"] <= m["latency_ms_p95"] for m in ok)
+    assert result["cpu"]["processors"] >= 1 and result["threads"]["litert_num_threads"] == 1
+    md = (benchmark / "benchmark.md").read_text()
+    assert result["command"] in md and "Skipped:" in md and "| cnn int8 |" in md
+
+
+def _run_report(*args):
+    res = CliRunner().invoke(report, [*args, "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.output.strip().splitlines()[-1])
+
+
+def test_report_tables_match_the_files(runs_dir, benchmark, tmp_path):
+    bench = json.loads((benchmark / "benchmark.json").read_text())
+    # A teacher timing, so the speed-up column has something to divide (the real one is minutes of loading).
+    bench["teacher"] = {"status": "ok", "params": 4_000_000, "latency_ms_p50": 12.5, "latency_ms_p95": 20.0}
+    bench_path = tmp_path / "benchmark.json"
+    bench_path.write_text(json.dumps(bench))
+    out = tmp_path / "results"
+    summary = _run_report(str(runs_dir), "--out", str(out), "--benchmark", str(bench_path), "--commit-models")
+    assert summary["runs"] == 4 and summary["unfinished"] == 1 and summary["models_committed"] == 2
+    md = (out / "REPORT.md").read_text()
+
+    # Table 2: mean ± sample std over the two CNN baseline seeds, the single distilled seed as is.
+    base = [metrics(runs_dir, n)["test_accuracy"] for n in ("cnn-baseline-s0", "cnn-baseline-s1")]
+    dist = metrics(runs_dir, "cnn-distill-s0")["test_accuracy"]
+    cnn_row = next(l for l in md.splitlines() if l.startswith("| CNN | 2 / 1 |"))
+    assert f"{100 * np.mean(base):.2f} ± {100 * np.std(base, ddof=1):.2f}" in cnn_row
+    assert f"| {100 * dist:.2f} |" in cnn_row and f"{100 * (dist - np.mean(base)):+.2f}" in cnn_row
+    assert "| 79.47 | 80.39 | +0.92 |" in cnn_row  # the paper's columns beside ours
+    teacher_acc = json.load(open(SHIPPED_TEACHER_INFO))["accuracy"]["test"]
+    assert f"{100 * teacher_acc:.2f}" in md and "93.46 (BERT base)" in md
+    verb = "improved" if dist > np.mean(base) else "did not improve"
+    assert f"**CNN**: distillation {verb} test accuracy" in md
+    assert "**BiLSTM**: no finished distilled run yet" in md
+
+    # Table 3: params, int8/float32 bytes from the manifests, latency and speed-up from the benchmark.
+    t3 = next(l for l in md.splitlines() if l.startswith("| CNN | ") and "×" in l)
+    assert f"{metrics(runs_dir, 'cnn-baseline-s0')['params'] / 1e6:.2f}M" in t3
+    assert f"{manifest(runs_dir, 'cnn-baseline-s0')['bytes']:,}" in t3
+    f32 = json.loads((runs_dir / "cnn-baseline-s0" / "tflite" / "cnn_float32_L64.json").read_text())["bytes"]
+    assert f"{f32:,}" in t3
+    i50 = next(m["latency_ms_p50"] for m in bench["models"] if m["run"] == "cnn-baseline-s0" and m["format"] == "int8")
+    assert f"| {ms(i50)} |" in t3 and f"×{12.5 / i50:,.0f}" in t3 and "0.63M | x175" in t3
+
+    # Every run's dev/test in the run table; the unfinished run and the broken TFLM file are noted.
+    for name in ALL_RUNS:
+        m = metrics(runs_dir, name)
+        row = next(l for l in md.splitlines() if l.startswith(f"| {name} |"))
+        assert f"{100 * m['dev_accuracy']:.2f} | {100 * m['test_accuracy']:.2f}" in row
+    assert "bilstm-distill-s0.partial" in md and "eval_int8_tflm_test.json` is not valid JSON" in md
+    assert "tfdistil fit --student cnn --distill --teacher-logits" in md and bench["command"] in md
+    assert f"--benchmark {bench_path} --commit-models" in md
+
+    for png in ("accuracy_vs_int8_size.png", "dev_accuracy_per_epoch.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000 and f"]({png})" in md
+    assert not [f for f in os.listdir(out) if ".tmp" in f]
+
+
+def test_results_json_and_committed_models(runs_dir, benchmark, tmp_path):
+    from tfdistil.data import Vocab
+    out = tmp_path / "results"
+    _run_report(str(runs_dir), "--out", str(out), "--commit-models")
+    entries = {e["name"]: e for e in json.loads((out / "results.json").read_text())}
+    assert sorted(entries) == sorted(ALL_RUNS)
+    best = max(("cnn-baseline-s0", "cnn-baseline-s1"),
+               key=lambda n: (metrics(runs_dir, n)["dev_accuracy"], -int(n[-1])))
+    other = ({"cnn-baseline-s0", "cnn-baseline-s1"} - {best}).pop()
+    for name, e in entries.items():
+        m = metrics(runs_dir, name)
+        assert (e["student"], e["distilled"], e["augmented"], e["seed"]) == (
+            m["student"], m["distilled"], False, m["seed"])
+        assert [e[k] for k in ("params", "dev_accuracy", "test_accuracy")] == [
+            m[k] for k in ("params", "dev_accuracy", "test_accuracy")]
+    assert entries[other]["tflite_int8"] is None and entries["bilstm-baseline-s0"]["tflite_int8"] is None
+    assert entries["bilstm-baseline-s0"]["tflite_int8_test_accuracy"] is None
+    ev = json.loads((runs_dir / "cnn-baseline-s0" / "tflite" / "eval_int8_litert_test.json").read_text())
+    assert entries["cnn-baseline-s0"]["tflite_int8_test_accuracy"] == ev["accuracy"]
+    assert entries["cnn-baseline-s0"]["tflite_int8_test_runtime"] == "litert"
+    for name in (best, "cnn-distill-s0"):
+        e = entries[name]
+        assert e["max_len"] == 64 and e["tflite_int8"].endswith("cnn_int8_L64.tflite")
+        # Paths are relative to the folder holding results/ (the repo root in real use).
+        model, vocab = tmp_path / e["tflite_int8"], tmp_path / e["vocab"]
+        assert model.read_bytes() == (runs_dir / name / "tflite" / "cnn_int8_L64.tflite").read_bytes()
+        assert os.path.getsize(model) < 2 * 1024 * 1024
+        assert len(Vocab.load(str(vocab))) == manifest(runs_dir, name)["vocab_size"]
+        shipped = json.loads(model.with_suffix(".json").read_text())
+        assert shipped["run_dir"] == name and not os.path.isabs(shipped["run_dir"])
+    assert os.path.isdir(out / "models" / "cnn-baseline") and not os.path.exists(out / "models" / "bilstm-baseline")
+
+    # Re-rendering without --commit-models keeps pointing at the models committed before.
+    _run_report(str(runs_dir), "--out", str(out))
+    again = {e["name"]: e for e in json.loads((out / "results.json").read_text())}
+    assert again[best]["tflite_int8"] == entries[best]["tflite_int8"]
+
+
+def test_missing_runs_dir_is_a_user_error(tmp_path):
+    res = CliRunner().invoke(report, [str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "runs folder not found" in res.output
+    os.makedirs(tmp_path / "empty")
+    res = CliRunner().invoke(report, [str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 2 and "no finished runs" in res.output
+    shutil.rmtree(tmp_path / "r", ignore_errors=True)
+
+
+def test_runtime_gap_is_said_in_words():
+    from tfdistil.report import runtime_gaps
+
+    def run(litert, tflm):
+        return {"eval_litert": {"accuracy": litert, "agreement_with_keras": litert},
+                "eval_tflm": {"accuracy": tflm, "agreement_with_keras": tflm}}
+    groups = {("bilstm", "baseline"): [run(0.60, 0.84)], ("cnn", "baseline"): [run(0.80, 0.805)]}
+    text = runtime_gaps(groups, ["bilstm", "cnn"])
+    assert "**BiLSTM baseline**" in text and "60.00 in LiteRT but 84.00 in TFLite Micro" in text
+    assert "CNN" not in text

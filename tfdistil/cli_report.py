@@ -1,0 +1,37 @@
+"""`tfdistil report`: the paper's tables from the run folders (registered on `tfdistil.cli.main`).
+
+Kept apart from cli.py so that rendering the report never imports TensorFlow:
+it reads JSON files and draws with matplotlib only.
+"""
+import shlex
+
+import click
+
+from .cli import command
+
+
+@click.command("report")
+@click.argument("runs_dir")
+@click.option("--out", default="results", show_default=True, help="Folder for REPORT.md, plots and results.json.")
+@click.option("--benchmark", "benchmark", default=None,
+              help="Latency JSON from scripts/benchmark.py (e.g. results/benchmark.json).")
+@click.option("--commit-models", is_flag=True,
+              help="Copy the best seed's int8 .tflite + vocab.json of each student/mode into OUT/models/.")
+@click.option("--teacher-info", default=None,
+              help="Teacher provenance: a JSON like tfdistil/assets/sst2_minilm_logits.json, or a logits .npz "
+                   "(default: the shipped one).")
+@click.option("--teacher", "teacher_dir", default="teachers/minilm-sst2", show_default=True,
+              help="Teacher folder, for its parameter count when the benchmark has none.")
+@command
+def report(runs_dir, out, benchmark, commit_models, teacher_info, teacher_dir):
+    """Write OUT/REPORT.md (Tables 2 and 3 beside the paper), plots and results.json from RUNS_DIR."""
+    from .report import SHIPPED_TEACHER_INFO, write_report
+    args = ["tfdistil", "report", runs_dir, "--out", out]
+    if benchmark:
+        args += ["--benchmark", benchmark]
+    if commit_models:
+        args.append("--commit-models")
+    if teacher_info:
+        args += ["--teacher-info", teacher_info]
+    return write_report(runs_dir, out, benchmark, commit_models, teacher_info or SHIPPED_TEACHER_INFO,
+                        teacher_dir, command=" ".join(shlex.quote(a) for a in args))
