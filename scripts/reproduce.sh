@@ -36,18 +36,21 @@ run_one() {  # student mode seed
   [ "$mode" = distill ] && flags="--distill --teacher-logits $LOGITS"
   if [ ! -f "$out/metrics.json" ]; then
     echo "[fit] $name"
-    $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json > "logs/fit-$name.log" 2>&1
+    $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json > "logs/fit-$name.log" 2>&1 \
+      || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
   fi
   for q in int8 float32; do
     if [ ! -f "$out/tflite/${student}_${q}_L64.json" ]; then
-      $TFDISTIL convert "$out" --tflite --quantize "$q" --data "$DATA" --json > "logs/convert-$name-$q.log" 2>&1
+      $TFDISTIL convert "$out" --tflite --quantize "$q" --data "$DATA" --json > "logs/convert-$name-$q.log" 2>&1 \
+        || { echo "[failed] convert $name $q: see logs/convert-$name-$q.log"; return 0; }
     fi
   done
   for rt in litert tflm; do
     local res="$out/tflite/eval_int8_${rt}_test.json"
     if [ ! -f "$res" ]; then
       $TFDISTIL evaluate-tflite "$out/tflite/${student}_int8_L64.tflite" --data "$DATA" --split test \
-        --runtime "$rt" --json > "logs/evaltflite-$name-$rt.log" 2>&1
+        --runtime "$rt" --json > "logs/evaltflite-$name-$rt.log" 2>&1 \
+        || { echo "[failed] evaluate-tflite $name $rt: see logs/evaltflite-$name-$rt.log"; return 0; }
       tail -n 1 "logs/evaltflite-$name-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
     fi
   done

@@ -128,3 +128,9 @@ def test_tfds_is_opt_in_and_has_no_test_labels():
     from tfdistil.errors import UserError
     with pytest.raises(UserError, match="no test labels"):
         load_split("tfds", "test")  # refused before TFDS is touched (offline it would hang)
+
+
+def test_shipped_logits_are_the_default_and_guard_their_data(good_data, tmp_path):
+    """`--distill` with no cache given uses the shipped SST-2 cache, which refuses other data."""
+    r = invoke("fit", "--distill", "--data", good_data, "--out", tmp_path / "r")
+    assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits")

@@ -32,35 +32,45 @@ def padded(token_ids, lengths, rows):
     return token_ids[rows, :width]
 
 
-class StudentBatches(keras.utils.PyDataset):
-    """Training batches: inputs, {"label", "teacher_logits"?}; reshuffled every epoch from `seed`."""
+class StudentBatches:
+    """Training batches: (inputs, {"label", "teacher_logits"?}), reshuffled every epoch from `seed`.
+
+    Served through `tf.data.Dataset.from_generator` with an explicit signature whose
+    time axis is None: a Keras PyDataset infers its signature from the first batches,
+    and when those happen to share a width, every later batch of another width fails.
+    """
 
     def __init__(self, student, token_ids, labels, teacher_logits=None, batch_size=32, seed=0):
-        super().__init__()
         self.student, self.token_ids, self.labels = student, token_ids, labels
         self.teacher_logits = teacher_logits
         self.lengths = (token_ids != 0).sum(1)
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
-        self._order()
-
-    def _order(self):
-        rng = np.random.default_rng([self.seed, self.epoch])
-        self.batches = bucket_order(self.lengths, self.batch_size, rng)
 
     def __len__(self):
-        return len(self.batches)
+        return -(-len(self.token_ids) // self.batch_size)
 
-    def __getitem__(self, i):
-        rows = self.batches[i]
-        x = model_inputs(self.student, padded(self.token_ids, self.lengths, rows))
-        y = {"label": self.labels[rows]}
+    def batches(self, epoch):
+        rng = np.random.default_rng([self.seed, epoch])
+        for rows in bucket_order(self.lengths, self.batch_size, rng):
+            x = model_inputs(self.student, padded(self.token_ids, self.lengths, rows))
+            y = {"label": self.labels[rows]}
+            if self.teacher_logits is not None:
+                y["teacher_logits"] = self.teacher_logits[rows]
+            yield tuple(x), y
+
+    def _next_epoch(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        yield from self.batches(epoch)
+
+    def dataset(self):
+        """A tf.data.Dataset; each pass over it is the next epoch's order."""
+        import tensorflow as tf
+        ids = tf.TensorSpec((None, None), tf.int32)
+        x_spec = (ids,) if self.student == "cnn" else (ids, ids)
+        y_spec = {"label": tf.TensorSpec((None,), tf.int32)}
         if self.teacher_logits is not None:
-            y["teacher_logits"] = self.teacher_logits[rows]
-        return tuple(x), y
-
-    def on_epoch_end(self):
-        self.epoch += 1
-        self._order()
+            y_spec["teacher_logits"] = tf.TensorSpec((None, 2), tf.float32)
+        return tf.data.Dataset.from_generator(self._next_epoch, output_signature=(x_spec, y_spec)).prefetch(4)
 
 
 def predict_logits(model, student, token_ids, batch_size=256):

@@ -101,9 +101,11 @@ def fix_lstm_state_quantization(model_bytes, cell_state_max):
     constants, so the hidden state gets a scale for ~±0.15 and the int16 cell
     state 2^-16 (±0.5): LiteRT's integer LSTM kernel then clips every state and
     the model answers at chance (TFLM's kernel happens not to use them). The
-    hidden state is the op's output, so it takes the output's parameters; the
-    cell state takes the smallest power-of-two scale that holds the largest
-    cell value seen on the calibration sentences (what the integer kernel expects).
+    hidden state is the op's output, so it (and the effective-hidden intermediate)
+    takes the output's parameters; the cell state takes the smallest power-of-two
+    scale that holds the largest cell value seen on the calibration sentences
+    (what the integer kernel expects). Measured on the BiLSTM (dev, LiteRT):
+    81.0% before, 85.9% after; Keras 85.8%.
     """
     import math
 
@@ -124,6 +126,13 @@ def fix_lstm_state_quantization(model_bytes, cell_state_max):
                 continue  # float model: nothing to fix
             hidden.quantization.scale = list(out_q.scale)
             hidden.quantization.zeroPoint = list(out_q.zeroPoint)
+            # The last intermediate is the hidden state before it is written out; LiteRT
+            # requantizes through it, so a separately calibrated range clips h (TFLM ignores it).
+            if op.intermediates is not None and len(op.intermediates) == 5:
+                effective_hidden = graph.tensors[op.intermediates[4]].quantization
+                if effective_hidden is not None:
+                    effective_hidden.scale = list(out_q.scale)
+                    effective_hidden.zeroPoint = list(out_q.zeroPoint)
             cell.quantization.scale = [cell_scale]
             cell.quantization.zeroPoint = [0]
     builder = flatbuffers.Builder(len(model_bytes) + 1024)

@@ -85,7 +85,6 @@ def fit(cfg: Config, data, out, log=print):
                 v.assign(z[f"v{i}"])
         history, best, start_epoch = resume["history"], resume["best"], resume["epoch"]
         batches.epoch = start_epoch
-        batches._order()
         log(f"resuming {out} after epoch {start_epoch}")
 
     class EpochEnd(keras.callbacks.Callback):
@@ -112,7 +111,7 @@ def fit(cfg: Config, data, out, log=print):
 
     t0 = time.time()
     if start_epoch < cfg.epochs:
-        model.fit(batches, epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=[EpochEnd()],
+        model.fit(batches.dataset(), epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=[EpochEnd()],
                   verbose=1 if sys.stderr.isatty() else 2)  # one line per epoch in logs
     train_seconds = time.time() - t0
 

@@ -241,7 +241,7 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
             log(f"  epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['loss']:.4f} dev {acc:.4f}")
 
     t0 = time.time()
-    model.fit(batches, epochs=cfg.epochs, callbacks=[EpochEnd()], verbose=0)
+    model.fit(batches.dataset(), epochs=cfg.epochs, callbacks=[EpochEnd()], verbose=0)
     vocab.save(os.path.join(run_dir, "vocab.json"))
     atomic_write_json(os.path.join(run_dir, "config.json"), cfg.to_dict())
     return {"dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "history": history,

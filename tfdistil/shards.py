@@ -1,0 +1,376 @@
+"""Teacher labelling at scale: streamed, sharded, resumable, distributed transfer sets.
+
+`teacher logits` keeps every logit of a split in one npz: fine for SST-2's 67k
+rows, not for the millions of sentences augmentation makes. Here the transfer
+set is written as TFRecord shards of `shard_size` rows plus `manifest.json`:
+
+    OUT/shard-00000.tfrecord   tf.train.Example{sentence: bytes, label: int64 (-1 = none),
+    OUT/shard-00001.tfrecord                    teacher_logits: float[num_labels]}
+    OUT/manifest.json          settings, sources (sha256), one entry per finished shard
+                               (rows, file sha256, input sha256, sentences/s)
+
+- Streamed: input rows are read `shard_size` at a time, never all at once.
+- Resumable: a shard is written to a temp name, renamed, then listed in the
+  manifest (rewritten atomically). A rerun after a kill skips every listed
+  shard whose file still has its recorded sha256; anything else is redone.
+- Distributed: the forward pass runs under a `tf.distribute` strategy: each
+  global batch is split across replicas (`strategy.run`) and gathered back.
+  MirroredStrategy over the GPUs of one machine (or over logical CPU devices,
+  as the tests do), MultiWorkerMirroredStrategy across machines (`TF_CONFIG`;
+  every worker reads the same input and the manifest, only the chief writes).
+
+Labelling needs the Keras 2 teacher (`teacher.py`), so `label_shards` must run
+in a process that has not imported TensorFlow with Keras 3. `read_shards` is
+plain tf.data and works in the student's Keras 3 process.
+"""
+import hashlib
+import itertools
+import json
+import os
+import signal
+import time
+
+from .augment import MASK, read_sentences
+from .data import atomic_write_json, load_split
+from .errors import UserError
+
+FORMAT = "tfdistil-shards-1"
+MANIFEST = "manifest.json"
+# Test hook: SIGKILL this process after N shards are committed (the resume test uses it).
+KILL_ENV = "TFDISTIL_KILL_AFTER_SHARDS"
+
+
+def shard_name(index):
+    return f"shard-{index:05d}.tfrecord"
+
+
+def file_sha256(path, block=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def rows_sha256(rows):
+    """Fingerprint of a shard's input (sentence, label) rows: detects a changed source on resume."""
+    h = hashlib.sha256()
+    for sentence, label in rows:
+        h.update(f"{sentence}\t{label}\n".encode("utf-8"))
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- input
+def transfer_rows(data, augmented=(), limit=None, include_train=True):
+    """(rows iterator of (sentence, label), sources) for a transfer set.
+
+    Train rows keep their labels; augmented sentences (one-column TSVs from
+    `tfdistil augment`) get label -1 and are streamed from disk.
+    """
+    sources, parts = [], []
+    if include_train:
+        train = load_split(data, "train", limit)
+        sources.append({"kind": "train", "data": data, "rows": len(train), "sha256": train.sha256})
+        parts.append(zip(train.sentences, (int(y) for y in train.labels)))
+    for path in augmented:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: augmented sentences file not found; make it with `tfdistil augment`")
+        sources.append({"kind": "augmented", "path": path, "sha256": file_sha256(path)})
+        parts.append(((s, -1) for s in read_sentences(path)))
+    if not sources:
+        raise UserError("nothing to label: pass --augmented FILE or keep the train split")
+    return itertools.chain.from_iterable(parts), sources
+
+
+# --------------------------------------------------------------------------- strategy
+def configure_cpu_devices(n):
+    """Split the CPU into `n` logical devices (before TensorFlow starts its runtime)."""
+    import tensorflow as tf
+    if n <= 1:
+        return
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+    except RuntimeError:
+        raise UserError("--cpu-devices must be set before TensorFlow initialises its devices") from None
+
+
+def make_strategy(kind="auto"):
+    """A tf.distribute strategy over what this machine (or cluster) has.
+
+    auto: MultiWorkerMirrored when TF_CONFIG names several workers, Mirrored over
+    the GPUs when there are several (or over logical CPUs when the CPU was
+    split), else the default one-device strategy.
+    """
+    import tensorflow as tf
+    gpus = tf.config.list_logical_devices("GPU")
+    cpus = tf.config.list_logical_devices("CPU")
+    if kind == "auto":
+        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+        if sum(len(v) for v in cluster.values()) > 1:
+            kind = "multiworker"
+        elif len(gpus) > 1 or (not gpus and len(cpus) > 1):
+            kind = "mirrored"
+        else:
+            kind = "default"
+    if kind == "default":
+        return tf.distribute.get_strategy()
+    if kind == "mirrored":
+        return tf.distribute.MirroredStrategy([d.name for d in (gpus or cpus)])
+    if kind == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"unknown strategy {kind!r}; choose auto, default, mirrored or multiworker")
+
+
+def describe(strategy):
+    return {"name": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync)}
+
+
+def is_chief(strategy):
+    """Only the chief writes files (MultiWorkerMirroredStrategy runs this code on every worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    spec = resolver.cluster_spec().as_dict()
+    if "chief" in spec:
+        return resolver.task_type == "chief"
+    return resolver.task_type == "worker" and resolver.task_id == 0
+
+
+def distributed_forward(strategy, teacher):
+    """f(ids, mask) -> logits [B, C]: the global batch split over replicas, gathered in order."""
+    import numpy as np
+    import tensorflow as tf
+    n = strategy.num_replicas_in_sync
+
+    @tf.function(reduce_retracing=True)
+    def step(ids, mask):
+        def replica_fn(i, m):
+            return teacher(input_ids=i, attention_mask=m, training=False).logits
+        return strategy.gather(strategy.run(replica_fn, args=(ids, mask)), axis=0)
+
+    def forward(ids, mask):
+        rows = len(ids)
+        pad = (-rows) % n  # every replica gets the same number of rows: repeat the last one
+        if pad:
+            ids = np.concatenate([ids, np.repeat(ids[-1:], pad, 0)])
+            mask = np.concatenate([mask, np.repeat(mask[-1:], pad, 0)])
+        per = len(ids) // n
+        split = lambda a: strategy.experimental_distribute_values_from_function(
+            lambda ctx: tf.constant(a[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]))
+        return step(split(ids), split(mask)).numpy()[:rows]
+
+    return forward
+
+
+# --------------------------------------------------------------------------- writing
+def _example(sentence, label, logits):
+    import tensorflow as tf
+    f = tf.train.Feature
+    return tf.train.Example(features=tf.train.Features(feature={
+        "sentence": f(bytes_list=tf.train.BytesList(value=[sentence.encode("utf-8")])),
+        "label": f(int64_list=tf.train.Int64List(value=[int(label)])),
+        "teacher_logits": f(float_list=tf.train.FloatList(value=[float(x) for x in logits])),
+    })).SerializeToString()
+
+
+def write_shard(path, sentences, labels, logits):
+    """Write one shard under a temp name, then rename: a kill never leaves half a shard under `path`.
+
+    Returns the file's sha256.
+    """
+    import tensorflow as tf
+    tmp = f"{path}.tmp{os.getpid()}"
+    with tf.io.TFRecordWriter(tmp) as w:
+        for s, y, z in zip(sentences, labels, logits):
+            w.write(_example(s, y, z))
+    digest = file_sha256(tmp)
+    os.replace(tmp, path)
+    return digest
+
+
+def load_manifest(out_dir):
+    path = os.path.join(out_dir, MANIFEST)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            m = json.load(f)
+        assert m.get("format") == FORMAT
+        return m
+    except (ValueError, AssertionError):
+        raise UserError(f"{path}: not a tfdistil shards manifest") from None
+
+
+def new_manifest(settings):
+    return {"format": FORMAT, **settings, "shards": [], "rows": 0, "complete": False,
+            "throughput": {"rows": 0, "seconds": 0.0, "sentences_per_second": None}}
+
+
+def commit_shard(out_dir, manifest, entry):
+    """Add (or replace) one finished shard's entry and rewrite the manifest atomically."""
+    manifest["shards"] = sorted([s for s in manifest["shards"] if s["index"] != entry["index"]] + [entry],
+                                key=lambda s: s["index"])
+    manifest["rows"] = sum(s["rows"] for s in manifest["shards"])
+    t = manifest["throughput"]
+    t["rows"] += entry["rows"]
+    t["seconds"] = round(t["seconds"] + entry["seconds"], 3)
+    t["sentences_per_second"] = round(t["rows"] / max(t["seconds"], 1e-9), 1)
+    atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
+
+
+def _comparable(settings, key):
+    """What must match for a rerun to reuse shards: paths may move, contents may not."""
+    v = settings.get(key)
+    if key == "teacher":
+        return None  # the teacher_sha256 decides
+    if key == "sources":
+        return [{k: s.get(k) for k in ("kind", "sha256", "rows")} for s in v or []]
+    return json.loads(json.dumps(v))
+
+
+def _finished(out_dir, entry, input_sha):
+    path = os.path.join(out_dir, entry["file"])
+    return (entry["input_sha256"] == input_sha and os.path.isfile(path)
+            and os.path.getsize(path) == entry["bytes"] and file_sha256(path) == entry["sha256"])
+
+
+def teacher_fingerprint(teacher_dir):
+    """sha256 of the teacher's weight file (a hub name is its own fingerprint)."""
+    from .teacher import resolve_model
+    path = resolve_model(teacher_dir)
+    for name in ("tf_model.h5", "model.safetensors"):
+        if os.path.isfile(os.path.join(path, name)):
+            return file_sha256(os.path.join(path, name))
+    return path
+
+
+# --------------------------------------------------------------------------- labelling
+def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_size=64, max_len=128,
+                 strategy="auto", log=print):
+    """Label `rows` ((sentence, label) iterable) with the teacher into resumable shards under `out_dir`.
+
+    `sources` describes the input (with sha256s) and is part of the settings a
+    rerun must match. `strategy`: a tf.distribute.Strategy or a `make_strategy`
+    kind. Returns a summary dict (the manifest's numbers and this run's).
+    """
+    from . import teacher as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
+
+    if shard_size < 1 or batch_size < 1:
+        raise UserError("--shard-size and --batch-size must be positive")
+    if isinstance(strategy, str):
+        strategy = make_strategy(strategy)
+    settings = {"teacher": teacher_dir, "teacher_sha256": teacher_fingerprint(teacher_dir), "sources": sources,
+                "shard_size": shard_size, "max_len": max_len, "mask_token": MASK}
+    chief = is_chief(strategy)
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = load_manifest(out_dir)
+    if manifest is None:
+        manifest = new_manifest(settings)
+    else:
+        changed = [k for k in settings if _comparable(settings, k) != _comparable(manifest, k)]
+        if changed:
+            raise UserError(f"{out_dir}: shards made with other settings ({', '.join(changed)} differ); "
+                            f"use another --out or delete the folder")
+    done = {s["index"]: s for s in manifest["shards"]}
+    model = forward = tokenizer = None
+    labelled = labelled_shards = skipped = 0
+    t_run = time.time()
+    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+    rows = iter(rows)
+    for index in itertools.count():
+        chunk = list(itertools.islice(rows, shard_size))
+        if not chunk:
+            break
+        input_sha = rows_sha256(chunk)
+        entry = done.get(index)
+        if entry and _finished(out_dir, entry, input_sha):
+            skipped += 1
+            continue
+        if model is None:  # load the teacher only when some shard needs it
+            with strategy.scope():
+                model, tokenizer = T.load_teacher(teacher_dir)
+            forward = distributed_forward(strategy, model)
+            manifest["num_labels"] = int(model.config.num_labels)
+        t0 = time.time()
+        logits = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk], batch_size, max_len)
+        seconds = time.time() - t0
+        if chief:
+            path = os.path.join(out_dir, shard_name(index))
+            digest = write_shard(path, [s for s, _ in chunk], [y for _, y in chunk], logits)
+            commit_shard(out_dir, manifest, {
+                "index": index, "file": shard_name(index), "rows": len(chunk), "bytes": os.path.getsize(path),
+                "sha256": digest, "input_sha256": input_sha,
+                "labelled_rows": sum(1 for _, y in chunk if y >= 0), "seconds": round(seconds, 3),
+                "sentences_per_second": round(len(chunk) / max(seconds, 1e-9), 1), "strategy": describe(strategy)})
+        labelled += len(chunk)
+        labelled_shards += 1
+        log(f"shard {index}: {len(chunk)} rows, {len(chunk) / max(seconds, 1e-9):.0f} sentences/s")
+        if kill_after and labelled_shards >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    wall = time.time() - t_run
+    if chief:
+        manifest["complete"] = True
+        manifest["shard_count"] = len(manifest["shards"])
+        atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
+    return {"out": out_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
+            "labelled_rows": sum(s["labelled_rows"] for s in manifest["shards"]),
+            "shards_labelled_now": labelled_shards, "shards_skipped": skipped,
+            "rows_labelled_now": labelled, "seconds": round(wall, 2),
+            "sentences_per_second": round(labelled / wall, 1) if labelled else None,
+            "sentences_per_second_all_runs": manifest["throughput"]["sentences_per_second"],
+            "strategy": describe(strategy), "complete": manifest["complete"]}
+
+
+def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len):
+    """float32 [N, C] teacher logits in row order; `<unk>` (augmentation's mask) is shown as [MASK]."""
+    import numpy as np
+    shown = [" ".join(tokenizer.mask_token if w == MASK else w for w in s.split(" ")) if MASK in s else s
+             for s in sentences]
+    out = np.zeros((len(sentences), model.config.num_labels), np.float32)
+    for idx, ids, mask, _ in T._batches(tokenizer, shown, None, batch_size, max_len):
+        out[idx] = forward(ids, mask)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+def shard_files(shards_dir, allow_partial=False):
+    """(files, manifest) of a finished transfer set; refuses an unfinished one unless allowed."""
+    manifest = load_manifest(shards_dir)
+    if manifest is None:
+        raise UserError(f"{shards_dir}: no {MANIFEST}; make the shards with `tfdistil teacher shards`")
+    if not manifest["complete"] and not allow_partial:
+        raise UserError(f"{shards_dir}: unfinished transfer set ({len(manifest['shards'])} shards, "
+                        f"{manifest['rows']} rows so far); rerun `tfdistil teacher shards` to finish it")
+    files = [os.path.join(shards_dir, s["file"]) for s in manifest["shards"]]
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise UserError(f"{missing[0]}: shard listed in the manifest is missing")
+    if not files:
+        raise UserError(f"{shards_dir}: the manifest lists no shards")
+    return files, manifest
+
+
+def read_shards(shards_dir, shuffle_buffer=10_000, seed=0, cycle_length=4, allow_partial=False):
+    """(tf.data.Dataset of {"sentence", "label", "teacher_logits"} rows, manifest).
+
+    Memory is bounded by the shuffle buffer and the interleave's read buffers,
+    never by the number of rows: shard order is reshuffled every epoch, rows of
+    `cycle_length` shards are interleaved, then shuffled within the buffer.
+    `shuffle_buffer=0` reads the rows in order.
+    """
+    import tensorflow as tf
+    files, manifest = shard_files(shards_dir, allow_partial)
+    spec = {"sentence": tf.io.FixedLenFeature([], tf.string),
+            "label": tf.io.FixedLenFeature([], tf.int64),
+            "teacher_logits": tf.io.FixedLenFeature([manifest.get("num_labels", 2)], tf.float32)}
+    if shuffle_buffer:
+        ds = tf.data.Dataset.from_tensor_slices(files).shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(files)), block_length=16,
+                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    else:  # no shuffling: rows in transfer-set order
+        ds = tf.data.TFRecordDataset(files)
+    ds = ds.map(lambda r: tf.io.parse_single_example(r, spec), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    return ds, manifest

@@ -1,0 +1,230 @@
+"""Train a student from a sharded transfer set, streamed with tf.data (never all in memory).
+
+`train.fit` holds every token id and logit in numpy: fine for 67k rows, not
+for an augmented transfer set of millions. Here rows come from the TFRecord
+shards of `shards.py` and are tokenized inside the tf.data pipeline with the
+same rules as `tfdistil.tokenizer.encode` (a test checks the ids match on real
+sentences), length-bucketed and padded per batch.
+
+Augmented rows have no label (-1): they contribute only the soft (teacher)
+term of the distillation loss. The run folder has the same files as
+`train.fit`'s, so `tfdistil evaluate`, `predict` and `convert` work on it.
+"""
+import os
+import resource
+import shutil
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from .data import Vocab, atomic_write_json, load_split
+from .errors import UserError
+from .train import _accuracy, _keras, _plot_history
+
+# Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
+# core keeps at least one character, so a lone `"` or `.` stays whole, as in peel().
+PEEL = r'^("*)(.+?)([.,!?;:"]*)$'
+BUCKETS = (8, 16, 24, 32, 48, 64)
+
+
+def make_tokenizer(vocab):
+    """tf function: string tensor [B] -> ragged int32 ids [B, None], as `vocab.encode(pad=False)`.
+
+    Rules of tokenizer.py: ASCII-lowercase, split on ASCII whitespace, look the
+    word up; if unknown, peel leading `"` and trailing `.,!?;:"` into separate
+    tokens and look each piece up (unknown -> 1); cut to max_len.
+    """
+    import tensorflow as tf
+    keys = list(vocab.stoi)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.string),
+                                            tf.constant([vocab.stoi[k] for k in keys], tf.int32)),
+        default_value=-1)
+
+    def tokenize(texts):
+        t = tf.strings.lower(texts)  # no encoding: ASCII letters only, other bytes untouched
+        t = tf.strings.regex_replace(t, "[\t\n\r\f\v]", " ")
+        words = tf.strings.split(t, sep=" ")
+        words = tf.ragged.boolean_mask(words, tf.strings.length(words) > 0)
+        flat = words.flat_values
+        known = table.lookup(flat) >= 0
+        head, core, tail = (tf.strings.regex_replace(flat, PEEL, g) for g in (r"\1", r"\2", r"\3"))
+        head = tf.where(known, "", head)
+        core = tf.where(known, flat, core)
+        tail = tf.where(known, "", tail)
+        pieces = tf.concat([tf.strings.bytes_split(head), tf.RaggedTensor.from_tensor(core[:, None]),
+                            tf.strings.bytes_split(tail)], axis=1)
+        ids = table.lookup(pieces.flat_values)
+        ids = pieces.with_flat_values(tf.where(ids < 0, 1, ids))  # [words, pieces]
+        ids = tf.RaggedTensor.from_row_splits(ids, words.row_splits).merge_dims(1, 2)  # [B, tokens]
+        return ids[:, :vocab.max_len]
+
+    return tokenize
+
+
+def reverse_index(token_ids):
+    """students.reverse_index in TensorFlow, so the pipeline can build the BiLSTMs' second input."""
+    import tensorflow as tf
+    n = tf.reduce_sum(tf.cast(tf.not_equal(token_ids, 0), tf.int32), axis=1, keepdims=True)
+    t = tf.range(tf.shape(token_ids)[1])[None, :]
+    return tf.where(t < n, n - 1 - t, t)
+
+
+def stream_dataset(shards_dir, vocab, student, batch_size=32, shuffle_buffer=10_000, seed=0, cycle_length=4,
+                   repeat=False):
+    """((inputs, {"label", "teacher_logits"}) batches, manifest): bucketed by length, padded per batch."""
+    import tensorflow as tf
+    from .shards import read_shards
+    ds, manifest = read_shards(shards_dir, shuffle_buffer, seed, cycle_length)
+    tokenize = make_tokenizer(vocab)
+
+    def encode(rows):  # tokenizing a block of rows at once: vectorised string ops
+        ids = tokenize(rows["sentence"])
+        return {"ids": ids.to_tensor(), "length": ids.row_lengths(), "label": tf.cast(rows["label"], tf.int32),
+                "teacher_logits": rows["teacher_logits"]}
+
+    def trim(row):  # back to one unpadded row (padded_batch needs dense rows, not ragged ones)
+        return {"ids": row["ids"][:row["length"]], "label": row["label"], "teacher_logits": row["teacher_logits"]}
+
+    ds = ds.batch(512).map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
+    ds = ds.map(trim, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.bucket_by_sequence_length(lambda r: tf.shape(r["ids"])[0], list(BUCKETS),
+                                      [batch_size] * (len(BUCKETS) + 1))
+
+    def to_model(rows):
+        ids = rows["ids"]
+        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])  # at least one time step
+        x = (ids,) if student == "cnn" else (ids, reverse_index(ids))
+        return x, {"label": rows["label"], "teacher_logits": rows["teacher_logits"]}
+
+    ds = ds.map(to_model, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.prefetch(tf.data.AUTOTUNE), manifest
+
+
+def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, kind="mse", temperature=1.0):
+    """distill.distillation_loss where rows labelled -1 (augmented) contribute only the soft term.
+
+    CE is averaged over the labelled rows of the batch (0 when there are none),
+    the soft term over all rows; with every row labelled this equals
+    distillation_loss exactly.
+    """
+    import keras
+    from keras import ops
+    from .distill import distillation_loss
+    has = ops.cast(ops.greater_equal(labels, 0), "float32")
+    safe = ops.maximum(labels, 0)
+    ce_rows = keras.losses.sparse_categorical_crossentropy(safe, student_logits, from_logits=True)
+    ce = ops.sum(ce_rows * has) / ops.maximum(ops.sum(has), 1.0)
+    if alpha == 1.0:
+        return ce
+    # alpha=0 makes distillation_loss return its soft term alone: the same MSE / KL math.
+    soft = distillation_loss(safe, teacher_logits, student_logits, alpha=0.0, kind=kind, temperature=temperature)
+    return alpha * ce + (1.0 - alpha) * soft
+
+
+def _stream_distiller():
+    from .distill import Distiller
+
+    class StreamDistiller(Distiller):
+        """Distiller whose loss skips the label term on unlabelled (-1) rows."""
+
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return masked_distillation_loss(y["label"], y["teacher_logits"], y_pred,
+                                            self.alpha, self.kind, self.temperature)
+
+    return StreamDistiller
+
+
+def peak_rss_mb():
+    """This process's peak resident memory (Linux reports ru_maxrss in KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuffle_buffer=10_000, cycle_length=4,
+               callbacks=()):
+    """Distil `cfg.student` from the shards in `shards_dir`; keep the best dev epoch; return metrics.json.
+
+    The vocabulary comes from the SST-2 train split of `data` (as in train.fit),
+    dev accuracy picks the epoch. `steps_per_epoch` caps an epoch (the
+    transfer set then repeats), e.g. to measure memory on a huge set;
+    `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS).
+    """
+    keras = _keras()
+    from .batches import predict_logits
+    from .students import build_student
+
+    out = out.rstrip("/")
+    train = load_split(data, "train", cfg.train_limit or None)
+    dev = load_split(data, "dev")
+    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None)
+    cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
+    dev_ids = vocab.encode_batch(dev.sentences)
+
+    keras.utils.set_random_seed(cfg.seed)
+    ds, manifest = stream_dataset(shards_dir, vocab, cfg.student, cfg.batch_size, shuffle_buffer, cfg.seed,
+                                  cycle_length, repeat=bool(steps_per_epoch))
+    if manifest.get("num_labels", 2) != 2:
+        raise UserError(f"{shards_dir}: the students have 2 outputs, the shards' teacher {manifest['num_labels']}")
+    student = build_student(cfg)
+    model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature)
+    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
+
+    partial = out + ".partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    os.makedirs(partial)
+    history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
+
+    class EpochEnd(keras.callbacks.Callback):
+        """StepLR (x gamma per epoch), dev accuracy each epoch, keep the best weights."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.learning_rate.assign(cfg.lr * cfg.gamma ** epoch)
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.time() - self.t0
+            acc = float(np.mean(np.argmax(predict_logits(student, cfg.student, dev_ids), -1) == dev.labels))
+            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc,
+                   "lr": cfg.lr * cfg.gamma ** epoch, "seconds": round(seconds, 2), "peak_rss_mb": peak_rss_mb()}
+            history.append(row)
+            if acc > best["dev_accuracy"]:
+                best.update(dev_accuracy=acc, epoch=epoch + 1)
+                student.save_weights(os.path.join(partial, "model.weights.h5"))
+            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} dev {acc:.4f} ({seconds:.1f} s)")
+
+    t0 = time.time()
+    with warnings.catch_warnings():
+        # A stream's length is unknown until the first epoch ends; Keras warns when it does.
+        warnings.filterwarnings("ignore", message="Your input ran out of data")
+        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=[EpochEnd(), *callbacks],
+                  shuffle=False, verbose=1 if sys.stderr.isatty() else 2)
+    train_seconds = time.time() - t0
+
+    student.load_weights(os.path.join(partial, "model.weights.h5"))
+    vocab.save(os.path.join(partial, "vocab.json"))
+    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
+    atomic_write_json(os.path.join(partial, "history.json"), history)
+    labelled = sum(s.get("labelled_rows", 0) for s in manifest["shards"])
+    metrics = {"student": cfg.student, "distilled": True, "augmented": labelled < manifest["rows"],
+               "seed": cfg.seed, "params": int(student.count_params()), "vocab_size": cfg.vocab_size,
+               "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
+               "train_rows": manifest["rows"], "labelled_rows": labelled,
+               "unlabelled_rows": manifest["rows"] - labelled, "steps_per_epoch": steps_per_epoch,
+               "train_seconds": round(train_seconds, 1),
+               "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
+               "peak_rss_mb": peak_rss_mb(), "data_train_sha256": train.sha256, "teacher_logits": shards_dir,
+               "transfer_set": {"dir": shards_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
+                                "teacher": manifest.get("teacher"), "sources": manifest.get("sources")}}
+    if data != "tfds" and os.path.isfile(os.path.join(data, "test.tsv")):
+        metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, load_split(data, "test"))
+    _plot_history(history, os.path.join(partial, "history.png"), cfg)
+    atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
+    if os.path.isdir(out):
+        shutil.rmtree(out)
+    os.replace(partial, out)
+    metrics["run_dir"] = out
+    return metrics
