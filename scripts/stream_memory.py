@@ -73,31 +73,39 @@ def synthetic_shards(data, out_dir, rows, shard_size, seed=0):
     return time.time() - t0, sum(s["bytes"] for s in manifest["shards"])
 
 
+def rss_mb():
+    """Current resident memory (psutil when installed, else /proc on Linux)."""
+    try:
+        import psutil
+        return round(psutil.Process().memory_info().rss / 2**20, 1)
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
 def train_child(args):
     """Runs in its own process: fit_stream with an RSS-sampling callback; prints JSON."""
     import keras
-    import psutil
 
     from tfdistil.config import Config
     from tfdistil.stream import fit_stream, peak_rss_mb
 
-    proc = psutil.Process()
     samples = []
 
     class SampleRSS(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            samples.append({"step": 0, "rss_mb": round(proc.memory_info().rss / 2**20, 1)})
+            samples.append({"step": 0, "rss_mb": rss_mb()})
 
         def on_train_batch_end(self, batch, logs=None):
             if (batch + 1) % 50 == 0:
-                samples.append({"step": batch + 1, "rss_mb": round(proc.memory_info().rss / 2**20, 1)})
+                samples.append({"step": batch + 1, "rss_mb": rss_mb()})
 
     cfg = Config(student=args.student, epochs=1, batch_size=args.batch_size, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.time()
-        metrics = fit_stream(cfg, args.dir, args.data, os.path.join(tmp, "run"), log=lambda m: print(m, file=sys.stderr),
-                             steps_per_epoch=args.steps or None, shuffle_buffer=args.shuffle_buffer,
-                             callbacks=[SampleRSS()])
+        metrics = fit_stream(cfg, args.dir, args.data, os.path.join(tmp, "run"),
+                             log=lambda m: print(m, file=sys.stderr), steps_per_epoch=args.steps or None,
+                             shuffle_buffer=args.shuffle_buffer, callbacks=[SampleRSS()])
     print(json.dumps({"peak_rss_mb": peak_rss_mb(), "rss_samples": samples, "train_seconds": round(time.time() - t0, 1),
                       "params": metrics["params"], "dev_accuracy": metrics["dev_accuracy"]}))
 

@@ -24,7 +24,6 @@ generator, so a given (data, factor, seed, probabilities) gives the same file.
 """
 import bisect
 import collections
-import json
 import math
 import os
 import random
@@ -88,14 +87,19 @@ class Replacer:
         return self.tagger(words) if self.tagger else [self.key(w) for w in words]
 
     def draw(self, word, key, rng):
+        """Another word of the pool, by weight; the word itself is left out of the draw."""
         words, cum = self.pools.get(key, ((), ()))
         if len(words) < 2:
             return word
-        for _ in range(4):  # try not to draw the word itself
-            pick = words[bisect.bisect_right(cum, rng.random() * cum[-1])]
-            if pick != word:
-                return pick
-        return word
+        i = bisect.bisect_left(words, word)
+        start, own = 0.0, 0.0
+        if i < len(words) and words[i] == word:
+            start = cum[i - 1] if i else 0
+            own = cum[i] - start
+        x = rng.random() * (cum[-1] - own)
+        if x >= start:  # skip over the word's own segment
+            x += own
+        return words[min(bisect.bisect_right(cum, x), len(words) - 1)]
 
 
 def nltk_tagger():
@@ -222,10 +226,3 @@ def read_sentences(path):
             line = line.rstrip("\r\n")
             yield line.split("\t")[0]
 
-
-def read_meta(path):
-    try:
-        with open(path + ".json", encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None

@@ -210,6 +210,9 @@ def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit):
 # Commands that live in their own modules (imported here so `tfdistil --help` lists them).
 from .cli_report import report  # noqa: E402
 from .cli_tune import tune  # noqa: E402
+from .cli_augment import augment, fit_stream  # noqa: E402  (also attaches `teacher shards`)
 
 main.add_command(report)
 main.add_command(tune)
+main.add_command(augment)
+main.add_command(fit_stream)

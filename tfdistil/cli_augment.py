@@ -18,7 +18,8 @@ from .config import STUDENTS
 
 @click.command("augment")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder (only train is augmented).")
-@click.option("--factor", default=20, show_default=True, help="Synthetic attempts per train sentence (Tang et al.: 20).")
+@click.option("--factor", default=20, show_default=True,
+              help="Synthetic attempts per train sentence (Tang et al.: 20).")
 @click.option("--out", required=True, help="One-column TSV to write (`sentence` header); OUT.json gets the settings.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--p-mask", default=0.1, show_default=True, help="Probability a word becomes <unk>.")
@@ -77,7 +78,8 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shar
 @click.option("--max-len", type=int, default=None, help="Tokens kept per sentence (default 128).")
 @click.option("--min-freq", type=int, default=None, help="Minimum train count for a vocabulary word (default 1).")
 @click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
-@click.option("--limit", "train_limit", type=int, default=None, help="Build the vocabulary from the first N train rows.")
+@click.option("--limit", "train_limit", type=int, default=None,
+              help="Build the vocabulary from the first N train rows.")
 @click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
 @click.option("--steps-per-epoch", type=int, default=None, help="Cap an epoch at N batches (the stream repeats).")
 @click.option("--shuffle-buffer", default=10_000, show_default=True, help="Rows held for shuffling (bounds memory).")

@@ -85,9 +85,9 @@ def transfer_rows(data, augmented=(), limit=None, include_train=True):
 # --------------------------------------------------------------------------- strategy
 def configure_cpu_devices(n):
     """Split the CPU into `n` logical devices (before TensorFlow starts its runtime)."""
-    import tensorflow as tf
     if n <= 1:
         return
+    import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
@@ -103,13 +103,14 @@ def make_strategy(kind="auto"):
     split), else the default one-device strategy.
     """
     import tensorflow as tf
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
+    if kind == "multiworker" or (kind == "auto" and sum(len(v) for v in cluster.values()) > 1):
+        # Before anything else touches the runtime: collectives are configured at startup.
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     cpus = tf.config.list_logical_devices("CPU")
     if kind == "auto":
-        cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-        if sum(len(v) for v in cluster.values()) > 1:
-            kind = "multiworker"
-        elif len(gpus) > 1 or (not gpus and len(cpus) > 1):
+        if len(gpus) > 1 or (not gpus and len(cpus) > 1):
             kind = "mirrored"
         else:
             kind = "default"
@@ -117,8 +118,6 @@ def make_strategy(kind="auto"):
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy([d.name for d in (gpus or cpus)])
-    if kind == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise UserError(f"unknown strategy {kind!r}; choose auto, default, mirrored or multiworker")
 
 
@@ -171,7 +170,7 @@ def _example(sentence, label, logits):
         "sentence": f(bytes_list=tf.train.BytesList(value=[sentence.encode("utf-8")])),
         "label": f(int64_list=tf.train.Int64List(value=[int(label)])),
         "teacher_logits": f(float_list=tf.train.FloatList(value=[float(x) for x in logits])),
-    })).SerializeToString()
+    })).SerializeToString(deterministic=True)  # sorted map keys: same rows, same bytes, any process
 
 
 def write_shard(path, sentences, labels, logits):
@@ -275,6 +274,7 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
     done = {s["index"]: s for s in manifest["shards"]}
     model = forward = tokenizer = None
     labelled = labelled_shards = skipped = 0
+    label_seconds = 0.0
     t_run = time.time()
     kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     rows = iter(rows)
@@ -295,6 +295,7 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
         t0 = time.time()
         logits = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk], batch_size, max_len)
         seconds = time.time() - t0
+        label_seconds += seconds
         if chief:
             path = os.path.join(out_dir, shard_name(index))
             digest = write_shard(path, [s for s, _ in chunk], [y for _, y in chunk], logits)
@@ -316,10 +317,11 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
     return {"out": out_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
             "labelled_rows": sum(s["labelled_rows"] for s in manifest["shards"]),
             "shards_labelled_now": labelled_shards, "shards_skipped": skipped,
-            "rows_labelled_now": labelled, "seconds": round(wall, 2),
-            "sentences_per_second": round(labelled / wall, 1) if labelled else None,
+            "rows_labelled_now": labelled, "wall_seconds": round(wall, 2),
+            # Tokenising + forward passes only (not loading the teacher, hashing or writing).
+            "sentences_per_second": round(labelled / max(label_seconds, 1e-9), 1) if labelled else None,
             "sentences_per_second_all_runs": manifest["throughput"]["sentences_per_second"],
-            "strategy": describe(strategy), "complete": manifest["complete"]}
+            "strategy": describe(strategy), "chief": chief, "complete": manifest["complete"]}
 
 
 def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len):

@@ -153,6 +153,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     transfer set then repeats), e.g. to measure memory on a huge set;
     `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS).
     """
+    from .shards import shard_files
+    shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
     keras = _keras()
     from .batches import predict_logits
     from .students import build_student
