@@ -180,11 +180,14 @@ def predict(run_dir, texts):
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="Train split for int8 calibration.")
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
 @click.option("--c-array", "c_array_dir", default=None, help="Also write the MCU firmware kit (C arrays) to this folder.")
+@click.option("--no-lstm-state-fix", is_flag=True, hidden=True,
+              help="Keep the converter's int8 LSTM state quantization (to reproduce the LiteRT bug).")
 @command
-def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, c_array_dir):
+def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, c_array_dir, no_lstm_state_fix):
     """Convert a student to a builtin-ops-only TFLite flatbuffer (+ vocab.json and a manifest)."""
     from .export import convert as convert_run
-    result = convert_run(run_dir, quantize, max_len, out, data, calibration_size)
+    result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
+                         fix_lstm_states=not no_lstm_state_fix)
     if c_array_dir:
         from .firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)
