@@ -2,7 +2,10 @@
 # Everything behind the paper's Tables 2 and 3, resumable: a finished step is skipped.
 #
 #   SEEDS="0 1 2" JOBS=2 bash scripts/reproduce.sh
+#   MODES=augment STUDENTS=bilstm_attn SEEDS="0 1 2" JOBS=1 bash scripts/reproduce.sh   # Table 2's 3rd column
 #
+# Modes: baseline (labels only), distill (labels + teacher logits), augment (distilled on the
+# train rows plus an augmented transfer set labelled by the teacher, streamed from shards).
 # Steps: teacher fine-tune (offline MiniLM-L6 here; TEACHER_MODEL=bert-base-uncased
 # where the hub is reachable) -> teacher logits -> each student baseline and distilled
 # per seed -> int8 + float32 conversion -> LiteRT/TFLM evaluation on test.
@@ -18,6 +21,9 @@ JOBS=${JOBS:-2}
 TEACHER_MODEL=${TEACHER_MODEL:-minilm}
 TEACHER_DIR=${TEACHER_DIR:-teachers/minilm-sst2}
 LOGITS=${LOGITS:-cache/sst2_minilm_logits.npz}
+AUG_FACTOR=${AUG_FACTOR:-5}            # augmented sentences attempted per train row (Tang et al.: 20)
+AUG_EPOCHS=${AUG_EPOCHS:-4}            # an epoch over the transfer set is ~4x an SST-2 train epoch
+SHARDS=${SHARDS:-aug/shards-f$AUG_FACTOR}
 mkdir -p logs cache runs
 
 if [ ! -f "$TEACHER_DIR/teacher_meta.json" ]; then
@@ -30,14 +36,33 @@ if [ ! -f "$LOGITS" ]; then
   $TFDISTIL teacher logits --teacher "$TEACHER_DIR" --data "$DATA" --out "$LOGITS" --json > logs/teacher_logits.log 2>&1
 fi
 
+if [[ " $MODES " == *" augment "* ]]; then
+  mkdir -p aug
+  if [ ! -f "aug/sst2_aug_f$AUG_FACTOR.tsv" ]; then
+    echo "[augment] aug/sst2_aug_f$AUG_FACTOR.tsv"
+    $TFDISTIL augment --data "$DATA" --factor "$AUG_FACTOR" --seed 0 --out "aug/sst2_aug_f$AUG_FACTOR.tsv" --json \
+      > "logs/augment-f$AUG_FACTOR.log" 2>&1
+  fi
+  # Resumable by itself: finished shards are skipped, so rerunning after a kill only does the rest.
+  echo "[teacher shards] $SHARDS"
+  $TFDISTIL teacher shards --teacher "$TEACHER_DIR" --data "$DATA" --augmented "aug/sst2_aug_f$AUG_FACTOR.tsv" \
+    --out "$SHARDS" --shard-size 50000 --batch-size 128 --json >> "logs/teacher-shards-f$AUG_FACTOR.log" 2>&1
+fi
+
 run_one() {  # student mode seed
   local student=$1 mode=$2 seed=$3 name out flags=""
   name="$student-$mode-s$seed"; out="runs/$name"
   [ "$mode" = distill ] && flags="--distill --teacher-logits $LOGITS"
   if [ ! -f "$out/metrics.json" ]; then
     echo "[fit] $name"
-    $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json > "logs/fit-$name.log" 2>&1 \
-      || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
+    if [ "$mode" = augment ]; then
+      $TFDISTIL fit-stream --shards "$SHARDS" --student "$student" --epochs "$AUG_EPOCHS" --seed "$seed" \
+        --data "$DATA" --out "$out" --json > "logs/fit-$name.log" 2>&1 \
+        || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
+    else
+      $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json \
+        > "logs/fit-$name.log" 2>&1 || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
+    fi
   fi
   for q in int8 float32; do
     if [ ! -f "$out/tflite/${student}_${q}_L64.json" ]; then
@@ -57,7 +82,7 @@ run_one() {  # student mode seed
   echo "[done] $name"
 }
 export -f run_one
-export TFDISTIL DATA LOGITS
+export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS
 
 for seed in $SEEDS; do for student in $STUDENTS; do for mode in $MODES; do
   echo "$student $mode $seed"

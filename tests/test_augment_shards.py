@@ -1,6 +1,7 @@
 """Augmented, sharded transfer sets: augment -> teacher shards (killed, resumed) -> fit-stream -> evaluate."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -13,10 +14,8 @@ from tfdistil.data import load_split
 from tfdistil.errors import UserError
 from tfdistil.tokenizer import split_words
 
-# The new commands through cli.py's `main`, registered here too so the tests run whether or not
-# cli.py registers them yet (add_command is idempotent).
-BOOT = ("from tfdistil.cli import main; from tfdistil.cli_augment import augment, fit_stream; "
-        "main.add_command(augment); main.add_command(fit_stream); main(prog_name='tfdistil')")
+# The CLI in a child process (extra env vars, e.g. the SIGKILL hook of the resume test).
+BOOT = "from tfdistil.cli import main; main(prog_name='tfdistil')"
 
 
 def tfdistil(*args, check=True, env=None):
@@ -209,12 +208,23 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     assert not os.path.exists(str(run) + ".partial")
     ev = last_json(run_cli("evaluate", run, "--data", data_dir, "--split", "dev", "--json"))
     assert ev["n"] == 872 and ev["accuracy"] == pytest.approx(metrics["dev_accuracy"])
+    assert metrics["transfer_set"]["labelling"]["rows"] == total
+    assert metrics["transfer_set"]["labelling"]["sentences_per_second"] > 0
+
+    # `tfdistil report` files it as "distilled + augmented": Table 2's third column, results.json.
+    runs = tmp_path / "runs"
+    shutil.copytree(run, runs / "bilstm_attn-augment-s2")
+    last_json(run_cli("report", runs, "--out", tmp_path / "results", "--json"))
+    [entry] = json.loads((tmp_path / "results" / "results.json").read_text())
+    assert entry["augmented"] and entry["distilled"] and entry["transfer_set_rows"] == total
+    assert entry["transfer_set_labelled_rows"] == 100
+    md = (tmp_path / "results" / "REPORT.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| BiLSTM-Attn | 0 / 0 / 1 |"))
+    assert f"| {100 * metrics['test_accuracy']:.2f} |" in row
+    assert "### The augmented transfer sets" in md and f"| {total:,} | 100 |" in md
 
 
 def test_cli_registers_the_new_commands():
     from tfdistil.cli import main, teacher
-    import tfdistil.cli_augment  # noqa: F401  attaches `teacher shards`
     assert "shards" in teacher.commands
-    if "augment" not in main.commands:
-        pytest.skip("cli.py does not register `augment` / `fit-stream` yet")
-    assert "fit-stream" in main.commands
+    assert {"augment", "fit-stream", "report", "tune"} <= set(main.commands)

@@ -123,10 +123,11 @@ def test_report_tables_match_the_files(runs_dir, benchmark, tmp_path):
     # Table 2: mean ± sample std over the two CNN baseline seeds, the single distilled seed as is.
     base = [metrics(runs_dir, n)["test_accuracy"] for n in ("cnn-baseline-s0", "cnn-baseline-s1")]
     dist = metrics(runs_dir, "cnn-distill-s0")["test_accuracy"]
-    cnn_row = next(l for l in md.splitlines() if l.startswith("| CNN | 2 / 1 |"))
+    cnn_row = next(l for l in md.splitlines() if l.startswith("| CNN | 2 / 1 / 0 |"))
     assert f"{100 * np.mean(base):.2f} ± {100 * np.std(base, ddof=1):.2f}" in cnn_row
     assert f"| {100 * dist:.2f} |" in cnn_row and f"{100 * (dist - np.mean(base)):+.2f}" in cnn_row
     assert "| 79.47 | 80.39 | +0.92 |" in cnn_row  # the paper's columns beside ours
+    assert f"{100 * (dist - np.mean(base)):+.2f} | – | 79.47" in cnn_row  # no augmented run: empty column
     teacher_acc = json.load(open(SHIPPED_TEACHER_INFO))["accuracy"]["test"]
     assert f"{100 * teacher_acc:.2f}" in md and "93.46 (BERT base)" in md
     verb = "improved" if dist > np.mean(base) else "did not improve"

@@ -70,7 +70,10 @@ class StudentBatches:
         y_spec = {"label": tf.TensorSpec((None,), tf.int32)}
         if self.teacher_logits is not None:
             y_spec["teacher_logits"] = tf.TensorSpec((None, 2), tf.float32)
-        return tf.data.Dataset.from_generator(self._next_epoch, output_signature=(x_spec, y_spec)).prefetch(4)
+        ds = tf.data.Dataset.from_generator(self._next_epoch, output_signature=(x_spec, y_spec))
+        # bucket_order makes exactly len(self) batches; saying so gives Keras an epoch length
+        # (a real progress bar, no "ran out of data" warning after the first epoch).
+        return ds.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(4)
 
 
 def predict_logits(model, student, token_ids, batch_size=256):

@@ -3,44 +3,12 @@
 Every command takes `--json` and then prints one JSON object as its last stdout
 line. A `UserError` becomes one line on stderr and exit code 2.
 """
-import functools
-import json
 import os
-import sys
 
 import click
 
+from .cli_common import DEFAULT_DATA, command
 from .errors import UserError
-
-DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", "../shared/data/sst2")
-
-
-def _quiet_tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-
-
-def command(fn):
-    """Turn UserError into a one-line message + exit 2, and print the result (JSON when asked)."""
-    @functools.wraps(fn)
-    def wrapper(*args, as_json=False, **kwargs):
-        _quiet_tf()
-        try:
-            result = fn(*args, **kwargs)
-        except UserError as e:
-            click.echo(f"error: {e}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("interrupted: nothing half-written was kept; rerun the command to resume", err=True)
-            sys.exit(130)
-        if as_json:
-            click.echo(json.dumps(result, default=float))
-        elif result is not None:
-            for k, v in result.items():
-                if not isinstance(v, (dict, list)):
-                    click.echo(f"{k}: {v}")
-    return click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")(wrapper)
-
 
 @click.group()
 @click.version_option(package_name="tfdistil")
@@ -213,9 +181,10 @@ def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit):
 # Commands that live in their own modules (imported here so `tfdistil --help` lists them).
 from .cli_report import report  # noqa: E402
 from .cli_tune import tune  # noqa: E402
-from .cli_augment import augment, fit_stream  # noqa: E402  (also attaches `teacher shards`)
+from .cli_augment import augment, fit_stream, teacher_shards  # noqa: E402
 
 main.add_command(report)
 main.add_command(tune)
 main.add_command(augment)
 main.add_command(fit_stream)
+teacher.add_command(teacher_shards)

@@ -5,14 +5,14 @@ transfer set too large for memory: Tang-style synthetic sentences, labelled by
 the teacher into resumable TFRecord shards, streamed into a student.
 
 Kept out of cli.py so nothing heavy is imported until a command runs; cli.py
-registers `augment` and `fit_stream` with `main.add_command`, and `teacher
-shards` attaches itself to the `teacher` group when this module is imported.
+registers `augment` and `fit_stream` with `main.add_command` and
+`teacher_shards` with `teacher.add_command`.
 """
 import os
 
 import click
 
-from .cli import DEFAULT_DATA, command, teacher
+from .cli_common import DEFAULT_DATA, command
 from .config import STUDENTS
 
 
@@ -37,7 +37,7 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
                            p_ngram=p_ngram, ngram=(1, ngram_max), log=lambda m: click.echo(m, err=True))
 
 
-@teacher.command("shards")
+@click.command("shards")
 @click.option("--teacher", "teacher_dir", required=True, help="Fine-tuned teacher folder (from `teacher fit`).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder: its labelled train rows.")
 @click.option("--augmented", multiple=True, help="Augmented sentences (from `tfdistil augment`); repeatable.")

@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from .cli import command
+from .cli_common import command
 
 
 @click.command("report")

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from .cli import DEFAULT_DATA, command
+from .cli_common import DEFAULT_DATA, command
 from .config import STUDENTS
 from .errors import UserError
 

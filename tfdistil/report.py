@@ -36,8 +36,9 @@ PAPER = {
 BERT_BASE_PARAMS = PAPER["teacher"]["params_m"] * 1e6
 STUDENT_ORDER = ("bilstm_attn", "bilstm", "cnn")  # the paper's row order
 STUDENT_NAMES = {"bilstm_attn": "BiLSTM-Attn", "bilstm": "BiLSTM", "cnn": "CNN"}
-MODES = ("baseline", "distill")
-RUN_NAME = re.compile(r"^(?P<student>[a-z_]+)-(?P<mode>baseline|distill)-s(?P<seed>\d+)$")
+MODES = ("baseline", "distill", "augment")  # augment = distilled on an augmented transfer set
+MODE_NAMES = {"baseline": "the baseline", "distill": "plain distillation", "augment": "augmented distillation"}
+RUN_NAME = re.compile(r"^(?P<student>[a-z_]+)-(?P<mode>baseline|distill|augment)-s(?P<seed>\d+)$")
 SHIPPED_TEACHER_INFO = os.path.join(os.path.dirname(__file__), "assets", "sst2_minilm_logits.json")
 DASH = "–"
 COLORS = {"bilstm_attn": "tab:blue", "bilstm": "tab:green", "cnn": "tab:red"}
@@ -78,10 +79,12 @@ def read_run(run_dir, notes):
         return None
     match = RUN_NAME.match(name)
     student = metrics.get("student") or (match and match["student"])
-    distilled = bool(metrics.get("distilled", match and match["mode"] == "distill"))
+    distilled = bool(metrics.get("distilled", match and match["mode"] in ("distill", "augment")))
+    augmented = bool(metrics.get("augmented", match and match["mode"] == "augment"))
     seed = metrics.get("seed", int(match["seed"]) if match else None)
     run = {"name": name, "dir": run_dir, "student": student, "distilled": distilled,
-           "mode": "distill" if distilled else "baseline", "seed": seed, "metrics": metrics,
+           "augmented": augmented, "mode": "augment" if augmented else "distill" if distilled else "baseline",
+           "seed": seed, "metrics": metrics,
            "config": read_json(os.path.join(run_dir, "config.json"), notes) or {},
            "history": read_json(os.path.join(run_dir, "history.json"), notes) or []}
     for q in ("int8", "float32"):
@@ -251,8 +254,10 @@ def best_run(runs):
 
 
 def int8_accuracy(run):
-    """Test accuracy of the int8 flatbuffer: TFLM (the MCU kernels) first, else LiteRT."""
-    for rt in ("tflm", "litert"):
+    """Test accuracy of the int8 flatbuffer: LiteRT first (the interpreter `tflite/classify.py`
+    runs on a Pi, so anyone can re-measure it), else TFLM. The TFLM figure has its own field;
+    the two can differ by a few sentences because their int8 kernels round differently."""
+    for rt in ("litert", "tflm"):
         if run.get(f"eval_{rt}"):
             return run[f"eval_{rt}"]["accuracy"], rt
     return None, None
@@ -276,51 +281,82 @@ def teacher_latency(bench, stat="latency_ms_p50"):
 
 # --------------------------------------------------------------------------- tables
 def table2(groups, students, teacher):
-    """Test accuracy, ours (mean ± std over seeds) beside the paper, baseline vs distilled."""
-    rows = ["| Model | Seeds (base / dist) | Baseline (ours) | Distilled (ours) | Δ (ours) "
-            "| Baseline (paper) | Distilled (paper) | Δ (paper) |",
-            "|---|---|---|---|---|---|---|---|"]
+    """Test accuracy, ours (mean ± std over seeds) beside the paper: baseline, distilled, and
+    distilled on an augmented transfer set (the paper has no such column)."""
+    rows = ["| Model | Seeds (base / dist / aug) | Baseline (ours) | Distilled (ours) | Δ (ours) "
+            "| Distilled + augmented (ours) | Baseline (paper) | Distilled (paper) | Δ (paper) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     p = PAPER["teacher"]
     rows.append(f"| Teacher: {teacher['short']} | {1 if teacher['test_accuracy'] is not None else 0} "
-                f"| {pct(teacher['test_accuracy'])} | {DASH} | {DASH} "
+                f"| {pct(teacher['test_accuracy'])} | {DASH} | {DASH} | {DASH} "
                 f"| {p['test_accuracy']:.2f} ({p['name']}) | {DASH} | {DASH} |")
     for s in students:
-        base = mean_std(_value(groups.get((s, "baseline"), []), lambda r: r["metrics"]["test_accuracy"]))
-        dist = mean_std(_value(groups.get((s, "distill"), []), lambda r: r["metrics"]["test_accuracy"]))
+        base, dist, aug = (mean_std(_value(groups.get((s, mode), []), lambda r: r["metrics"]["test_accuracy"]))
+                           for mode in MODES)
         delta = f"{100 * (dist[0] - base[0]):+.2f}" if base[0] is not None and dist[0] is not None else DASH
         ps = PAPER["students"].get(s, {})
         pb, pd = ps.get("baseline"), ps.get("distill")
         pdelta = f"{pd - pb:+.2f}" if pb is not None and pd is not None else DASH
-        rows.append(f"| {STUDENT_NAMES.get(s, s)} | {base[2]} / {dist[2]} | {pct_ms(base[0], base[1])} "
-                    f"| {pct_ms(dist[0], dist[1])} | {delta} | {pb if pb is not None else DASH} "
-                    f"| {pd if pd is not None else DASH} | {pdelta} |")
+        rows.append(f"| {STUDENT_NAMES.get(s, s)} | {base[2]} / {dist[2]} / {aug[2]} | {pct_ms(base[0], base[1])} "
+                    f"| {pct_ms(dist[0], dist[1])} | {delta} | {pct_ms(aug[0], aug[1])} "
+                    f"| {pb if pb is not None else DASH} | {pd if pd is not None else DASH} | {pdelta} |")
     return "\n".join(rows)
 
 
+def _compare(groups, s, mode, against, what):
+    """One sentence: did `mode` beat `against` for student s, and is it beyond the seed spread?"""
+    name = STUDENT_NAMES.get(s, s)
+    a = mean_std(_value(groups.get((s, mode), []), lambda r: r["metrics"]["test_accuracy"]))
+    b = mean_std(_value(groups.get((s, against), []), lambda r: r["metrics"]["test_accuracy"]))
+    if not a[2] or not b[2]:
+        return None
+    d = 100 * (a[0] - b[0])
+    spread = max(a[1] or 0.0, b[1] or 0.0)
+    if a[2] < 2 or b[2] < 2:
+        caveat = " With a single seed on at least one side there is no seed spread to compare against."
+    elif abs(d) <= 100 * spread:
+        caveat = f" The difference is within the seed-to-seed spread (std up to {100 * spread:.2f} points)."
+    else:
+        caveat = f" The difference is larger than the seed-to-seed spread (std up to {100 * spread:.2f} points)."
+    verb = "improved" if d > 0 else "did not improve"
+    return (f"- **{name}**: {what} {verb} test accuracy over {MODE_NAMES[against]} "
+            f"({pct(a[0])} vs {pct(b[0])}, {d:+.2f} points; means over {a[2]} and {b[2]} seed(s)).{caveat}")
+
+
 def verdicts(groups, students):
-    """One plain sentence per student: did distillation beat its own baseline?"""
+    """One plain sentence per student: did distillation beat its own baseline (and augmentation
+    beat plain distillation, where it was run)?"""
     lines = []
     for s in students:
-        name = STUDENT_NAMES.get(s, s)
-        base = mean_std(_value(groups.get((s, "baseline"), []), lambda r: r["metrics"]["test_accuracy"]))
-        dist = mean_std(_value(groups.get((s, "distill"), []), lambda r: r["metrics"]["test_accuracy"]))
-        if not base[2] or not dist[2]:
-            missing = "baseline" if not base[2] else "distilled"
-            lines.append(f"- **{name}**: no finished {missing} run yet, so we cannot say whether distillation helps.")
-            continue
-        d = 100 * (dist[0] - base[0])
-        spread = max(base[1] or 0.0, dist[1] or 0.0)
-        if base[2] < 2 or dist[2] < 2:
-            caveat = " With a single seed on at least one side there is no seed spread to compare against."
-        elif abs(d) <= 100 * spread:
-            caveat = f" The difference is within the seed-to-seed spread (std up to {100 * spread:.2f} points)."
-        else:
-            caveat = f" The difference is larger than the seed-to-seed spread (std up to {100 * spread:.2f} points)."
-        verb = "improved" if d > 0 else "did not improve"
-        lines.append(f"- **{name}**: distillation {verb} test accuracy over the baseline "
-                     f"({pct(dist[0])} vs {pct(base[0])}, {d:+.2f} points; means over {dist[2]} and {base[2]} "
-                     f"seed(s)).{caveat}")
+        line = _compare(groups, s, "distill", "baseline", "distillation")
+        if line is None:
+            missing = "baseline" if not groups.get((s, "baseline")) else "distilled"
+            line = (f"- **{STUDENT_NAMES.get(s, s)}**: no finished {missing} run yet, so we cannot say whether "
+                    f"distillation helps.")
+        lines.append(line)
+        if groups.get((s, "augment")):
+            lines.append(_compare(groups, s, "augment", "distill", "distilling on the augmented transfer set")
+                         or f"- **{STUDENT_NAMES.get(s, s)}**: augmented runs but no plain distilled run to compare.")
     return "\n".join(lines)
+
+
+def transfer_sets(runs):
+    """The augmented transfer sets behind the "distilled + augmented" runs: size, how much of it is
+    labelled, how fast the teacher labelled it, and what streaming training cost."""
+    rows = ["| Run | Transfer set | Rows | Labelled (SST-2 train) | Augmented (teacher only) "
+            "| Teacher labelling | Student s/epoch | Peak RSS |", "|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        if not r["augmented"]:
+            continue
+        m = r["metrics"]
+        ts = m.get("transfer_set") or {}
+        lab = ts.get("labelling") or {}
+        speed = (f"{lab['seconds'] / 60:.1f} min, {lab['sentences_per_second']:,.0f} sentences/s"
+                 if lab.get("seconds") and lab.get("sentences_per_second") else DASH)
+        rows.append(f"| {r['name']} | `{ts.get('dir', DASH)}` | {nbytes(m.get('train_rows'))} "
+                    f"| {nbytes(m.get('labelled_rows'))} | {nbytes(m.get('unlabelled_rows'))} | {speed} "
+                    f"| {m.get('seconds_per_epoch', DASH)} | {m.get('peak_rss_mb', DASH)} MB |")
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def table3(runs, groups, students, teacher, bench):
@@ -592,7 +628,7 @@ def results_entries(runs, shipped, root):
         ship = shipped.get(r["name"], {})
         entries.append({
             "name": r["name"], "student": r["student"], "distilled": r["distilled"],
-            "augmented": bool(r["config"].get("augment", False)), "seed": r["seed"],
+            "augmented": r["augmented"], "seed": r["seed"],
             "params": m.get("params"), "vocab_size": m.get("vocab_size"), "best_epoch": m.get("best_epoch"),
             "epochs": len(r["history"]) or r["config"].get("epochs"),
             "dev_accuracy": m.get("dev_accuracy"), "test_accuracy": m.get("test_accuracy"),
@@ -607,6 +643,8 @@ def results_entries(runs, shipped, root):
             # Input length of the int8 flatbuffer; the training max_len when there is no flatbuffer.
             "max_len": man.get("max_len") or r["config"].get("max_len"),
             "train_seconds": m.get("train_seconds"), "teacher_logits": m.get("teacher_logits"),
+            **({"transfer_set_rows": m.get("train_rows"), "transfer_set_labelled_rows": m.get("labelled_rows")}
+               if r["augmented"] else {}),
             "run_dir": _rel(r["dir"], root),
         })
     return entries
@@ -665,6 +703,10 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         "",
         verdicts(groups, students) or "- No finished runs yet.",
         "",
+        *(["### The augmented transfer sets", "",
+           "\"Distilled + augmented\" runs (`tfdistil fit-stream`) learn from the SST-2 train rows (label and "
+           "teacher logits) plus augmented sentences (teacher logits only), streamed from TFRecord shards "
+           "labelled by `tfdistil teacher shards`.", "", transfer_sets(runs), ""] if transfer_sets(runs) else []),
         "## Table 3: size and speed",
         "",
         "Parameters are counted by Keras (`metrics.json`); the paper's \"Inference\" column is printed as in the "

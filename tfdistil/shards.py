@@ -33,6 +33,7 @@ import time
 from .augment import MASK, read_sentences
 from .data import atomic_write_json, load_split
 from .errors import UserError
+from .progress import progress
 
 FORMAT = "tfdistil-shards-1"
 MANIFEST = "manifest.json"
@@ -293,7 +294,8 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
             forward = distributed_forward(strategy, model)
             manifest["num_labels"] = int(model.config.num_labels)
         t0 = time.time()
-        logits = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk], batch_size, max_len)
+        logits = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk], batch_size, max_len,
+                              desc=f"shard {index}")
         seconds = time.time() - t0
         label_seconds += seconds
         if chief:
@@ -324,13 +326,14 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
             "strategy": describe(strategy), "chief": chief, "complete": manifest["complete"]}
 
 
-def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len):
+def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len, desc=None):
     """float32 [N, C] teacher logits in row order; `<unk>` (augmentation's mask) is shown as [MASK]."""
     import numpy as np
     shown = [" ".join(tokenizer.mask_token if w == MASK else w for w in s.split(" ")) if MASK in s else s
              for s in sentences]
     out = np.zeros((len(sentences), model.config.num_labels), np.float32)
-    for idx, ids, mask, _ in T._batches(tokenizer, shown, None, batch_size, max_len):
+    batches = T._batches(tokenizer, shown, None, batch_size, max_len)
+    for idx, ids, mask, _ in progress(batches, total=-(-len(shown) // batch_size), desc=desc):
         out[idx] = forward(ids, mask)
     return out
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .data import Vocab, atomic_write_json, load_split
 from .errors import UserError
-from .train import _accuracy, _keras, _plot_history
+from .train import _accuracy, _keras, _plot_history, best_dev_epoch
 
 # Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
 # core keeps at least one character, so a lone `"` or `.` stays whole, as in peel().
@@ -156,7 +156,6 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from .shards import shard_files
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
     keras = _keras()
-    from .batches import predict_logits
     from .students import build_student
 
     out = out.rstrip("/")
@@ -180,29 +179,21 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     os.makedirs(partial)
     history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
 
-    class EpochEnd(keras.callbacks.Callback):
-        """StepLR (x gamma per epoch), dev accuracy each epoch, keep the best weights."""
+    class StepLR(keras.callbacks.Callback):
+        """x gamma per epoch (the paper's StepLR); a stream has no known epoch length to decay by steps."""
 
         def on_epoch_begin(self, epoch, logs=None):
             self.model.optimizer.learning_rate.assign(cfg.lr * cfg.gamma ** epoch)
-            self.t0 = time.time()
 
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.time() - self.t0
-            acc = float(np.mean(np.argmax(predict_logits(student, cfg.student, dev_ids), -1) == dev.labels))
-            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc,
-                   "lr": cfg.lr * cfg.gamma ** epoch, "seconds": round(seconds, 2), "peak_rss_mb": peak_rss_mb()}
-            history.append(row)
-            if acc > best["dev_accuracy"]:
-                best.update(dev_accuracy=acc, epoch=epoch + 1)
-                student.save_weights(os.path.join(partial, "model.weights.h5"))
-            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} dev {acc:.4f} ({seconds:.1f} s)")
+    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, dev.labels, os.path.join(partial, "model.weights.h5"),
+                               cfg.epochs, history, best, row=lambda e: {"lr": cfg.lr * cfg.gamma ** e,
+                                                                         "peak_rss_mb": peak_rss_mb()}, log=log)
 
     t0 = time.time()
     with warnings.catch_warnings():
         # A stream's length is unknown until the first epoch ends; Keras warns when it does.
         warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=[EpochEnd(), *callbacks],
+        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=[StepLR(), epoch_end, *callbacks],
                   shuffle=False, verbose=1 if sys.stderr.isatty() else 2)
     train_seconds = time.time() - t0
 
@@ -220,7 +211,9 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
                "peak_rss_mb": peak_rss_mb(), "data_train_sha256": train.sha256, "teacher_logits": shards_dir,
                "transfer_set": {"dir": shards_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
-                                "teacher": manifest.get("teacher"), "sources": manifest.get("sources")}}
+                                "teacher": manifest.get("teacher"), "sources": manifest.get("sources"),
+                                # Teacher forward passes summed over every `teacher shards` run that made it.
+                                "labelling": manifest.get("throughput")}}
     if data != "tfds" and os.path.isfile(os.path.join(data, "test.tsv")):
         metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, load_split(data, "test"))
     _plot_history(history, os.path.join(partial, "history.png"), cfg)

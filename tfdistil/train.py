@@ -32,7 +32,7 @@ def _keras():
 def fit(cfg: Config, data, out, log=print):
     """Train `cfg.student` on `data`; return metrics.json's content."""
     keras = _keras()
-    from .batches import StudentBatches, predict_logits
+    from .batches import StudentBatches
     from .distill import Distiller
     from .students import build_student
 
@@ -87,31 +87,21 @@ def fit(cfg: Config, data, out, log=print):
         batches.epoch = start_epoch
         log(f"resuming {out} after epoch {start_epoch}")
 
-    class EpochEnd(keras.callbacks.Callback):
-        """Dev accuracy each epoch; keep the best weights; checkpoint for resume."""
+    def checkpoint(epoch):  # what a rerun resumes from
+        student.save_weights(os.path.join(partial, "last.weights.h5"))
+        np.savez(os.path.join(partial, "optimizer.npz"),
+                 **{f"v{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
+        atomic_write_json(state_path, {"config": _comparable(cfg, train.sha256), "epoch": epoch + 1,
+                                       "history": history, "best": best})
 
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.time()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.time() - self.t0
-            acc = float(np.mean(np.argmax(predict_logits(student, cfg.student, dev_ids), -1) == dev.labels))
-            row = {"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc,
-                   "lr": float(lr(model.optimizer.iterations - 1)), "seconds": round(seconds, 2)}
-            history.append(row)
-            if acc > best["dev_accuracy"]:
-                best.update(dev_accuracy=acc, epoch=epoch + 1)
-                student.save_weights(os.path.join(partial, "model.weights.h5"))
-            student.save_weights(os.path.join(partial, "last.weights.h5"))
-            np.savez(os.path.join(partial, "optimizer.npz"),
-                     **{f"v{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
-            atomic_write_json(state_path, {"config": _comparable(cfg, train.sha256), "epoch": epoch + 1,
-                                           "history": history, "best": best})
-            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f} dev {acc:.4f} ({seconds:.1f} s)")
+    epoch_lr = lambda e: {"lr": float(lr(model.optimizer.iterations - 1))}  # noqa: E731
+    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, dev.labels, os.path.join(partial, "model.weights.h5"),
+                               cfg.epochs, history, best, row=epoch_lr, after=checkpoint, log=log)
 
     t0 = time.time()
     if start_epoch < cfg.epochs:
-        model.fit(batches.dataset(), epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=[EpochEnd()],
+        model.fit(batches.dataset(), epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=[epoch_end],
+                  shuffle=False,  # StudentBatches shuffles (bucketed) itself
                   verbose=1 if sys.stderr.isatty() else 2)  # one line per epoch in logs
     train_seconds = time.time() - t0
 
@@ -138,6 +128,34 @@ def fit(cfg: Config, data, out, log=print):
     os.replace(partial, out)
     metrics["run_dir"] = out
     return metrics
+
+
+def best_dev_epoch(student, family, dev_ids, dev_labels, best_path, epochs, history, best,
+                   row=lambda epoch: {}, after=lambda epoch: None, log=print, indent=""):
+    """The Keras callback every trainer here shares (fit, fit-stream, tuner trials): after each
+    epoch, dev accuracy -> a `history` row (plus `row(epoch)`'s fields), the best epoch's weights
+    saved to `best_path`, then `after(epoch)` (e.g. a resume checkpoint). The best epoch, not the
+    last, is what a run ships: the paper picks its epoch on dev."""
+    import keras
+
+    from .batches import predict_logits
+
+    class BestDevEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.time()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.time() - self.t0
+            acc = float(np.mean(np.argmax(predict_logits(student, family, dev_ids), -1) == dev_labels))
+            history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc,
+                            **row(epoch), "seconds": round(seconds, 2)})
+            if acc > best["dev_accuracy"]:
+                best.update(dev_accuracy=acc, epoch=epoch + 1)
+                student.save_weights(best_path)
+            after(epoch)
+            log(f"{indent}epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f} dev {acc:.4f} ({seconds:.1f} s)")
+
+    return BestDevEpoch()
 
 
 def _comparable(cfg, train_sha):

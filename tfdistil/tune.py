@@ -215,7 +215,8 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
     """Train one trial with `train.fit`'s recipe; write a run folder of the best dev epoch; never read test."""
     import keras
 
-    from .batches import StudentBatches, predict_logits
+    from .batches import StudentBatches
+    from .train import best_dev_epoch
     vocab, train_ids, dev_ids = enc.get(cfg.max_vocab, cfg.max_len)
     keras.backend.clear_session()  # trials share one process: drop the previous trial's graphs
     keras.utils.set_random_seed(cfg.seed)
@@ -229,19 +230,12 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
     os.makedirs(run_dir, exist_ok=True)
     history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
 
-    class EpochEnd(keras.callbacks.Callback):
-        """Dev accuracy each epoch; keep the best epoch's weights (as `train.fit` does)."""
-
-        def on_epoch_end(self, epoch, logs=None):
-            acc = float(np.mean(np.argmax(predict_logits(student, cfg.student, dev_ids), -1) == enc.dev.labels))
-            history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc})
-            if acc > best["dev_accuracy"]:
-                best.update(dev_accuracy=acc, epoch=epoch + 1)
-                student.save_weights(os.path.join(run_dir, "model.weights.h5"))
-            log(f"  epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['loss']:.4f} dev {acc:.4f}")
+    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, enc.dev.labels,
+                               os.path.join(run_dir, "model.weights.h5"), cfg.epochs, history, best, log=log,
+                               indent="  ")
 
     t0 = time.time()
-    model.fit(batches.dataset(), epochs=cfg.epochs, callbacks=[EpochEnd()], verbose=0)
+    model.fit(batches.dataset(), epochs=cfg.epochs, callbacks=[epoch_end], shuffle=False, verbose=0)
     vocab.save(os.path.join(run_dir, "vocab.json"))
     atomic_write_json(os.path.join(run_dir, "config.json"), cfg.to_dict())
     return {"dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "history": history,
