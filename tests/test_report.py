@@ -196,6 +196,25 @@ def test_results_json_and_committed_models(runs_dir, benchmark, tmp_path):
     assert again[best]["tflite_int8"] == entries[best]["tflite_int8"]
 
 
+def test_tuned_runs_are_listed_apart(runs_dir, tmp_path):
+    """--tuned: a tuner's student goes to its own section, results.json ("tuned": true) and
+    models/tuned-NAME/, never into Table 2's means."""
+    tuned = tmp_path / "tuned" / "cnn-small-budget"
+    shutil.copytree(runs_dir / "cnn-baseline-s0", tuned)
+    out = tmp_path / "results"
+    _run_report(str(runs_dir), "--out", str(out), "--commit-models", "--tuned", str(tuned))
+    entries = {e["name"]: e for e in json.loads((out / "results.json").read_text())}
+    e = entries["cnn-small-budget"]
+    assert e["tuned"] and not entries["cnn-baseline-s0"]["tuned"]
+    assert e["tflite_int8"] == "results/models/tuned-cnn-small-budget/cnn_int8_L64.tflite"
+    assert (tmp_path / e["tflite_int8"]).read_bytes() == (tuned / "tflite" / "cnn_int8_L64.tflite").read_bytes()
+    md = (out / "REPORT.md").read_text()
+    assert "## Tuned students under a flash budget" in md
+    assert "| CNN | 2 / 1 / 0 |" in md  # the tuned copy is not a third CNN baseline seed
+    res = CliRunner().invoke(report, [str(runs_dir), "--out", str(out), "--tuned", str(tmp_path / "gone")])
+    assert res.exit_code == 2 and "--tuned" in res.output and "Traceback" not in res.output
+
+
 def test_missing_runs_dir_is_a_user_error(tmp_path):
     res = CliRunner().invoke(report, [str(tmp_path / "nope"), "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "runs folder not found" in res.output

@@ -22,8 +22,11 @@ from .cli_common import command
                    "(default: the shipped one).")
 @click.option("--teacher", "teacher_dir", default="teachers/minilm-sst2", show_default=True,
               help="Teacher folder, for its parameter count when the benchmark has none.")
+@click.option("--tuned", "tuned_dirs", multiple=True,
+              help="A run folder of a tuned student (e.g. retrained from a tuner's best.json); repeatable. "
+                   "Listed apart from Table 2, in results.json with \"tuned\": true.")
 @command
-def report(runs_dir, out, benchmark, commit_models, teacher_info, teacher_dir):
+def report(runs_dir, out, benchmark, commit_models, teacher_info, teacher_dir, tuned_dirs):
     """Write OUT/REPORT.md (Tables 2 and 3 beside the paper), plots and results.json from RUNS_DIR."""
     from .report import SHIPPED_TEACHER_INFO, write_report
     args = ["tfdistil", "report", runs_dir, "--out", out]
@@ -33,5 +36,7 @@ def report(runs_dir, out, benchmark, commit_models, teacher_info, teacher_dir):
         args.append("--commit-models")
     if teacher_info:
         args += ["--teacher-info", teacher_info]
+    for d in tuned_dirs:
+        args += ["--tuned", d]
     return write_report(runs_dir, out, benchmark, commit_models, teacher_info or SHIPPED_TEACHER_INFO,
-                        teacher_dir, command=" ".join(shlex.quote(a) for a in args))
+                        teacher_dir, command=" ".join(shlex.quote(a) for a in args), tuned_dirs=tuned_dirs)

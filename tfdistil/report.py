@@ -340,6 +340,22 @@ def verdicts(groups, students):
     return "\n".join(lines)
 
 
+def tuned_table(tuned):
+    """Students from `tfdistil tune` (given with --tuned): architecture, size, and what the int8 file does."""
+    rows = ["| Run | Vocab / embed / hidden | Params | int8 bytes | Dev | Test (Keras) | int8 LiteRT test "
+            "| int8 TFLM test | TFLM arena (min) | Trained on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in tuned:
+        c, m = r["config"], r["metrics"]
+        source = (f"augmented transfer set ({nbytes(m.get('train_rows'))} rows)" if r["augmented"]
+                  else "SST-2 train + teacher logits" if r["distilled"] else "SST-2 train")
+        rows.append(f"| {r['name']} | {c.get('vocab_size', DASH)} / {c.get('embed_dim', DASH)} / {c.get('hidden', DASH)} "
+                    f"| {nbytes(m.get('params'))} | {nbytes((r['manifest_int8'] or {}).get('bytes'))} "
+                    f"| {pct(m.get('dev_accuracy'))} | {pct(m.get('test_accuracy'))} "
+                    f"| {pct((r['eval_litert'] or {}).get('accuracy'))} | {pct((r['eval_tflm'] or {}).get('accuracy'))} "
+                    f"| {nbytes((r['eval_tflm'] or {}).get('arena_bytes_min'))} | {source} |")
+    return "\n".join(rows)
+
+
 def transfer_sets(runs):
     """The augmented transfer sets behind the "distilled + augmented" runs: size, how much of it is
     labelled, how fast the teacher labelled it, and what streaming training cost."""
@@ -571,37 +587,49 @@ def shown(path):
     return _rel(path, os.getcwd()) if path else path
 
 
-def commit_models(groups, out, root, notes):
-    """Copy the best seed's int8 flatbuffer + manifest + vocab of each (student, mode) into
-    out/models/<student>-<mode>/, small enough (< 2 MB) to live in git."""
+def model_folder(out, run):
+    """Where a run's int8 model is committed: one folder per (student, mode), or per tuned run."""
+    name = f"tuned-{run['name']}" if run.get("tuned") else f"{run['student']}-{run['mode']}"
+    return os.path.join(out, "models", name)
+
+
+def _ship(r, dest, root, notes, chosen_by):
+    """Copy one run's int8 flatbuffer + manifest + vocab (+ source.json) into dest, atomically."""
+    tmp = f"{dest}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    model = os.path.join(tmp, os.path.basename(r["tflite_int8"]))
+    shutil.copyfile(r["tflite_int8"], model)
+    beside = os.path.join(os.path.dirname(r["tflite_int8"]), "vocab.json")
+    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], "vocab.json"),
+                    os.path.join(tmp, "vocab.json"))
+    manifest = dict(r["manifest_int8"], run_dir=r["name"])  # no absolute paths of this machine
+    atomic_write_json(model[: -len(".tflite")] + ".json", manifest)
+    acc, rt = int8_accuracy(r)
+    atomic_write_json(os.path.join(tmp, "source.json"), {
+        "run": r["name"], "seed": r["seed"], "chosen_by": chosen_by,
+        "dev_accuracy": r["metrics"].get("dev_accuracy"), "test_accuracy": r["metrics"].get("test_accuracy"),
+        "tflite_int8_test_accuracy": acc, "tflite_int8_test_runtime": rt,
+        "tflite_int8_tflm_test_accuracy": (r["eval_tflm"] or {}).get("accuracy")})
+    if os.path.getsize(model) > 2 * 1024 * 1024:
+        notes.append(f"`{_rel(dest, root)}`: flatbuffer is over 2 MB")
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return {"tflite_int8": _rel(os.path.join(dest, os.path.basename(model)), root),
+            "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+
+
+def commit_models(groups, out, root, notes, tuned=()):
+    """Copy the best seed's int8 flatbuffer + manifest + vocab of each (student, mode), and of each
+    tuned run, into out/models/<folder>/, small enough (< 2 MB) to live in git."""
     shipped = {}
-    for (student, mode), rs in groups.items():
-        r = best_run(rs)
+    chosen = [(best_run(rs), "best dev accuracy over seeds") for rs in groups.values()]
+    chosen += [(r, "a tuned run, committed as given (--tuned)") for r in tuned]
+    for r, why in chosen:
         if not r["tflite_int8"]:
-            notes.append(f"{student}-{mode}: best seed `{r['name']}` has no int8 flatbuffer; nothing committed")
+            notes.append(f"{model_folder(out, r)}: `{r['name']}` has no int8 flatbuffer; nothing committed")
             continue
-        dest = os.path.join(out, "models", f"{student}-{mode}")
-        tmp = f"{dest}.tmp{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        model = os.path.join(tmp, os.path.basename(r["tflite_int8"]))
-        shutil.copyfile(r["tflite_int8"], model)
-        beside = os.path.join(os.path.dirname(r["tflite_int8"]), "vocab.json")
-        shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], "vocab.json"),
-                        os.path.join(tmp, "vocab.json"))
-        manifest = dict(r["manifest_int8"], run_dir=r["name"])  # no absolute paths of this machine
-        atomic_write_json(model[: -len(".tflite")] + ".json", manifest)
-        acc, rt = int8_accuracy(r)
-        atomic_write_json(os.path.join(tmp, "source.json"), {
-            "run": r["name"], "seed": r["seed"], "chosen_by": "best dev accuracy over seeds",
-            "dev_accuracy": r["metrics"].get("dev_accuracy"), "test_accuracy": r["metrics"].get("test_accuracy"),
-            "tflite_int8_test_accuracy": acc, "tflite_int8_test_runtime": rt})
-        if os.path.getsize(model) > 2 * 1024 * 1024:
-            notes.append(f"`{_rel(dest, root)}`: flatbuffer is over 2 MB")
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
-        shipped[r["name"]] = {"tflite_int8": _rel(os.path.join(dest, os.path.basename(model)), root),
-                              "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+        shipped[r["name"]] = _ship(r, model_folder(out, r), root, notes, why)
     return shipped
 
 
@@ -610,7 +638,7 @@ def committed_models(runs, out, root):
     results.json pointing at them when the report is re-rendered without the flag."""
     shipped = {}
     for r in runs:
-        dest = os.path.join(out, "models", f"{r['student']}-{r['mode']}")
+        dest = model_folder(out, r)
         src = read_json(os.path.join(dest, "source.json"))
         model = os.path.join(dest, os.path.basename(r["tflite_int8"] or ""))
         if src and src.get("run") == r["name"] and r["tflite_int8"] and os.path.isfile(model):
@@ -628,7 +656,7 @@ def results_entries(runs, shipped, root):
         ship = shipped.get(r["name"], {})
         entries.append({
             "name": r["name"], "student": r["student"], "distilled": r["distilled"],
-            "augmented": r["augmented"], "seed": r["seed"],
+            "augmented": r["augmented"], "tuned": bool(r.get("tuned")), "seed": r["seed"],
             "params": m.get("params"), "vocab_size": m.get("vocab_size"), "best_epoch": m.get("best_epoch"),
             "epochs": len(r["history"]) or r["config"].get("epochs"),
             "dev_accuracy": m.get("dev_accuracy"), "test_accuracy": m.get("test_accuracy"),
@@ -673,7 +701,7 @@ def commands_section(runs, teacher, bench, command, runs_dir):
     return "\n".join(lines)
 
 
-def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, bench_path):
+def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, bench_path, tuned=()):
     students = students_of(runs)
     t_note = (f"Teacher: {teacher['name'] or DASH}; test accuracy from `{teacher['source']}`; "
               f"parameters {teacher['params_source'] or 'unknown'}.")
@@ -724,6 +752,10 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         "",
         runtime_gaps(groups, students),
         "",
+        *(["## Tuned students under a flash budget", "",
+           "Students whose architecture `tfdistil tune` chose under an int8 size budget (how each search ran is in "
+           "its folder's `best.json` and leaderboard). Not part of Table 2: their sizes are not the paper's.", "",
+           tuned_table(tuned), ""] if tuned else []),
         "## Plots",
         "",
         "![accuracy vs int8 size](accuracy_vs_int8_size.png)",
@@ -758,27 +790,41 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
     return "\n".join(parts)
 
 
+def read_tuned(dirs, notes):
+    """Run folders given with --tuned (students from `tfdistil tune`), flagged as such."""
+    tuned = []
+    for d in dirs:
+        run = read_run(d.rstrip("/"), notes) if os.path.isdir(d) else None
+        if run is None:
+            raise UserError(f"--tuned {d}: not a finished run folder (no metrics.json)")
+        tuned.append({**run, "tuned": True})
+    return tuned
+
+
 def write_report(runs_dir, out="results", benchmark=None, commit=False, teacher_info=SHIPPED_TEACHER_INFO,
-                 teacher_dir="teachers/minilm-sst2", command=None):
+                 teacher_dir="teachers/minilm-sst2", command=None, tuned_dirs=()):
     """Read the run folders, write out/REPORT.md, out/*.png, out/results.json (+ out/models/)."""
     notes = []
     runs, unfinished = collect_runs(runs_dir, notes)
     if not runs:
         raise UserError(f"{runs_dir}: no finished runs (folders with metrics.json) to report")
+    tuned = read_tuned(tuned_dirs, notes)
     bench = read_benchmark(benchmark, notes)
     teacher = read_teacher(teacher_info, teacher_dir, bench, notes)
     groups = group_runs(runs)
     os.makedirs(out, exist_ok=True)
     root = repo_root(out)
-    shipped = commit_models(groups, out, root, notes) if commit else committed_models(runs, out, root)
+    shipped = (commit_models(groups, out, root, notes, tuned) if commit
+               else committed_models(runs + tuned, out, root))
     students = students_of(runs)
     plot_accuracy_vs_size(groups, students, teacher, os.path.join(out, "accuracy_vs_int8_size.png"))
     plot_dev_curves(groups, students, os.path.join(out, "dev_accuracy_per_epoch.png"))
-    entries = results_entries(runs, shipped, root)
+    entries = results_entries(runs + tuned, shipped, root)
     atomic_write_json(os.path.join(out, "results.json"), entries)
     command = command or f"tfdistil report {runs_dir} --out {out}"
     atomic_write_text(os.path.join(out, "REPORT.md"),
-                      render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, benchmark))
+                      render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, benchmark,
+                             tuned))
     return {"report": os.path.join(out, "REPORT.md"), "results": os.path.join(out, "results.json"),
             "runs": len(runs), "unfinished": len(unfinished), "models_committed": len(shipped) if commit else 0,
             "notes": notes}
