@@ -31,9 +31,13 @@ def main(patterns):
         for path in sorted(glob.glob(os.path.join(ROOT, pattern))):
             with open(path, errors="replace") as f:
                 text = clean(f.read())
-            with open(os.path.join(out_dir, os.path.basename(path)), "w") as f:
+            # logs/recipe/x.log -> results/logs/recipe/x.log: same-named logs of other run folders stay apart
+            rel = os.path.relpath(path, os.path.join(ROOT, "logs"))
+            dest = os.path.join(out_dir, os.path.basename(path) if rel.startswith("..") else rel)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "w") as f:
                 f.write(text)
-            print(os.path.relpath(os.path.join(out_dir, os.path.basename(path)), ROOT))
+            print(os.path.relpath(dest, ROOT))
 
 
 if __name__ == "__main__":

@@ -3,13 +3,15 @@
 #
 #   SEEDS="0 1 2" JOBS=2 bash scripts/reproduce.sh
 #   MODES=augment STUDENTS=bilstm_attn SEEDS="0 1 2" JOBS=1 bash scripts/reproduce.sh   # Table 2's 3rd column
+#   MODES=augment STUDENTS=bilstm_attn RUNS=runs-recipe LOGS=logs/recipe TAG=tunedrecipe \
+#     AUG_CONFIG=scripts/configs/bilstm_attn_augment_tuned_recipe.json bash scripts/reproduce.sh  # another recipe
 #
 # Modes: baseline (labels only), distill (labels + teacher logits), augment (distilled on the
 # train rows plus an augmented transfer set labelled by the teacher, streamed from shards).
 # Steps: teacher fine-tune (offline MiniLM-L6 here; TEACHER_MODEL=bert-base-uncased
 # where the hub is reachable) -> teacher logits -> each student baseline and distilled
 # per seed -> int8 + float32 conversion -> LiteRT/TFLM evaluation on test.
-# Outputs: teachers/, cache/, runs/ (gitignored), logs/ per step.
+# Outputs: teachers/, cache/, $RUNS (default runs/; gitignored), logs/ per step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
@@ -24,7 +26,11 @@ LOGITS=${LOGITS:-cache/sst2_minilm_logits.npz}
 AUG_FACTOR=${AUG_FACTOR:-5}            # augmented sentences attempted per train row (Tang et al.: 20)
 AUG_EPOCHS=${AUG_EPOCHS:-4}            # an epoch over the transfer set is ~4x an SST-2 train epoch
 SHARDS=${SHARDS:-aug/shards-f$AUG_FACTOR}
-mkdir -p logs cache runs
+AUG_CONFIG=${AUG_CONFIG:-}             # optional JSON config for augment runs (settings other than the paper's)
+RUNS=${RUNS:-runs}
+TAG=${TAG:-}                            # run names STUDENT-MODE[-TAG]-sSEED: keeps another recipe's runs apart
+LOGS=${LOGS:-logs}                      # per-run logs (a separate folder per RUNS keeps them apart)
+mkdir -p logs cache "$RUNS" "$LOGS"
 
 if [ ! -f "$TEACHER_DIR/teacher_meta.json" ]; then
   echo "[teacher fit] $TEACHER_DIR"
@@ -51,40 +57,41 @@ fi
 
 run_one() {  # student mode seed
   local student=$1 mode=$2 seed=$3 name out flags=""
-  name="$student-$mode-s$seed"; out="runs/$name"
+  name="$student-$mode${TAG:+-$TAG}-s$seed"; out="$RUNS/$name"
   [ "$mode" = distill ] && flags="--distill --teacher-logits $LOGITS"
   if [ ! -f "$out/metrics.json" ]; then
     echo "[fit] $name"
     if [ "$mode" = augment ]; then
-      $TFDISTIL fit-stream --shards "$SHARDS" --student "$student" --epochs "$AUG_EPOCHS" --seed "$seed" \
-        --data "$DATA" --out "$out" --json > "logs/fit-$name.log" 2>&1 \
-        || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
+      $TFDISTIL fit-stream --shards "$SHARDS" ${AUG_CONFIG:+--config "$AUG_CONFIG"} --student "$student" \
+        --epochs "$AUG_EPOCHS" --seed "$seed" \
+        --data "$DATA" --out "$out" --json > "$LOGS/fit-$name.log" 2>&1 \
+        || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 0; }
     else
       $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json \
-        > "logs/fit-$name.log" 2>&1 || { echo "[failed] $name: see logs/fit-$name.log"; return 0; }
+        > "$LOGS/fit-$name.log" 2>&1 || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 0; }
     fi
   fi
   for q in int8 float32; do
     if [ ! -f "$out/tflite/${student}_${q}_L64.json" ]; then
-      $TFDISTIL convert "$out" --tflite --quantize "$q" --data "$DATA" --json > "logs/convert-$name-$q.log" 2>&1 \
-        || { echo "[failed] convert $name $q: see logs/convert-$name-$q.log"; return 0; }
+      $TFDISTIL convert "$out" --tflite --quantize "$q" --data "$DATA" --json > "$LOGS/convert-$name-$q.log" 2>&1 \
+        || { echo "[failed] convert $name $q: see $LOGS/convert-$name-$q.log"; return 0; }
     fi
   done
   for rt in litert tflm; do
     local res="$out/tflite/eval_int8_${rt}_test.json"
     if [ ! -f "$res" ]; then
       $TFDISTIL evaluate-tflite "$out/tflite/${student}_int8_L64.tflite" --data "$DATA" --split test \
-        --runtime "$rt" --json > "logs/evaltflite-$name-$rt.log" 2>&1 \
-        || { echo "[failed] evaluate-tflite $name $rt: see logs/evaltflite-$name-$rt.log"; return 0; }
-      tail -n 1 "logs/evaltflite-$name-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
+        --runtime "$rt" --json > "$LOGS/evaltflite-$name-$rt.log" 2>&1 \
+        || { echo "[failed] evaluate-tflite $name $rt: see $LOGS/evaltflite-$name-$rt.log"; return 0; }
+      tail -n 1 "$LOGS/evaltflite-$name-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
     fi
   done
   echo "[done] $name"
 }
 export -f run_one
-export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS
+export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS AUG_CONFIG RUNS LOGS TAG
 
 for seed in $SEEDS; do for student in $STUDENTS; do for mode in $MODES; do
   echo "$student $mode $seed"
 done; done; done | xargs -P "$JOBS" -L 1 bash -c 'run_one $0 $1 $2'
-echo "all runs finished; render the report with: $TFDISTIL report runs --out results"
+echo "all runs finished; render the report with: $TFDISTIL report $RUNS --out results"

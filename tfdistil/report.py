@@ -248,6 +248,18 @@ def same_or_range(values, fmt):
     return fmt(vals[0]) if len(vals) == 1 else f"{fmt(vals[0])}–{fmt(vals[-1])}"
 
 
+def setting_of(run_name):
+    """A run's name without its seed (`x-s2` -> `x`): seeds of one setting are grouped by it."""
+    return re.sub(r"-s\d+$", "", run_name)
+
+
+def by_setting(runs):
+    groups = {}
+    for r in runs:
+        groups.setdefault(setting_of(r["name"]), []).append(r)
+    return groups
+
+
 def best_run(runs):
     """The seed with the best dev accuracy (lowest seed on ties): the one we ship."""
     return max(runs, key=lambda r: (r["metrics"].get("dev_accuracy") or -1, -(r["seed"] or 0)))
@@ -303,6 +315,36 @@ def table2(groups, students, teacher):
     return "\n".join(rows)
 
 
+SETTING_NAMES = {"embed_dim": "embedding", "hidden": "hidden", "filters": "filters", "dropout": "dropout",
+                 "max_len": "max length", "min_freq": "min word count", "max_vocab": "vocabulary cap",
+                 "epochs": "epochs", "batch_size": "batch", "lr": "lr", "gamma": "StepLR γ", "alpha": "α",
+                 "distill_loss": "soft-target loss", "temperature": "temperature"}
+
+
+def off_paper_settings(groups, students):
+    """Which runs did not use the paper's settings (tfdistil's defaults), and how: a reader must not
+    take a recipe change for an effect of the method."""
+    from .config import Config
+    paper = Config().to_dict()
+    lines = []
+    for s in students:
+        for mode in MODES:
+            rs = groups.get((s, mode), [])
+            if not rs:
+                continue
+            diffs = []
+            for key, label in SETTING_NAMES.items():
+                if key in ("alpha", "distill_loss", "temperature") and mode == "baseline":
+                    continue  # no soft targets, so no distillation knobs
+                vals = {json.dumps(r["config"].get(key, paper[key])) for r in rs}
+                if vals != {json.dumps(paper[key])}:
+                    shown_vals = " / ".join(sorted(vals))
+                    diffs.append(f"{label} {shown_vals} (paper {json.dumps(paper[key])})")
+            if diffs:
+                lines.append(f"- {STUDENT_NAMES.get(s, s)}, {MODE_NAMES[mode].replace('the ', '')}: " + ", ".join(diffs))
+    return "\n".join(lines)
+
+
 def _compare(groups, s, mode, against, what):
     """One sentence: did `mode` beat `against` for student s, and is it beyond the seed spread?"""
     name = STUDENT_NAMES.get(s, s)
@@ -342,18 +384,35 @@ def verdicts(groups, students):
 
 def tuned_table(tuned):
     """Students from `tfdistil tune` (given with --tuned): architecture, size, and what the int8 file does."""
-    rows = ["| Run | Vocab / embed / hidden | Params | int8 bytes | Dev | Test (Keras) | int8 LiteRT test "
-            "| int8 TFLM test | TFLM arena (min) | Trained on |", "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| Run | Vocab / embed / hidden | lr / α / dropout / epochs | Params | int8 bytes | Dev | Test (Keras) "
+            "| int8 LiteRT test | int8 TFLM test | TFLM arena (min) | Trained on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in tuned:
         c, m = r["config"], r["metrics"]
         source = (f"augmented transfer set ({nbytes(m.get('train_rows'))} rows)" if r["augmented"]
                   else "SST-2 train + teacher logits" if r["distilled"] else "SST-2 train")
+        recipe = " / ".join(str(c.get(k, DASH)) for k in ("lr", "alpha", "dropout", "epochs"))
         rows.append(f"| {r['name']} | {c.get('vocab_size', DASH)} / {c.get('embed_dim', DASH)} / {c.get('hidden', DASH)} "
-                    f"| {nbytes(m.get('params'))} | {nbytes((r['manifest_int8'] or {}).get('bytes'))} "
+                    f"| {recipe} | {nbytes(m.get('params'))} | {nbytes((r['manifest_int8'] or {}).get('bytes'))} "
                     f"| {pct(m.get('dev_accuracy'))} | {pct(m.get('test_accuracy'))} "
                     f"| {pct((r['eval_litert'] or {}).get('accuracy'))} | {pct((r['eval_tflm'] or {}).get('accuracy'))} "
                     f"| {nbytes((r['eval_tflm'] or {}).get('arena_bytes_min'))} | {source} |")
-    return "\n".join(rows)
+    return "\n".join(rows + tuned_seed_means(tuned))
+
+
+def tuned_seed_means(tuned):
+    """One line per tuned setting run with several seeds (names differing only in `-sN`): a single
+    seed's test accuracy is ±0.8 points of noise on 1,821 sentences, so the mean is the claim."""
+    lines = []
+    for setting, rs in by_setting(tuned).items():
+        if len(rs) < 2:
+            continue
+        dev, test = (mean_std(r["metrics"].get(k) for r in rs) for k in ("dev_accuracy", "test_accuracy"))
+        lite, tflm = (mean_std((r[k] or {}).get("accuracy") for r in rs) for k in ("eval_litert", "eval_tflm"))
+        lines.append(f"- **{setting}** over {len(rs)} seeds (mean ± std): dev {pct_ms(*dev[:2])}, "
+                     f"test Keras {pct_ms(*test[:2])}, int8 LiteRT {pct_ms(*lite[:2])}, "
+                     f"int8 TFLM {pct_ms(*tflm[:2])}.")
+    return ["", *lines] if lines else []
 
 
 def transfer_sets(runs):
@@ -492,27 +551,33 @@ def _save(fig, path):
     os.replace(tmp, path)
 
 
-def plot_accuracy_vs_size(groups, students, teacher, path):
+def plot_accuracy_vs_size(groups, students, teacher, path, tuned=()):
     """Test accuracy against int8 flatbuffer bytes; the paper (and our teacher, which has no
-    int8 file) are placed at params × 1 byte, the size an int8 export of them would have."""
+    int8 file) are placed at params × 1 byte, the size an int8 export of them would have.
+    Tuned runs (--tuned) are drawn as their own points, one per setting (mean over its seeds)."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     int8_labelled = False
-    for s in students:
-        for mode, marker in (("baseline", "o"), ("distill", "s")):
-            rs = groups.get((s, mode), [])
-            size = mean_std(_value(rs, lambda r: r["manifest_int8"]["bytes"]))[0]
-            acc = mean_std(_value(rs, lambda r: r["metrics"]["test_accuracy"]))
-            if size is None or acc[0] is None:
-                continue
-            ax.errorbar(size, 100 * acc[0], yerr=100 * (acc[1] or 0), fmt=marker, color=COLORS.get(s),
-                        capsize=3, alpha=0.8, markersize=7 if mode == "baseline" else 6,
-                        label=f"{STUDENT_NAMES.get(s, s)} {mode} (ours, Keras)")
-            q = mean_std([int8_accuracy(r)[0] for r in rs])[0]
-            if q is not None:
-                ax.plot(size, 100 * q, marker="x", color=COLORS.get(s), linestyle="none", markersize=8,
-                        label=None if int8_labelled else "int8 .tflite's own test accuracy (ours)")
-                int8_labelled = True
+    points = [(s, mode, marker, groups.get((s, mode), []), f"{STUDENT_NAMES.get(s, s)} {mode} (ours, Keras)")
+              for s in students for mode, marker in (("baseline", "o"), ("distill", "s"), ("augment", "D"))]
+    points += [(rs[0]["student"], "tuned", "P", rs, f"{setting} (tuned, ours, Keras)")
+               for setting, rs in by_setting(tuned).items()]
+    for s, mode, marker, rs, label in points:
+        size = mean_std(_value(rs, lambda r: r["manifest_int8"]["bytes"]))[0]
+        acc = mean_std(_value(rs, lambda r: r["metrics"]["test_accuracy"]))
+        if size is None or acc[0] is None:
+            continue
+        ax.errorbar(size, 100 * acc[0], yerr=100 * (acc[1] or 0), fmt=marker, color=COLORS.get(s),
+                    capsize=3, alpha=0.8, markersize=7 if mode == "baseline" else 6,
+                    markeredgecolor="black" if mode == "tuned" else None, label=label)
+        if mode == "tuned":  # several tuned settings can share a student's colour: name each point
+            ax.annotate(label.split(" (")[0], (size, 100 * acc[0]), textcoords="offset points", xytext=(6, 4),
+                        fontsize=6.5)
+        q = mean_std([int8_accuracy(r)[0] for r in rs])[0]
+        if q is not None:
+            ax.plot(size, 100 * q, marker="x", color=COLORS.get(s), linestyle="none", markersize=8,
+                    label=None if int8_labelled else "int8 .tflite's own test accuracy (ours)")
+            int8_labelled = True
     if teacher["params"] and teacher["test_accuracy"] is not None:
         ax.plot(teacher["params"], 100 * teacher["test_accuracy"], marker="*", markersize=14, color="black",
                 linestyle="none", label="teacher (ours), params × 1 B")
@@ -530,7 +595,7 @@ def plot_accuracy_vs_size(groups, students, teacher, path):
     ax.set_xlabel("model size (bytes, log): int8 .tflite for ours; params × 1 byte where marked")
     ax.set_ylabel("SST-2 test accuracy (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6.5, loc="lower right")
+    ax.legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.01, 0.5))  # outside: the points need the room
     fig.tight_layout()
     _save(fig, path)
 
@@ -588,8 +653,8 @@ def shown(path):
 
 
 def model_folder(out, run):
-    """Where a run's int8 model is committed: one folder per (student, mode), or per tuned run."""
-    name = f"tuned-{run['name']}" if run.get("tuned") else f"{run['student']}-{run['mode']}"
+    """Where a run's int8 model is committed: one folder per (student, mode), or per tuned setting."""
+    name = f"tuned-{setting_of(run['name'])}" if run.get("tuned") else f"{run['student']}-{run['mode']}"
     return os.path.join(out, "models", name)
 
 
@@ -621,10 +686,11 @@ def _ship(r, dest, root, notes, chosen_by):
 
 def commit_models(groups, out, root, notes, tuned=()):
     """Copy the best seed's int8 flatbuffer + manifest + vocab of each (student, mode), and of each
-    tuned run, into out/models/<folder>/, small enough (< 2 MB) to live in git."""
+    tuned setting, into out/models/<folder>/, small enough (< 2 MB) to live in git."""
     shipped = {}
     chosen = [(best_run(rs), "best dev accuracy over seeds") for rs in groups.values()]
-    chosen += [(r, "a tuned run, committed as given (--tuned)") for r in tuned]
+    chosen += [(best_run(rs), "best dev accuracy over the seeds of a tuned setting (--tuned)")
+               for rs in by_setting(tuned).values()]
     for r, why in chosen:
         if not r["tflite_int8"]:
             notes.append(f"{model_folder(out, r)}: `{r['name']}` has no int8 flatbuffer; nothing committed")
@@ -679,19 +745,35 @@ def results_entries(runs, shipped, root):
 
 
 # --------------------------------------------------------------------------- REPORT.md
-def commands_section(runs, teacher, bench, command, runs_dir):
+def fit_command(r, out, from_config=False):
+    """The `tfdistil fit` / `fit-stream` line that trained run r (settings from its config.json)."""
+    m, c = r["metrics"], r["config"]
+    where = "--config TUNE_DIR/best.json" if from_config else f"--student {r['student']}"
+    if r["augmented"]:
+        return (f"tfdistil fit-stream {where} --shards {(m.get('transfer_set') or {}).get('dir', m.get('teacher_logits'))} "
+                f"--epochs {c.get('epochs')} --seed {r['seed']} --data $DATA --out {out} --json")
+    flags = f" --distill --teacher-logits {m['teacher_logits']}" if r["distilled"] and not from_config else ""
+    return f"tfdistil fit {where}{flags} --seed {r['seed']} --data $DATA --out {out} --json"
+
+
+def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     """The exact commands behind every number: teacher, students, benchmark, this report."""
     seeds = " ".join(str(s) for s in sorted({r["seed"] for r in runs if r["seed"] is not None}))
     students = " ".join(students_of(runs))
     lines = ["```bash", "# teacher (recorded in the teacher's provenance file)"]
     lines += teacher["commands"] or ["# (no commands recorded)"]
     lines += ["", "# every student run: fit -> int8/float32 conversion -> LiteRT/TFLM evaluation on test (resumable)",
-              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash scripts/reproduce.sh', "",
+              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash scripts/reproduce.sh',
+              *([f'MODES=augment STUDENTS="{" ".join(sorted({r["student"] for r in runs if r["augmented"]}))}" '
+                 f'SEEDS="{seeds}" JOBS=1 bash scripts/reproduce.sh'] if any(r["augmented"] for r in runs) else []),
+              "",
               "# ... which runs, per run (DATA=../shared/data/sst2):"]
     for r in runs:
-        flags = f" --distill --teacher-logits {r['metrics']['teacher_logits']}" if r["distilled"] else ""
-        lines.append(f"tfdistil fit --student {r['student']}{flags} --seed {r['seed']} --data $DATA "
-                     f"--out {runs_dir.rstrip('/')}/{r['name']} --json")
+        lines.append(fit_command(r, f"{runs_dir.rstrip('/')}/{r['name']}"))
+    if tuned:
+        lines += ["", "# tuned students (tfdistil tune -> best.json), retrained per seed: "
+                  "BEST=TUNE_DIR/best.json MODE={fit,stream} bash scripts/tuned_students.sh"]
+        lines += [fit_command(r, shown(r["dir"]), from_config=True) for r in tuned]
     lines += ["tfdistil convert RUN --tflite --quantize {int8,float32} --data $DATA --json",
               "tfdistil evaluate-tflite RUN/tflite/STUDENT_int8_L64.tflite --data $DATA --split test "
               "--runtime {litert,tflm} --json"]
@@ -727,6 +809,8 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         "",
         table2(groups, students, teacher),
         "",
+        *(["Settings other than the paper's (from each run's `config.json`):", "",
+           off_paper_settings(groups, students), ""] if off_paper_settings(groups, students) else []),
         "### Did distillation help?",
         "",
         verdicts(groups, students) or "- No finished runs yet.",
@@ -752,16 +836,18 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         "",
         runtime_gaps(groups, students),
         "",
-        *(["## Tuned students under a flash budget", "",
-           "Students whose architecture `tfdistil tune` chose under an int8 size budget (how each search ran is in "
-           "its folder's `best.json` and leaderboard). Not part of Table 2: their sizes are not the paper's.", "",
+        *(["## Tuned students (beyond the paper's recipe)", "",
+           "Students whose architecture and/or training settings come from a `tfdistil tune` search under an int8 "
+           "size budget (how each search ran is in its folder's `best.json` and leaderboard; the settings of each run "
+           "are in its `config.json`). Not part of Table 2: their sizes or settings are not the paper's.", "",
            tuned_table(tuned), ""] if tuned else []),
         "## Plots",
         "",
         "![accuracy vs int8 size](accuracy_vs_int8_size.png)",
         "",
         "*Test accuracy against model size (log scale). Filled markers: our students (Keras test accuracy, mean ± "
-        "std over seeds) at the size of their int8 .tflite file; × = the int8 file's own test accuracy (TFLite Micro, "
+        "std over seeds; ○ baseline, □ distilled, ◇ distilled + augmented, black-edged + tuned) at the size of "
+        "their int8 .tflite file; × = the int8 file's own test accuracy (TFLite Micro, "
         "else LiteRT). The paper reports no int8 sizes, so its models (hollow markers) and our teacher (★, no int8 "
         "export) are placed at params × 1 byte, the size an int8 export would roughly have; the paper gives no "
         "parameter count for the plain BiLSTM, so it is not drawn.*",
@@ -778,7 +864,7 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
     ]
     if unfinished:
         parts += [f"Not finished (no `metrics.json` yet, not reported): {', '.join(unfinished)}.", ""]
-    parts += ["## Commands", "", commands_section(runs, teacher, bench, command, runs_dir), "",
+    parts += ["## Commands", "", commands_section(runs, teacher, bench, command, runs_dir, tuned), "",
               "## Sources", "",
               f"- runs: `{runs_dir}/*/metrics.json`, `history.json`, `config.json`, `tflite/*.json`",
               f"- teacher: `{teacher['source']}`"
@@ -817,7 +903,7 @@ def write_report(runs_dir, out="results", benchmark=None, commit=False, teacher_
     shipped = (commit_models(groups, out, root, notes, tuned) if commit
                else committed_models(runs + tuned, out, root))
     students = students_of(runs)
-    plot_accuracy_vs_size(groups, students, teacher, os.path.join(out, "accuracy_vs_int8_size.png"))
+    plot_accuracy_vs_size(groups, students, teacher, os.path.join(out, "accuracy_vs_int8_size.png"), tuned)
     plot_dev_curves(groups, students, os.path.join(out, "dev_accuracy_per_epoch.png"))
     entries = results_entries(runs + tuned, shipped, root)
     atomic_write_json(os.path.join(out, "results.json"), entries)
