@@ -17,34 +17,39 @@ SEEDS=${SEEDS:-"0 1 2"}
 SHARDS=${SHARDS:-aug/shards-f5}
 EPOCHS=${EPOCHS:-}                      # default: the epochs in best.json
 NAME=${NAME:-$(basename "$(dirname "$BEST")")}
+RUNS=${RUNS:-runs-tuned}
+LOGS=${LOGS:-logs}
 [ -f "$BEST" ] || { echo "error: $BEST not found (run tfdistil tune first)" >&2; exit 2; }
-mkdir -p logs runs-tuned
+[ "$MODE" = fit ] || [ "$MODE" = stream ] || { echo "error: MODE must be fit or stream, not $MODE" >&2; exit 2; }
+mkdir -p "$LOGS" "$RUNS"
+fail() { echo "error: $1 failed: $(tail -n 1 "$2") (log: $2)" >&2; exit 1; }
 
 for seed in $SEEDS; do
-  run="$NAME-$MODE-s$seed"; out="runs-tuned/$run"
+  run="$NAME-$MODE-s$seed"; out="$RUNS/$run"
   epochs_flag=""; [ -n "$EPOCHS" ] && epochs_flag="--epochs $EPOCHS"
   if [ ! -f "$out/metrics.json" ]; then
     echo "[$MODE] $run"
     if [ "$MODE" = stream ]; then
       $TFDISTIL fit-stream --config "$BEST" --shards "$SHARDS" --seed "$seed" $epochs_flag \
-        --data "$DATA" --out "$out" --json > "logs/tuned-$run.log" 2>&1
+        --data "$DATA" --out "$out" --json > "$LOGS/tuned-$run.log" 2>&1 || fail "fit-stream $run" "$LOGS/tuned-$run.log"
     else
       $TFDISTIL fit --config "$BEST" --seed "$seed" $epochs_flag \
-        --data "$DATA" --out "$out" --json > "logs/tuned-$run.log" 2>&1
+        --data "$DATA" --out "$out" --json > "$LOGS/tuned-$run.log" 2>&1 || fail "fit $run" "$LOGS/tuned-$run.log"
     fi
   fi
   student=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['student'])" "$out/config.json")
   tfl=$(ls "$out"/tflite/"${student}"_int8_L*.tflite 2>/dev/null | head -n 1 || true)
   if [ -z "$tfl" ]; then
-    $TFDISTIL convert "$out" --tflite --quantize int8 --data "$DATA" --json > "logs/convert-$run-int8.log" 2>&1
+    $TFDISTIL convert "$out" --tflite --quantize int8 --data "$DATA" --json > "$LOGS/convert-$run-int8.log" 2>&1 \
+      || fail "convert $run" "$LOGS/convert-$run-int8.log"
     tfl=$(ls "$out"/tflite/"${student}"_int8_L*.tflite | head -n 1)
   fi
   for rt in litert tflm; do
     res="$out/tflite/eval_int8_${rt}_test.json"
     if [ ! -f "$res" ]; then
       $TFDISTIL evaluate-tflite "$tfl" --data "$DATA" --split test --runtime "$rt" --json \
-        > "logs/evaltflite-$run-$rt.log" 2>&1
-      tail -n 1 "logs/evaltflite-$run-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
+        > "$LOGS/evaltflite-$run-$rt.log" 2>&1 || fail "evaluate-tflite $run $rt" "$LOGS/evaltflite-$run-$rt.log"
+      tail -n 1 "$LOGS/evaltflite-$run-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
     fi
   done
   echo "[done] $run: $(python3 -c "import json,sys; print('test', json.load(open(sys.argv[1]))['test_accuracy'])" "$out/metrics.json") tflm $(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['accuracy'])" "$out/tflite/eval_int8_tflm_test.json")"
