@@ -385,8 +385,8 @@ def verdicts(groups, students):
 def tuned_table(tuned):
     """Students from `tfdistil tune` (given with --tuned): architecture, size, and what the int8 file does."""
     rows = ["| Run | Vocab / embed / hidden | lr / α / dropout / epochs | Params | int8 bytes | Dev | Test (Keras) "
-            "| int8 LiteRT test | int8 TFLM test | TFLM arena (min) | Trained on |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "| int8 LiteRT test | int8 TFLM test | TFLM arena (min) | int8 ms LiteRT / TFLM | Trained on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in tuned:
         c, m = r["config"], r["metrics"]
         source = (f"augmented transfer set ({nbytes(m.get('train_rows'))} rows)" if r["augmented"]
@@ -396,7 +396,9 @@ def tuned_table(tuned):
                     f"| {recipe} | {nbytes(m.get('params'))} | {nbytes((r['manifest_int8'] or {}).get('bytes'))} "
                     f"| {pct(m.get('dev_accuracy'))} | {pct(m.get('test_accuracy'))} "
                     f"| {pct((r['eval_litert'] or {}).get('accuracy'))} | {pct((r['eval_tflm'] or {}).get('accuracy'))} "
-                    f"| {nbytes((r['eval_tflm'] or {}).get('arena_bytes_min'))} | {source} |")
+                    f"| {nbytes((r['eval_tflm'] or {}).get('arena_bytes_min'))} "
+                    f"| {ms((r['eval_litert'] or {}).get('latency_ms_p50'))} / "
+                    f"{ms((r['eval_tflm'] or {}).get('latency_ms_p50'))} | {source} |")
     return "\n".join(rows + tuned_seed_means(tuned))
 
 
@@ -748,7 +750,7 @@ def results_entries(runs, shipped, root):
 def fit_command(r, out, from_config=False):
     """The `tfdistil fit` / `fit-stream` line that trained run r (settings from its config.json)."""
     m, c = r["metrics"], r["config"]
-    where = "--config TUNE_DIR/best.json" if from_config else f"--student {r['student']}"
+    where = "--config CONFIG" if from_config else f"--student {r['student']}"
     if r["augmented"]:
         return (f"tfdistil fit-stream {where} --shards {(m.get('transfer_set') or {}).get('dir', m.get('teacher_logits'))} "
                 f"--epochs {c.get('epochs')} --seed {r['seed']} --data $DATA --out {out} --json")
@@ -771,8 +773,9 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     for r in runs:
         lines.append(fit_command(r, f"{runs_dir.rstrip('/')}/{r['name']}"))
     if tuned:
-        lines += ["", "# tuned students (tfdistil tune -> best.json), retrained per seed: "
-                  "BEST=TUNE_DIR/best.json MODE={fit,stream} bash scripts/tuned_students.sh"]
+        lines += ["", "# tuned students, per seed; CONFIG = a search's best.json (BEST=TUNE_DIR/best.json "
+                  "MODE={fit,stream} bash scripts/tuned_students.sh) or a config taken from one "
+                  "(scripts/configs/*.json); each run's settings are in its config.json"]
         lines += [fit_command(r, shown(r["dir"]), from_config=True) for r in tuned]
     lines += ["tfdistil convert RUN --tflite --quantize {int8,float32} --data $DATA --json",
               "tfdistil evaluate-tflite RUN/tflite/STUDENT_int8_L64.tflite --data $DATA --split test "
@@ -839,7 +842,9 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         *(["## Tuned students (beyond the paper's recipe)", "",
            "Students whose architecture and/or training settings come from a `tfdistil tune` search under an int8 "
            "size budget (how each search ran is in its folder's `best.json` and leaderboard; the settings of each run "
-           "are in its `config.json`). Not part of Table 2: their sizes or settings are not the paper's.", "",
+           "are in its `config.json`). Not part of Table 2: their sizes or settings are not the paper's. "
+           "Latency: p50 per sentence over the test split, batch 1, 1 thread, after warm-up, as timed by "
+           "`evaluate-tflite` on this host (not the controlled benchmark of Table 3).", "",
            tuned_table(tuned), ""] if tuned else []),
         "## Plots",
         "",
