@@ -341,7 +341,8 @@ def off_paper_settings(groups, students):
                     shown_vals = " / ".join(sorted(vals))
                     diffs.append(f"{label} {shown_vals} (paper {json.dumps(paper[key])})")
             if diffs:
-                lines.append(f"- {STUDENT_NAMES.get(s, s)}, {MODE_NAMES[mode].replace('the ', '')}: " + ", ".join(diffs))
+                group = f"{STUDENT_NAMES.get(s, s)}, {MODE_NAMES[mode].replace('the ', '')}"
+                lines.append(f"- {group}: " + ", ".join(diffs))
     return "\n".join(lines)
 
 
@@ -788,6 +789,7 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
 
 def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, bench_path, tuned=()):
     students = students_of(runs)
+    off_paper = off_paper_settings(groups, students)
     t_note = (f"Teacher: {teacher['name'] or DASH}; test accuracy from `{teacher['source']}`; "
               f"parameters {teacher['params_source'] or 'unknown'}.")
     bench_note = ("No benchmark JSON given: latency columns are empty (`python scripts/benchmark.py`, then "
@@ -813,7 +815,7 @@ def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, ru
         table2(groups, students, teacher),
         "",
         *(["Settings other than the paper's (from each run's `config.json`):", "",
-           off_paper_settings(groups, students), ""] if off_paper_settings(groups, students) else []),
+           off_paper, ""] if off_paper else []),
         "### Did distillation help?",
         "",
         verdicts(groups, students) or "- No finished runs yet.",
