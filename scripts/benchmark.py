@@ -85,7 +85,7 @@ def time_teacher(teacher_dir, sentences, warmup):
     """The teacher's forward pass per sentence (BERT tokenizer output at its own length)."""
     import tensorflow as tf
 
-    from tfdistil.teacher import load_teacher
+    from tfdistil.teacher.model import load_teacher
     model, tokenizer = load_teacher(teacher_dir)
     spec = tf.TensorSpec([1, None], tf.int32)
 
@@ -129,8 +129,8 @@ def keras_entry(run_dir, sentences, warmup):
     """A student's Keras 3 forward pass per sentence at its own length (as `tfdistil predict` runs it)."""
     import tensorflow as tf
 
-    from tfdistil.students import model_inputs
-    from tfdistil.train import load_run
+    from tfdistil.students.builders import model_inputs
+    from tfdistil.training.fit import load_run
     cfg, vocab, model = load_run(run_dir)
     k = 1 if cfg.student == "cnn" else 2
     forward = tf.function(lambda *x: model(list(x), training=False),
@@ -146,8 +146,8 @@ def keras_entry(run_dir, sentences, warmup):
 
 def litert_entry(path, run_dir, sentences, warmup, threads):
     """A student's flatbuffer in LiteRT (the Raspberry Pi runtime), at its fixed input length."""
-    from tfdistil.data import Vocab
-    from tfdistil.tflite_eval import LiteRTRunner, read_model
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.edge.evaluate import LiteRTRunner, read_model
     vocab_path = os.path.join(os.path.dirname(path), "vocab.json")
     vocab = Vocab.load(vocab_path if os.path.isfile(vocab_path) else os.path.join(run_dir, "vocab.json"))
     model_bytes = read_model(path)
@@ -159,7 +159,7 @@ def litert_entry(path, run_dir, sentences, warmup, threads):
 
 def student_entries(run_dir, sentences, args):
     """Keras, float32 and int8 timings of one run; each missing piece becomes a skipped entry."""
-    from tfdistil.report import _tflite_files, read_json
+    from tfdistil.report.collect import _tflite_files, read_json
     name = os.path.basename(os.path.normpath(run_dir))
     metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
     base = {"run": name, "run_dir": run_dir, "student": metrics.get("student"),
@@ -275,7 +275,8 @@ def default_runs():
 
 def main(argv=None):
     args = parse_args(argv)
-    from tfdistil.data import atomic_write_json, atomic_write_text, load_split
+    from tfdistil.data.splits import load_split
+    from tfdistil.files import atomic_write_json, atomic_write_text
     set_tf_threads(args.threads)
     sentences = load_split(args.data, "test", args.n).sentences
     if args.teacher_only:  # the subprocess fallback: teacher alone, in a fresh process

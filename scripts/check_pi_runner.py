@@ -48,9 +48,10 @@ def main():
     args = ap.parse_args()
 
     import numpy as np
-    from tfdistil.batches import predict_logits
-    from tfdistil.data import atomic_write_json, load_split
-    from tfdistil.train import load_run
+    from tfdistil.training.batches import predict_logits
+    from tfdistil.data.splits import load_split
+    from tfdistil.files import atomic_write_json
+    from tfdistil.training.fit import load_run
 
     split = load_split(args.data, args.split)
     tsv = os.path.join(args.data, f"{args.split}.tsv")

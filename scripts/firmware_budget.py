@@ -83,7 +83,7 @@ def run_name(model_path):
 
 
 def budget_row(model_path, kit_dir, flash_reserve, ram_reserve):
-    from tfdistil.firmware import write_firmware_kit
+    from tfdistil.edge.firmware import write_firmware_kit
     kit = write_firmware_kit(model_path, kit_dir)
     words, vocab_bytes = vocab_c_bytes(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
     flash = kit["model_bytes"] + vocab_bytes
@@ -202,7 +202,7 @@ def main(argv=None):
     }
     out_dir = os.path.dirname(os.path.abspath(args.out))
     os.makedirs(out_dir, exist_ok=True)
-    from tfdistil.data import atomic_write_json, atomic_write_text
+    from tfdistil.files import atomic_write_json, atomic_write_text
     atomic_write_text(args.out, render_markdown(rows, errors, meta))
     atomic_write_json(args.out[: -len(".md")] + ".json", {**meta, "rows": rows, "errors": errors})
     print(f"wrote {args.out} and {args.out[: -len('.md')]}.json ({len(rows)} models, {len(errors)} errors)",

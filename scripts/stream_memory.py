@@ -29,15 +29,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfdistil.data import load_split  # noqa: E402
-from tfdistil.tokenizer import split_words  # noqa: E402
+from tfdistil.data.splits import load_split  # noqa: E402
+from tfdistil.data.tokenizer import split_words  # noqa: E402
 
 DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", os.path.join(ROOT, "..", "shared", "data", "sst2"))
 
 
 def synthetic_shards(data, out_dir, rows, shard_size, seed=0):
     """Write `rows` synthetic rows as shards + a complete manifest; return (seconds, bytes)."""
-    from tfdistil import shards as S
+    from tfdistil.search import shards as S
     manifest = S.load_manifest(out_dir)
     if manifest and manifest["complete"] and manifest["rows"] == rows and manifest["shard_size"] == shard_size:
         return 0.0, sum(s["bytes"] for s in manifest["shards"])
@@ -68,7 +68,7 @@ def synthetic_shards(data, out_dir, rows, shard_size, seed=0):
             "sentences_per_second": None, "strategy": None})
         print(f"wrote {S.shard_name(index)} ({start + n}/{rows} rows)", file=sys.stderr)
     manifest["complete"] = True
-    from tfdistil.data import atomic_write_json
+    from tfdistil.files import atomic_write_json
     atomic_write_json(os.path.join(out_dir, S.MANIFEST), manifest)
     return time.time() - t0, sum(s["bytes"] for s in manifest["shards"])
 
@@ -88,7 +88,7 @@ def train_child(args):
     import keras
 
     from tfdistil.config import Config
-    from tfdistil.stream import fit_stream, peak_rss_mb
+    from tfdistil.training.stream import fit_stream, peak_rss_mb
 
     samples = []
 

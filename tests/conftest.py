@@ -29,7 +29,7 @@ def data_dir():
 def tiny_run(tmp_path_factory, data_dir):
     """Run folders for all three students: tiny sizes, 600 rows, 1 epoch (real Keras training)."""
     from tfdistil.config import Config
-    from tfdistil.train import fit
+    from tfdistil.training.fit import fit
     base = tmp_path_factory.mktemp("runs")
     runs = {}
     for student in ("cnn", "bilstm", "bilstm_attn"):

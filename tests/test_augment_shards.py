@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
-from tfdistil.augment import MASK, Replacer, augment, normalise, write_augmented
-from tfdistil.data import load_split
+from tfdistil.search.augment import MASK, Replacer, augment, normalise, write_augmented
+from tfdistil.data.splits import load_split
 from tfdistil.errors import UserError
-from tfdistil.tokenizer import split_words
+from tfdistil.data.tokenizer import split_words
 
 # The CLI in a child process (extra env vars, e.g. the SIGKILL hook of the resume test).
 BOOT = "from tfdistil.cli import main; main(prog_name='tfdistil')"
@@ -87,9 +87,9 @@ def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
 def test_tf_tokenizer_matches_encode(data_dir):
     import tensorflow as tf
 
-    from tfdistil.data import Vocab
-    from tfdistil.stream import make_tokenizer, reverse_index
-    from tfdistil.students import reverse_index as reverse_index_np
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.training.stream import make_tokenizer, reverse_index
+    from tfdistil.students.builders import reverse_index as reverse_index_np
     train = load_split(data_dir, "train").sentences
     # A vocabulary from few rows: many unknown words, so the peeling rules are exercised.
     vocab = Vocab.build(train[:500], max_len=24)
@@ -103,8 +103,8 @@ def test_tf_tokenizer_matches_encode(data_dir):
 
 
 def test_masked_loss():
-    from tfdistil.distill import distillation_loss
-    from tfdistil.stream import masked_distillation_loss
+    from tfdistil.training.distill import distillation_loss
+    from tfdistil.training.stream import masked_distillation_loss
     rng = np.random.default_rng(0)
     s, t = rng.normal(size=(6, 2)).astype("float32"), rng.normal(size=(6, 2)).astype("float32")
     y = np.array([0, 1, 1, 0, 1, 0])
@@ -132,8 +132,8 @@ CHECK_LOGITS = """
 import os, sys, json
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np
-from tfdistil import teacher as T
-from tfdistil.shards import read_shards
+from tfdistil.teacher import model as T
+from tfdistil.search.shards import read_shards
 rows = list(read_shards(sys.argv[2], shuffle_buffer=0)[0].as_numpy_iterator())
 model, tok = T.load_teacher(sys.argv[1])
 shown = [r["sentence"].decode().replace("<unk>", tok.mask_token) for r in rows]
@@ -145,7 +145,7 @@ print(json.dumps({"max_err": float(np.abs(ref - got).max()), "spread": float(np.
 
 
 def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_dir):
-    from tfdistil.shards import shard_files
+    from tfdistil.search.shards import shard_files
     aug = tmp_path / "aug.tsv"
     meta = last_json(tfdistil("augment", "--data", data_dir, "--limit", 100, "--factor", 2, "--seed", 3,
                               "--out", aug, "--json"))

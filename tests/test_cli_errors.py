@@ -124,7 +124,7 @@ def test_corrupt_tflite(tmp_path, good_data):
 
 
 def test_tfds_is_opt_in_and_has_no_test_labels():
-    from tfdistil.data import load_split
+    from tfdistil.data.splits import load_split
     from tfdistil.errors import UserError
     with pytest.raises(UserError, match="no test labels"):
         load_split("tfds", "test")  # refused before TFDS is touched (offline it would hang)

@@ -15,8 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import ROOT
-from tfdistil.cli_report import report
-from tfdistil.report import SHIPPED_TEACHER_INFO, ms
+from tfdistil.cli.report import report
+from tfdistil.report.paper import SHIPPED_TEACHER_INFO
+from tfdistil.report.stats import ms
 
 CNN_RUNS = ("cnn-baseline-s0", "cnn-baseline-s1", "cnn-distill-s0")
 ALL_RUNS = CNN_RUNS + ("bilstm-baseline-s0",)
@@ -25,7 +26,7 @@ ALL_RUNS = CNN_RUNS + ("bilstm-baseline-s0",)
 def _teacher_cache(path, train):
     """A teacher-logits cache for the training slice, in tfdistil/logits_cache.py's format:
     a confident teacher that knows the labels, plus noise (the report never sees it)."""
-    from tfdistil.logits_cache import CACHE_FORMAT
+    from tfdistil.teacher.logits_cache import CACHE_FORMAT
     rng = np.random.default_rng(0)
     logits = np.where(train.labels[:, None] == np.arange(2), 2.0, -2.0) + rng.normal(0, 1, (len(train), 2))
     header = {"format": CACHE_FORMAT, "teacher": "synthetic test teacher",
@@ -39,10 +40,11 @@ def runs_dir(tmp_path_factory, data_dir):
     also float32, one LiteRT-evaluated, one with a failed TFLM evaluation), a BiLSTM with
     no flatbuffer at all, and an unfinished run."""
     from tfdistil.config import Config
-    from tfdistil.data import atomic_write_json, load_split
-    from tfdistil.export import convert
-    from tfdistil.tflite_eval import evaluate_tflite
-    from tfdistil.train import fit
+    from tfdistil.data.splits import load_split
+    from tfdistil.files import atomic_write_json
+    from tfdistil.edge.export import convert
+    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.training.fit import fit
 
     base = tmp_path_factory.mktemp("report")
     runs = base / "runs"
@@ -161,7 +163,7 @@ def test_report_tables_match_the_files(runs_dir, benchmark, tmp_path):
 
 
 def test_results_json_and_committed_models(runs_dir, benchmark, tmp_path):
-    from tfdistil.data import Vocab
+    from tfdistil.data.vocab import Vocab
     out = tmp_path / "results"
     _run_report(str(runs_dir), "--out", str(out), "--commit-models")
     entries = {e["name"]: e for e in json.loads((out / "results.json").read_text())}
@@ -238,7 +240,7 @@ def test_missing_runs_dir_is_a_user_error(tmp_path):
 
 
 def test_runtime_gap_is_said_in_words():
-    from tfdistil.report import runtime_gaps
+    from tfdistil.report.tables import runtime_gaps
 
     def run(litert, tflm):
         return {"eval_litert": {"accuracy": litert, "agreement_with_keras": litert},

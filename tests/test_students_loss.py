@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tfdistil.config import Config
-from tfdistil.students import build_student, model_inputs, reverse_index
+from tfdistil.students.builders import build_student, model_inputs, reverse_index
 
 
 def test_reverse_index():
@@ -42,7 +42,7 @@ def test_parameter_counts_follow_the_architecture():
 def test_attention_ignores_padding_weights():
     """Eq. (2): attention weights on padding are exactly zero, on real tokens they sum to 1."""
     import tensorflow as tf
-    from tfdistil.students import _layers
+    from tfdistil.students.builders import _layers
     import keras
     att = _layers(keras)["SelfAttention"]()
     h = tf.random.normal((2, 5, 4))
@@ -56,7 +56,7 @@ def test_attention_ignores_padding_weights():
 
 
 def test_distillation_loss_by_hand():
-    from tfdistil.distill import distillation_loss
+    from tfdistil.training.distill import distillation_loss
     labels = np.array([1, 0], np.int32)
     student = np.array([[0.5, 1.5], [2.0, -1.0]], np.float32)
     teacher = np.array([[-1.0, 2.0], [1.0, 0.0]], np.float32)

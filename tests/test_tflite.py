@@ -11,10 +11,11 @@ from click.testing import CliRunner
 
 from conftest import ROOT
 from tfdistil.cli import main
-from tfdistil.data import Vocab, load_split
-from tfdistil.export import convert
-from tfdistil.firmware import write_firmware_kit
-from tfdistil.tflite_eval import evaluate_tflite
+from tfdistil.data.splits import load_split
+from tfdistil.data.vocab import Vocab
+from tfdistil.edge.export import convert
+from tfdistil.edge.firmware import write_firmware_kit
+from tfdistil.edge.evaluate import evaluate_tflite
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 
@@ -81,8 +82,8 @@ runpy.run_path(sys.argv[0] if False else %r, run_name="__main__")
 
 
 def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_dir, tmp_path):
-    from tfdistil.batches import predict_logits
-    from tfdistil.train import load_run
+    from tfdistil.training.batches import predict_logits
+    from tfdistil.training.fit import load_run
     student = "bilstm_attn"
     model = converted[student, "float32"]["path"]
     vocab = os.path.join(os.path.dirname(model), "vocab.json")
@@ -121,7 +122,7 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     lines = proc.stdout.splitlines()
     vocab = Vocab.load(os.path.join(os.path.dirname(model), "vocab.json"))
     py_ids = vocab.encode_batch(sentences, 128)
-    from tfdistil.students import reverse_index
+    from tfdistil.students.builders import reverse_index
     py_rev = reverse_index(py_ids)
     assert len(lines) == 2 * len(sentences)
     for i in range(len(sentences)):

@@ -4,8 +4,9 @@ import os
 
 import numpy as np
 
-from tfdistil import tokenizer
-from tfdistil.data import Vocab, load_split
+from tfdistil.data import tokenizer as tokenizer
+from tfdistil.data.splits import load_split
+from tfdistil.data.vocab import Vocab
 from conftest import ROOT
 
 
@@ -56,7 +57,7 @@ def _function_sources(path, names):
 
 def test_pi_runner_carries_the_same_tokenizer():
     names = {"split_words", "encode"}
-    ours = _function_sources(os.path.join(ROOT, "tfdistil", "tokenizer.py"), names)
+    ours = _function_sources(os.path.join(ROOT, "tfdistil", "data", "tokenizer.py"), names)
     theirs = _function_sources(os.path.join(ROOT, "tflite", "classify.py"), names)
     assert set(ours[0]) == names
     assert ours == theirs

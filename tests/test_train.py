@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfdistil.config import Config
-from tfdistil.train import evaluate, fit, load_run, predict
+from tfdistil.training.fit import evaluate, fit, load_run, predict
 
 
 def small(student="cnn", **kw):

@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tfdistil import tune as T
+from tfdistil.search import space as S
+from tfdistil.search import tune as T
+from tfdistil.search import tuner as TU
 from tfdistil.cli import main
-from tfdistil.cli_tune import tune as tune_cmd
+from tfdistil.cli.tune import tune as tune_cmd
 from tfdistil.config import STUDENTS, Config
-from tfdistil.data import load_split
-from tfdistil.logits_cache import SHIPPED
+from tfdistil.data.splits import load_split
+from tfdistil.teacher.logits_cache import SHIPPED
 
 ROWS = 300
 # Only max_vocab 500 + embed_dim 8 + kernel 3 fits 11 KB, so the oracle must throw samples away.
@@ -52,14 +54,14 @@ def sliced_logits(tmp_path, data_dir):
 
 @pytest.mark.parametrize("student", STUDENTS)
 def test_hypermodel_builds_keras3_student_and_closed_form_param_count(student):
-    space = T.search_space(student, distill=True)
-    hm = T.StudentHyperModel(Config(student=student, distill=True), space, {c: c for c in space["max_vocab"]})
+    space = S.search_space(student, distill=True)
+    hm = TU.StudentHyperModel(Config(student=student, distill=True), space, {c: c for c in space["max_vocab"]})
     hp = kt.HyperParameters()
     model = hm.build(hp)
     assert isinstance(model, keras.Model) and set(space) <= set(hp.values)
     cfg = hm.config(hp)
-    assert model.student.count_params() == T.count_params(cfg)
-    assert T.estimate_int8_bytes(cfg) > T.count_params(cfg)
+    assert model.student.count_params() == S.count_params(cfg)
+    assert S.estimate_int8_bytes(cfg) > S.count_params(cfg)
 
 
 def test_budget_smaller_than_any_configuration_is_a_clear_error(tmp_path, data_dir, space_path):
@@ -106,7 +108,7 @@ def test_two_trial_search_resumes_converts_and_best_json_retrains(tmp_path, data
     assert (out / "leaderboard.md").read_text().startswith("| rank | trial |")
     for trial in ("0", "1"):  # the estimate against two real int8 conversions of trained models
         record = json.loads((out / "search" / f"trial_{trial}" / "tfdistil.json").read_text())
-        slack, fraction = T.ESTIMATE_TOLERANCE
+        slack, fraction = S.ESTIMATE_TOLERANCE
         assert abs(record["int8_bytes_estimated"] - record["int8_bytes"]) <= max(slack, fraction * record["int8_bytes"])
 
     best = json.loads((out / "best.json").read_text())

@@ -1,4 +1,4 @@
 """`python -m tfdistil ...` is the `tfdistil` command."""
-from .cli import main
+from tfdistil.cli import main
 
 main(prog_name="tfdistil")

@@ -3,7 +3,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from tfdistil.errors import UserError
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 

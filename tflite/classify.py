@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-# ---- tokenizer: a byte-identical copy of tfdistil/tokenizer.py (a test checks it) ----
+# ---- tokenizer: a byte-identical copy of tfdistil/data/tokenizer.py (a test checks it) ----
 PUNCT_TAIL = '.,!?;:"'
 ASCII_SPACE = " \t\n\r\f\v"
 

@@ -14,10 +14,11 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 
-from .data import atomic_write_json, load_split
-from .errors import UserError
-from .logits_cache import CACHE_FORMAT
-from .progress import progress
+from tfdistil.data.splits import load_split
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+from tfdistil.teacher.logits_cache import CACHE_FORMAT
+from tfdistil.progress import progress
 
 OFFLINE_ALIASES = ("minilm", "all-minilm-l6-v2")
 

@@ -8,10 +8,10 @@ import os
 
 import numpy as np
 
-from .errors import UserError
+from tfdistil.errors import UserError
 
 CACHE_FORMAT = "tfdistil-logits-1"
-SHIPPED = os.path.join(os.path.dirname(__file__), "assets", "sst2_minilm_logits.npz")
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "sst2_minilm_logits.npz")
 
 
 def read_header(path):

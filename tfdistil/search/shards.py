@@ -30,10 +30,11 @@ import os
 import signal
 import time
 
-from .augment import MASK, read_sentences
-from .data import atomic_write_json, load_split
-from .errors import UserError
-from .progress import progress
+from tfdistil.search.augment import MASK, read_sentences
+from tfdistil.data.splits import load_split
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+from tfdistil.progress import progress
 
 FORMAT = "tfdistil-shards-1"
 MANIFEST = "manifest.json"
@@ -237,7 +238,7 @@ def _finished(out_dir, entry, input_sha):
 
 def teacher_fingerprint(teacher_dir):
     """sha256 of the teacher's weight file (a hub name is its own fingerprint)."""
-    from .teacher import resolve_model
+    from tfdistil.teacher.model import resolve_model
     path = resolve_model(teacher_dir)
     for name in ("tf_model.h5", "model.safetensors"):
         if os.path.isfile(os.path.join(path, name)):
@@ -254,7 +255,7 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
     rerun must match. `strategy`: a tf.distribute.Strategy or a `make_strategy`
     kind. Returns a summary dict (the manifest's numbers and this run's).
     """
-    from . import teacher as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
+    from tfdistil.teacher import model as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
 
     if shard_size < 1 or batch_size < 1:
         raise UserError("--shard-size and --batch-size must be positive")

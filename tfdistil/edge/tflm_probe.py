@@ -1,6 +1,6 @@
 """Does a model allocate and run in TFLite Micro with an arena of N bytes?
 
-Run as `python -m tfdistil.tflm_probe MODEL.tflite N INPUT_NAMES`; exit 0 = yes. A process
+Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES`; exit 0 = yes. A process
 of its own because TFLM can crash (not raise) when the arena is too small.
 Imports only numpy and tflite_micro.
 """

@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
-from .data import atomic_write_json, load_split
-from .errors import UserError
+from tfdistil.data.splits import load_split
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
@@ -25,7 +26,7 @@ def export_keras2(cfg, student, max_len):
     """The tf_keras twin of a Keras 3 student (batch 1, length max_len), weights copied by layer name."""
     import tf_keras
 
-    from .students import build_student
+    from tfdistil.students.builders import build_student
     twin = build_student(cfg, tf_keras, batch_size=1, seq_len=max_len)
     for layer in student.layers:
         if layer.weights:
@@ -44,7 +45,7 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
     """Flatbuffer bytes for a tf_keras twin model."""
     import tensorflow as tf
 
-    from .students import model_inputs
+    from tfdistil.students.builders import model_inputs
     if quantize not in QUANTIZATIONS:
         raise UserError(f"unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     specs = [tf.TensorSpec(i.shape, tf.int32, name=i.name.split(":")[0]) for i in twin.inputs]
@@ -75,7 +76,7 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
 def lstm_cell_state_max(student, token_ids):
     """Largest |cell state| either LSTM reaches on `token_ids` (padded to the export length),
     from a numpy replay of the Keras LSTM equations (gate order i, f, c, o)."""
-    from .students import reverse_index
+    from tfdistil.students.builders import reverse_index
     emb = student.get_layer("embedding").get_weights()[0]
     peak = 0.0
     for name, ids in (("lstm_fwd", token_ids), ("lstm_bwd", np.take_along_axis(token_ids, reverse_index(token_ids), 1))):
@@ -165,7 +166,7 @@ def io_details(model_bytes):
 def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibration_size=500, seed=0,
             fix_lstm_states=True):
     """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest."""
-    from .train import load_run
+    from tfdistil.training.fit import load_run
     cfg, vocab, student = load_run(run_dir)
     if max_len < 1:
         raise UserError("--max-len must be positive")

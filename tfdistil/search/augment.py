@@ -29,9 +29,10 @@ import os
 import random
 import time
 
-from .data import SPLITS, atomic_write_json, load_split
-from .errors import UserError
-from .tokenizer import split_words
+from tfdistil.data.splits import SPLITS, load_split
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+from tfdistil.data.tokenizer import split_words
 
 MASK = "<unk>"
 DEFAULTS = dict(p_mask=0.1, p_swap=0.1, p_ngram=0.25, ngram=(1, 5))

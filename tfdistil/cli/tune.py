@@ -7,9 +7,9 @@ import json
 
 import click
 
-from .cli_common import DEFAULT_DATA, command
-from .config import STUDENTS
-from .errors import UserError
+from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.config import STUDENTS
+from tfdistil.errors import UserError
 
 
 def _read_space(path):
@@ -54,7 +54,7 @@ def _read_space(path):
 def tune(student, distill, teacher_logits, tuner_kind, max_trials, budget_kb, epochs_per_trial, limit, seed,
          batch_size, space_path, top_k, calibration_size, eval_limit, data, out):
     """Search a student family under an int8 size budget; write a leaderboard and best.json."""
-    from .tune import tune as run_tune
+    from tfdistil.search.tune import tune as run_tune
     return run_tune(student, data, out, tuner=tuner_kind, max_trials=max_trials, budget_kb=budget_kb,
                     distill=distill, teacher_logits=teacher_logits, epochs_per_trial=epochs_per_trial, limit=limit,
                     seed=seed, batch_size=batch_size, space=_read_space(space_path), top_k=top_k,

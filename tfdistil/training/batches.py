@@ -10,7 +10,7 @@ import math
 import keras
 import numpy as np
 
-from .students import model_inputs
+from tfdistil.students.builders import model_inputs
 
 
 def bucket_order(lengths, batch_size, rng=None, pool=50):

@@ -14,11 +14,13 @@ import time
 
 import numpy as np
 
-from .config import Config
-from .data import Vocab, atomic_write_json, load_split
-from .errors import UserError
-from .logits_cache import SHIPPED, read_logits
-from .progress import progress
+from tfdistil.config import Config
+from tfdistil.data.splits import load_split
+from tfdistil.data.vocab import Vocab
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+from tfdistil.teacher.logits_cache import SHIPPED, read_logits
+from tfdistil.progress import progress
 
 RUN_FILES = ("config.json", "vocab.json", "model.weights.h5")
 
@@ -32,9 +34,9 @@ def _keras():
 def fit(cfg: Config, data, out, log=print):
     """Train `cfg.student` on `data`; return metrics.json's content."""
     keras = _keras()
-    from .batches import StudentBatches
-    from .distill import Distiller
-    from .students import build_student
+    from tfdistil.training.batches import StudentBatches
+    from tfdistil.training.distill import Distiller
+    from tfdistil.students.builders import build_student
 
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
@@ -138,7 +140,7 @@ def best_dev_epoch(student, family, dev_ids, dev_labels, best_path, epochs, hist
     last, is what a run ships: the paper picks its epoch on dev."""
     import keras
 
-    from .batches import predict_logits
+    from tfdistil.training.batches import predict_logits
 
     class BestDevEpoch(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -165,7 +167,7 @@ def _comparable(cfg, train_sha):
 
 
 def _accuracy(student, name, vocab, split):
-    from .batches import predict_logits
+    from tfdistil.training.batches import predict_logits
     logits = predict_logits(student, name, vocab.encode_batch(split.sentences))
     return float(np.mean(np.argmax(logits, -1) == split.labels))
 
@@ -195,7 +197,7 @@ def load_run(run_dir):
     cfg = Config.load(os.path.join(run_dir, "config.json"))
     vocab = Vocab.load(os.path.join(run_dir, "vocab.json"))
     _keras()
-    from .students import build_student
+    from tfdistil.students.builders import build_student
     student = build_student(cfg)
     student.load_weights(os.path.join(run_dir, "model.weights.h5"))
     return cfg, vocab, student
@@ -212,7 +214,7 @@ def evaluate(run_dir, data, split="test"):
 
 def predict(run_dir, texts):
     """[{text, label, probability_positive}] for raw texts; empty/unknown-only texts are fine."""
-    from .batches import predict_logits
+    from tfdistil.training.batches import predict_logits
     cfg, vocab, student = load_run(run_dir)
     logits = predict_logits(student, cfg.student, vocab.encode_batch(list(texts)))
     e = np.exp(logits - logits.max(-1, keepdims=True))

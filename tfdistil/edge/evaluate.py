@@ -13,9 +13,10 @@ import time
 
 import numpy as np
 
-from .data import Vocab, load_split
-from .errors import UserError
-from .students import reverse_index
+from tfdistil.data.splits import load_split
+from tfdistil.data.vocab import Vocab
+from tfdistil.errors import UserError
+from tfdistil.students.builders import reverse_index
 
 TFLITE_MAGIC = b"TFL3"
 
@@ -148,7 +149,7 @@ def smallest_arena(model_path, input_names, used_bytes, step=64):
 def _arena_ok(model_path, size, input_names):
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "tfdistil.tflm_probe", model_path, str(size), ",".join(input_names)],
+    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", model_path, str(size), ",".join(input_names)],
                           capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return proc.returncode == 0
 
@@ -156,7 +157,7 @@ def _arena_ok(model_path, size, input_names):
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,
                     limit=None, warmup=10, arena_size=None):
     """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split."""
-    from .progress import progress
+    from tfdistil.progress import progress
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path)
     vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
@@ -188,8 +189,8 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
               "latency_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4)}
     run_dir = run_dir or manifest.get("run_dir")
     if run_dir and os.path.isdir(run_dir):
-        from .batches import predict_logits
-        from .train import load_run
+        from tfdistil.training.batches import predict_logits
+        from tfdistil.training.fit import load_run
         cfg, run_vocab, student = load_run(run_dir)
         keras_pred = predict_logits(student, cfg.student, run_vocab.encode_batch(s.sentences, L)).argmax(-1)
         result["keras_accuracy_at_max_len"] = float(np.mean(keras_pred == s.labels))

@@ -13,8 +13,9 @@ Files written to the kit folder:
 import json
 import os
 
-from .data import Vocab, atomic_write_json, atomic_write_text
-from .tflite_eval import TFLMRunner, read_manifest, read_model, smallest_arena
+from tfdistil.data.vocab import Vocab
+from tfdistil.files import atomic_write_json, atomic_write_text
+from tfdistil.edge.evaluate import TFLMRunner, read_manifest, read_model, smallest_arena
 
 # TFLite builtin op name -> MicroMutableOpResolver method.
 RESOLVER_METHODS = {
@@ -29,7 +30,7 @@ RESOLVER_METHODS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "AddUnidirectionalSequenceLSTM",
 }
 
-TOKENIZER_H = r"""// tfdistil word tokenizer for microcontrollers: the same rules as tfdistil/tokenizer.py
+TOKENIZER_H = r"""// tfdistil word tokenizer for microcontrollers: the same rules as tfdistil/data/tokenizer.py
 // (ASCII lowercase, split on ASCII whitespace; an out-of-vocabulary word has leading "
 // and trailing .,!?;:" peeled off as separate tokens).
 #ifndef TFDISTIL_TOKENIZER_H_
@@ -145,7 +146,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
     ops = manifest.get("ops") or {}
     unknown = [op for op in ops if op not in RESOLVER_METHODS]
     if unknown:
-        from .errors import UserError
+        from tfdistil.errors import UserError
         raise UserError(f"ops without a known TFLM resolver method: {unknown}")
 
     runner = TFLMRunner(model_bytes, arena_size=4 * 1024 * 1024)

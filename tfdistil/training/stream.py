@@ -19,9 +19,11 @@ import warnings
 
 import numpy as np
 
-from .data import Vocab, atomic_write_json, load_split
-from .errors import UserError
-from .train import _accuracy, _keras, _plot_history, best_dev_epoch
+from tfdistil.data.splits import load_split
+from tfdistil.data.vocab import Vocab
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+from tfdistil.training.fit import _accuracy, _keras, _plot_history, best_dev_epoch
 
 # Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
 # core keeps at least one character, so a lone `"` or `.` stays whole, as in peel().
@@ -76,7 +78,7 @@ def stream_dataset(shards_dir, vocab, student, batch_size=32, shuffle_buffer=10_
                    repeat=False):
     """((inputs, {"label", "teacher_logits"}) batches, manifest): bucketed by length, padded per batch."""
     import tensorflow as tf
-    from .shards import read_shards
+    from tfdistil.search.shards import read_shards
     ds, manifest = read_shards(shards_dir, shuffle_buffer, seed, cycle_length)
     tokenize = make_tokenizer(vocab)
 
@@ -114,7 +116,7 @@ def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, 
     """
     import keras
     from keras import ops
-    from .distill import distillation_loss
+    from tfdistil.training.distill import distillation_loss
     has = ops.cast(ops.greater_equal(labels, 0), "float32")
     safe = ops.maximum(labels, 0)
     ce_rows = keras.losses.sparse_categorical_crossentropy(safe, student_logits, from_logits=True)
@@ -127,7 +129,7 @@ def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, 
 
 
 def _stream_distiller():
-    from .distill import Distiller
+    from tfdistil.training.distill import Distiller
 
     class StreamDistiller(Distiller):
         """Distiller whose loss skips the label term on unlabelled (-1) rows."""
@@ -153,10 +155,10 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     transfer set then repeats), e.g. to measure memory on a huge set;
     `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS).
     """
-    from .shards import shard_files
+    from tfdistil.search.shards import shard_files
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
     keras = _keras()
-    from .students import build_student
+    from tfdistil.students.builders import build_student
 
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)

@@ -7,7 +7,7 @@ import shlex
 
 import click
 
-from .cli_common import command
+from tfdistil.cli.common import command
 
 
 @click.command("report")
@@ -28,7 +28,8 @@ from .cli_common import command
 @command
 def report(runs_dir, out, benchmark, commit_models, teacher_info, teacher_dir, tuned_dirs):
     """Write OUT/REPORT.md (Tables 2 and 3 beside the paper), plots and results.json from RUNS_DIR."""
-    from .report import SHIPPED_TEACHER_INFO, write_report
+    from tfdistil.report.paper import SHIPPED_TEACHER_INFO
+    from tfdistil.report.render import write_report
     args = ["tfdistil", "report", runs_dir, "--out", out]
     if benchmark:
         args += ["--benchmark", benchmark]

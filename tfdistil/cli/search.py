@@ -12,8 +12,8 @@ import os
 
 import click
 
-from .cli_common import DEFAULT_DATA, command
-from .config import STUDENTS
+from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.config import STUDENTS
 
 
 @click.command("augment")
@@ -32,7 +32,7 @@ from .config import STUDENTS
 @command
 def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger, limit):
     """Tang et al. augmentation of the train sentences: masking, replacement, n-gram sampling."""
-    from .augment import write_augmented
+    from tfdistil.search.augment import write_augmented
     return write_augmented(data, factor, out, seed=seed, limit=limit, tagger=tagger, p_mask=p_mask, p_swap=p_swap,
                            p_ngram=p_ngram, ngram=(1, ngram_max), log=lambda m: click.echo(m, err=True))
 
@@ -57,8 +57,8 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
 def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shard_size, batch_size, max_len,
                    strategy_kind, cpu_devices):
     """Label a large transfer set with the teacher: streamed, sharded TFRecords, resumable, distributed."""
-    from . import teacher as _  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads
-    from . import shards as S
+    from tfdistil.teacher import model as _  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads
+    from tfdistil.search import shards as S
     S.configure_cpu_devices(cpu_devices)
     rows, sources = S.transfer_rows(data, augmented, limit, include_train)
     return S.label_shards(teacher_dir, rows, out, sources, shard_size=shard_size, batch_size=batch_size,
@@ -88,8 +88,8 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shar
 @command
 def fit_stream(shards_dir, config_path, steps_per_epoch, shuffle_buffer, data, out, **opts):
     """Distil a student from a sharded transfer set, streamed; same run folder as `fit`."""
-    from .config import Config
-    from .stream import fit_stream as run
+    from tfdistil.config import Config
+    from tfdistil.training.stream import fit_stream as run
     base = Config.load(config_path).to_dict() if config_path else {}
     base.update({k: v for k, v in opts.items() if v is not None})
     base.pop("vocab_size", None)

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from .errors import UserError
+from tfdistil.errors import UserError
 
 DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", "../shared/data/sst2")
 

@@ -1,0 +1,43 @@
+"""`tfdistil convert|evaluate-tflite`: the flatbuffer and its runtimes."""
+import click
+
+from tfdistil.cli.common import DEFAULT_DATA, command
+
+
+@click.command("convert")
+@click.argument("run_dir")
+@click.option("--tflite", "as_tflite", is_flag=True, default=True, help="Emit a TFLite flatbuffer (the only target).")
+@click.option("--quantize", default="int8", type=click.Choice(["float32", "dynamic", "float16", "int8"]), show_default=True)
+@click.option("--max-len", default=64, show_default=True,
+              help="Fixed input length L; longer sentences are cut (64 covers every SST-2 sentence).")
+@click.option("--out", default=None, help="Output .tflite (default RUN_DIR/tflite/STUDENT_Q_LL.tflite).")
+@click.option("--data", default=DEFAULT_DATA, show_default=True, help="Train split for int8 calibration.")
+@click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
+@click.option("--c-array", "c_array_dir", default=None, help="Also write the MCU firmware kit (C arrays) to this folder.")
+@click.option("--no-lstm-state-fix", is_flag=True, hidden=True,
+              help="Keep the converter's int8 LSTM state quantization (to reproduce the LiteRT bug).")
+@command
+def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, c_array_dir, no_lstm_state_fix):
+    """Convert a student to a builtin-ops-only TFLite flatbuffer (+ vocab.json and a manifest)."""
+    from tfdistil.edge.export import convert as convert_run
+    result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
+                         fix_lstm_states=not no_lstm_state_fix)
+    if c_array_dir:
+        from tfdistil.edge.firmware import write_firmware_kit
+        result["firmware"] = write_firmware_kit(result["path"], c_array_dir)
+    return result
+
+
+@click.command("evaluate-tflite")
+@click.argument("model")
+@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
+@click.option("--runtime", default="litert", type=click.Choice(["litert", "tflm"]), show_default=True)
+@click.option("--vocab", "vocab_path", default=None, help="vocab.json (default: beside the model).")
+@click.option("--run", "run_dir", default=None, help="Run folder to compare predictions with (default: from the manifest).")
+@click.option("--limit", type=int, default=None, help="Only the first N rows of the split.")
+@command
+def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit):
+    """Accuracy, agreement with Keras, latency and (TFLM) arena of a flatbuffer on a split."""
+    from tfdistil.edge.evaluate import evaluate_tflite as run_eval
+    return run_eval(model, data, split, runtime, vocab_path, run_dir, limit)

