@@ -15,7 +15,7 @@ def run_cli(*args, check=True, env=None):
     proc = subprocess.run([sys.executable, "-m", "tfdistil", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     if check and proc.returncode != 0:
-        raise AssertionError(f"tfdistil {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"tfdistil {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
 
 
@@ -37,3 +37,12 @@ def tiny_run(tmp_path_factory, data_dir):
         fit(cfg, data_dir, str(base / student), log=lambda m: None)
         runs[student] = str(base / student)
     return runs
+
+
+@pytest.fixture(scope="session")
+def converted_int8(tiny_run, data_dir, tmp_path_factory):
+    """int8 flatbuffers (+ vocab.json) of the three tiny students, converted once per session."""
+    from tfdistil.edge.export import convert
+    out = tmp_path_factory.mktemp("int8")
+    return {s: convert(run, "int8", max_len=64, out=str(out / s / f"{s}_int8.tflite"), data=data_dir,
+                       calibration_size=100) for s, run in tiny_run.items()}

@@ -36,6 +36,7 @@ def test_builtin_ops_only_and_fused_lstm(converted, student):
     for q in ("float32", "int8"):
         m = converted[student, q]
         assert not any(k in op for op in m["ops"] for k in ("FLEX", "WHILE", "CUSTOM")), m["ops"]
+        assert "DIV" not in m["ops"], m["ops"]  # tflite-runtime 2.14 has no int8 DIV
         assert ("UNIDIRECTIONAL_SEQUENCE_LSTM" in m["ops"]) == (student != "cnn")
         assert m["inputs"][0]["shape"] == [1, 64] and m["vocab_size"] > 2
         assert os.path.isfile(m["path"][:-len(".tflite")] + ".json")

@@ -32,7 +32,7 @@ def test_interrupted_fit_leaves_no_run_and_resumes(tmp_path, data_dir):
 
     with pytest.raises(KeyboardInterrupt):
         fit(small("bilstm", epochs=3), data_dir, out, log=stop_after_first_epoch)
-    assert not os.path.exists(out) and os.path.isfile(out + ".partial/state.json")
+    assert not os.path.exists(out) and os.path.isfile(out + ".partial/checkpoints.json")
 
     messages = []
     metrics = fit(small("bilstm", epochs=3), data_dir, out, log=messages.append)

@@ -4,9 +4,12 @@ A module of its own so command modules (cli.py, cli_report.py, ...) import it
 without importing each other.
 """
 import functools
+import io
 import json
 import os
+import re
 import sys
+import threading
 
 import click
 
@@ -25,6 +28,7 @@ def command(fn):
     @functools.wraps(fn)
     def wrapper(*args, as_json=False, **kwargs):
         _quiet_tf()
+        filter_native_stderr()
         try:
             result = fn(*args, **kwargs)
         except UserError as e:
@@ -40,3 +44,41 @@ def command(fn):
                 if not isinstance(v, (dict, list)):
                     click.echo(f"{k}: {v}")
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")(wrapper)
+
+
+# TensorFlow/absl/CUDA write C++ log lines straight to fd 2 (absl's pre-init INFO lines ignore
+# TF_CPP_MIN_LOG_LEVEL). They are not for users: drop them unless --verbose / TFDISTIL_VERBOSE=1.
+NATIVE_NOISE = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog|"
+                          rb"To enable the following instructions|.*oneDNN custom operations|.*cuda drivers|"
+                          rb"INFO: Created TensorFlow Lite XNNPACK delegate|.*failed call to cuInit|.*Unable to register cu|.*computation placer already registered)")
+
+
+def filter_native_stderr():
+    """Route C-level writes to fd 2 through a filter thread; Python's sys.stderr keeps the real fd.
+
+    Only in a real process (not under click's CliRunner, which swaps sys.stderr) and once."""
+    if os.environ.get("TFDISTIL_VERBOSE") == "1" or sys.stderr is not sys.__stderr__ or \
+            getattr(filter_native_stderr, "done", False):
+        return
+    filter_native_stderr.done = True
+    sys.stderr.flush()
+    real = os.dup(2)
+    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(real, "w", closefd=False), write_through=True,
+                                                   encoding=sys.stderr.encoding, errors="backslashreplace")
+    r, w = os.pipe()
+    os.dup2(w, 2)
+    os.close(w)
+
+    def pump():
+        pending = b""
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if not NATIVE_NOISE.match(line):
+                    os.write(real, line + b"\n")
+
+    threading.Thread(target=pump, daemon=True).start()

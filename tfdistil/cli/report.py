@@ -12,7 +12,7 @@ from tfdistil.cli.common import command
 
 @click.command("report")
 @click.argument("runs_dir")
-@click.option("--out", default="results", show_default=True, help="Folder for REPORT.md, plots and results.json.")
+@click.option("--out", required=True, help="Folder for REPORT.md, plots and results.json (the committed one is results/).")
 @click.option("--benchmark", "benchmark", default=None,
               help="Latency JSON from scripts/benchmark.py (e.g. results/benchmark.json).")
 @click.option("--commit-models", is_flag=True,

@@ -18,7 +18,7 @@ from tfdistil.config import STUDENTS
 
 @click.command("augment")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder (only train is augmented).")
-@click.option("--factor", default=20, show_default=True,
+@click.option("--factor", default=5, show_default=True,
               help="Synthetic attempts per train sentence (Tang et al.: 20).")
 @click.option("--out", required=True, help="One-column TSV to write (`sentence` header); OUT.json gets the settings.")
 @click.option("--seed", default=0, show_default=True)
@@ -85,8 +85,10 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shar
 @click.option("--shuffle-buffer", default=10_000, show_default=True, help="Rows held for shuffling (bounds memory).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder: vocabulary, dev, test.")
 @click.option("--out", default=None, help="Run folder (default runs/STUDENT-stream-sSEED).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil run (never anything else).")
+@click.option("--restart", is_flag=True, help="Discard OUT.partial's checkpoints and start from epoch 1.")
 @command
-def fit_stream(shards_dir, config_path, steps_per_epoch, shuffle_buffer, data, out, **opts):
+def fit_stream(shards_dir, config_path, steps_per_epoch, shuffle_buffer, data, out, overwrite, restart, **opts):
     """Distil a student from a sharded transfer set, streamed; same run folder as `fit`."""
     from tfdistil.config import Config
     from tfdistil.training.stream import fit_stream as run
@@ -96,4 +98,5 @@ def fit_stream(shards_dir, config_path, steps_per_epoch, shuffle_buffer, data, o
     cfg = Config.from_dict(base)
     out = out or os.path.join("runs", f"{cfg.student}-stream-s{cfg.seed}")
     return run(cfg, shards_dir, data, out, log=lambda m: click.echo(m, err=True), steps_per_epoch=steps_per_epoch,
+               overwrite=overwrite, restart=restart,
                shuffle_buffer=shuffle_buffer)

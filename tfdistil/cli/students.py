@@ -29,8 +29,10 @@ def _students():
 @click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
 @click.option("--out", default=None, help="Run folder (default runs/STUDENT[-distill]-sSEED).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil run (never anything else).")
+@click.option("--restart", is_flag=True, help="Discard OUT.partial's checkpoints and start from epoch 1.")
 @command
-def fit(config_path, data, out, **opts):
+def fit(config_path, data, out, overwrite, restart, **opts):
     """Train a student, keep the best dev epoch, write a run folder."""
     from tfdistil.config import Config
     from tfdistil.training.fit import fit as fit_student
@@ -39,7 +41,7 @@ def fit(config_path, data, out, **opts):
     base.pop("vocab_size", None)
     cfg = Config.from_dict(base)
     out = out or os.path.join("runs", f"{cfg.student}{'-distill' if cfg.distill else ''}-s{cfg.seed}")
-    return fit_student(cfg, data, out, log=lambda m: click.echo(m, err=True))
+    return fit_student(cfg, data, out, log=lambda m: click.echo(m, err=True), overwrite=overwrite, restart=restart)
 
 
 @click.command("evaluate")
@@ -58,9 +60,13 @@ def evaluate(run_dir, data, split):
 @click.argument("texts", nargs=-1)
 @command
 def predict(run_dir, texts):
-    """Classify raw sentences: one `label<TAB>probability_positive<TAB>text` line each."""
+    """Classify raw sentences (arguments, or one per line on stdin): `label<TAB>probability_positive<TAB>text`."""
     from tfdistil.training.fit import predict as predict_run
+    if not texts:
+        texts = [line.rstrip("\n") for line in click.get_text_stream("stdin") if line.strip()]
     rows = predict_run(run_dir, list(texts))
     for r in rows:
         click.echo(f"{r['label']}\t{r['probability_positive']:.4f}\t{r['text']}")
+        if r["truncated_to"]:
+            click.echo(f"note: {r['text'][:40]!r}... was cut to its first {r['truncated_to']} tokens", err=True)
     return {"predictions": rows}

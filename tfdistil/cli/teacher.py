@@ -24,12 +24,13 @@ def teacher():
 @click.option("--eval-every", default=500, show_default=True, help="Steps between dev evaluations (best kept).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="Use only the first N training rows (tests, smoke runs).")
+@click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil teacher (never anything else).")
 @command
-def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, seed, limit):
+def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, seed, limit, overwrite):
     """Fine-tune TFBertForSequenceClassification on train, keep the best dev checkpoint."""
     from tfdistil.teacher import model as T
     return T.fit_teacher(model, data, out, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len,
-                         seed=seed, eval_every=eval_every, train_limit=limit,
+                         seed=seed, eval_every=eval_every, train_limit=limit, overwrite=overwrite,
                          log=lambda m: click.echo(m, err=True))
 
 

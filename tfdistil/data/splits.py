@@ -71,7 +71,7 @@ def load_split(data, split, limit=None):
         s = _load_tfds(split)
     else:
         if not os.path.isdir(data):
-            raise UserError(f"{data}: data folder not found (expected GLUE SST-2 train.tsv/dev.tsv/test.tsv)")
+            raise UserError(f"{data}: data folder not found (pass --data DIR or set TFDISTIL_DATA; it needs GLUE train.tsv/dev.tsv/test.tsv)")
         s = read_tsv(os.path.join(data, f"{split}.tsv"), split)
     if limit:
         s = Split(s.name, s.sentences[:limit], s.labels[:limit],

@@ -12,7 +12,7 @@ import os
 import re
 from tfdistil.errors import UserError
 from tfdistil.report.paper import DASH, RUN_NAME, STUDENT_ORDER
-from tfdistil.report.ship import shown
+from tfdistil.report.stats import shown
 
 
 # --------------------------------------------------------------------------- reading

@@ -8,7 +8,8 @@ from tfdistil.errors import UserError
 from tfdistil.report.collect import collect_runs, group_runs, read_benchmark, read_teacher, read_tuned, students_of
 from tfdistil.report.paper import DASH, PAPER, SHIPPED_TEACHER_INFO
 from tfdistil.report.plots import plot_accuracy_vs_size, plot_dev_curves
-from tfdistil.report.ship import commit_models, committed_models, fit_command, repo_root, results_entries, shown
+from tfdistil.report.ship import commit_models, committed_models, fit_command, repo_root, results_entries
+from tfdistil.report.stats import shown
 from tfdistil.report.tables import edge_table, off_paper_settings, runs_table, runtime_gaps, table2, table3, transfer_sets, tuned_table, verdicts
 
 

@@ -3,7 +3,7 @@ import os
 import shutil
 from tfdistil.files import atomic_write_json
 from tfdistil.report.collect import best_run, by_setting, read_json, setting_of
-from tfdistil.report.stats import int8_accuracy
+from tfdistil.report.stats import _rel, int8_accuracy
 
 
 # --------------------------------------------------------------------------- models + results.json
@@ -18,17 +18,6 @@ def repo_root(out):
         if parent == d:
             return os.path.dirname(os.path.abspath(out))
         d = parent
-
-
-def _rel(path, root):
-    """`path` relative to `root`, or as absolute when it lies outside root."""
-    rel = os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
-    return os.path.abspath(path) if rel.startswith("..") else rel
-
-
-def shown(path):
-    """A path as a reader of REPORT.md can find it: relative to the working folder when inside it."""
-    return _rel(path, os.getcwd()) if path else path
 
 
 def model_folder(out, run):

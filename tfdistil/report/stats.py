@@ -1,4 +1,5 @@
 """Statistics over seeds and the number formats of the report (a missing value renders as "–")."""
+import os
 import numpy as np
 from tfdistil.report.paper import DASH
 
@@ -86,3 +87,14 @@ def bench_latency(bench, student, fmt, stat="latency_ms_p50"):
 def teacher_latency(bench, stat="latency_ms_p50"):
     t = (bench or {}).get("teacher") or {}
     return t.get(stat) if t.get("status") == "ok" else None
+
+def _rel(path, root):
+    """`path` relative to `root`, or as absolute when it lies outside root."""
+    rel = os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+    return os.path.abspath(path) if rel.startswith("..") else rel
+
+
+
+def shown(path):
+    """A path as a reader of REPORT.md can find it: relative to the working folder when inside it."""
+    return _rel(path, os.getcwd()) if path else path

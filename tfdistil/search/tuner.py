@@ -1,12 +1,12 @@
 """Keras Tuner pieces: per-cap encodings, one trial's training (the shared recipe), the hypermodel,
 the budget-aware oracle and the tuner that runs each trial itself.
 """
+import json
 import os
-import time
 import keras_tuner as kt
 import numpy as np
 from tfdistil.data.vocab import Vocab
-from tfdistil.files import atomic_write_json
+from tfdistil.files import atomic_save, atomic_write_json, mark
 from tfdistil.errors import UserError
 from tfdistil.search.space import KB, OBJECTIVE, SIZE_KEYS, TUNERS, _describe, config_from_values, count_params, declare, estimate_int8_bytes
 
@@ -45,37 +45,38 @@ def student_model(cfg):
 
 
 def train_trial(cfg, enc, teacher_logits, run_dir, log):
-    """Train one trial with `train.fit`'s recipe; write a run folder of the best dev epoch; never read test."""
+    """Train one trial with the shared recipe (as `tfdistil fit` would); write a run folder of its
+    best dev epoch; never read test. A killed trial resumes from its last complete epoch."""
     import keras
 
     from tfdistil.training.batches import StudentBatches
-    from tfdistil.training.fit import best_dev_epoch
+    from tfdistil.training.fit import finish
+    from tfdistil.training.recipe import train_epochs
     vocab, train_ids, dev_ids = enc.get(cfg.max_vocab, cfg.max_len)
     keras.backend.clear_session()  # trials share one process: drop the previous trial's graphs
     keras.utils.set_random_seed(cfg.seed)
     model = student_model(cfg)
     student = model.student
     batches = StudentBatches(cfg.student, train_ids, enc.train.labels, teacher_logits, cfg.batch_size, cfg.seed)
-    lr = keras.optimizers.schedules.ExponentialDecay(cfg.lr, decay_steps=len(batches), decay_rate=cfg.gamma,
-                                                     staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
-    model.optimizer.build(model.trainable_variables)
-    os.makedirs(run_dir, exist_ok=True)
-    history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
 
-    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, enc.dev.labels,
-                               os.path.join(run_dir, "model.weights.h5"), cfg.epochs, history, best, log=log,
-                               indent="  ")
+    def epoch_data(epoch):
+        batches.epoch = epoch
+        return batches.dataset(), None
 
-    t0 = time.time()
-    model.fit(batches.dataset(), epochs=cfg.epochs, callbacks=[epoch_end], shuffle=False, verbose=0)
-    vocab.save(os.path.join(run_dir, "vocab.json"))
-    atomic_write_json(os.path.join(run_dir, "config.json"), cfg.to_dict())
+    partial = run_dir + ".partial"
+    os.makedirs(partial, exist_ok=True)
+    mark(partial, "run")
+    fingerprint = json.loads(json.dumps(cfg.to_dict()))
+    history, best, seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, enc.dev.labels, partial,
+                                          fingerprint, log=log, indent="  ")
+    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
+    vocab.save(os.path.join(partial, "vocab.json"))
+    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
+    finish(partial, run_dir)
     return {"dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "history": history,
-            "params": int(student.count_params()), "train_seconds": round(time.time() - t0, 2)}
+            "params": int(student.count_params()), "train_seconds": round(seconds, 2)}
 
 
-# --------------------------------------------------------------------------- Keras Tuner
 class StudentHyperModel(kt.HyperModel):
     """One student family's search space; `config(hp)` is the trial's Config, `build(hp)` its Keras 3 model."""
 

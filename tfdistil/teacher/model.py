@@ -15,7 +15,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np
 
 from tfdistil.data.splits import load_split
-from tfdistil.files import atomic_write_json
+from tfdistil.files import atomic_write_json, check_output_folder, open_partial, publish
 from tfdistil.errors import UserError
 from tfdistil.teacher.logits_cache import CACHE_FORMAT
 from tfdistil.progress import progress
@@ -112,14 +112,19 @@ def accuracy(logits, labels):
 
 
 def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128, seed=0,
-                eval_every=500, train_limit=None, log=print):
+                eval_every=500, train_limit=None, log=print, overwrite=False):
     """Fine-tune on train, pick the best dev checkpoint (evaluated every `eval_every` steps)."""
+    out = out.rstrip("/")
+    if epochs < 1 or batch_size < 1 or max_len < 1 or not (lr > 0 and math.isfinite(lr)) or eval_every < 0:
+        raise UserError("--epochs, --batch-size, --max-len must be >= 1, --lr finite > 0, --eval-every >= 0")
+    check_output_folder(out, overwrite)
+    train = load_split(data, "train", train_limit)
+    dev = load_split(data, "dev")
+    tmp, lock = open_partial(out, "teacher", overwrite, restart=True)  # no mid-run resume: start clean
     import tensorflow as tf
     import tf_keras
 
     tf.keras.utils.set_random_seed(seed)
-    train = load_split(data, "train", train_limit)
-    dev = load_split(data, "dev")
     teacher, tokenizer = load_teacher(model)
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = steps_per_epoch * epochs
@@ -140,8 +145,6 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
 
     best = {"dev_accuracy": -1.0}
     history = []
-    tmp = out.rstrip("/") + ".partial"
-    os.makedirs(tmp, exist_ok=True)
     step, t0 = 0, time.time()
 
     def evaluate_and_keep():
@@ -170,10 +173,8 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
             "train_sha256": train.sha256, "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
             "train_seconds": round(time.time() - t0, 1), "history": history}
     atomic_write_json(os.path.join(tmp, "teacher_meta.json"), meta)
-    if os.path.isdir(out):
-        import shutil
-        shutil.rmtree(out)
-    os.replace(tmp, out)
+    publish(tmp, out)
+    lock.release()
     return meta
 
 

@@ -5,9 +5,7 @@ each batch only to its own longest row, and grouping rows of similar length,
 cuts the LSTM's time steps several-fold versus padding everything to 128.
 Padding never changes a student's output (see students.py), so this is exact.
 """
-import math
 
-import keras
 import numpy as np
 
 from tfdistil.students.builders import model_inputs

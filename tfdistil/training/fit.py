@@ -8,8 +8,6 @@ the last finished epoch kept in `OUT.partial/`.
 """
 import json
 import os
-import shutil
-import sys
 import time
 
 import numpy as np
@@ -17,10 +15,9 @@ import numpy as np
 from tfdistil.config import Config
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.files import atomic_write_json
+from tfdistil.files import atomic_save, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
 from tfdistil.teacher.logits_cache import SHIPPED, read_logits
-from tfdistil.progress import progress
 
 RUN_FILES = ("config.json", "vocab.json", "model.weights.h5")
 
@@ -31,15 +28,20 @@ def _keras():
     return keras
 
 
-def fit(cfg: Config, data, out, log=print):
-    """Train `cfg.student` on `data`; return metrics.json's content."""
-    keras = _keras()
-    from tfdistil.training.batches import StudentBatches
-    from tfdistil.training.distill import Distiller
-    from tfdistil.students.builders import build_student
+def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
+    """Train `cfg.student` on `data`; return metrics.json's content.
 
+    `out` is checked before anything loads (see files.check_output_folder): tfdistil
+    never writes into a folder it did not make. Work happens in `OUT.partial/` (locked,
+    checkpointed every epoch) and is renamed to `OUT` at the end.
+    """
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
+    done = finished_run(out, cfg, train.sha256) if not overwrite else None
+    if done:
+        log(f"{out}: already finished with these settings; nothing to do (--overwrite retrains)")
+        return done
+    check_output_folder(out, overwrite)
     dev = load_split(data, "dev")
     teacher_logits = None
     if cfg.distill:
@@ -49,19 +51,13 @@ def fit(cfg: Config, data, out, log=print):
                             f"`tfdistil teacher logits --teacher DIR --out FILE` and pass --teacher-logits FILE")
         teacher_logits, header = read_logits(path, "train", train.sha256)
         cfg.teacher_logits = path
+    partial, lock = open_partial(out, "run", overwrite, restart)
 
-    partial = out + ".partial"
-    state_path = os.path.join(partial, "state.json")
-    resume = None
-    if os.path.isfile(state_path):
-        with open(state_path) as f:
-            resume = json.load(f)
-        if resume["config"] != _comparable(cfg, train.sha256):
-            log(f"{partial}: left by a run with other settings; starting over")
-            resume = None
-    if resume is None:
-        shutil.rmtree(partial, ignore_errors=True)
-        os.makedirs(partial)
+    keras = _keras()
+    from tfdistil.students.builders import build_student
+    from tfdistil.training.batches import StudentBatches
+    from tfdistil.training.distill import Distiller
+    from tfdistil.training.recipe import train_epochs
 
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None)
     cfg.vocab_size = len(vocab)
@@ -72,43 +68,16 @@ def fit(cfg: Config, data, out, log=print):
     model = Distiller(student, alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,
                       temperature=cfg.temperature)
     batches = StudentBatches(cfg.student, train_ids, train.labels, teacher_logits, cfg.batch_size, cfg.seed)
-    # StepLR(gamma) per epoch, as in the paper.
-    lr = keras.optimizers.schedules.ExponentialDecay(cfg.lr, decay_steps=len(batches), decay_rate=cfg.gamma,
-                                                     staircase=True)
-    model.compile(optimizer=keras.optimizers.Adam(lr), jit_compile=False)
-    model.optimizer.build(model.trainable_variables)
 
-    history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
-    start_epoch = 0
-    if resume:
-        student.load_weights(os.path.join(partial, "last.weights.h5"))
-        with np.load(os.path.join(partial, "optimizer.npz")) as z:
-            for i, v in enumerate(model.optimizer.variables):
-                v.assign(z[f"v{i}"])
-        history, best, start_epoch = resume["history"], resume["best"], resume["epoch"]
-        batches.epoch = start_epoch
-        log(f"resuming {out} after epoch {start_epoch}")
+    def epoch_data(epoch):
+        batches.epoch = epoch  # the order of epoch e depends only on (seed, e)
+        return batches.dataset(), None
 
-    def checkpoint(epoch):  # what a rerun resumes from
-        student.save_weights(os.path.join(partial, "last.weights.h5"))
-        np.savez(os.path.join(partial, "optimizer.npz"),
-                 **{f"v{i}": v.numpy() for i, v in enumerate(model.optimizer.variables)})
-        atomic_write_json(state_path, {"config": _comparable(cfg, train.sha256), "epoch": epoch + 1,
-                                       "history": history, "best": best})
-
-    epoch_lr = lambda e: {"lr": float(lr(model.optimizer.iterations - 1))}  # noqa: E731
-    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, dev.labels, os.path.join(partial, "model.weights.h5"),
-                               cfg.epochs, history, best, row=epoch_lr, after=checkpoint, log=log)
-
-    t0 = time.time()
-    if start_epoch < cfg.epochs:
-        model.fit(batches.dataset(), epochs=cfg.epochs, initial_epoch=start_epoch, callbacks=[epoch_end],
-                  shuffle=False,  # StudentBatches shuffles (bucketed) itself
-                  verbose=1 if sys.stderr.isatty() else 2)  # one line per epoch in logs
-    train_seconds = time.time() - t0
-
-    student.load_weights(os.path.join(partial, "model.weights.h5"))
+    history, best, train_seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, dev.labels, partial,
+                                                _comparable(cfg, train.sha256), log=log)
+    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
     vocab.save(os.path.join(partial, "vocab.json"))
+    cfg.teacher_logits = portable_path(cfg.teacher_logits)
     atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
     atomic_write_json(os.path.join(partial, "history.json"), history)
     metrics = {"student": cfg.student, "distilled": cfg.distill, "seed": cfg.seed,
@@ -121,43 +90,50 @@ def fit(cfg: Config, data, out, log=print):
     if test_path and os.path.isfile(test_path):
         test = load_split(data, "test")
         metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, test)
-    _plot_history(history, os.path.join(partial, "history.png"), cfg)
-    for f in ("last.weights.h5", "optimizer.npz", "state.json"):
-        os.remove(os.path.join(partial, f))
+    _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
     atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    finish(partial, out)
+    lock.release()
     metrics["run_dir"] = out
     return metrics
 
 
-def best_dev_epoch(student, family, dev_ids, dev_labels, best_path, epochs, history, best,
-                   row=lambda epoch: {}, after=lambda epoch: None, log=print, indent=""):
-    """The Keras callback every trainer here shares (fit, fit-stream, tuner trials): after each
-    epoch, dev accuracy -> a `history` row (plus `row(epoch)`'s fields), the best epoch's weights
-    saved to `best_path`, then `after(epoch)` (e.g. a resume checkpoint). The best epoch, not the
-    last, is what a run ships: the paper picks its epoch on dev."""
-    import keras
+def finished_run(out, cfg, train_sha):
+    """metrics.json of a finished tfdistil run at `out` made with `cfg` on the same data, else None:
+    rerunning a command that already finished is not an error."""
+    try:
+        with open(os.path.join(out, "metrics.json")) as f:
+            metrics = json.load(f)
+        done_cfg = Config.load(os.path.join(out, "config.json"))
+    except (OSError, ValueError, UserError):
+        return None
+    want = cfg.to_dict()
+    want["teacher_logits"] = portable_path(cfg.teacher_logits or (SHIPPED if cfg.distill else ""))
+    have = done_cfg.to_dict()
+    for d in (want, have):
+        d.pop("vocab_size")
+    if not is_ours(out) or json.loads(json.dumps(want)) != json.loads(json.dumps(have)) or \
+            metrics.get("data_train_sha256") != train_sha:
+        return None
+    return {**metrics, "run_dir": out}
 
-    from tfdistil.training.batches import predict_logits
 
-    class BestDevEpoch(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.t0 = time.time()
+def finish(partial, out):
+    """Drop the checkpoints and publish OUT.partial as OUT."""
+    from tfdistil.training.recipe import Checkpoints
+    Checkpoints(partial, None).clear()
+    publish(partial, out)
 
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.time() - self.t0
-            acc = float(np.mean(np.argmax(predict_logits(student, family, dev_ids), -1) == dev_labels))
-            history.append({"epoch": epoch + 1, "loss": float(logs["loss"]), "dev_accuracy": acc,
-                            **row(epoch), "seconds": round(seconds, 2)})
-            if acc > best["dev_accuracy"]:
-                best.update(dev_accuracy=acc, epoch=epoch + 1)
-                student.save_weights(best_path)
-            after(epoch)
-            log(f"{indent}epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f} dev {acc:.4f} ({seconds:.1f} s)")
 
-    return BestDevEpoch()
+def portable_path(path):
+    """A path as stored in a run folder: relative when under the working folder (never an
+    absolute path into one checkout); the shipped cache as "" (its default)."""
+    if not path:
+        return ""
+    if os.path.abspath(path) == os.path.abspath(SHIPPED):
+        return ""
+    rel = os.path.relpath(os.path.abspath(path))
+    return path if rel.startswith("..") else rel
 
 
 def _comparable(cfg, train_sha):
@@ -172,12 +148,19 @@ def _accuracy(student, name, vocab, split):
     return float(np.mean(np.argmax(logits, -1) == split.labels))
 
 
-def _plot_history(history, path, cfg):
+def _plot_history(history, path, cfg, best_epoch=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5, 3.2))
+    from matplotlib.ticker import MaxNLocator
     ax.plot([h["epoch"] for h in history], [100 * h["dev_accuracy"] for h in history], marker="o")
+    if best_epoch:  # the epoch the run ships, marked
+        best = next(h for h in history if h["epoch"] == best_epoch)
+        ax.plot([best_epoch], [100 * best["dev_accuracy"]], marker="*", markersize=14, color="tab:orange",
+                linestyle="none", label=f"best dev epoch ({best_epoch})")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("dev accuracy (%)")
     ax.set_title(f"{cfg.student} {'distilled' if cfg.distill else 'baseline'} (seed {cfg.seed})")
@@ -219,5 +202,7 @@ def predict(run_dir, texts):
     logits = predict_logits(student, cfg.student, vocab.encode_batch(list(texts)))
     e = np.exp(logits - logits.max(-1, keepdims=True))
     p = e[:, 1] / e.sum(-1)
-    return [{"text": t, "label": int(pi > 0.5), "probability_positive": round(float(pi), 6)}
-            for t, pi in zip(texts, p)]
+    full = [len(vocab.encode(t, pad=False, max_len=1 << 30)) for t in texts]
+    return [{"text": t, "label": int(pi > 0.5), "probability_positive": round(float(pi), 6),
+             "truncated_to": vocab.max_len if n > vocab.max_len else None}
+            for t, pi, n in zip(texts, p, full)]

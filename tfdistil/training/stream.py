@@ -10,20 +10,17 @@ Augmented rows have no label (-1): they contribute only the soft (teacher)
 term of the distillation loss. The run folder has the same files as
 `train.fit`'s, so `tfdistil evaluate`, `predict` and `convert` work on it.
 """
+import json
 import os
 import resource
-import shutil
-import sys
-import time
-import warnings
 
 import numpy as np
 
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.files import atomic_write_json
+from tfdistil.files import atomic_save, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
-from tfdistil.training.fit import _accuracy, _keras, _plot_history, best_dev_epoch
+from tfdistil.training.fit import _accuracy, _keras, _plot_history, finish
 
 # Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
 # core keeps at least one character, so a lone `"` or `.` stays whole, as in peel().
@@ -147,7 +144,7 @@ def peak_rss_mb():
 
 
 def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuffle_buffer=10_000, cycle_length=4,
-               callbacks=()):
+               callbacks=(), overwrite=False, restart=False):
     """Distil `cfg.student` from the shards in `shards_dir`; keep the best dev epoch; return metrics.json.
 
     The vocabulary comes from the SST-2 train split of `data` (as in train.fit),
@@ -157,49 +154,37 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     """
     from tfdistil.search.shards import shard_files
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
-    keras = _keras()
-    from tfdistil.students.builders import build_student
-
     out = out.rstrip("/")
+    check_output_folder(out, overwrite)
     train = load_split(data, "train", cfg.train_limit or None)
     dev = load_split(data, "dev")
+    partial, lock = open_partial(out, "run", overwrite, restart)
+    keras = _keras()
+    from tfdistil.students.builders import build_student
+    from tfdistil.training.recipe import train_epochs
+
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
     dev_ids = vocab.encode_batch(dev.sentences)
 
     keras.utils.set_random_seed(cfg.seed)
-    ds, manifest = stream_dataset(shards_dir, vocab, cfg.student, cfg.batch_size, shuffle_buffer, cfg.seed,
-                                  cycle_length, repeat=bool(steps_per_epoch))
+    _, manifest = shard_files(shards_dir)
     if manifest.get("num_labels", 2) != 2:
         raise UserError(f"{shards_dir}: the students have 2 outputs, the shards' teacher {manifest['num_labels']}")
     student = build_student(cfg)
     model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
 
-    partial = out + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    os.makedirs(partial)
-    history, best = [], {"dev_accuracy": -1.0, "epoch": 0}
+    def epoch_data(epoch):  # shuffled from (seed, epoch): a resumed run replays the same order
+        ds, _ = stream_dataset(shards_dir, vocab, cfg.student, cfg.batch_size, shuffle_buffer,
+                               cfg.seed * 100_003 + epoch, cycle_length, repeat=bool(steps_per_epoch))
+        return ds, steps_per_epoch
 
-    class StepLR(keras.callbacks.Callback):
-        """x gamma per epoch (the paper's StepLR); a stream has no known epoch length to decay by steps."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.model.optimizer.learning_rate.assign(cfg.lr * cfg.gamma ** epoch)
-
-    epoch_end = best_dev_epoch(student, cfg.student, dev_ids, dev.labels, os.path.join(partial, "model.weights.h5"),
-                               cfg.epochs, history, best, row=lambda e: {"lr": cfg.lr * cfg.gamma ** e,
-                                                                         "peak_rss_mb": peak_rss_mb()}, log=log)
-
-    t0 = time.time()
-    with warnings.catch_warnings():
-        # A stream's length is unknown until the first epoch ends; Keras warns when it does.
-        warnings.filterwarnings("ignore", message="Your input ran out of data")
-        model.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch, callbacks=[StepLR(), epoch_end, *callbacks],
-                  shuffle=False, verbose=1 if sys.stderr.isatty() else 2)
-    train_seconds = time.time() - t0
-
-    student.load_weights(os.path.join(partial, "model.weights.h5"))
+    fingerprint = json.loads(json.dumps({**cfg.to_dict(), "vocab_size": None, "train_sha256": train.sha256,
+                                         "shards": manifest.get("rows"), "steps_per_epoch": steps_per_epoch}))
+    history, best, train_seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, dev.labels, partial,
+                                                fingerprint, log=log, callbacks=callbacks,
+                                                row=lambda e: {"peak_rss_mb": peak_rss_mb()})
+    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
     vocab.save(os.path.join(partial, "vocab.json"))
     atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
     atomic_write_json(os.path.join(partial, "history.json"), history)
@@ -218,10 +203,9 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                                 "labelling": manifest.get("throughput")}}
     if data != "tfds" and os.path.isfile(os.path.join(data, "test.tsv")):
         metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, load_split(data, "test"))
-    _plot_history(history, os.path.join(partial, "history.png"), cfg)
+    _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
     atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
-    if os.path.isdir(out):
-        shutil.rmtree(out)
-    os.replace(partial, out)
+    finish(partial, out)
+    lock.release()
     metrics["run_dir"] = out
     return metrics
