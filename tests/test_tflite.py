@@ -101,8 +101,7 @@ def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_di
 
 
 def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path):
-    if not shutil.which("gcc"):
-        pytest.skip("gcc not installed")
+    assert shutil.which("gcc") and shutil.which("g++"), "gcc/g++ missing: .ci/run installs them (no silent skip)"
     model = converted["bilstm", "int8"]["path"]
     kit = write_firmware_kit(model, str(tmp_path / "kit"))
     settings = (tmp_path / "kit" / "model_settings.h").read_text()
@@ -112,9 +111,8 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path / "kit"),
                     str(tmp_path / "kit" / "tokenizer.c"), str(tmp_path / "kit" / "vocab_data.c"),
                     os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)], check=True)
-    if shutil.which("g++"):
-        subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "kit" / "model_data.cpp"), "-o",
-                        str(tmp_path / "model_data.o")], check=True)
+    subprocess.run(["g++", "-std=c++17", "-c", str(tmp_path / "kit" / "model_data.cpp"), "-o",
+                    str(tmp_path / "model_data.o")], check=True)
     test = load_split(data_dir, "test")
     extra = ["Great movie!", '"Wow," she said.', "UNKNOWNWORD?!", "", "   ", "café au lait ...",
              "a <pad> <unk> film", "x" * 300 + "!", "THE FILM IS GREAT ."]
