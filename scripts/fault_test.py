@@ -77,7 +77,7 @@ def fault_test(kills, seed=0, workdir=None, log=print):
     for i in range(kills):
         mode = ("time", "write", "resume")[i % 3]
         out = os.path.join(work, f"run{i}")
-        killed, at = kill_at(config, out, mode, rng.uniform(1.5, 0.8 * wall))
+        killed, at = kill_at(config, out, mode, rng.uniform(1.5, 0.6 * wall))
         rerun = run_to_end(config, out)
         ok = rerun.get("exit") == 0 and rerun["best_epoch"] == reference["best_epoch"] and \
             rerun["dev_accuracy"] == reference["dev_accuracy"] and not os.path.exists(out + ".partial")
