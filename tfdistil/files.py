@@ -33,21 +33,11 @@ def _fsync_dir(folder):
 
 
 def atomic_write_bytes(path, data):
-    """Write to a temp name in the same folder, fsync, rename: readers never see half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
+    """Readers never see half a file: see atomic_save."""
+    def write(tmp):
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(os.path.dirname(path))
+    atomic_save(path, write)
 
 
 def atomic_write_text(path, text):
