@@ -1,213 +1,202 @@
 #!/usr/bin/env python3
-"""Flash/RAM budget of converted students on two microcontroller boards -> budget.md + budget.json.
+"""Flash, RAM and instructions of the committed int8 students, measured on an emulated Cortex-M4
+-> firmware_notes/budget.md + budget.json.
 
-For every model it writes the firmware kit with `tfdistil.firmware.write_firmware_kit` (the
-same code as `tfdistil convert --c-array`), which measures the smallest TFLite Micro arena
-on this host, and computes from vocab.json what the C vocabulary costs in flash:
+Every number comes from building the student's firmware (the kit of `tfdistil convert --c-array`,
+TFLite Micro from ../shared/vendor/tflite-micro, arm-none-eabi-gcc) and running it under QEMU
+(`mps2-an386`) with `tfdistil.edge.mcu.run_firmware`, the code behind `tfdistil firmware`:
 
-    vocab C bytes = sum(len(word in UTF-8) + 1)   the NUL-terminated strings
-                  + 4 * words                     kVocabWords[] pointers (32-bit MCU)
-                  + 4 * words                     kVocabIds[] (int32)
+- flash = text + rodata + data of the ELF, split by the linker map into the model, the C
+  vocabulary, the TFLM runtime and the rest (application, tokenizer, newlib, libstdc++);
+- RAM = data + bss (the arena and the rest), plus the stack high-water mark painted and read
+  on the board;
+- instructions per sentence from QEMU's `-icount` clock; the ms figure assumes one instruction
+  per cycle at 64 MHz (nRF52840) and is labelled as an estimate.
 
-(<pad> and <unk> are not in the C table; kVocabCount, string alignment and the code of the
-tokenizer are left out.) Flash estimate = model bytes + vocab C bytes; RAM = the arena with
-its margin (kTensorArenaSize). A board "fits" when flash estimate <= board flash - app
-reserve and arena <= board RAM - app reserve; the reserves (default 100 KiB flash, 64 KiB RAM
-for the application, TFLM runtime and OS) are assumptions, printed in the output.
+A model with a full-split result in results/firmware/NAME-SPLIT.json (written by
+scripts/firmware_runs.sh) for the same model bytes reuses it; the others run on the first
+`--limit` sentences of the split.
 
-    .venv/bin/python scripts/firmware_budget.py                  # every runs/*/tflite/*_int8_L64.tflite
-    .venv/bin/python scripts/firmware_budget.py --float32        # ... and *_float32_L64.tflite
-    .venv/bin/python scripts/firmware_budget.py runs/bilstm-distill-s0 some/model.tflite --out /tmp/budget.md
-
-Arguments are run folders (their tflite/ models are used) or .tflite files (vocab.json and
-the manifest must lie beside them, as `tfdistil convert` writes them).
+    .venv/bin/python scripts/firmware_budget.py                      # every results/models/*/*_int8_L64.tflite
+    .venv/bin/python scripts/firmware_budget.py results/models/cnn-distill --limit 50 --out /tmp/budget.md
 """
 import argparse
 import datetime
 import glob
+import hashlib
 import json
 import os
 import shlex
-import shutil
 import sys
-import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 KIB = 1024
-# name, flash bytes, RAM bytes (what the chip has; the app reserves are subtracted at check time)
+ESTIMATE_MHZ = 64
+# Cortex-M boards: name, flash bytes, RAM bytes. A student "fits" when the measured flash total
+# <= flash and RAM total + stack high-water <= RAM (the Cortex-M4 build is what such a board runs).
 BOARDS = (
-    ("Arduino Nano 33 BLE (nRF52840)", 1024 * KIB, 256 * KIB),
-    ("ESP32-S3", 8 * 1024 * KIB, 512 * KIB),
+    ("Arduino Nano 33 BLE (nRF52840, Cortex-M4F)", 1024 * KIB, 256 * KIB),
+    ("STM32F746 Discovery (Cortex-M7)", 1024 * KIB, 320 * KIB),
 )
 
 
-def vocab_c_bytes(vocab_path):
-    """(words, bytes) of kVocabWords[] + kVocabIds[] as the kit writes them, on a 32-bit MCU."""
-    with open(vocab_path, encoding="utf-8") as f:
-        itos = json.load(f)["itos"]
-    words = itos[2:]  # the kit skips <pad> (0) and <unk> (1)
-    strings = sum(len(w.encode("utf-8")) + 1 for w in words)
-    return len(words), strings + 4 * len(words) + 4 * len(words)
-
-
-def find_models(args):
-    """Model paths from the arguments (run folders or .tflite files), in a stable order."""
-    patterns = [f"*_int8_L{args.max_len}.tflite"] + ([f"*_float32_L{args.max_len}.tflite"] if args.float32 else [])
-    targets = args.targets or sorted(glob.glob(os.path.join(ROOT, "runs", "*", "")))
+def find_models(targets):
+    """int8 models from run/model folders or .tflite paths (default: every committed model)."""
+    targets = targets or sorted(glob.glob(os.path.join(ROOT, "results", "models", "*", "")))
     models = []
     for t in targets:
         if t.endswith(".tflite"):
             if not os.path.isfile(t):
                 sys.exit(f"error: {t}: model file not found")
             models.append(t)
-            continue
-        if not os.path.isdir(t):
-            sys.exit(f"error: {t}: neither a run folder nor a .tflite file")
-        for p in patterns:
-            models.extend(sorted(glob.glob(os.path.join(t, "tflite", p))))
-    if not models:
-        where = ", ".join(args.targets) if args.targets else os.path.join(ROOT, "runs", "*")
-        sys.exit(f"error: no {' or '.join(patterns)} under {where}/tflite: run `tfdistil convert` first")
+        elif os.path.isdir(t):
+            found = sorted(glob.glob(os.path.join(t, "*_int8_L64.tflite")) +
+                           glob.glob(os.path.join(t, "tflite", "*_int8_L64.tflite")))
+            if not found:
+                sys.exit(f"error: {t}: no *_int8_L64.tflite in it (or in its tflite/): run `tfdistil convert` first")
+            models.extend(found)
+        else:
+            sys.exit(f"error: {t}: neither a folder nor a .tflite file")
     return models
 
 
-def run_name(model_path):
-    """The run folder's name for a model under RUN_DIR/tflite/, else the model's folder."""
-    folder = os.path.dirname(os.path.abspath(model_path))
-    if os.path.basename(folder) == "tflite":
-        folder = os.path.dirname(folder)
-    return os.path.basename(folder)
+def measured(model, data, split, limit, board):
+    """The run_firmware result: the committed full-split JSON if it is for these bytes, else a new run."""
+    from tfdistil.edge.mcu import output_name, run_firmware
+    with open(model, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    full = os.path.join(ROOT, "results", "firmware", output_name(model, split))
+    if os.path.isfile(full):
+        with open(full, encoding="utf-8") as f:
+            r = json.load(f)
+        if r.get("model_sha256") == sha and r.get("board") == board:
+            return r, os.path.relpath(full, ROOT)
+    return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None), None
 
 
-def budget_row(model_path, kit_dir, flash_reserve, ram_reserve):
-    from tfdistil.edge.firmware import write_firmware_kit
-    kit = write_firmware_kit(model_path, kit_dir)
-    words, vocab_bytes = vocab_c_bytes(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
-    flash = kit["model_bytes"] + vocab_bytes
-    shown = os.path.relpath(os.path.abspath(model_path), ROOT)
-    if shown.startswith(".."):
-        shown = os.path.abspath(model_path)
-    row = {"run": run_name(model_path), "model": shown,
-           "student": kit["student"], "quantization": kit["quantization"], "max_len": kit["max_len"],
-           "model_bytes": kit["model_bytes"], "vocab_words": words, "vocab_c_bytes": vocab_bytes,
-           "arena_bytes_min": kit["arena_bytes_min"], "arena_bytes": kit["arena_bytes"],
-           "flash_bytes": flash, "ops": kit["ops"], "fits": {}}
-    for board, board_flash, board_ram in BOARDS:
-        row["fits"][board] = flash <= board_flash - flash_reserve and kit["arena_bytes"] <= board_ram - ram_reserve
-    return row
+def row(model, r, source):
+    name = os.path.basename(os.path.dirname(os.path.abspath(model)))
+    if name == "tflite":
+        name = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(model))))
+    flash, ram = r["flash"], r["ram"]
+    stack = r["stack_high_water_bytes"]
+    return {
+        "name": name, "model": os.path.relpath(os.path.abspath(model), ROOT), "student": r["student"],
+        "model_sha256": r["model_sha256"], "source": source or "this run",
+        "flash_total": flash["total"], "flash_model": flash["model"], "flash_vocabulary": flash["vocabulary"],
+        "flash_tflm": flash["tflm_runtime"], "flash_other": flash["other"],
+        "ram_total": ram["total"], "arena": ram["arena"], "arena_used_on_board": ram["arena_used_on_board"],
+        "ram_other": ram["total"] - ram["arena"], "stack": stack, "heap": ram["heap_bytes"],
+        "instructions_mean": r["instructions"]["invoke"]["mean"], "instructions_p50": r["instructions"]["invoke"]["p50"],
+        "instructions_p95": r["instructions"]["invoke"]["p95"],
+        "ms_p50_estimate": round(r["instructions"]["invoke"]["p50"] / (ESTIMATE_MHZ * 1e3), 1),
+        "n": r["n"], "split": r["split"], "accuracy": r["accuracy"],
+        "labels_identical": r["labels_identical"], "int8_outputs_identical": r["int8_outputs_identical"],
+        "fits": {b: flash["total"] <= f and ram["total"] + stack <= m for b, f, m in BOARDS},
+    }
 
 
 def _n(x):
     return f"{x:,}"
 
 
-def _kib(x):
+def _k(x):
     return f"{x / KIB:,.1f}"
 
 
-def render_markdown(rows, errors, meta):
-    fr, rr = meta["app_flash_reserve_bytes"], meta["app_ram_reserve_bytes"]
+def render_markdown(rows, meta):
     lines = [
-        "# Firmware budget per student and quantization",
+        "# Firmware budget: measured on an emulated Cortex-M4",
         "",
         f"Generated by `scripts/firmware_budget.py` on {meta['date']} (UTC) with:",
         "",
         f"    {meta['command']}",
         "",
-        f"tflite-micro (arena measurement): {meta['tflite_micro_version']}; tfdistil {meta['tfdistil_version']}.",
+        f"Board: QEMU `{meta['board']}` (Cortex-M4, soft float); {meta['compiler']}; TFLite Micro from "
+        "`../shared/vendor/tflite-micro` (core -Os, kernels -O2, reference kernels), linked with "
+        "`--gc-sections` and newlib over semihosting. Each firmware is the kit of "
+        "`tfdistil convert --c-array` plus the measuring main of `tfdistil/edge/mcu_src/`.",
         "",
-        "- **model B**: the .tflite flatbuffer = `g_model_len` (goes to flash).",
-        "- **vocab words / vocab C B**: the C vocabulary in flash: sum(UTF-8 length + 1) of the words"
-        " + 4 B pointer + 4 B id per word (32-bit MCU; <pad>/<unk> are not in the table).",
-        "- **min arena B**: smallest TFLite Micro arena that allocated and ran the model on this host"
-        " (64-bit, reference kernels); **arena B** = `kTensorArenaSize` in model_settings.h (+10% margin,"
-        " rounded up to 16 B). The arena goes to RAM.",
-        "- **flash B** = model B + vocab C B (the TFLM runtime, the tokenizer code and the application are not included).",
-        f"- **fits**: flash B <= board flash - {fr // KIB} KiB and arena B <= board RAM - {rr // KIB} KiB."
-        f" The {fr // KIB} KiB / {rr // KIB} KiB reserved for the application, TFLM runtime, bootloader/OS are"
-        " an assumption, not a measurement: check the real numbers your build prints.",
-        "  Boards: Arduino Nano 33 BLE (Sense) = nRF52840, 1 MiB flash, 256 KiB RAM;"
-        " ESP32-S3 = 8 MiB flash (module variant), 512 KiB internal SRAM (PSRAM not counted). On ESP32-S3"
-        " the app partition must also be large enough: the default single-app partition is 1 MiB.",
+        "- **flash** = text + rodata + data of the ELF (`arm-none-eabi-size` sums), split with the linker map: "
+        "**model** (`g_model`, the .tflite bytes), **vocab** (the C word table and its strings), **TFLM** "
+        "(every object of libtflm.a the linker kept), **other** (main, tokenizer, vector table, newlib, "
+        "libstdc++, libgcc; a real board's startup code and drivers replace newlib's semihosting part).",
+        "- **RAM** = data + bss: the **arena** (`kTensorArenaSize`) and the rest; **stack** is the high-water "
+        "mark measured on the board (painted stack, deepest word written during setup or any sentence). "
+        "newlib's heap (stdio buffers only; TFLM never allocates) is in the JSON.",
+        f"- **instr./sentence** = instructions executed by `Invoke()` per sentence (QEMU `-icount`), p50 over the "
+        f"sentences run; **ms @ {ESTIMATE_MHZ} MHz** is an estimate assuming one instruction per cycle (QEMU models "
+        "no caches, flash wait states or pipeline stalls; a real M4 needs more cycles than instructions).",
+        "- **agree** = sentences whose label and int8 logits are identical to the host TFLM interpreter.",
+        "- **fits**: flash <= board flash and RAM + stack <= board RAM, nothing reserved: every byte of the "
+        "firmware is counted. Boards: " + "; ".join(f"{b} = {_k(f)} KiB flash, {_k(m)} KiB RAM" for b, f, m in BOARDS)
+        + ".",
         "",
-        "| run | student | quantization | model B | vocab words | vocab C B | min arena B | arena B "
-        "| flash B (KiB) | fits Nano 33 BLE | fits ESP32-S3 |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| model | student | flash KiB | model | vocab | TFLM | other | RAM KiB | arena | stack B "
+        "| instr./sentence (p50) | ms @ 64 MHz (est.) | sentences | accuracy | agree | "
+        + " | ".join(f"fits {b.split(' (')[0]}" for b, _, _ in BOARDS) + " |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+        + " | ".join("---" for _ in BOARDS) + " |",
     ]
     for r in rows:
-        fits = [("yes" if r["fits"][b] else "no") for b, _, _ in BOARDS]
-        lines.append(f"| {r['run']} | {r['student']} | {r['quantization']} | {_n(r['model_bytes'])} "
-                     f"| {_n(r['vocab_words'])} | {_n(r['vocab_c_bytes'])} | {_n(r['arena_bytes_min'])} "
-                     f"| {_n(r['arena_bytes'])} | {_n(r['flash_bytes'])} ({_kib(r['flash_bytes'])}) "
-                     f"| {fits[0]} | {fits[1]} |")
-    if errors:
-        lines += ["", "Models that could not be measured:", ""]
-        lines += [f"- `{e['model']}`: {e['error']}" for e in errors]
+        fits = " | ".join("yes" if r["fits"][b] else "no" for b, _, _ in BOARDS)
+        agree = f"{r['labels_identical']}/{r['n']}" + ("" if r["int8_outputs_identical"] == r["n"] else
+                                                       f" (int8 {r['int8_outputs_identical']})")
+        lines.append(
+            f"| {r['name']} | {r['student']} | {_k(r['flash_total'])} | {_k(r['flash_model'])} "
+            f"| {_k(r['flash_vocabulary'])} | {_k(r['flash_tflm'])} | {_k(r['flash_other'])} | {_k(r['ram_total'])} "
+            f"| {_k(r['arena'])} | {_n(r['stack'])} | {_n(int(r['instructions_p50']))} | {r['ms_p50_estimate']:,} "
+            f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fits} |")
+    lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
+              "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes."]
     return "\n".join(lines) + "\n"
-
-
-def _version(dist):
-    from importlib import metadata
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("targets", nargs="*", help="run folders or .tflite files (default: every runs/*/)")
-    ap.add_argument("--float32", action="store_true", help="also the *_float32_L{max-len}.tflite models")
-    ap.add_argument("--max-len", type=int, default=64, help="L in the model file names (default 64)")
+    ap.add_argument("targets", nargs="*", help="model folders, run folders or .tflite files (default: results/models/*)")
+    ap.add_argument("--data", default=os.environ.get("TFDISTIL_DATA", os.path.join(ROOT, "..", "shared", "data", "sst2")))
+    ap.add_argument("--split", default="test")
+    ap.add_argument("--limit", type=int, default=200, help="sentences per model without a full-split result (default 200)")
+    ap.add_argument("--board", default="mps2-an386")
     ap.add_argument("--out", default=os.path.join(ROOT, "firmware_notes", "budget.md"),
-                    help="Markdown table to write; the JSON goes beside it as .json (default firmware_notes/budget.md)")
-    ap.add_argument("--kit-dir", default=None,
-                    help="keep the kits here (KIT_DIR/RUN/MODEL/); default: a temporary folder, removed")
-    ap.add_argument("--app-flash-kb", type=int, default=100, help="flash reserved for the app + runtime, KiB (default 100)")
-    ap.add_argument("--app-ram-kb", type=int, default=64, help="RAM reserved for the app + runtime, KiB (default 64)")
+                    help="Markdown to write; the JSON goes beside it (default firmware_notes/budget.md)")
     args = ap.parse_args(argv)
     if not args.out.endswith(".md"):
         sys.exit("error: --out must end in .md (the JSON is written beside it)")
-
-    models = find_models(args)
-    kit_root = args.kit_dir or tempfile.mkdtemp(prefix="tfdistil-kits-")
+    if args.limit < 1:
+        sys.exit("error: --limit must be positive")
+    models = find_models(args.targets)
+    from tfdistil.edge.mcu import check_inputs
+    from tfdistil.edge.mcu_build import _compiler_id, find_tools
     from tfdistil.errors import UserError
-    rows, errors = [], []
     try:
-        for i, model in enumerate(models, start=1):
-            stem = os.path.basename(model)[: -len(".tflite")]
-            kit_dir = os.path.join(kit_root, run_name(model), stem)
+        for m in models:
+            check_inputs(m, args.board)
+        compiler = _compiler_id(find_tools()["g++"])
+        rows = []
+        for i, model in enumerate(models, 1):
             print(f"[{i}/{len(models)}] {model}", file=sys.stderr, flush=True)
-            try:
-                rows.append(budget_row(model, kit_dir, args.app_flash_kb * KIB, args.app_ram_kb * KIB))
-            except (UserError, OSError, ValueError, KeyError) as e:
-                errors.append({"model": model, "error": str(e)})
-                print(f"  error: {e}", file=sys.stderr)
-    finally:
-        if not args.kit_dir:
-            shutil.rmtree(kit_root, ignore_errors=True)
-
-    rows.sort(key=lambda r: (r["student"] or "", r["quantization"] or "", r["run"]))
-    meta = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
-        "command": " ".join(shlex.quote(a) for a in ["python", os.path.relpath(os.path.abspath(__file__), ROOT)]
-                            + (sys.argv[1:] if argv is None else list(argv))),
-        "tflite_micro_version": _version("tflite-micro"), "tfdistil_version": _version("tfdistil"),
-        "app_flash_reserve_bytes": args.app_flash_kb * KIB, "app_ram_reserve_bytes": args.app_ram_kb * KIB,
-        "boards": [{"name": b, "flash_bytes": f, "ram_bytes": r} for b, f, r in BOARDS],
-        "vocab_c_bytes_formula": "sum(len(utf8(word)) + 1) + 4 * words (pointers) + 4 * words (ids)",
-    }
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    os.makedirs(out_dir, exist_ok=True)
+            r, source = measured(model, args.data, args.split, args.limit, args.board)
+            rows.append(row(model, r, source))
+            print(f"  flash {_k(rows[-1]['flash_total'])} KiB, RAM {_k(rows[-1]['ram_total'])} KiB, "
+                  f"{_n(int(rows[-1]['instructions_p50']))} instructions/sentence ({rows[-1]['source']})", file=sys.stderr)
+    except UserError as e:
+        sys.exit(f"error: {e}")
+    rows.sort(key=lambda r: (r["flash_total"], r["name"]))
+    meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
+            "command": " ".join(shlex.quote(a) for a in ["python", "scripts/firmware_budget.py"]
+                                + (sys.argv[1:] if argv is None else list(argv))),
+            "board": args.board, "compiler": compiler, "estimate_clock_mhz": ESTIMATE_MHZ,
+            "boards": [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]}
     from tfdistil.files import atomic_write_json, atomic_write_text
-    atomic_write_text(args.out, render_markdown(rows, errors, meta))
-    atomic_write_json(args.out[: -len(".md")] + ".json", {**meta, "rows": rows, "errors": errors})
-    print(f"wrote {args.out} and {args.out[: -len('.md')]}.json ({len(rows)} models, {len(errors)} errors)",
-          file=sys.stderr)
-    return 1 if errors else 0
+    atomic_write_text(args.out, render_markdown(rows, meta))
+    atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})
+    print(f"wrote {args.out} and {args.out[:-3]}.json ({len(rows)} models)", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":

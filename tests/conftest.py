@@ -46,3 +46,25 @@ def converted_int8(tiny_run, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("int8")
     return {s: convert(run, "int8", max_len=64, out=str(out / s / f"{s}_int8.tflite"), data=data_dir,
                        calibration_size=100) for s, run in tiny_run.items()}
+
+
+@pytest.fixture(scope="session")
+def pi_python():
+    """python of a venv with only tflite-runtime 2.14.0 and numpy<2 (made from PyPI if missing)."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import check_tflite_runtime as C
+    python, versions = C.ensure_venv(os.path.join(ROOT, ".venv-tflite-runtime"))
+    assert versions["tflite_runtime"] == "2.14.0" and versions["numpy"].startswith("1."), versions
+    # Only that runtime: classify.py must not find ai-edge-litert or TensorFlow there.
+    probe = subprocess.run([python, "-c", "import ai_edge_litert"], capture_output=True)
+    assert probe.returncode != 0
+    return python
+
+
+@pytest.fixture(scope="session")
+def slice_tsv(data_dir, tmp_path_factory):
+    """The first 120 SST-2 test rows as a GLUE TSV."""
+    path = tmp_path_factory.mktemp("pi") / "test.tsv"
+    with open(os.path.join(data_dir, "test.tsv"), encoding="utf-8") as f:
+        path.write_text("".join(next(f) for _ in range(121)), encoding="utf-8")
+    return str(path)

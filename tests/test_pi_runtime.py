@@ -15,24 +15,6 @@ import check_tflite_runtime as C  # noqa: E402
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 
 
-@pytest.fixture(scope="module")
-def pi_python():
-    python, versions = C.ensure_venv(os.path.join(ROOT, ".venv-tflite-runtime"))
-    assert versions["tflite_runtime"] == "2.14.0" and versions["numpy"].startswith("1."), versions
-    # Only that runtime: classify.py must not find ai-edge-litert or TensorFlow there.
-    probe = subprocess.run([python, "-c", "import ai_edge_litert"], capture_output=True)
-    assert probe.returncode != 0
-    return python
-
-
-@pytest.fixture(scope="module")
-def slice_tsv(data_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("pi") / "test.tsv"
-    with open(os.path.join(data_dir, "test.tsv"), encoding="utf-8") as f:
-        path.write_text("".join(next(f) for _ in range(121)), encoding="utf-8")
-    return str(path)
-
-
 @pytest.mark.parametrize("student", STUDENTS)
 def test_int8_students_run_in_tflite_runtime_2_14_like_litert(pi_python, converted_int8, slice_tsv, student):
     from tfdistil.data.splits import read_tsv

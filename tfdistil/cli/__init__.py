@@ -7,6 +7,7 @@ object as its last stdout line. A `UserError` becomes one line on stderr and exi
 import click
 
 from tfdistil.cli.edge import convert, evaluate_tflite
+from tfdistil.cli.firmware import firmware
 from tfdistil.cli.report import report
 from tfdistil.cli.search import augment, fit_stream, teacher_shards
 from tfdistil.cli.students import evaluate, fit, predict
@@ -21,5 +22,5 @@ def main():
 
 
 teacher.add_command(teacher_shards)
-for cmd in (teacher, fit, evaluate, predict, convert, evaluate_tflite, tune, augment, fit_stream, report):
+for cmd in (teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report):
     main.add_command(cmd)

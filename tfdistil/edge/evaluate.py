@@ -149,8 +149,11 @@ def smallest_arena(model_path, input_names, used_bytes, step=64):
 def _arena_ok(model_path, size, input_names):
     import subprocess
     import sys
-    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", model_path, str(size), ",".join(input_names)],
-                          capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # cwd: the folder holding the tfdistil package, so `-m` finds it even when not installed;
+    # hence an absolute model path.
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path), str(size),
+                           ",".join(input_names)], capture_output=True, cwd=package_parent)
     return proc.returncode == 0
 
 

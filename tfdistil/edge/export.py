@@ -8,8 +8,8 @@ tf_keras at batch 1 and a fixed length L, whose LSTMs lower to
 (and `reverse_index` [1, L] for the LSTMs) and returns float32 logits [1, 2].
 """
 import hashlib
-import json
 import os
+import sys
 import time
 
 import numpy as np
@@ -73,77 +73,6 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
     return converter.convert()
 
 
-def lstm_cell_state_max(student, token_ids):
-    """Largest |cell state| either LSTM reaches on `token_ids` (padded to the export length),
-    from a numpy replay of the Keras LSTM equations (gate order i, f, c, o)."""
-    from tfdistil.students.builders import reverse_index
-    emb = student.get_layer("embedding").get_weights()[0]
-    peak = 0.0
-    for name, ids in (("lstm_fwd", token_ids), ("lstm_bwd", np.take_along_axis(token_ids, reverse_index(token_ids), 1))):
-        kernel, recurrent, bias = student.get_layer(name).get_weights()
-        units = recurrent.shape[0]
-        x = emb[ids]  # [N, L, E]
-        h = np.zeros((len(ids), units), np.float32)
-        c = np.zeros_like(h)
-        sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
-        for t in range(ids.shape[1]):
-            z = x[:, t] @ kernel + h @ recurrent + bias
-            i, f, g, o = np.split(z, 4, axis=1)
-            c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-            h = sigmoid(o) * np.tanh(c)
-            peak = max(peak, float(np.abs(c).max()))
-    return peak
-
-
-def fix_lstm_state_quantization(model_bytes, cell_state_max):
-    """Give the int8 LSTMs' state tensors real quantization parameters.
-
-    The TF 2.21 converter quantizes the tf_keras LSTM's zero initial states as
-    constants, so the hidden state gets a scale for ~±0.15 and the int16 cell
-    state 2^-16 (±0.5). Both integer kernels read them: LiteRT's clips every state
-    and the model answers at chance; TFLM's loses less but still disagrees with
-    Keras on 2.7-7.1% of test sentences (results/logs/evaltflite-nofix-*). The
-    hidden state is the op's output, so it (and the effective-hidden intermediate)
-    takes the output's parameters; the cell state takes the smallest power-of-two
-    scale that holds the largest cell value seen on the calibration sentences
-    (what the integer kernel expects). SST-2 test in LiteRT, without -> with the fix
-    (`convert --no-lstm-state-fix`, results/logs/evaltflite-nofix-*.log): BiLSTM-Attn
-    49.92% -> 85.23% (Keras 85.45%), BiLSTM 81.55% -> 86.16% (Keras 86.16%).
-    TFLM without the fix: 85.17% (BiLSTM-Attn), 86.11% (BiLSTM).
-    """
-    import math
-
-    import flatbuffers
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
-    # Power-of-two scale, never finer than 2^-15 (range ±1): LiteRT's kernel collapses below it.
-    cell_scale = 2.0 ** max(-15, math.ceil(math.log2(max(cell_state_max, 1e-3) / 32767.0)))
-    for graph in model.subgraphs:
-        for op in graph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
-                continue
-            out_q = graph.tensors[op.outputs[0]].quantization
-            hidden, cell = graph.tensors[op.inputs[18]], graph.tensors[op.inputs[19]]
-            if hidden.quantization is None or cell.quantization is None:
-                continue  # float model: nothing to fix
-            hidden.quantization.scale = list(out_q.scale)
-            hidden.quantization.zeroPoint = list(out_q.zeroPoint)
-            # The last intermediate is the hidden state before it is written out; LiteRT
-            # requantizes through it, so a separately calibrated range clips h (TFLM ignores it).
-            if op.intermediates is not None and len(op.intermediates) == 5:
-                effective_hidden = graph.tensors[op.intermediates[4]].quantization
-                if effective_hidden is not None:
-                    effective_hidden.scale = list(out_q.scale)
-                    effective_hidden.zeroPoint = list(out_q.zeroPoint)
-            cell.quantization.scale = [cell_scale]
-            cell.quantization.zeroPoint = [0]
-    builder = flatbuffers.Builder(len(model_bytes) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
-
-
 def op_list(model_bytes):
     """{op name: count} of a flatbuffer, read with the LiteRT interpreter."""
     from ai_edge_litert.interpreter import Interpreter
@@ -166,8 +95,10 @@ def io_details(model_bytes):
 
 
 def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibration_size=500, seed=0,
-            fix_lstm_states=True):
-    """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest."""
+            fix_lstm_states=True, warn=None):
+    """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest.
+    `warn(message)` hears what the user should know about the result (default: stderr)."""
+    warn = warn or (lambda m: print(m, file=sys.stderr))
     from tfdistil.training.fit import load_run
     cfg, vocab, student = load_run(run_dir)
     if max_len < 1:
@@ -187,10 +118,17 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
             raise UserError("int8 conversion needs --data (calibration sentences from the train split)")
         calibration = representative_ids(vocab, train.sentences, max_len, calibration_size, seed)
     model_bytes = to_tflite(twin, cfg.student, quantize, calibration)
-    cell_state_max = None
+    lstm_states = None
     if quantize == "int8" and cfg.student != "cnn" and fix_lstm_states:
-        cell_state_max = lstm_cell_state_max(student, calibration)
-        model_bytes = fix_lstm_state_quantization(model_bytes, cell_state_max)
+        from tfdistil.edge.lstm_state import LSTM_LAYERS, fix_lstm_state_quantization, lstm_cell_state_max
+        kernels = {name: student.get_layer(name).get_weights()[0] for name in LSTM_LAYERS}
+        model_bytes, lstm_states = fix_lstm_state_quantization(
+            model_bytes, lstm_cell_state_max(student, calibration), kernels)
+        clipped = [name for name, s in lstm_states.items() if s["clipped"]]
+        if clipped:
+            warn(f"warning: the LSTM cell state of {', '.join(clipped)} reaches "
+                 f"{max(lstm_states[n]['cell_max'] for n in clipped):.1f} on the calibration sentences; the int8 "
+                 "kernels hold at most ±64, so it is clipped there (a shorter --max-len keeps it smaller)")
     ops = op_list(model_bytes)
     bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
     if bad:
@@ -200,6 +138,12 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     with open(tmp, "wb") as f:
         f.write(model_bytes)
     os.replace(tmp, out)
+    from tfdistil.edge.runtimes import known_runtimes
+    runtimes, not_running = known_runtimes(out, model_bytes, [i["name"] for i in inputs])
+    for runtime, why in not_running.items():
+        if runtime != "cortex-m4":  # said with tflm
+            warn(f"warning: this {quantize} {cfg.student} does not run in {runtime} ({why}); it runs in "
+                 f"{', '.join(runtimes) or 'none of the checked runtimes'}")
     vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
     vocab.save(vocab_path)
     truncated = None
@@ -214,7 +158,8 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "vocab_sha256": hashlib.sha256(open(vocab_path, "rb").read()).hexdigest(),
         "train_rows_truncated_fraction": truncated,
         "calibration_sentences": len(calibration) if calibration is not None else 0,
-        "lstm_cell_state_max": cell_state_max,
+        "lstm_states": lstm_states,
+        "runtimes": runtimes, "runtimes_not": not_running,
         "run_dir": os.path.abspath(run_dir), "convert_seconds": round(time.time() - t0, 2),
     }
     atomic_write_json(out[: -len(".tflite")] + ".json", manifest)

@@ -10,7 +10,6 @@ Files written to the kit folder:
   tokenizer.h/.c      tfdistil_tokenize(), tfdistil_reverse_index() in C99
   kit.json            what was measured, for the firmware notes' budget table
 """
-import json
 import os
 
 from tfdistil.data.vocab import Vocab

@@ -1,7 +1,8 @@
 """Does a model allocate and run in TFLite Micro with an arena of N bytes?
 
-Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES`; exit 0 = yes. A process
-of its own because TFLM can crash (not raise) when the arena is too small.
+Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES [explain]`; exit 0 = yes.
+A process of its own because TFLM can crash (not raise) when the arena is too small. With
+`explain`, TFLM's own report of what failed stays on stderr.
 Imports only numpy and tflite_micro.
 """
 import os
@@ -10,12 +11,13 @@ import sys
 import numpy as np
 
 
-def main(path, size, names):
+def main(path, size, names, explain=False):
     import tflite_micro
     with open(path, "rb") as f:
         model = f.read()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)  # TFLM reports allocation failures on stderr; the exit code says it all
+    if not explain:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)  # TFLM reports allocation failures on stderr; the exit code says it all
     try:
         it = tflite_micro.runtime.Interpreter.from_bytes(model, arena_size=size)
         max_len = int(it.get_input_details(0)["shape"][1])
@@ -32,4 +34,4 @@ def main(path, size, names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","))
+    main(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), explain=sys.argv[4:] == ["explain"])

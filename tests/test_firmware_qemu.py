@@ -1,0 +1,173 @@
+"""The firmware kit on an emulated Cortex-M4 (QEMU mps2-an386), built with arm-none-eabi-gcc
+against the vendored TFLite Micro: every student answers exactly as the host TFLM interpreter,
+and its flash, RAM, stack and instruction counts add up.
+
+Needs arm-none-eabi-gcc/g++ with newlib and qemu-system-arm (.ci/run installs them). A missing
+tool fails these tests; it never skips them. The TFLM library is built once per op set and
+cached (~/.cache/tfdistil/tflm or $TFDISTIL_CACHE/tflm), so only the first session pays for it.
+"""
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import ROOT
+from tfdistil.cli import main
+from tfdistil.data.splits import load_split
+from tfdistil.edge.export import convert
+from tfdistil.edge.firmware import write_firmware_kit
+from tfdistil.edge.mcu import run_firmware, run_qemu
+from tfdistil.edge.mcu_build import (APT_PACKAGES, BOARDS, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
+                                tflm_source_dir)
+
+STUDENTS = ("cnn", "bilstm", "bilstm_attn")
+BOARD = "mps2-an386"
+N = 30
+
+
+@pytest.fixture(scope="module")
+def toolchain():
+    missing = [name for name in TOOLS.values() if not shutil.which(name)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not on PATH: apt-get install {APT_PACKAGES}", pytrace=False)
+    return find_tools(), tflm_source_dir()
+
+
+@pytest.fixture(scope="module")
+def int8_models(tiny_run, data_dir):
+    """Each tiny student converted to int8 where `convert` puts it: RUN/tflite/STUDENT_int8_L64.tflite."""
+    return {s: convert(tiny_run[s], "int8", max_len=64, data=data_dir, calibration_size=100)["path"]
+            for s in STUDENTS}
+
+
+@pytest.fixture(scope="module", params=STUDENTS)
+def board_run(request, toolchain, int8_models, data_dir, tmp_path_factory):
+    student = request.param
+    build_dir = tmp_path_factory.mktemp(f"fw-{student}")
+    result = run_firmware(int8_models[student], data_dir, "dev", limit=N, board=BOARD, build_dir=str(build_dir),
+                          progress=False, log=lambda m: None)
+    print(f"{student}: libtflm.a {'cached' if result['build']['cached'] else 'built'} in "
+          f"{result['build']['seconds']} s; wall {result['wall_seconds']}")
+    return student, result, build_dir
+
+
+def test_board_answers_exactly_as_host_tflm(board_run, data_dir):
+    student, r, _ = board_run
+    assert r["n"] == N and r["student"] == student and r["quantization"] == "int8"
+    assert r["labels_identical"] == N, r["agreement_with_host_tflm"]
+    assert r["int8_outputs_identical"] == N, r["agreement_with_host_tflm"]
+    assert r["float_outputs_bit_identical"] == N, r["agreement_with_host_tflm"]
+    assert r["accuracy"] == r["host_tflm_accuracy"]
+    same_sources = r["agreement_with_host_build"]  # the vendored TFLM compiled for x86-64
+    assert same_sources["labels_identical"] == same_sources["int8_outputs_identical"] == N
+    assert same_sources["float_outputs_bit_identical"] == N
+    dev = load_split(data_dir, "dev", N)
+    assert r["per_sentence"]["gold"] == dev.labels.tolist()
+    assert all(len(q) == 2 and all(-128 <= v <= 127 for v in q) for q in r["per_sentence"]["int8"])
+
+
+def test_flash_and_ram_add_up(board_run, int8_models):
+    student, r, _ = board_run
+    flash, ram, kit = r["flash"], r["ram"], r["build"]["kit"]
+    assert flash["model"] == os.path.getsize(int8_models[student])  # g_model is the flatbuffer, byte for byte
+    assert flash["total"] == r["flash_bytes"] == flash["model"] + flash["vocabulary"] + flash["tflm_runtime"] + flash["other"]
+    assert flash["other"] == sum(flash["other_detail"].values()) and flash["other_detail"]["c_runtime"] > 0
+    # strings + NULs, a pointer and an id per word; string merging can only save, 4-byte alignment adds < 4 a word
+    words = kit["vocab_words"]
+    assert 8 * words < flash["vocabulary"] <= kit["vocab_flash_bytes"] + 3 * words + 4
+    assert 20_000 < flash["tflm_runtime"] < 300_000
+    assert ram["arena"] == kit["arena_bytes"] and 0 < ram["arena_used_on_board"] <= ram["arena"]
+    assert ram["total"] == r["ram_bytes"] == ram["arena"] + ram["tflm_runtime"] + ram["other"]
+    assert ram["other"] == sum(ram["other_detail"].values())
+    stack = ram["stack_high_water_bytes"]
+    assert 0 < stack["setup"] < 64 * 1024 and 0 < stack["inference"] < 64 * 1024
+    assert r["stack_high_water_bytes"] == max(stack["setup"], stack["inference"])
+
+
+def test_instructions_per_sentence(board_run):
+    _, r, _ = board_run
+    ins = r["instructions"]
+    assert ins["ticks_per_instruction"] == pytest.approx(1.6, abs=1e-4)  # 64 ns per instruction, 25 MHz timer
+    for step in ("invoke", "tokenize", "reset"):
+        s = ins[step]
+        assert 0 < s["min"] <= s["p50"] <= s["p95"] <= s["max"], (step, s)
+    assert ins["invoke"]["min"] > 100 * ins["tokenize"]["max"]
+    assert r["invoke_ms_estimate"]["p50"] == pytest.approx(ins["invoke"]["p50"] / 64e3, abs=0.01)
+    assert "1 instruction per cycle" in r["invoke_ms_estimate"]["assumes"]
+
+
+def test_instruction_counts_are_exact(board_run, data_dir):
+    """The same sentence three times: the same count for every step, within one timer tick (0.625
+    instruction: where the 25 MHz tick falls between two instructions depends on what ran before)."""
+    _, _, build_dir = board_run
+    sentence = load_split(data_dir, "dev", 1).sentences[0]
+    out = run_qemu(str(build_dir / "build" / "firmware.elf"), [sentence] * 3, BOARD, str(build_dir))
+    ticks = [s["ticks"] for s in out["sentences"]]
+    for step in range(3):
+        assert max(t[step] for t in ticks) - min(t[step] for t in ticks) <= 1, ticks
+    assert out["sentences"][0]["bits"] == out["sentences"][1]["bits"] == out["sentences"][2]["bits"]
+
+
+def test_main_example_compiles_and_links_for_cortex_m4(toolchain, int8_models, tmp_path):
+    """firmware_notes/main_example.cc, built for the Cortex-M4 against a kit and linked with TFLM."""
+    tools, src = toolchain
+    kit_dir = tmp_path / "kit"
+    kit = write_firmware_kit(int8_models["bilstm"], str(kit_dir))
+    (tmp_path / "app.cc").write_text("void setup();\nvoid loop();\nint main() {\n  setup();\n  loop();\n}\n")
+    objects = []
+    for path, cxx in ((os.path.join(ROOT, "firmware_notes", "main_example.cc"), True), (tmp_path / "app.cc", True),
+                      (kit_dir / "model_data.cpp", True), (kit_dir / "vocab_data.c", False),
+                      (kit_dir / "tokenizer.c", False), (os.path.join(MCU_SRC, "vectors.c"), False)):
+        obj = str(tmp_path / (os.path.basename(str(path)) + ".o"))
+        proc = subprocess.run([tools["g++" if cxx else "gcc"], *compile_flags(src, BOARD, cxx=cxx), "-Wall",
+                               f"-I{kit_dir}", f"-I{MCU_SRC}", "-c", str(path), "-o", obj], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        objects.append(obj)
+    lib, _ = tflm_library(kit["ops"], BOARD, tools, src)
+    proc = subprocess.run([tools["g++"], *BOARDS[BOARD]["cpu_flags"], "--specs=rdimon.specs",
+                           "-Wl,--section-start=.vectors=0x0", "-Wl,--undefined=tfdistil_vectors", "-Wl,--gc-sections",
+                           "-o", str(tmp_path / "main_example.elf"), *objects, lib, "-lm"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["firmware", *[str(a) for a in args]])
+
+
+def assert_user_error(result, *needles):
+    err = result.stderr.strip()
+    assert result.exit_code == 2 and err.startswith("error: ") and "\n" not in err, (result.exit_code, err)
+    for n in needles:
+        assert n in err, err
+
+
+def test_cli_on_a_run_folder_writes_json(toolchain, int8_models, tiny_run, data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(tiny_run["cnn"]))  # a relative run folder, as users type it
+    result = invoke(os.path.basename(tiny_run["cnn"]), "--board", BOARD, "--data", data_dir, "--split", "dev", "--limit", 5,
+                    "--json", "--out", tmp_path)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    printed = json.loads(result.stdout.strip().splitlines()[-1])
+    written = json.loads((tmp_path / "cnn-dev-first5.json").read_text())
+    assert printed["json"] == str(tmp_path / "cnn-dev-first5.json")
+    assert written["n"] == 5 and written["labels_identical"] == 5 and written["int8_outputs_identical"] == 5
+    assert written["command"].startswith("tfdistil firmware ")
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
+
+
+def test_cli_errors_are_one_line(int8_models, tiny_run, data_dir, tmp_path, monkeypatch):
+    model = int8_models["cnn"]
+    assert_user_error(invoke(model, "--board", "stm32f4-discovery", "--data", data_dir), "unknown board", BOARD)
+    assert_user_error(invoke(tmp_path / "nope.tflite", "--data", data_dir), "model file not found")
+    assert_user_error(invoke(tmp_path, "--data", data_dir), "not a run folder")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["bilstm"], run, ignore=shutil.ignore_patterns("tflite"))
+    assert_user_error(invoke(run, "--data", data_dir), "bilstm_int8_L64.tflite not found", "tfdistil convert")
+    assert_user_error(invoke(model, "--data", tmp_path / "nodata"), "data folder not found")
+    monkeypatch.setenv("TFDISTIL_TFLM_SRC", str(tmp_path))
+    assert_user_error(invoke(model, "--data", data_dir), "TFLite Micro sources not found")
+    monkeypatch.delenv("TFDISTIL_TFLM_SRC")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert_user_error(invoke(model, "--data", data_dir), "arm-none-eabi-gcc", "apt-get install")

@@ -1,0 +1,71 @@
+"""`tfdistil firmware`: build a student's firmware, run a split on an emulated board, measure it.
+
+Registered in tfdistil/cli/__init__.py. Every input is
+checked before TensorFlow or the toolchain's work starts: a bad model path, a missing tool or
+an unknown board is one `error:` line and exit code 2.
+"""
+import json
+import os
+import shlex
+
+import click
+
+from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.files import atomic_write_json
+from tfdistil.errors import UserError
+
+DEFAULT_BOARD = "mps2-an386"
+
+
+def resolve_model(run_or_model):
+    """A .tflite (with vocab.json beside it), or a run folder's int8 model at max_len 64."""
+    if run_or_model.endswith(".tflite"):
+        return run_or_model
+    if not os.path.isdir(run_or_model):
+        raise UserError(f"{run_or_model}: neither a .tflite file nor a run folder")
+    try:
+        with open(os.path.join(run_or_model, "config.json"), encoding="utf-8") as f:
+            student = json.load(f)["student"]
+    except (OSError, ValueError, KeyError):
+        raise UserError(f"{run_or_model}: not a run folder (no readable config.json)") from None
+    model = os.path.join(run_or_model, "tflite", f"{student}_int8_L64.tflite")
+    if not os.path.isfile(model):
+        raise UserError(f"{model} not found: convert the run first "
+                        f"(tfdistil convert {run_or_model} --quantize int8 --data DIR)")
+    return model
+
+
+@click.command("firmware")
+@click.argument("run_or_model")
+@click.option("--board", default=DEFAULT_BOARD, show_default=True,
+              help="Emulated board (qemu-system-arm machine); mps2-an386 is a Cortex-M4.")
+@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder (labels for accuracy).")
+@click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
+@click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
+@click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json).")
+@click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary).")
+@command
+def firmware(run_or_model, board, data, split, limit, out, build_dir):
+    """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
+    report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
+    from tfdistil.data.splits import load_split
+    from tfdistil.edge.mcu import check_inputs, output_name
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be positive")
+    model = resolve_model(run_or_model)
+    check_inputs(model, board)
+    load_split(data, split, limit)  # a bad --data fails here, before any build
+    from tfdistil.edge.mcu import run_firmware
+    result = run_firmware(model, data, split, limit, board, build_dir,
+                          log=lambda m: click.echo(m, err=True))
+    args = ["tfdistil", "firmware", run_or_model, "--board", board, "--data", data, "--split", split]
+    args += ["--limit", str(limit)] if limit else []
+    args += ["--out", out] if out else []
+    result["command"] = " ".join(shlex.quote(a) for a in args)
+    if out:
+        os.makedirs(out, exist_ok=True)
+        path = os.path.join(out, output_name(model, split, limit))
+        atomic_write_json(path, result)
+        result["json"] = path
+        click.echo(f"wrote {path}", err=True)
+    return result

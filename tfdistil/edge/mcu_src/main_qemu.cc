@@ -1,0 +1,289 @@
+// main_qemu.cc: run a tfdistil firmware kit on an emulated Cortex-M board and measure it.
+//
+// Built by tfdistil/edge/mcu_build.py with the kit (model_data, model_settings.h, vocab_data,
+// tokenizer) and TFLite Micro, run by tfdistil/edge/mcu.py as
+//   qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=6 -kernel firmware.elf
+//                   -append sentences.txt
+// It reads one sentence per line from that host file (fopen over semihosting: piping into
+// QEMU's stdin loses characters), tokenizes it with the kit's C tokenizer, runs the model
+// as firmware_notes/main_example.cc does (Reset() then Invoke() per sentence) and prints one
+// line per sentence, so the host can follow progress and compare every answer with the host
+// TFLM interpreter.
+//
+// Protocol (stdout; `key=value` fields, sentence lines positional to keep them short):
+//   R inputs=2 max_len=64 arena_size=N arena_used=N outputs=2 tap=1
+//   C instructions ticks                       (twice: the clock calibration, see Calibrate())
+//   B ticks                                    (kBaselineReads empty intervals)
+//   S i label tokens z0,z1 q0,q1 tokenize reset invoke
+//       z: the float32 outputs as hex bits; q: the int8 tensor the final DEQUANTIZE read
+//       ("-" if the model has none); tokenize/reset/invoke: timer ticks of each step
+//   E sentences=N setup_stack_bytes=N inference_stack_bytes=N heap_bytes=N
+//   F message                                  (failure; the exit code is then non-zero)
+
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_log.h"
+#include "tensorflow/lite/micro/micro_utils.h"
+#include "tensorflow/lite/micro/system_setup.h"
+#include "tensorflow/lite/schema/schema_generated.h"
+
+#include "model_data.h"
+#include "model_settings.h"
+#include "qemu_board.h"
+#include "tokenizer.h"
+
+namespace {
+
+constexpr int kLineMax = 2048;  // the host refuses longer sentences rather than let them be cut
+constexpr int kBaselineReads = 16;
+constexpr int kMaxOutputs = 8;
+constexpr uint32_t kPaint = 0xA5C3E1F0u;
+constexpr uint32_t kSetupPaintBytes = 128 * 1024;     // before setup: AllocateTensors(), stdio
+constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sentence
+
+alignas(16) uint8_t tensor_arena[kTensorArenaSize];
+
+// ---------------------------------------------------------------- instruction counting
+// Exactly 2 instructions per iteration (subs, bne): a loop of known length to turn timer
+// ticks into instructions.
+__attribute__((noinline)) void Spin(uint32_t iterations) {
+#if defined(__arm__)
+  __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(iterations) : : "cc");
+#else
+  for (volatile uint32_t i = iterations; i > 0; i = i - 1) {
+  }
+#endif
+}
+
+// Two loops whose lengths differ by exactly 2 * (b - a) instructions: the host divides the
+// difference of their ticks by that to get ticks per instruction (call overheads cancel).
+void Calibrate() {
+  constexpr uint32_t kIterations[2] = {250000, 1250000};
+  for (uint32_t n : kIterations) {
+    const uint32_t t0 = tfdistil_ticks();
+    Spin(n);
+    const uint32_t t1 = tfdistil_ticks();
+    printf("C %lu %lu\n", static_cast<unsigned long>(2 * n), static_cast<unsigned long>(t1 - t0));
+  }
+}
+
+// ---------------------------------------------------------------- stack high-water mark
+// Paint the stack below the caller with a pattern, run, then find the deepest word that no
+// longer holds it. Volatile stores so the compiler cannot turn the loop into a memset call
+// whose own frame would land in the painted area.
+#if defined(__arm__)
+inline uintptr_t StackPointer() {
+  uintptr_t sp;
+  __asm__ volatile("mov %0, sp" : "=r"(sp));
+  return sp;
+}
+
+__attribute__((noinline)) uintptr_t PaintStack(uint32_t bytes) {
+  const uintptr_t top = (StackPointer() - 64) & ~uintptr_t{3};  // leave this frame alone
+  volatile uint32_t* p = reinterpret_cast<volatile uint32_t*>(top - bytes);
+  while (reinterpret_cast<uintptr_t>(p) < top) *p++ = kPaint;
+  return top - bytes;
+}
+
+// Bytes between `reference` (a stack pointer taken before the run) and the deepest word
+// written since PaintStack(); `bottom` itself overwritten means the painted area was too small.
+uint32_t StackUsed(uintptr_t bottom, uintptr_t reference, bool* overflow) {
+  const volatile uint32_t* p = reinterpret_cast<const volatile uint32_t*>(bottom);
+  *overflow = *p != kPaint;
+  while (reinterpret_cast<uintptr_t>(p) < reference && *p == kPaint) ++p;
+  return static_cast<uint32_t>(reference - reinterpret_cast<uintptr_t>(p));
+}
+#else
+// The host build (tfdistil/edge/mcu_build.py's reference for the board) has no stack to
+// measure: an x86 stack says nothing about a Cortex-M one. It reports 0.
+inline uintptr_t StackPointer() { return 0; }
+inline uintptr_t PaintStack(uint32_t) { return 0; }
+inline uint32_t StackUsed(uintptr_t, uintptr_t, bool* overflow) {
+  *overflow = false;
+  return 0;
+}
+#endif
+
+// ---------------------------------------------------------------- raw int8 outputs
+// The int8 models end in DEQUANTIZE (int8 logits -> float32). TFLM keeps no named
+// intermediate tensors (MicroInterpreter::GetTensor needs preserve-all-tensors, which changes
+// the arena), so the resolver below hands out the kit's own DEQUANTIZE kernel with an invoke
+// that copies the op's int8 input when it writes the model's output. Same kernels, same
+// arena; a few dozen extra instructions inside Invoke().
+const void* g_output_data = nullptr;
+TfLiteStatus (*g_dequantize_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
+int8_t g_raw[kMaxOutputs];
+int g_raw_count = 0;
+
+TfLiteStatus TappedDequantizeInvoke(TfLiteContext* context, TfLiteNode* node) {
+  const TfLiteStatus status = g_dequantize_invoke(context, node);
+  const TfLiteEvalTensor* in = tflite::micro::GetEvalInput(context, node, 0);
+  const TfLiteEvalTensor* out = tflite::micro::GetEvalOutput(context, node, 0);
+  if (in->type == kTfLiteInt8 && out->data.raw == g_output_data) {
+    const int n = tflite::ElementCount(*in->dims);
+    g_raw_count = n < kMaxOutputs ? n : kMaxOutputs;
+    memcpy(g_raw, in->data.int8, g_raw_count);
+  }
+  return status;
+}
+
+class TapDequantizeResolver : public tflite::MicroOpResolver {
+ public:
+  explicit TapDequantizeResolver(const tflite::MicroOpResolver& kit) : kit_(kit) {
+    const TFLMRegistration* r = kit.FindOp(tflite::BuiltinOperator_DEQUANTIZE);
+    if (r != nullptr) {
+      tapped_ = *r;
+      g_dequantize_invoke = r->invoke;
+      tapped_.invoke = TappedDequantizeInvoke;
+    }
+  }
+  bool tapping() const { return g_dequantize_invoke != nullptr; }
+  const TFLMRegistration* FindOp(tflite::BuiltinOperator op) const override {
+    return op == tflite::BuiltinOperator_DEQUANTIZE && tapping() ? &tapped_ : kit_.FindOp(op);
+  }
+  const TFLMRegistration* FindOp(const char* op) const override { return kit_.FindOp(op); }
+  tflite::TfLiteBridgeBuiltinParseFunction GetOpDataParser(tflite::BuiltinOperator op) const override {
+    return kit_.GetOpDataParser(op);
+  }
+
+ private:
+  const tflite::MicroOpResolver& kit_;
+  TFLMRegistration tapped_ = {};
+};
+
+// ---------------------------------------------------------------- model inputs
+// token_ids and reverse_index have the same shape; tell them apart by the names in the
+// flatbuffer (the converter sorts inputs by name: reverse_index first). As main_example.cc.
+bool FindInputs(const tflite::Model* model, tflite::MicroInterpreter& interpreter, int* token_ids,
+                int* reverse_index) {
+  const int n = static_cast<int>(interpreter.inputs_size());
+  if (n != kNumInputs) return false;
+  *token_ids = n == 1 ? 0 : 1;
+  *reverse_index = n == 1 ? -1 : 0;
+  const tflite::SubGraph* subgraph = model->subgraphs()->Get(0);
+  for (int i = 0; i < n; ++i) {
+    const TfLiteTensor* t = interpreter.input(i);
+    if (t->type != kTfLiteInt32 || t->dims->size != 2 || t->dims->data[1] != kMaxLen) return false;
+    const tflite::Tensor* tensor = subgraph->tensors()->Get(subgraph->inputs()->Get(i));
+    const char* name = tensor->name() != nullptr ? tensor->name()->c_str() : "";
+    if (strstr(name, "reverse_index") != nullptr) *reverse_index = i;
+    if (strstr(name, "token_ids") != nullptr) *token_ids = i;
+  }
+  return *token_ids != *reverse_index;
+}
+
+int Fail(const char* message) {
+  printf("F %s\n", message);
+  fflush(stdout);
+  return 1;
+}
+
+struct Ticks {
+  uint32_t tokenize, reset, invoke;
+};
+
+// One sentence: tokenize into the input tensor(s), Reset() (zeroes the LSTM state),
+// Invoke(), each step between two timer reads.
+bool Classify(tflite::MicroInterpreter& interpreter, int token_ids, int reverse_index, const char* text,
+              int* n_tokens, Ticks* ticks) {
+  const uint32_t t0 = tfdistil_ticks();
+  const int n = tfdistil_tokenize(text, interpreter.input(token_ids)->data.i32, kMaxLen);
+  if (reverse_index >= 0) tfdistil_reverse_index(n, kMaxLen, interpreter.input(reverse_index)->data.i32);
+  const uint32_t t1 = tfdistil_ticks();
+  const TfLiteStatus reset = interpreter.Reset();
+  const uint32_t t2 = tfdistil_ticks();
+  const TfLiteStatus invoke = interpreter.Invoke();
+  const uint32_t t3 = tfdistil_ticks();
+  *n_tokens = n;
+  *ticks = {t1 - t0, t2 - t1, t3 - t2};
+  return reset == kTfLiteOk && invoke == kTfLiteOk;
+}
+
+void PrintSentence(int index, const TfLiteTensor* output, int n_out, int n_tokens, const Ticks& t) {
+  int label = 0;
+  for (int k = 1; k < n_out; ++k) label = output->data.f[k] > output->data.f[label] ? k : label;
+  printf("S %d %d %d ", index, label, n_tokens);
+  for (int k = 0; k < n_out; ++k) {
+    uint32_t bits;
+    memcpy(&bits, &output->data.f[k], sizeof(bits));
+    printf(k ? ",%08lx" : "%08lx", static_cast<unsigned long>(bits));
+  }
+  if (g_raw_count == 0) printf(" -");
+  for (int k = 0; k < g_raw_count; ++k) printf(k ? ",%d" : " %d", g_raw[k]);
+  printf(" %lu %lu %lu\n", static_cast<unsigned long>(t.tokenize), static_cast<unsigned long>(t.reset),
+         static_cast<unsigned long>(t.invoke));
+}
+
+__attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
+  const uintptr_t setup_bottom = PaintStack(kSetupPaintBytes);
+  tflite::InitializeTarget();
+  const tflite::Model* model = tflite::GetModel(g_model);
+  if (model->version() != TFLITE_SCHEMA_VERSION) return Fail("model schema version differs from TFLM's");
+  static StudentOpResolver kit_resolver;
+  if (RegisterStudentOps(kit_resolver) != kTfLiteOk) return Fail("RegisterStudentOps() failed");
+  static TapDequantizeResolver resolver(kit_resolver);
+  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);
+  if (interpreter.AllocateTensors() != kTfLiteOk) return Fail("AllocateTensors() failed (arena too small?)");
+  int token_ids = -1, reverse_index = -1;
+  if (!FindInputs(model, interpreter, &token_ids, &reverse_index)) return Fail("inputs do not match the kit");
+  const TfLiteTensor* output = interpreter.output(0);
+  if (output->type != kTfLiteFloat32) return Fail("output is not float32");
+  const int n_out = static_cast<int>(output->bytes / sizeof(float));
+  if (n_out < 1 || n_out > kMaxOutputs) return Fail("unexpected output size");
+  g_output_data = output->data.raw;
+  printf("R inputs=%d max_len=%d arena_size=%d arena_used=%u outputs=%d tap=%d\n", kNumInputs, kMaxLen,
+         kTensorArenaSize, static_cast<unsigned>(interpreter.arena_used_bytes()), n_out,
+         resolver.tapping() ? 1 : 0);
+
+  tfdistil_ticks_start();
+  Calibrate();
+  for (int i = 0; i < kBaselineReads; ++i) {
+    const uint32_t a = tfdistil_ticks();
+    const uint32_t b = tfdistil_ticks();
+    printf("B %lu\n", static_cast<unsigned long>(b - a));
+  }
+
+  FILE* f = fopen(path, "r");
+  if (f == nullptr) return Fail("cannot open the sentences file over semihosting");
+  bool overflow = false;
+  const uint32_t setup_stack = StackUsed(setup_bottom, main_sp, &overflow);
+  if (overflow) return Fail("setup used more stack than the painted area");
+  static char line[kLineMax];
+  int count = 0;
+  uint32_t inference_stack = 0;
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    const size_t len = strcspn(line, "\n");
+    if (line[len] != '\n' && !feof(f)) return Fail("sentence longer than the line buffer");
+    line[len] = '\0';
+    g_raw_count = 0;
+    const uintptr_t bottom = PaintStack(kInferencePaintBytes);
+    int n_tokens = 0;
+    Ticks t;
+    if (!Classify(interpreter, token_ids, reverse_index, line, &n_tokens, &t)) return Fail("Reset() or Invoke() failed");
+    const uint32_t used = StackUsed(bottom, main_sp, &overflow);  // from main(), like a board's loop()
+    if (overflow) return Fail("inference used more stack than the painted area");
+    inference_stack = used > inference_stack ? used : inference_stack;
+    PrintSentence(count++, output, n_out, n_tokens, t);
+  }
+  fclose(f);
+  // heap: what newlib's malloc took from the system (stdio's FILE buffers; TFLM never mallocs).
+  printf("E sentences=%d setup_stack_bytes=%lu inference_stack_bytes=%lu heap_bytes=%ld\n", count,
+         static_cast<unsigned long>(setup_stack), static_cast<unsigned long>(inference_stack),
+         static_cast<long>(mallinfo().arena));
+  fflush(stdout);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The stack pointer at main's entry is the reference of the high-water marks: what crt0
+  // and main's own frame use above it is a few dozen bytes.
+  return Run(argc > 1 ? argv[1] : "sentences.txt", StackPointer());
+}

@@ -1,0 +1,114 @@
+"""Which runtimes a converted flatbuffer runs in, found when it is converted.
+
+`convert` runs every new flatbuffer once in LiteRT and in TFLite Micro's reference kernels (the
+`tflite-micro` package, in a process of its own because TFLM can crash), so a graph a runtime
+cannot run is named with its op at conversion time, not on the device. The firmware builds the
+same TFLM kernels for the Cortex-M4 (`tfdistil firmware`), so "cortex-m4" follows "tflm".
+tflite-runtime 2.14 (the Raspberry Pi wheel; its own numpy<2 venv, not importable here) is
+judged by the ops it is known to lack, and tests/test_runtime_matrix.py runs every student in
+every quantization through it, LiteRT and TFLM to keep these claims true.
+"""
+import os
+import re
+import subprocess
+import sys
+
+RUNTIMES = ("litert", "tflite-runtime", "tflm", "cortex-m4")
+PROBE_ARENA_BYTES = 8 * 1024 * 1024
+# tflite-runtime 2.14's DIV kernel: "Div only supports FLOAT32, INT32 and quantized UINT8 now".
+TFLITE_RUNTIME_214_INT8_MISSING = {"DIV"}
+# Newest op versions tflite-runtime 2.14 registers, where the converter can emit newer ones:
+# the hybrid (dynamic-range) FULLY_CONNECTED on a 3-D input is version 12 ("Didn't find op for
+# builtin opcode 'FULLY_CONNECTED' version '12'").
+TFLITE_RUNTIME_214_MAX_VERSION = {"FULLY_CONNECTED": 11}
+
+
+def probe_litert(model_bytes, input_names):
+    """None if LiteRT allocates and invokes the model on a short sentence, else why not."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        it = Interpreter(model_content=model_bytes)
+        it.allocate_tensors()
+        for d, x in zip(it.get_input_details(), _probe_inputs(input_names, it.get_input_details()[0]["shape"][1])):
+            it.set_tensor(d["index"], x.astype(np.int32))
+        it.invoke()
+    except (ValueError, RuntimeError) as e:
+        return _first_node_error(str(e)) or str(e).strip().splitlines()[0]
+    return None
+
+
+def probe_tflm(model_path, input_names):
+    """None if TFLM's reference kernels allocate and invoke the model, else the failing op and TFLM's reason."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path),
+                           str(PROBE_ARENA_BYTES), ",".join(input_names), "explain"],
+                          capture_output=True, text=True, cwd=package_parent)
+    if proc.returncode == 0:
+        return None
+    return _first_node_error(proc.stderr) or f"TFLM could not run it (exit {proc.returncode})"
+
+
+def _first_node_error(text):
+    """'OP: reason' from a runtime's log ("REASON\\nNode OP (number N) failed to prepare")."""
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    for i, line in enumerate(lines):
+        m = re.search(r"Node (?:number \d+ \()?([A-Z_0-9]+)\)? ?(?:\(number \d+\) )?failed to (prepare|invoke)", line)
+        if m:
+            reason = re.sub(r"^\S+\.cc(:\d+)? ", "", lines[i - 1]) if i else ""
+            return f"{m.group(1)}: {reason or 'failed to ' + m.group(2)}"
+    return None
+
+
+def _probe_inputs(names, max_len):
+    import numpy as np
+    ids = np.zeros((1, max_len), np.int32)
+    ids[0, :3] = [2, 3, 4]
+    rev = np.arange(max_len, dtype=np.int32)[None]
+    rev[0, :3] = [2, 1, 0]
+    return [rev if "reverse_index" in n else ids for n in names]
+
+
+def tflite_runtime_problem(op_facts):
+    """Why tflite-runtime 2.14 cannot run a graph, from its (op, input type, version) triples; None if it can."""
+    missing = sorted({op for op, dtype, _ in op_facts if op in TFLITE_RUNTIME_214_INT8_MISSING and dtype == "int8"})
+    if missing:
+        return f"{', '.join(missing)}: tflite-runtime 2.14 has no int8 kernel for it"
+    newer = sorted({(op, v) for op, _, v in op_facts if v > TFLITE_RUNTIME_214_MAX_VERSION.get(op, v)})
+    if newer:
+        op, version = newer[0]
+        return (f"{op}: version {version} is newer than tflite-runtime 2.14 knows "
+                f"(at most {TFLITE_RUNTIME_214_MAX_VERSION[op]})")
+    return None
+
+
+def op_facts(model_bytes):
+    """{(op name, type of its first input, op version)} of a flatbuffer."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    types = {v: k.lower() for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    pairs = set()
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), "CUSTOM")
+            first = op.inputs[0] if op.inputs is not None and len(op.inputs) else -1
+            pairs.add((name, types.get(graph.tensors[first].type, "?") if first >= 0 else "-", code.version))
+    return pairs
+
+
+def known_runtimes(model_path, model_bytes, input_names):
+    """(runtimes the model runs in, {runtime: why not} for the others)."""
+    problems = {}
+    litert = probe_litert(model_bytes, input_names)
+    if litert:
+        problems["litert"] = litert
+    pi = tflite_runtime_problem(op_facts(model_bytes))
+    if pi:
+        problems["tflite-runtime"] = pi
+    tflm = probe_tflm(model_path, input_names)
+    if tflm:
+        problems["tflm"] = tflm
+        problems["cortex-m4"] = f"{tflm} (the firmware builds the same TFLM kernels)"
+    return [r for r in RUNTIMES if r not in problems], problems
