@@ -134,3 +134,81 @@ def test_shipped_logits_are_the_default_and_guard_their_data(good_data, tmp_path
     """`--distill` with no cache given uses the shipped SST-2 cache, which refuses other data."""
     r = invoke("fit", "--distill", "--data", good_data, "--out", tmp_path / "r")
     assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits")
+
+
+# Every bad input a user can type, across the commands: one `error:` line, exit 2, within a
+# second (validation comes before TensorFlow), and nothing written. {data} is a good GLUE
+# folder, {tmp} an empty folder, {foreign} a folder of someone else's files, {file} a file,
+# {junk} a file that is not a flatbuffer, {badjson} a truncated JSON file.
+BAD_INPUTS = [
+    (["fit", "--student", "foo"], "unknown student"),
+    (["fit", "--epochs", "0"], "must be positive"),
+    (["fit", "--epochs", "-3"], "must be positive"),
+    (["fit", "--batch-size", "0"], "must be positive"),
+    (["fit", "--max-len", "0"], "must be positive"),
+    (["fit", "--alpha", "1.5"], "--alpha must be in [0, 1]"),
+    (["fit", "--alpha", "-0.1"], "--alpha must be in [0, 1]"),
+    (["fit", "--lr", "0"], "lr must be positive"),
+    (["fit", "--lr", "-1e-3"], "lr must be positive"),
+    (["fit", "--seed", "-1"], "--seed must be in"),
+    (["fit", "--max-vocab", "-1"], "--max-vocab"),
+    (["fit", "--epochs", "two"], "Invalid value for '--epochs'"),
+    (["fit", "--bogus"], "No such option '--bogus'"),
+    (["fitt"], "No such command 'fitt'"),
+    (["fit", "--data", "{tmp}/nope"], "data folder not found"),
+    (["fit", "--data", "{data}", "--out", "{foreign}"], "was not made by tfdistil"),
+    (["fit", "--data", "{data}", "--out", "{file}"], "is a file"),
+    (["fit", "--data", "{data}", "--out", "/"], "refusing to write"),
+    (["fit", "--data", "{data}", "--config", "{badjson}"], "not valid JSON"),
+    (["fit", "--data", "{data}", "--config", "{tmp}/nope.json"], "config file not found"),
+    (["fit", "--data", "{data}", "--distill", "--teacher-logits", "{tmp}/nope.npz"], "not found"),
+    (["evaluate", "{tmp}/nope"], "run folder not found"),
+    (["evaluate", "{foreign}"], "not a tfdistil run folder"),
+    (["evaluate", "{foreign}", "--split", "foo"], "Invalid value for '--split'"),
+    (["predict", "{tmp}/nope", "a fine film"], "run folder not found"),
+    (["predict", "{foreign}", "a fine film"], "not a tfdistil run folder"),
+    (["convert", "{tmp}/nope"], "run folder not found"),
+    (["convert", "{foreign}"], "not a tfdistil run folder"),
+    (["convert", "{foreign}", "--quantize", "int9"], "Invalid value for '--quantize'"),
+    (["convert"], "Missing argument"),
+    (["evaluate-tflite", "{tmp}/nope.tflite"], "model file not found"),
+    (["evaluate-tflite", "{junk}", "--data", "{data}"], "not a TFLite flatbuffer"),
+    (["evaluate-tflite", "{junk}", "--runtime", "gpu"], "Invalid value for '--runtime'"),
+    (["firmware", "{tmp}/nope.tflite"], "model file not found"),
+    (["firmware", "{junk}", "--board", "stm32"], "unknown board"),
+    (["firmware", "{foreign}"], "not a run folder"),
+    (["firmware", "{junk}", "--limit", "0"], "--limit must be positive"),
+    (["teacher", "fit"], "Missing option '--out'"),
+    (["teacher", "logits", "--data", "{data}"], "Missing option"),
+    (["tune", "--student", "foo"], "Invalid value for '--student'"),
+    (["tune", "--budget-kb", "0"], "Missing option '--student'"),
+    (["augment"], "Missing option '--out'"),
+    (["fit-stream", "--shards", "{tmp}/nope"], "no manifest.json"),
+    (["report", "{tmp}/nope"], "Missing option '--out'"),
+    (["report", "{tmp}/nope", "--out", "{tmp}/report"], "runs folder not found"),
+]
+
+
+@pytest.fixture
+def bad_input_paths(good_data, tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "thesis.tex").write_text("do not delete")
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / "junk.tflite").write_bytes(b"not a model")
+    (tmp_path / "bad.json").write_text('{"student": 3')
+    return {"data": good_data, "tmp": str(tmp_path), "foreign": str(foreign), "file": str(tmp_path / "notes.txt"),
+            "junk": str(tmp_path / "junk.tflite"), "badjson": str(tmp_path / "bad.json")}
+
+
+@pytest.mark.parametrize("args,needle", BAD_INPUTS, ids=[" ".join(a) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_fast(args, needle, bad_input_paths, tmp_path, monkeypatch):
+    import time
+    monkeypatch.chdir(tmp_path)  # a default --out would land here: nothing may appear
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    start = time.time()
+    result = invoke(*[a.format(**bad_input_paths) for a in args])
+    assert_user_error(result, needle)
+    assert time.time() - start < 5, "validation must come before TensorFlow"
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert (tmp_path / "foreign" / "thesis.tex").read_text() == "do not delete"

@@ -1,6 +1,7 @@
 """All knobs of a student run in one small dataclass, saved as `config.json` in the run folder."""
 import dataclasses
 import json
+import numbers
 from dataclasses import dataclass, field
 
 from tfdistil.errors import UserError
@@ -46,6 +47,32 @@ class Config:
             raise UserError(f"unknown distillation loss {self.distill_loss!r}; choose mse or kl")
         if self.epochs < 1 or self.batch_size < 1 or self.max_len < 1:
             raise UserError("--epochs, --batch-size and --max-len must be positive")
+        # Types first (a config.json can hold anything), then ranges: a wrong value fails here,
+        # in a second, not after minutes of training.
+        for f in dataclasses.fields(self):
+            value, kind = getattr(self, f.name), type(f.default)
+            numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if kind is float and numeric:
+                setattr(self, f.name, float(value))
+            elif kind is int and numeric and float(value).is_integer():
+                setattr(self, f.name, int(value))
+            elif kind in (int, float, bool, str) and not isinstance(value, kind):
+                raise UserError(f"{f.name} must be {kind.__name__}, got {value!r}")
+        positive = ("embed_dim", "hidden", "filters", "min_freq", "lr", "temperature")
+        bad = [n for n in positive if getattr(self, n) <= 0]
+        if bad:
+            raise UserError(f"{', '.join(bad)} must be positive, got "
+                            f"{', '.join(str(getattr(self, n)) for n in bad)}")
+        if not 0.0 < self.gamma <= 1.0:
+            raise UserError(f"gamma (the per-epoch learning-rate decay) must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise UserError(f"--seed must be in [0, 2^32), got {self.seed}")
+        if self.max_vocab < 0 or self.train_limit < 0:
+            raise UserError("--max-vocab and the train limit must be 0 (no cap) or positive")
+        if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):
+            raise UserError(f"kernel_sizes must be positive integers, got {list(self.kernel_sizes)}")
 
     def to_dict(self):
         return dataclasses.asdict(self)

@@ -104,14 +104,15 @@ def check_output_folder(out, overwrite=False, flag="--out"):
     partial = out.rstrip("/") + ".partial"
     if os.path.exists(partial) and (not os.path.isdir(partial) or (os.listdir(partial) and not is_ours(partial))):
         raise UserError(f"{partial}: exists and was not made by tfdistil; move it away")
+    # Check, do not create: a command that fails later on another input must leave nothing behind.
     parent = os.path.dirname(os.path.abspath(out))
-    if not os.path.isdir(parent):
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as e:
-            raise UserError(f"{flag} {out}: cannot create {parent} ({e.strerror})") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {out}: {parent} is not writable")
+    existing = parent
+    while not os.path.isdir(existing):
+        if os.path.exists(existing):
+            raise UserError(f"{flag} {out}: {existing} is a file, not a folder")
+        existing = os.path.dirname(existing)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {out}: {existing} is not writable")
 
 
 def remove_ours(folder):

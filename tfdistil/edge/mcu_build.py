@@ -45,6 +45,7 @@ BOARDS = {
 # are compared with bit for bit (the pip tflite-micro interpreter is built from another commit).
 HOST = "host"
 HOST_TOOLS = {"gcc": "gcc", "g++": "g++", "ar": "ar"}
+HOST_ARENA_BYTES = 8 * 1024 * 1024  # 64-bit bookkeeping needs more than the board's arena
 TARGET_FLAGS = {**{name: b["cpu_flags"] for name, b in BOARDS.items()}, HOST: []}
 
 DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG"]
@@ -263,7 +264,7 @@ def build_host_reference(kit_dir, out_dir, ops, log=None):
                       (os.path.join(kit_dir, "tokenizer.c"), False), (os.path.join(MCU_SRC, "main_qemu.cc"), True)):
         obj = os.path.join(out_dir, "host_" + os.path.splitext(os.path.basename(path))[0] + ".o")
         _run([tools["g++" if cxx else "gcc"], *compile_flags(src, HOST, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              "-c", path, "-o", obj], f"compiling {path} for the host")
+              f"-DTFDISTIL_ARENA_SIZE={HOST_ARENA_BYTES}", "-c", path, "-o", obj], f"compiling {path} for the host")
         objects.append(obj)
     exe = os.path.join(out_dir, "host_firmware")
     _run([tools["g++"], "-o", exe, *objects, lib, "-lm"], "linking host_firmware")

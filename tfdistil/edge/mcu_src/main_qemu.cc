@@ -47,7 +47,12 @@ constexpr uint32_t kPaint = 0xA5C3E1F0u;
 constexpr uint32_t kSetupPaintBytes = 128 * 1024;     // before setup: AllocateTensors(), stdio
 constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sentence
 
-alignas(16) uint8_t tensor_arena[kTensorArenaSize];
+// The host build gets a large arena: 64-bit pointers make TFLM's bookkeeping bigger than on the
+// board, and the arena's size never changes an answer.
+#ifndef TFDISTIL_ARENA_SIZE
+#define TFDISTIL_ARENA_SIZE kTensorArenaSize
+#endif
+alignas(16) uint8_t tensor_arena[TFDISTIL_ARENA_SIZE];
 
 // ---------------------------------------------------------------- instruction counting
 // Exactly 2 instructions per iteration (subs, bne): a loop of known length to turn timer
@@ -228,7 +233,7 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
   static StudentOpResolver kit_resolver;
   if (RegisterStudentOps(kit_resolver) != kTfLiteOk) return Fail("RegisterStudentOps() failed");
   static TapDequantizeResolver resolver(kit_resolver);
-  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, kTensorArenaSize);
+  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, TFDISTIL_ARENA_SIZE);
   if (interpreter.AllocateTensors() != kTfLiteOk) return Fail("AllocateTensors() failed (arena too small?)");
   int token_ids = -1, reverse_index = -1;
   if (!FindInputs(model, interpreter, &token_ids, &reverse_index)) return Fail("inputs do not match the kit");
@@ -238,7 +243,7 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
   if (n_out < 1 || n_out > kMaxOutputs) return Fail("unexpected output size");
   g_output_data = output->data.raw;
   printf("R inputs=%d max_len=%d arena_size=%d arena_used=%u outputs=%d tap=%d\n", kNumInputs, kMaxLen,
-         kTensorArenaSize, static_cast<unsigned>(interpreter.arena_used_bytes()), n_out,
+         static_cast<int>(TFDISTIL_ARENA_SIZE), static_cast<unsigned>(interpreter.arena_used_bytes()), n_out,
          resolver.tapping() ? 1 : 0);
 
   tfdistil_ticks_start();
