@@ -171,3 +171,14 @@ def test_cli_errors_are_one_line(int8_models, tiny_run, data_dir, tmp_path, monk
     monkeypatch.delenv("TFDISTIL_TFLM_SRC")
     monkeypatch.setenv("PATH", str(tmp_path))
     assert_user_error(invoke(model, "--data", data_dir), "arm-none-eabi-gcc", "apt-get install")
+
+
+def test_a_model_without_its_manifest_runs(toolchain, int8_models, data_dir, tmp_path):
+    """The ops come from the flatbuffer, not the manifest: a bare .tflite + vocab.json is enough."""
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    shutil.copy(int8_models["bilstm_attn"], folder / "model.tflite")
+    shutil.copy(os.path.join(os.path.dirname(int8_models["bilstm_attn"]), "vocab.json"), folder / "vocab.json")
+    r = run_firmware(str(folder / "model.tflite"), data_dir, "dev", limit=3, board=BOARD, progress=False,
+                     log=lambda m: None)
+    assert r["labels_identical"] == 3 and r["agreement_with_host_build"]["int8_outputs_identical"] == 3

@@ -142,7 +142,8 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
     vocab = Vocab.load(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
     os.makedirs(out_dir, exist_ok=True)
     max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
-    ops = manifest.get("ops") or {}
+    from tfdistil.edge.export import op_list
+    ops = op_list(model_bytes)  # from the flatbuffer itself: a model may come without its manifest
     unknown = [op for op in ops if op not in RESOLVER_METHODS]
     if unknown:
         from tfdistil.errors import UserError
