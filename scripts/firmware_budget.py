@@ -40,9 +40,9 @@ ESTIMATE_MHZ = 64
 BOARDS = (
     ("Arduino Nano 33 BLE (nRF52840, Cortex-M4F)", 1024 * KIB, 256 * KIB),
     # Xtensa, not Cortex-M: its TFLM runtime and libc differ in size from this build's (~165 KiB
-    # here); the model, vocabulary and arena bytes are the same. Flash = the default 1 MiB app
-    # partition, RAM = internal SRAM.
-    ("ESP32-S3 (1 MiB app partition)", 1024 * KIB, 512 * KIB),
+    # here); the model, vocabulary and arena bytes are the same. Flash = the single-app "large"
+    # partition (CONFIG_PARTITION_TABLE_SINGLE_APP_LARGE, see README section 2), RAM = internal SRAM.
+    ("ESP32-S3 (1.5 MiB app partition)", 1536 * KIB, 512 * KIB),
 )
 
 
@@ -87,7 +87,10 @@ def row(model, r, source):
     flash, ram = r["flash"], r["ram"]
     stack = r["stack_high_water_bytes"]
     return {
-        "name": name, "model": os.path.relpath(os.path.abspath(model), ROOT), "student": r["student"],
+        "name": name, "model": os.path.relpath(os.path.abspath(model), ROOT),
+        # A model without its manifest: the student is in the file name convert gives it.
+        "student": r["student"] or next((st for st in ("bilstm_attn", "bilstm", "cnn")
+                                         if os.path.basename(model).startswith(st + "_")), "?"),
         "model_sha256": r["model_sha256"], "source": source or "this run",
         "flash_total": flash["total"], "flash_model": flash["model"], "flash_vocabulary": flash["vocabulary"],
         "flash_tflm": flash["tflm_runtime"], "flash_other": flash["other"],
@@ -98,8 +101,11 @@ def row(model, r, source):
         "ms_p50_estimate": round(r["instructions"]["invoke"]["p50"] / (ESTIMATE_MHZ * 1e3), 1),
         "n": r["n"], "split": r["split"], "accuracy": r["accuracy"],
         "labels_identical": r["labels_identical"], "int8_outputs_identical": r["int8_outputs_identical"],
-        "fits": {b: flash["total"] <= f and ram["total"] + stack <= m for b, f, m in BOARDS},
     }
+
+
+def fits(r):
+    return {b: r["flash_total"] <= f and r["ram_total"] + r["stack"] <= m for b, f, m in BOARDS}
 
 
 def _n(x):
@@ -133,7 +139,9 @@ def render_markdown(rows, meta):
         f"- **instr./sentence** = instructions executed by `Invoke()` per sentence (QEMU `-icount`), p50 over the "
         f"sentences run; **ms @ {ESTIMATE_MHZ} MHz** is an estimate assuming one instruction per cycle (QEMU models "
         "no caches, flash wait states or pipeline stalls; a real M4 needs more cycles than instructions).",
-        "- **agree** = sentences whose label and int8 logits are identical to the host TFLM interpreter.",
+        "- **agree** = sentences whose label (and int8 logits) are identical to the `tflite-micro` Python interpreter; "
+        "every row's labels, int8 logits and float outputs are also compared with the same TFLM sources built "
+        "for x86 (`agreement_with_host_build` in the full-split JSON files, identical on every sentence).",
         "- **fits**: flash <= board flash and RAM + stack <= board RAM, nothing reserved: every byte of the "
         "firmware is counted (for the ESP32-S3, an Xtensa chip, only approximately: its runtime and libc are "
         "not this build's). Boards: " + "; ".join(f"{b} = {_k(f)} KiB flash, {_k(m)} KiB RAM" for b, f, m in BOARDS)
@@ -146,14 +154,14 @@ def render_markdown(rows, meta):
         + " | ".join("---" for _ in BOARDS) + " |",
     ]
     for r in rows:
-        fits = " | ".join("yes" if r["fits"][b] else "no" for b, _, _ in BOARDS)
+        fit_cells = " | ".join("yes" if r["fits"][b] else "no" for b, _, _ in BOARDS)
         agree = f"{r['labels_identical']}/{r['n']}" + ("" if r["int8_outputs_identical"] == r["n"] else
                                                        f" (int8 {r['int8_outputs_identical']})")
         lines.append(
             f"| {r['name']} | {r['student']} | {_k(r['flash_total'])} | {_k(r['flash_model'])} "
             f"| {_k(r['flash_vocabulary'])} | {_k(r['flash_tflm'])} | {_k(r['flash_other'])} | {_k(r['ram_total'])} "
             f"| {_k(r['arena'])} | {_n(r['stack'])} | {_n(int(r['instructions_p50']))} | {r['ms_p50_estimate']:,} "
-            f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fits} |")
+            f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fit_cells} |")
     lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
               "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes."]
     return "\n".join(lines) + "\n"
@@ -168,7 +176,20 @@ def main(argv=None):
     ap.add_argument("--board", default="mps2-an386")
     ap.add_argument("--out", default=os.path.join(ROOT, "firmware_notes", "budget.md"),
                     help="Markdown to write; the JSON goes beside it (default firmware_notes/budget.md)")
+    ap.add_argument("--render-json", default=None,
+                    help="re-render --out from a budget.json this script wrote, without measuring again")
     args = ap.parse_args(argv)
+    if args.render_json:
+        with open(args.render_json, encoding="utf-8") as f:
+            saved = json.load(f)
+        rows, meta = saved.pop("rows"), saved
+        for r in rows:
+            r["fits"] = fits(r)
+        meta["boards"] = [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]
+        from tfdistil.files import atomic_write_json, atomic_write_text
+        atomic_write_text(args.out, render_markdown(rows, meta))
+        atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})
+        return 0
     if not args.out.endswith(".md"):
         sys.exit("error: --out must end in .md (the JSON is written beside it)")
     if args.limit < 1:
@@ -190,6 +211,8 @@ def main(argv=None):
                   f"{_n(int(rows[-1]['instructions_p50']))} instructions/sentence ({rows[-1]['source']})", file=sys.stderr)
     except UserError as e:
         sys.exit(f"error: {e}")
+    for r in rows:
+        r["fits"] = fits(r)
     rows.sort(key=lambda r: (r["flash_total"], r["name"]))
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M"),
             "command": " ".join(shlex.quote(a) for a in ["python", "scripts/firmware_budget.py"]
