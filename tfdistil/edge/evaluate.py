@@ -147,14 +147,8 @@ def smallest_arena(model_path, input_names, used_bytes, step=64):
 
 
 def _arena_ok(model_path, size, input_names):
-    import subprocess
-    import sys
-    # cwd: the folder holding the tfdistil package, so `-m` finds it even when not installed;
-    # hence an absolute model path.
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path), str(size),
-                           ",".join(input_names)], capture_output=True, cwd=package_parent)
-    return proc.returncode == 0
+    from tfdistil.edge.runtimes import run_tflm_probe
+    return run_tflm_probe(model_path, size, input_names).returncode == 0
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,

@@ -76,6 +76,15 @@ def _layer_of(model, graph, op, layer_kernels):
     return min(errors, key=errors.get)
 
 
+def _lstm_ops(model, schema):
+    """(graph, op) of every UNIDIRECTIONAL_SEQUENCE_LSTM in a flatbuffer object model."""
+    for graph in model.subgraphs:
+        for op in graph.operators:
+            code = model.operatorCodes[op.opcodeIndex]
+            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
+                yield graph, op
+
+
 def fix_lstm_state_quantization(model_bytes, cell_state_max, layer_kernels):
     """Flatbuffer bytes with the state tensors' parameters set (see the module doc), and
     {layer: {"cell_max", "cell_scale", "clipped"}} of what was written.
@@ -87,33 +96,29 @@ def fix_lstm_state_quantization(model_bytes, cell_state_max, layer_kernels):
 
     model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     written = {}
-    for graph in model.subgraphs:
-        for op in graph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) != schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
-                continue
-            if any(op.inputs[k] >= 0 for k in (PROJECTION_WEIGHTS, PROJECTION_BIAS)):
-                raise UserError("LSTM with a projection layer: the int8 state fix supports plain Keras LSTMs only "
-                                "(convert with --no-lstm-state-fix to keep the converter's states)")
-            out_q = graph.tensors[op.outputs[0]].quantization
-            hidden, cell = graph.tensors[op.inputs[HIDDEN_STATE]], graph.tensors[op.inputs[CELL_STATE]]
-            if hidden.quantization is None or cell.quantization is None or not hidden.quantization.scale:
-                continue  # float model: nothing to fix
-            layer = _layer_of(model, graph, op, layer_kernels)
-            power, clipped = cell_scale_power(cell_state_max[layer])
-            hidden.quantization.scale = list(out_q.scale)
-            hidden.quantization.zeroPoint = list(out_q.zeroPoint)
-            # The last intermediate is the hidden state before it is written out; LiteRT
-            # requantizes through it, so a separately calibrated range clips h.
-            if op.intermediates is not None and len(op.intermediates) == 5:
-                effective_hidden = graph.tensors[op.intermediates[4]].quantization
-                if effective_hidden is not None:
-                    effective_hidden.scale = list(out_q.scale)
-                    effective_hidden.zeroPoint = list(out_q.zeroPoint)
-            cell.quantization.scale = [2.0 ** power]
-            cell.quantization.zeroPoint = [0]
-            written[layer] = {"cell_max": round(cell_state_max[layer], 6), "cell_scale": 2.0 ** power,
-                              "clipped": clipped}
+    for graph, op in _lstm_ops(model, schema):
+        if any(op.inputs[k] >= 0 for k in (PROJECTION_WEIGHTS, PROJECTION_BIAS)):
+            raise UserError("LSTM with a projection layer: the int8 state fix supports plain Keras LSTMs only "
+                            "(convert with --no-lstm-state-fix to keep the converter's states)")
+        out_q = graph.tensors[op.outputs[0]].quantization
+        hidden, cell = graph.tensors[op.inputs[HIDDEN_STATE]], graph.tensors[op.inputs[CELL_STATE]]
+        if hidden.quantization is None or cell.quantization is None or not hidden.quantization.scale:
+            continue  # float model: nothing to fix
+        layer = _layer_of(model, graph, op, layer_kernels)
+        power, clipped = cell_scale_power(cell_state_max[layer])
+        hidden.quantization.scale = list(out_q.scale)
+        hidden.quantization.zeroPoint = list(out_q.zeroPoint)
+        # The last intermediate is the hidden state before it is written out; LiteRT
+        # requantizes through it, so a separately calibrated range clips h.
+        if op.intermediates is not None and len(op.intermediates) == 5:
+            effective_hidden = graph.tensors[op.intermediates[4]].quantization
+            if effective_hidden is not None:
+                effective_hidden.scale = list(out_q.scale)
+                effective_hidden.zeroPoint = list(out_q.zeroPoint)
+        cell.quantization.scale = [2.0 ** power]
+        cell.quantization.zeroPoint = [0]
+        written[layer] = {"cell_max": round(cell_state_max[layer], 6), "cell_scale": 2.0 ** power,
+                          "clipped": clipped}
     builder = flatbuffers.Builder(len(model_bytes) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output()), written
@@ -124,11 +129,8 @@ def lstm_state_scales(model_bytes):
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
     model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
     scales = []
-    for graph in model.subgraphs:
-        for op in graph.operators:
-            code = model.operatorCodes[op.opcodeIndex]
-            if max(code.builtinCode, code.deprecatedBuiltinCode) == schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM:
-                h, c = graph.tensors[op.inputs[HIDDEN_STATE]], graph.tensors[op.inputs[CELL_STATE]]
-                scales.append((h.quantization.scale[0] if h.quantization and h.quantization.scale else None,
-                               c.quantization.scale[0] if c.quantization and c.quantization.scale else None))
+    for graph, op in _lstm_ops(model, schema):
+        h, c = graph.tensors[op.inputs[HIDDEN_STATE]], graph.tensors[op.inputs[CELL_STATE]]
+        scales.append((h.quantization.scale[0] if h.quantization and h.quantization.scale else None,
+                       c.quantization.scale[0] if c.quantization and c.quantization.scale else None))
     return scales

@@ -30,7 +30,7 @@ def probe_litert(model_bytes, input_names):
     try:
         it = Interpreter(model_content=model_bytes)
         it.allocate_tensors()
-        for d, x in zip(it.get_input_details(), _probe_inputs(input_names, it.get_input_details()[0]["shape"][1])):
+        for d, x in zip(it.get_input_details(), probe_inputs(input_names, it.get_input_details()[0]["shape"][1])):
             it.set_tensor(d["index"], x.astype(np.int32))
         it.invoke()
     except (ValueError, RuntimeError) as e:
@@ -38,12 +38,19 @@ def probe_litert(model_bytes, input_names):
     return None
 
 
+def run_tflm_probe(model_path, arena_bytes, input_names, explain=False):
+    """`python -m tfdistil.edge.tflm_probe` in its own process (TFLM can crash, not raise). cwd: the
+    folder holding the tfdistil package, so `-m` finds it even when not installed; hence the
+    absolute model path."""
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path),
+                           str(arena_bytes), ",".join(input_names), *(["explain"] if explain else [])],
+                          capture_output=True, text=True, cwd=package_parent)
+
+
 def probe_tflm(model_path, input_names):
     """None if TFLM's reference kernels allocate and invoke the model, else the failing op and TFLM's reason."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path),
-                           str(PROBE_ARENA_BYTES), ",".join(input_names), "explain"],
-                          capture_output=True, text=True, cwd=package_parent)
+    proc = run_tflm_probe(model_path, PROBE_ARENA_BYTES, input_names, explain=True)
     if proc.returncode == 0:
         return None
     return _first_node_error(proc.stderr) or f"TFLM could not run it (exit {proc.returncode})"
@@ -60,7 +67,8 @@ def _first_node_error(text):
     return None
 
 
-def _probe_inputs(names, max_len):
+def probe_inputs(names, max_len):
+    """A three-word sentence (and its reverse index) for each named input, as a runtime's feeds."""
     import numpy as np
     ids = np.zeros((1, max_len), np.int32)
     ids[0, :3] = [2, 3, 4]

@@ -3,12 +3,12 @@
 Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES [explain]`; exit 0 = yes.
 A process of its own because TFLM can crash (not raise) when the arena is too small. With
 `explain`, TFLM's own report of what failed stays on stderr.
-Imports only numpy and tflite_micro.
+Imports only tflite_micro and numpy (through runtimes.probe_inputs).
 """
 import os
 import sys
 
-import numpy as np
+from tfdistil.edge.runtimes import probe_inputs
 
 
 def main(path, size, names, explain=False):
@@ -20,13 +20,8 @@ def main(path, size, names, explain=False):
         os.dup2(devnull, 2)  # TFLM reports allocation failures on stderr; the exit code says it all
     try:
         it = tflite_micro.runtime.Interpreter.from_bytes(model, arena_size=size)
-        max_len = int(it.get_input_details(0)["shape"][1])
-        ids = np.zeros((1, max_len), np.int32)
-        ids[0, :3] = [2, 3, 4]
-        rev = np.arange(max_len, dtype=np.int32)[None]
-        rev[0, :3] = [2, 1, 0]
-        for i, name in enumerate(names):
-            it.set_input(rev if "reverse_index" in name else ids, i)
+        for i, x in enumerate(probe_inputs(names, int(it.get_input_details(0)["shape"][1]))):
+            it.set_input(x, i)
         it.invoke()
     except Exception:
         sys.exit(1)
