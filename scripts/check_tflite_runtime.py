@@ -7,9 +7,11 @@ tflite-runtime 2.14.0 is the last release and what Raspberry Pi OS Bookworm's Py
 gets; it needs numpy<2, so it lives in a venv of its own (made here if missing: PyPI
 only). `tflite/classify.py --tsv test.tsv` runs in that venv, where no other runtime and no
 TensorFlow is installed, and its test accuracy is compared with the accuracy recorded for
-the model (results/results.json, LiteRT; for a model outside it, its migration record).
+the model (results/results.json, LiteRT builtin kernels; for a model outside it, its own
+eval_int8_litert_test.json; see scripts/record_int8_kernels.py).
 """
 import argparse
+import glob
 import json
 import os
 import subprocess
@@ -45,6 +47,11 @@ def classify_accuracy(python, model, vocab, tsv):
 def recorded_accuracies():
     with open(os.path.join(ROOT, "results", "results.json")) as f:
         rec = {e["tflite_int8"]: e["tflite_int8_test_accuracy"] for e in json.load(f) if e.get("tflite_int8")}
+    # a committed model with no run in results.json: its own LiteRT record (builtin kernels)
+    for own in glob.glob(os.path.join(ROOT, "results", "models", "*", "eval_int8_litert_test.json")):
+        with open(own) as f:
+            e = json.load(f)
+        rec.setdefault(e["model"], e["accuracy"])
     migration = os.path.join(ROOT, "results", "migration_attention_div.json")
     if os.path.isfile(migration):
         with open(migration) as f:

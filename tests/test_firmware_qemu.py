@@ -182,3 +182,17 @@ def test_a_model_without_its_manifest_runs(toolchain, int8_models, data_dir, tmp
     r = run_firmware(str(folder / "model.tflite"), data_dir, "dev", limit=3, board=BOARD, progress=False,
                      log=lambda m: None)
     assert r["labels_identical"] == 3 and r["agreement_with_host_build"]["int8_outputs_identical"] == 3
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_float32_students_run_on_the_board(student, toolchain, tiny_run, data_dir, tmp_path):
+    """The manifest lists cortex-m4 for float32 too: it must have run there, not only on the host."""
+    model = convert(tiny_run[student], "float32", max_len=64, out=str(tmp_path / f"{student}_float32.tflite"))
+    assert "cortex-m4" in model["runtimes"]
+    r = run_firmware(model["path"], data_dir, "dev", limit=10, board=BOARD, build_dir=str(tmp_path / "fw"),
+                     progress=False, log=lambda m: None)
+    assert r["quantization"] == "float32" and r["n"] == 10
+    assert r["labels_identical"] == r["agreement_with_host_build"]["labels_identical"] == 10
+    # float kernels: the board's newlib libm and fused multiply-add round differently from glibc
+    assert r["agreement_with_host_tflm"]["float_outputs_max_abs_difference"] < 1e-4, r["agreement_with_host_tflm"]
+    assert r["agreement_with_host_build"]["float_outputs_max_abs_difference"] < 1e-4

@@ -36,8 +36,10 @@ def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, 
 @click.option("--vocab", "vocab_path", default=None, help="vocab.json (default: beside the model).")
 @click.option("--run", "run_dir", default=None, help="Run folder to compare predictions with (default: from the manifest).")
 @click.option("--limit", type=int, default=None, help="Only the first N rows of the split.")
+@click.option("--kernels", default="builtin", type=click.Choice(["builtin", "xnnpack"]), show_default=True,
+              help="LiteRT kernels: builtin (bit-identical to tflite-runtime on a Pi) or the XNNPACK delegate.")
 @command
-def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit):
+def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit, kernels):
     """Accuracy, agreement with Keras, latency and (TFLM) arena of a flatbuffer on a split."""
     from tfdistil.edge.evaluate import evaluate_tflite as run_eval
-    return run_eval(model, data, split, runtime, vocab_path, run_dir, limit)
+    return run_eval(model, data, split, runtime, vocab_path, run_dir, limit, kernels=kernels)

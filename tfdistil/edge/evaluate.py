@@ -52,11 +52,28 @@ def _feeds(names, token_ids):
     return out
 
 
+LITERT_KERNELS = ("builtin", "xnnpack")
+
+
 class LiteRTRunner:
-    def __init__(self, model_bytes, num_threads=1):
-        from ai_edge_litert.interpreter import Interpreter
+    """LiteRT with TFLite's builtin integer kernels (default) or its default XNNPACK delegate.
+
+    `builtin` is the kernel set every CPU runtime shares bit for bit: tflite-runtime 2.14 (the
+    Raspberry Pi OS runtime) computes exactly these int8 outputs, so a figure measured here is
+    one a Pi reproduces. XNNPACK requantizes in float32 and moves about 1 int8 value in 1,000
+    by one step in the attention student, which flips 1-3 of 1,821 SST-2 test labels; it is
+    faster only for the CNN (0.023 vs 0.076 ms), so it is opt-in (`kernels="xnnpack"`).
+    """
+
+    def __init__(self, model_bytes, num_threads=1, kernels="builtin"):
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        if kernels not in LITERT_KERNELS:
+            raise UserError(f"unknown LiteRT kernels {kernels!r}; choose {' or '.join(LITERT_KERNELS)}")
+        resolver = OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES if kernels == "builtin" else OpResolverType.AUTO
+        self.kernels = kernels
         try:
-            self.it = Interpreter(model_content=model_bytes, num_threads=num_threads)
+            self.it = Interpreter(model_content=model_bytes, num_threads=num_threads,
+                                  experimental_op_resolver_type=resolver)
             self.it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None
@@ -152,8 +169,11 @@ def _arena_ok(model_path, size, input_names):
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,
-                    limit=None, warmup=10, arena_size=None):
-    """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split."""
+                    limit=None, warmup=10, arena_size=None, kernels="builtin"):
+    """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split.
+
+    `kernels` (LiteRT only): "builtin", the integer kernels tflite-runtime shares bit for bit,
+    or "xnnpack", LiteRT's default delegate (see LiteRTRunner)."""
     from tfdistil.progress import progress
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path)
@@ -164,7 +184,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
                         f"{manifest['vocab_size']}: wrong vocab.json for this model")
     s = load_split(data, split, limit)
     if runtime == "litert":
-        runner = LiteRTRunner(model_bytes)
+        runner = LiteRTRunner(model_bytes, kernels=kernels)
     elif runtime == "tflm":
         runner = TFLMRunner(model_bytes, arena_size or 2 * 1024 * 1024)
     else:
@@ -180,6 +200,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
         times[i] = time.perf_counter() - t0
     pred = logits.argmax(-1)
     result = {"model": model_path, "runtime": runtime, "split": split, "n": len(s),
+              **({"kernels": kernels} if runtime == "litert" else {}),
               "accuracy": float(np.mean(pred == s.labels)), "model_bytes": len(model_bytes), "max_len": L,
               "student": manifest.get("student"), "quantization": manifest.get("quantization"),
               "latency_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
