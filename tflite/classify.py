@@ -67,7 +67,7 @@ def load_interpreter(path, num_threads, xnnpack=False):
 
     The builtin int8 kernels give the same outputs bit for bit in ai-edge-litert and
     tflite-runtime 2.14, so the labels match the accuracy tfdistil recorded; XNNPACK
-    rounds differently and can flip a rare borderline label (1-3 in 1,821 SST-2 sentences).
+    rounds differently and can flip a rare borderline label (1-4 in 1,821 SST-2 sentences).
     """
     try:
         from ai_edge_litert import interpreter as runtime

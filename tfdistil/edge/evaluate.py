@@ -60,8 +60,8 @@ class LiteRTRunner:
 
     `builtin` is the kernel set every CPU runtime shares bit for bit: tflite-runtime 2.14 (the
     Raspberry Pi OS runtime) computes exactly these int8 outputs, so a figure measured here is
-    one a Pi reproduces. XNNPACK requantizes in float32 and moves about 1 int8 value in 1,000
-    by one step in the attention student, which flips 1-3 of 1,821 SST-2 test labels; it is
+    one a Pi reproduces. XNNPACK requantizes in float32 and moves a few int8 values by one step in
+    the attention student, which flips 1-4 of 1,821 SST-2 test labels; it is
     faster only for the CNN (p50 0.027 vs 0.079 ms, results/int8_kernels.json), so it is
     opt-in (`kernels="xnnpack"`).
     """
