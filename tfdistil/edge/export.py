@@ -53,6 +53,10 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], twin)
     if quantize in ("dynamic", "float16", "int8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "dynamic":
+        # Per-channel hybrid FULLY_CONNECTED is op version 12, which tflite-runtime 2.14 (the
+        # Pi wheel, max version 11) refuses; per-tensor weight scales give version 5 to 9.
+        converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
     if quantize == "int8":

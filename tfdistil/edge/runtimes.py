@@ -18,8 +18,8 @@ PROBE_ARENA_BYTES = 8 * 1024 * 1024
 # tflite-runtime 2.14's DIV kernel: "Div only supports FLOAT32, INT32 and quantized UINT8 now".
 TFLITE_RUNTIME_214_INT8_MISSING = {"DIV"}
 # Newest op versions tflite-runtime 2.14 registers, where the converter can emit newer ones:
-# the hybrid (dynamic-range) FULLY_CONNECTED on a 3-D input is version 12 ("Didn't find op for
-# builtin opcode 'FULLY_CONNECTED' version '12'").
+# a per-channel hybrid (dynamic-range) FULLY_CONNECTED is version 12 ("Didn't find op for
+# builtin opcode 'FULLY_CONNECTED' version '12'"); export.to_tflite asks for per-tensor scales.
 TFLITE_RUNTIME_214_MAX_VERSION = {"FULLY_CONNECTED": 11}
 
 
