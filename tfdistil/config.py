@@ -1,6 +1,7 @@
 """All knobs of a student run in one small dataclass, saved as `config.json` in the run folder."""
 import dataclasses
 import json
+import math
 import numbers
 from dataclasses import dataclass, field
 
@@ -38,26 +39,31 @@ class Config:
     train_limit: int = 0                 # 0 = all training rows (tests use small slices)
 
     def __post_init__(self):
-        if self.student not in STUDENTS:
-            raise UserError(f"unknown student {self.student!r}; choose one of {', '.join(STUDENTS)}")
-        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
-        if not 0.0 <= self.alpha <= 1.0:
-            raise UserError(f"--alpha must be in [0, 1], got {self.alpha}")
-        if self.distill_loss not in ("mse", "kl"):
-            raise UserError(f"unknown distillation loss {self.distill_loss!r}; choose mse or kl")
-        if self.epochs < 1 or self.batch_size < 1 or self.max_len < 1:
-            raise UserError("--epochs, --batch-size and --max-len must be positive")
         # Types first (a config.json can hold anything), then ranges: a wrong value fails here,
         # in a second, not after minutes of training.
         for f in dataclasses.fields(self):
             value, kind = getattr(self, f.name), type(f.default)
             numeric = isinstance(value, numbers.Real) and not isinstance(value, bool)
             if kind is float and numeric:
+                if not math.isfinite(value):
+                    raise UserError(f"{f.name} must be a finite number, got {value!r}")
                 setattr(self, f.name, float(value))
-            elif kind is int and numeric and float(value).is_integer():
+            elif kind is int and numeric and math.isfinite(value) and float(value).is_integer():
                 setattr(self, f.name, int(value))
             elif kind in (int, float, bool, str) and not isinstance(value, kind):
                 raise UserError(f"{f.name} must be {kind.__name__}, got {value!r}")
+        if not isinstance(self.kernel_sizes, (list, tuple)) or not all(
+                isinstance(k, int) and not isinstance(k, bool) for k in self.kernel_sizes):
+            raise UserError(f"kernel_sizes must be a list of integers, got {self.kernel_sizes!r}")
+        self.kernel_sizes = tuple(self.kernel_sizes)
+        if self.student not in STUDENTS:
+            raise UserError(f"unknown student {self.student!r}; choose one of {', '.join(STUDENTS)}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise UserError(f"--alpha must be in [0, 1], got {self.alpha}")
+        if self.distill_loss not in ("mse", "kl"):
+            raise UserError(f"unknown distillation loss {self.distill_loss!r}; choose mse or kl")
+        if self.epochs < 1 or self.batch_size < 1 or self.max_len < 1:
+            raise UserError("--epochs, --batch-size and --max-len must be positive")
         positive = ("embed_dim", "hidden", "filters", "min_freq", "lr", "temperature")
         bad = [n for n in positive if getattr(self, n) <= 0]
         if bad:

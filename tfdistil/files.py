@@ -104,15 +104,24 @@ def check_output_folder(out, overwrite=False, flag="--out"):
     partial = out.rstrip("/") + ".partial"
     if os.path.exists(partial) and (not os.path.isdir(partial) or (os.listdir(partial) and not is_ours(partial))):
         raise UserError(f"{partial}: exists and was not made by tfdistil; move it away")
-    # Check, do not create: a command that fails later on another input must leave nothing behind.
-    parent = os.path.dirname(os.path.abspath(out))
-    existing = parent
+    check_writable(out, flag)
+
+
+def check_writable(path, flag, folder=False):
+    """`path` (a file, or with `folder` a folder) can be created or replaced: its nearest existing
+    ancestor is a writable folder. Check, do not create: a command that fails later on another
+    input must leave nothing behind."""
+    if folder and os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{flag} {path}: is a file, not a folder")
+    if not folder and os.path.isdir(path):
+        raise UserError(f"{flag} {path}: is a folder, not a file")
+    existing = path if folder and os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
     while not os.path.isdir(existing):
         if os.path.exists(existing):
-            raise UserError(f"{flag} {out}: {existing} is a file, not a folder")
+            raise UserError(f"{flag} {path}: {existing} is a file, not a folder")
         existing = os.path.dirname(existing)
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"{flag} {out}: {existing} is not writable")
+        raise UserError(f"{flag} {path}: {existing} is not writable")
 
 
 def remove_ours(folder):

@@ -62,6 +62,25 @@ def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
 # ---- end of tokenizer copy ----
 
 
+def fail(message):
+    """One line on stderr and exit 2, like tfdistil's own errors."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def load_vocab(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)
+        assert isinstance(vocab, dict) and isinstance(vocab["itos"], list)
+        vocab["unk_id"], vocab["pad_id"]
+    except FileNotFoundError:
+        fail(f"{path}: vocabulary file not found (use the vocab.json written beside the model)")
+    except (OSError, ValueError, KeyError, AssertionError, TypeError):
+        fail(f"{path}: not a tfdistil vocab.json")
+    return vocab
+
+
 def load_interpreter(path, num_threads, xnnpack=False):
     """An interpreter with TFLite's builtin kernels, or (xnnpack) the default XNNPACK delegate.
 
@@ -75,13 +94,13 @@ def load_interpreter(path, num_threads, xnnpack=False):
         try:
             from tflite_runtime import interpreter as runtime
         except ImportError:
-            sys.exit("error: install a TFLite runtime: pip install ai-edge-litert (or tflite-runtime)")
+            fail("install a TFLite runtime: pip install ai-edge-litert (or tflite-runtime)")
     kernels = runtime.OpResolverType.AUTO if xnnpack else runtime.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     try:
         it = runtime.Interpreter(model_path=path, num_threads=num_threads, experimental_op_resolver_type=kernels)
         it.allocate_tensors()
     except Exception as e:  # ValueError, RuntimeError, or SystemError (tflite-runtime with numpy 2)
-        sys.exit(f"error: {path}: cannot load model: {(str(e).splitlines() or [type(e).__name__])[0]}")
+        fail(f"{path}: cannot load model: {(str(e).splitlines() or [type(e).__name__])[0]}")
     return it
 
 
@@ -95,8 +114,7 @@ def reverse_index(ids):
 
 class Classifier:
     def __init__(self, model_path, vocab_path, num_threads=1, xnnpack=False):
-        with open(vocab_path, encoding="utf-8") as f:
-            vocab = json.load(f)
+        vocab = load_vocab(vocab_path)
         # ids 0/1 are <pad>/<unk>: typed in a sentence they are unknown words, as in training
         self.word_to_id = {w: i for i, w in enumerate(vocab["itos"]) if i >= 2}
         self.vocab_size = len(vocab["itos"])
@@ -108,7 +126,7 @@ class Classifier:
         rows = [int(t["shape"][0]) for t in self.it.get_tensor_details()
                 if "embedding" in t["name"] and len(t["shape"]) == 2]
         if rows and self.vocab_size not in rows:
-            sys.exit(f"error: {vocab_path} has {self.vocab_size} words but the model's embedding has {rows[0]} rows: "
+            fail(f"{vocab_path} has {self.vocab_size} words but the model's embedding has {rows[0]} rows: "
                      "use the vocab.json written beside this model by `tfdistil convert`")
 
     def logits(self, text):
@@ -130,23 +148,43 @@ class Classifier:
 def read_tsv(path):
     """(sentence, label or None) rows. A header names the columns (`sentence`, optional
     `label`; GLUE's unlabelled `index<TAB>sentence` works too); without one, column 0 is
-    the sentence and column 1 the label."""
+    the sentence and column 1 the label. A row without a label is unlabelled; a label other
+    than 0 or 1 is an error naming the line (it would silently leave the accuracy)."""
     rows = []
     text_col, label_col = 0, 1
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            cols = line.rstrip("\n").rstrip("\r").split("\t")
-            if lineno == 1 and "sentence" in cols:
-                text_col = cols.index("sentence")
-                label_col = cols.index("label") if "label" in cols else None
-                continue
-            label = cols[label_col] if label_col is not None and len(cols) > label_col else None
-            rows.append((cols[text_col], int(label) if label in ("0", "1") else None))
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        fail(f"{path}: file not found")
+    except UnicodeDecodeError as e:
+        fail(f"{path}: not UTF-8 text (byte {e.start})")
+    except OSError as e:
+        fail(f"{path}: cannot read ({e.strerror})")
+    for lineno, line in enumerate(lines, start=1):
+        cols = line.split("\t")
+        if lineno == 1 and "sentence" in cols:
+            text_col = cols.index("sentence")
+            label_col = cols.index("label") if "label" in cols else None
+            continue
+        if not line.strip():
+            continue
+        if len(cols) <= text_col:
+            fail(f"{path}:{lineno}: no sentence column")
+        label = cols[label_col].strip() if label_col is not None and len(cols) > label_col else ""
+        if label not in ("", "0", "1"):
+            fail(f"{path}:{lineno}: label {label!r} is not 0 or 1")
+        rows.append((cols[text_col], int(label) if label else None))
     return rows
 
 
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        fail(f"{message} (see {self.prog} --help)")
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("model")
     ap.add_argument("texts", nargs="*")
     ap.add_argument("--vocab", required=True)

@@ -37,6 +37,15 @@ def command(fn):
         except KeyboardInterrupt:
             click.echo("interrupted: nothing half-written was kept; rerun the command to resume", err=True)
             sys.exit(130)
+        except click.ClickException:
+            raise
+        except Exception as e:  # a case no check foresaw: still one line (the traceback on request)
+            if os.environ.get("TFDISTIL_VERBOSE") == "1":
+                raise
+            first = (str(e).splitlines() or [""])[0][:200]
+            click.echo(f"error: unexpected {type(e).__name__}: {first} (TFDISTIL_VERBOSE=1 shows the traceback; "
+                       "please report it)", err=True)
+            sys.exit(1)
         if as_json:
             click.echo(json.dumps(result, default=float))
         elif result is not None:

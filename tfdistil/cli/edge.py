@@ -19,6 +19,9 @@ from tfdistil.cli.common import DEFAULT_DATA, command
 @command
 def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, c_array_dir, no_lstm_state_fix):
     """Convert a student to a builtin-ops-only TFLite flatbuffer (+ vocab.json and a manifest)."""
+    from tfdistil.files import check_writable
+    if c_array_dir:  # before the .tflite is written, not after
+        check_writable(c_array_dir, "--c-array", folder=True)
     from tfdistil.edge.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
                          fix_lstm_states=not no_lstm_state_fix)

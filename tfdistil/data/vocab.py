@@ -1,5 +1,6 @@
 """The word vocabulary: built from the train split only; id 0 = <pad>, 1 = <unk>."""
 import collections
+import hashlib
 import json
 
 import numpy as np
@@ -47,6 +48,10 @@ class Vocab:
     def to_json(self):
         return {"format": "tfdistil-vocab-1", "tokenizer": "tfdistil.tokenizer (ascii-lower, whitespace, peel .,!?;:\")",
                 "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "itos": self.itos}
+
+    def sha256(self):
+        """Fingerprint of the word list: a run records it, so another run's vocab.json is caught."""
+        return hashlib.sha256(json.dumps(self.itos, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def save(self, path):
         atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False))

@@ -28,15 +28,55 @@ def read_model(path):
         model_bytes = f.read()
     if len(model_bytes) < 8 or model_bytes[4:8] != TFLITE_MAGIC:
         raise UserError(f"{path}: not a TFLite flatbuffer (no TFL3 identifier)")
+    from ai_edge_litert.interpreter import Interpreter
+    try:  # LiteRT's flatbuffer verifier: a truncated file fails here, not deep in a runtime
+        Interpreter(model_content=model_bytes)
+    except (ValueError, RuntimeError) as e:
+        raise UserError(f"{path}: damaged or truncated model ({(str(e).splitlines() or ['?'])[0]})") from None
     return model_bytes
 
 
-def read_manifest(path):
+def read_manifest(path, model_bytes=None):
+    """The manifest `convert` wrote beside the model ({} if none), checked against the model's bytes."""
+    import hashlib
     m = path[: -len(".tflite")] + ".json" if path.endswith(".tflite") else None
-    if m and os.path.isfile(m):
-        with open(m) as f:
-            return json.load(f)
-    return {}
+    if not (m and os.path.isfile(m)):
+        return {}
+    try:
+        with open(m, encoding="utf-8") as f:
+            manifest = json.load(f)
+        assert isinstance(manifest, dict)
+    except (OSError, ValueError, AssertionError):
+        raise UserError(f"{m}: unreadable manifest (not a JSON object); restore it or delete it") from None
+    if model_bytes is not None and manifest.get("sha256") and \
+            manifest["sha256"] != hashlib.sha256(model_bytes).hexdigest():
+        raise UserError(f"{path}: does not match its manifest {os.path.basename(m)} (sha256 differs): the model "
+                        "was changed after `convert`; convert again or delete the manifest")
+    return manifest
+
+
+def embedding_rows(model_bytes):
+    """Rows of the embedding table (the first GATHER's params), or None."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=model_bytes)
+    shapes = {t["index"]: t["shape"] for t in it.get_tensor_details()}
+    for op in it._get_ops_details():
+        if op["op_name"] == "GATHER" and len(shapes.get(op["inputs"][0], ())) == 2:
+            return int(shapes[op["inputs"][0]][0])
+    return None
+
+
+def check_vocab(model_bytes, manifest, vocab, vocab_path):
+    """Another model's vocab.json maps words to the wrong rows (accuracy near chance, exit 0): refuse it."""
+    rows = manifest.get("vocab_size") or embedding_rows(model_bytes)
+    if rows and rows != len(vocab):
+        raise UserError(f"{vocab_path}: vocabulary has {len(vocab)} words but the model was built for "
+                        f"{rows}: wrong vocab.json for this model")
+    if manifest.get("vocab_sha256") and os.path.isfile(vocab_path):
+        import hashlib
+        with open(vocab_path, "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != manifest["vocab_sha256"]:
+                raise UserError(f"{vocab_path}: not the vocab.json written with this model (sha256 differs)")
 
 
 def _feeds(names, token_ids):
@@ -177,12 +217,10 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     or "xnnpack", LiteRT's default delegate (see LiteRTRunner)."""
     from tfdistil.progress import progress
     model_bytes = read_model(model_path)
-    manifest = read_manifest(model_path)
+    manifest = read_manifest(model_path, model_bytes)
     vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
     vocab = Vocab.load(vocab_path)
-    if manifest.get("vocab_size") and manifest["vocab_size"] != len(vocab):
-        raise UserError(f"{vocab_path}: vocabulary has {len(vocab)} words but the model was built for "
-                        f"{manifest['vocab_size']}: wrong vocab.json for this model")
+    check_vocab(model_bytes, manifest, vocab, vocab_path)
     s = load_split(data, split, limit)
     if runtime == "litert":
         runner = LiteRTRunner(model_bytes, kernels=kernels)

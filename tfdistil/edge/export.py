@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from tfdistil.data.splits import load_split
-from tfdistil.files import atomic_write_json
+from tfdistil.files import atomic_write_bytes, atomic_write_json, check_writable
 from tfdistil.errors import UserError
 
 QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
@@ -98,19 +98,45 @@ def io_details(model_bytes):
     return [clean(d) for d in it.get_input_details()], [clean(d) for d in it.get_output_details()]
 
 
+# ops whose weight operand must be int8 in an integer-only model (index of that operand)
+WEIGHTED_OPS = {"FULLY_CONNECTED": 1, "CONV_2D": 1, "UNIDIRECTIONAL_SEQUENCE_LSTM": 2, "GATHER": 0}
+
+
+def assert_integer_only(model_bytes):
+    """An "int8" model whose weights stayed float32 must not be written under that name."""
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_content=model_bytes)
+    dtypes = {t["index"]: t["dtype"] for t in it.get_tensor_details()}
+    floats = sorted({op["op_name"] for op in it._get_ops_details()
+                     if op["op_name"] in WEIGHTED_OPS and len(op["inputs"]) > WEIGHTED_OPS[op["op_name"]]
+                     and dtypes.get(op["inputs"][WEIGHTED_OPS[op["op_name"]]]) == np.float32})
+    if floats:
+        raise UserError(f"int8 conversion left float32 weights in {', '.join(floats)}: not an integer-only "
+                        "model (were there calibration sentences?)")
+
+
 def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibration_size=500, seed=0,
             fix_lstm_states=True, warn=None):
     """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest.
     `warn(message)` hears what the user should know about the result (default: stderr)."""
     warn = warn or (lambda m: print(m, file=sys.stderr))
-    from tfdistil.training.fit import load_run
-    cfg, vocab, student = load_run(run_dir)
     if max_len < 1:
         raise UserError("--max-len must be positive")
+    if quantize == "int8" and calibration_size < 1:
+        # with no calibration sentence the converter silently keeps float32 weights
+        raise UserError(f"--calibration-size must be at least 1 for int8, got {calibration_size}")
+    if out is not None:
+        if not out.endswith(".tflite"):
+            raise UserError(f"{out}: output file must end in .tflite")
+        check_writable(out, "--out")
+    from tfdistil.training.fit import load_run
+    cfg, vocab, student = load_run(run_dir)
     out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_L{max_len}.tflite")
-    if not out.endswith(".tflite"):
-        raise UserError(f"{out}: output file must end in .tflite")
-    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    check_writable(out, "--out")
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot create its folder ({e.strerror})") from None
     t0 = time.time()
     twin = export_keras2(cfg, student, max_len)
     calibration = None
@@ -133,15 +159,17 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
             warn(f"warning: the LSTM cell state of {', '.join(clipped)} reaches "
                  f"{max(lstm_states[n]['cell_max'] for n in clipped):.1f} on the calibration sentences; the int8 "
                  "kernels hold at most ±64, so it is clipped there (a shorter --max-len keeps it smaller)")
+    if quantize == "int8":
+        assert_integer_only(model_bytes)
     ops = op_list(model_bytes)
     bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
     if bad:
         raise UserError(f"conversion produced non-builtin ops {bad}: not runnable on TFLite Micro")
     inputs, outputs = io_details(model_bytes)
-    tmp = f"{out}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(model_bytes)
-    os.replace(tmp, out)
+    try:
+        atomic_write_bytes(out, model_bytes)
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write the model ({e.strerror})") from None
     from tfdistil.edge.runtimes import known_runtimes
     runtimes, not_running = known_runtimes(out, model_bytes, [i["name"] for i in inputs])
     for runtime, why in not_running.items():

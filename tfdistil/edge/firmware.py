@@ -14,7 +14,7 @@ import os
 
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
-from tfdistil.edge.evaluate import TFLMRunner, read_manifest, read_model, smallest_arena
+from tfdistil.edge.evaluate import TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena
 
 # TFLite builtin op name -> MicroMutableOpResolver method.
 RESOLVER_METHODS = {
@@ -138,8 +138,10 @@ def _bytes_array(data, per_line=16):
 def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
     """Write the C kit for a converted model; returns kit.json's content."""
     model_bytes = read_model(model_path)
-    manifest = read_manifest(model_path)
-    vocab = Vocab.load(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
+    manifest = read_manifest(model_path, model_bytes)
+    vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab = Vocab.load(vocab_path)
+    check_vocab(model_bytes, manifest, vocab, vocab_path)
     os.makedirs(out_dir, exist_ok=True)
     max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
     from tfdistil.edge.export import op_list

@@ -32,7 +32,7 @@ from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
 from tfdistil.edge.mcu_build import (BOARDS, build_firmware, build_host_reference, check_board, find_tools,
                                      firmware_memory, tflm_source_dir)
-from tfdistil.edge.evaluate import _feeds, read_manifest, read_model
+from tfdistil.edge.evaluate import _feeds, check_vocab, read_manifest, read_model
 
 ESTIMATE_CLOCK_HZ = 64_000_000  # nRF52840 (Arduino Nano 33 BLE)
 QEMU_IDLE_SECONDS = 600  # no line from the board for this long: it hangs
@@ -185,7 +185,9 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board)
     model_bytes = read_model(model_path)
-    vocab = Vocab.load(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
+    vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab = Vocab.load(vocab_path)
+    check_vocab(model_bytes, read_manifest(model_path, model_bytes), vocab, vocab_path)
     s = load_split(data, split, limit)
     with tempfile.TemporaryDirectory(prefix="tfdistil-fw-") as tmp:
         work = build_dir or tmp

@@ -48,6 +48,9 @@ def read_run(run_dir, notes):
     metrics = read_json(os.path.join(run_dir, "metrics.json"), notes)
     if not metrics:
         return None
+    if not isinstance(metrics, dict):
+        raise UserError(f"{os.path.join(run_dir, 'metrics.json')}: expected a JSON object of run metrics, "
+                        f"got a {type(metrics).__name__}")
     match = RUN_NAME.match(name)
     student = metrics.get("student") or (match and match["student"])
     distilled = bool(metrics.get("distilled", match and match["mode"] in ("distill", "augment")))

@@ -97,7 +97,7 @@ def _teacher_logits(base, train):
     if not os.path.isfile(path):
         raise UserError(f"--distill needs teacher logits: {path} not found; make them with "
                         f"`tfdistil teacher logits --teacher DIR --out FILE` and pass --teacher-logits FILE")
-    return read_logits(path, "train", train.sha256)[0]
+    return read_logits(path, "train", train.sha256, len(train))[0]
 
 
 def _check_budget(base, space, vocab_sizes, budget, budget_kb):

