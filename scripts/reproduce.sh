@@ -65,16 +65,16 @@ run_one() {  # student mode seed
       $TFDISTIL fit-stream --shards "$SHARDS" ${AUG_CONFIG:+--config "$AUG_CONFIG"} --student "$student" \
         --epochs "$AUG_EPOCHS" --seed "$seed" \
         --data "$DATA" --out "$out" --json > "$LOGS/fit-$name.log" 2>&1 \
-        || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 0; }
+        || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 1; }
     else
       $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json \
-        > "$LOGS/fit-$name.log" 2>&1 || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 0; }
+        > "$LOGS/fit-$name.log" 2>&1 || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 1; }
     fi
   fi
   for q in int8 float32; do
     if [ ! -f "$out/tflite/${student}_${q}_L64.json" ]; then
       $TFDISTIL convert "$out" --tflite --quantize "$q" --data "$DATA" --json > "$LOGS/convert-$name-$q.log" 2>&1 \
-        || { echo "[failed] convert $name $q: see $LOGS/convert-$name-$q.log"; return 0; }
+        || { echo "[failed] convert $name $q: see $LOGS/convert-$name-$q.log"; return 1; }
     fi
   done
   for rt in litert tflm; do
@@ -82,7 +82,7 @@ run_one() {  # student mode seed
     if [ ! -f "$res" ]; then
       $TFDISTIL evaluate-tflite "$out/tflite/${student}_int8_L64.tflite" --data "$DATA" --split test \
         --runtime "$rt" --json > "$LOGS/evaltflite-$name-$rt.log" 2>&1 \
-        || { echo "[failed] evaluate-tflite $name $rt: see $LOGS/evaltflite-$name-$rt.log"; return 0; }
+        || { echo "[failed] evaluate-tflite $name $rt: see $LOGS/evaltflite-$name-$rt.log"; return 1; }
       tail -n 1 "$LOGS/evaltflite-$name-$rt.log" > "$res.tmp" && mv "$res.tmp" "$res"
     fi
   done
@@ -93,5 +93,9 @@ export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS AUG_CONFIG RUNS LOGS TAG
 
 for seed in $SEEDS; do for student in $STUDENTS; do for mode in $MODES; do
   echo "$student $mode $seed"
-done; done; done | xargs -P "$JOBS" -L 1 bash -c 'run_one $0 $1 $2'
+done; done; done | xargs -P "$JOBS" -L 1 bash -c 'run_one $0 $1 $2' || {
+  # xargs runs every job and exits 123 if any failed: the others finished, this run did not
+  echo "some runs failed (the [failed] lines above name their logs); rerun to resume them" >&2
+  exit 1
+}
 echo "all runs finished; render the report with: $TFDISTIL report $RUNS --out results"

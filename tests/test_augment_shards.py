@@ -14,12 +14,33 @@ from tfdistil.data.splits import load_split
 from tfdistil.errors import UserError
 from tfdistil.data.tokenizer import split_words
 
-# The CLI in a child process (extra env vars, e.g. the SIGKILL hook of the resume test).
+# The CLI in a child process.
 BOOT = "from tfdistil.cli import main; main(prog_name='tfdistil')"
+# The same, SIGKILLed (no cleanup) the moment its first shard is committed: the kill lives
+# here, in the test, not as a hook in the product.
+KILLED_AFTER_FIRST_SHARD = """
+import os, signal
+import tfdistil.search.shards as S
+commit = S.commit_shard
+def commit_then_die(*args, **kwargs):
+    commit(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+S.commit_shard = commit_then_die
+""" + BOOT
+# SIGKILLed the moment the first epoch checkpoint is saved (fit-stream's resume test).
+KILLED_AFTER_FIRST_CHECKPOINT = """
+import os, signal
+from tfdistil.training import recipe
+save = recipe.Checkpoints.save
+def save_then_die(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+recipe.Checkpoints.save = save_then_die
+""" + BOOT
 
 
-def tfdistil(*args, check=True, env=None):
-    proc = subprocess.run([sys.executable, "-c", BOOT, *map(str, args)], capture_output=True, text=True,
+def tfdistil(*args, check=True, env=None, boot=BOOT):
+    proc = subprocess.run([sys.executable, "-c", boot, *map(str, args)], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=ROOT)
     if check and proc.returncode != 0:
         raise AssertionError(f"tfdistil {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -157,7 +178,7 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
             "--json"]
 
     # Killed (SIGKILL, no cleanup) right after the first shard is committed.
-    killed = tfdistil(*args, check=False, env={"TFDISTIL_KILL_AFTER_SHARDS": "1"})
+    killed = tfdistil(*args, check=False, boot=KILLED_AFTER_FIRST_SHARD)
     assert killed.returncode == -9, killed.stderr[-2000:]
     manifest = json.loads((out / "manifest.json").read_text())
     assert not manifest["complete"] and [s["index"] for s in manifest["shards"]] == [0]
@@ -210,6 +231,22 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     assert ev["n"] == 872 and ev["accuracy"] == pytest.approx(metrics["dev_accuracy"])
     assert metrics["transfer_set"]["labelling"]["rows"] == total
     assert metrics["transfer_set"]["labelling"]["sentences_per_second"] > 0
+
+    # fit-stream resumes like fit: SIGKILLed right after epoch 1's checkpoint, rerun, it ends where an
+    # uninterrupted run ends (same history, same best epoch) without any clean-up by hand.
+    cfg2 = tmp_path / "tiny2.json"
+    cfg2.write_text(json.dumps({"student": "bilstm_attn", "embed_dim": 8, "hidden": 8, "epochs": 2, "seed": 2}))
+    stream = ["fit-stream", "--shards", out, "--config", cfg2, "--limit", 300, "--data", data_dir, "--json"]
+    whole = last_json(tfdistil(*stream, "--out", tmp_path / "whole"))
+    killed = tfdistil(*stream, "--out", tmp_path / "resumed", check=False, boot=KILLED_AFTER_FIRST_CHECKPOINT)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial").is_dir()
+    resumed_proc = tfdistil(*stream, "--out", tmp_path / "resumed")
+    assert "resuming after epoch 1" in resumed_proc.stderr
+    resumed = last_json(resumed_proc)
+    assert resumed["best_epoch"] == whole["best_epoch"] and resumed["dev_accuracy"] == whole["dev_accuracy"]
+    history = [json.loads((tmp_path / r / "history.json").read_text()) for r in ("whole", "resumed")]
+    assert [h["dev_accuracy"] for h in history[0]] == [h["dev_accuracy"] for h in history[1]]
 
     # `tfdistil report` files it as "distilled + augmented": Table 2's third column, results.json.
     runs = tmp_path / "runs"

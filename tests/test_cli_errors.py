@@ -1,7 +1,6 @@
 """Every bad input: one line on stderr, exit code 2, no traceback, nothing half-written."""
 import json
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -178,6 +177,7 @@ BAD_INPUTS = [
     (["firmware", "{junk}", "--board", "stm32"], "unknown board"),
     (["firmware", "{foreign}"], "not a run folder"),
     (["firmware", "{junk}", "--limit", "0"], "--limit must be positive"),
+    (["evaluate-tflite", "{junk}", "--data", "{data}", "--limit", "-5"], "--limit must be positive"),
     (["teacher", "fit"], "Missing option '--out'"),
     (["teacher", "logits", "--data", "{data}"], "Missing option"),
     (["tune", "--student", "foo"], "Invalid value for '--student'"),

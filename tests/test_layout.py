@@ -55,3 +55,10 @@ def test_import_is_cheap_and_lists_the_api():
     assert out.strip().endswith("False False")
     for fn in ("fit", "evaluate", "predict", "convert", "evaluate_tflite", "tune"):
         assert f"{fn}(" in out
+
+
+def test_pyflakes_clean():
+    """No unused imports, undefined names or dead f-strings anywhere in the project's Python."""
+    proc = subprocess.run([sys.executable, "-m", "pyflakes", "tfdistil", "tests", "scripts", "tflite"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

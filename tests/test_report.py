@@ -223,7 +223,7 @@ def test_tuned_runs_are_listed_apart(runs_dir, tmp_path):
     assert "## Tuned students (beyond the paper" in md
     assert "| CNN | 2 / 1 / 0 |" in md  # the tuned copies are not more CNN baseline seeds
     tests = [entries[f"cnn-small-budget-s{i}"]["test_accuracy"] for i in (0, 1)]
-    assert f"**cnn-small-budget** over 2 seeds (mean ± std): " in md
+    assert "**cnn-small-budget** over 2 seeds (mean ± std): " in md
     assert f"test Keras {100 * np.mean(tests):.2f} ± {100 * np.std(tests, ddof=1):.2f}" in md
     assert "tfdistil fit --config CONFIG --seed 1" in md
     res = CliRunner().invoke(report, [str(runs_dir), "--out", str(out), "--tuned", str(tmp_path / "gone")])

@@ -1,11 +1,9 @@
 """Real TFLite conversion, LiteRT and TFLite Micro interpreters, the Pi runner and the C firmware kit."""
-import json
 import os
 import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 

@@ -2,8 +2,6 @@ import ast
 import json
 import os
 
-import numpy as np
-
 from tfdistil.data import tokenizer as tokenizer
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab

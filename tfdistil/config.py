@@ -3,7 +3,7 @@ import dataclasses
 import json
 import math
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tfdistil.errors import UserError
 

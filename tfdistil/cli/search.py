@@ -57,7 +57,8 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
 def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shard_size, batch_size, max_len,
                    strategy_kind, cpu_devices):
     """Label a large transfer set with the teacher: streamed, sharded TFRecords, resumable, distributed."""
-    from tfdistil.teacher import model as _  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads
+    import importlib
+    importlib.import_module("tfdistil.teacher.model")  # sets TF_USE_LEGACY_KERAS before TensorFlow loads
     from tfdistil.search import shards as S
     S.configure_cpu_devices(cpu_devices)
     rows, sources = S.transfer_rows(data, augmented, limit, include_train)

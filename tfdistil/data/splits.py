@@ -3,16 +3,13 @@
 Everything here is plain Python + numpy so it is cheap to import (the CLI's
 error paths and the Pi runner never pay for TensorFlow).
 """
-import collections
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from tfdistil.errors import UserError
-from tfdistil.data.tokenizer import encode, split_words
 
 SPLITS = ("train", "dev", "test")
 PAD, UNK = "<pad>", "<unk>"
@@ -67,6 +64,8 @@ def load_split(data, split, limit=None):
     """One split from a GLUE folder (or TFDS when data == 'tfds'); `limit` keeps the first rows."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if limit is not None and limit < 0:  # a negative slice would silently drop the last rows
+        raise UserError(f"--limit must be positive (or 0 for all rows), got {limit}")
     if data == "tfds":
         s = _load_tfds(split)
     else:

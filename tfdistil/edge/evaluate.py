@@ -216,6 +216,8 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     `kernels` (LiteRT only): "builtin", the integer kernels tflite-runtime shares bit for bit,
     or "xnnpack", LiteRT's default delegate (see LiteRTRunner)."""
     from tfdistil.progress import progress
+    if limit is not None and limit < 0:
+        raise UserError(f"--limit must be positive (or 0 for all rows), got {limit}")
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
     vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")

@@ -27,7 +27,6 @@ import hashlib
 import itertools
 import json
 import os
-import signal
 import time
 
 from tfdistil.search.augment import MASK, read_sentences
@@ -38,8 +37,6 @@ from tfdistil.progress import progress
 
 FORMAT = "tfdistil-shards-1"
 MANIFEST = "manifest.json"
-# Test hook: SIGKILL this process after N shards are committed (the resume test uses it).
-KILL_ENV = "TFDISTIL_KILL_AFTER_SHARDS"
 
 
 def shard_name(index):
@@ -278,7 +275,6 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
     labelled = labelled_shards = skipped = 0
     label_seconds = 0.0
     t_run = time.time()
-    kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
     rows = iter(rows)
     for index in itertools.count():
         chunk = list(itertools.islice(rows, shard_size))
@@ -310,8 +306,6 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
         labelled += len(chunk)
         labelled_shards += 1
         log(f"shard {index}: {len(chunk)} rows, {len(chunk) / max(seconds, 1e-9):.0f} sentences/s")
-        if kill_after and labelled_shards >= kill_after:
-            os.kill(os.getpid(), signal.SIGKILL)
     wall = time.time() - t_run
     if chief:
         manifest["complete"] = True

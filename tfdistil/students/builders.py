@@ -22,7 +22,7 @@ import functools
 
 import numpy as np
 
-from tfdistil.config import STUDENTS, Config
+from tfdistil.config import Config
 
 
 def reverse_index(token_ids):
