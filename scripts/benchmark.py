@@ -51,6 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=20, help="Untimed calls first (tracing, caches).")
     p.add_argument("--threads", type=int, default=1,
                    help="Threads for every runtime (TF intra/inter-op, LiteRT); 0 = each runtime's default.")
+    p.add_argument("--kernels", default="builtin", choices=["builtin", "xnnpack"],
+                   help="LiteRT kernels: builtin (what tflite/classify.py and a Pi's tflite-runtime use) or XNNPACK.")
     p.add_argument("--data", default=DEFAULT_DATA, help="GLUE SST-2 folder (the test split is used).")
     p.add_argument("--out", default="results", help="Folder for benchmark.json and benchmark.md.")
     p.add_argument("--teacher-only", metavar="JSON", default=None, help=argparse.SUPPRESS)  # subprocess mode
@@ -144,17 +146,20 @@ def keras_entry(run_dir, sentences, warmup):
             "input": "own length", "bytes": None, **latency(lambda x: forward(*x).numpy(), inputs, warmup)}
 
 
-def litert_entry(path, run_dir, sentences, warmup, threads):
-    """A student's flatbuffer in LiteRT (the Raspberry Pi runtime), at its fixed input length."""
+def litert_entry(path, run_dir, sentences, warmup, threads, kernels="builtin"):
+    """A student's flatbuffer in LiteRT (the Raspberry Pi runtime): at its fixed input length, or
+    (`convert --dynamic-length`) at each sentence's own length, the tensors re-planned when it changes."""
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner, read_model
+    from tfdistil.edge.evaluate import LiteRTRunner, read_manifest, read_model
     vocab_path = os.path.join(os.path.dirname(path), "vocab.json")
     vocab = Vocab.load(vocab_path if os.path.isfile(vocab_path) else os.path.join(run_dir, "vocab.json"))
     model_bytes = read_model(path)
-    # XNNPACK, LiteRT's default: the speed a Pi user gets when opting in (3x for the CNN)
-    runner = LiteRTRunner(model_bytes, num_threads=threads if threads > 0 else os.cpu_count(), kernels="xnnpack")
+    manifest = read_manifest(path, model_bytes)
+    runner = LiteRTRunner(model_bytes, num_threads=threads if threads > 0 else os.cpu_count(), kernels=kernels,
+                          max_len=manifest.get("max_len"))
     inputs = [vocab.encode_batch([s], runner.max_len) for s in sentences]
-    return {"runtime": f"LiteRT {_version('ai-edge-litert')}", "input": f"fixed L={runner.max_len}",
+    shape = f"own length (≤ {runner.max_len})" if runner.dynamic else f"fixed L={runner.max_len}"
+    return {"runtime": f"LiteRT {_version('ai-edge-litert')}", "input": shape,
             "kernels": runner.kernels, "bytes": len(model_bytes), "model": os.path.relpath(path), **latency(runner, inputs, warmup)}
 
 
@@ -172,14 +177,16 @@ def student_entries(run_dir, sentences, args):
         entries.append({**base, **keras_entry(run_dir, sentences, args.warmup), "status": "ok"})
     except Exception as e:  # noqa: BLE001 - one broken run must not end the benchmark
         entries.append({**base, "format": "keras", "status": f"skipped: {type(e).__name__}: {e}"[:300]})
-    for q in ("float32", "int8"):
-        path, _ = _tflite_files(run_dir, base["student"], q)
+    files = [(q, _tflite_files(run_dir, base["student"], q)[0]) for q in ("float32", "int8")]
+    files += [(f"{q} dynamic-length", p) for q in ("float32", "int8")
+              for p in sorted(glob.glob(os.path.join(run_dir, "tflite", f"{base['student']}_{q}_L1-*.tflite")))[:1]]
+    for q, path in files:
         if path is None:
             entries.append({**base, "format": q, "status": f"skipped: no {q} .tflite in {run_dir}/tflite"})
             continue
         try:
-            entries.append({**base, "format": q, **litert_entry(path, run_dir, sentences, args.warmup, args.threads),
-                            "status": "ok"})
+            entries.append({**base, "format": q, **litert_entry(path, run_dir, sentences, args.warmup, args.threads,
+                                                                args.kernels), "status": "ok"})
         except Exception as e:  # noqa: BLE001
             entries.append({**base, "format": q, "status": f"skipped: {type(e).__name__}: {e}"[:300]})
     return entries
@@ -254,8 +261,9 @@ def markdown(result):
     lines = ["# CPU latency per sentence: teacher vs students", "",
              f"Batch 1, the first {result['n']} SST-2 test sentences, {result['warmup']} warm-up calls, forward pass "
              "only (tokenisation excluded), all models timed in the same run. Keras and the teacher run each "
-             "sentence at its own length; a .tflite runs at its fixed input length. Speed-up = teacher p50 / "
-             "model p50.", "",
+             "sentence at its own length; a .tflite runs at its fixed input length, a dynamic-length one "
+             f"(`convert --dynamic-length`) at each sentence's own length. LiteRT kernels: {result.get('kernels', 'xnnpack')}. "
+             "Speed-up = teacher p50 / model p50.", "",
              f"- command: `{result['command']}`",
              f"- date: {result['date']}",
              f"- CPU: {cpu['model']}, {cpu['processors']} processors ({cpu['usable_cpus']} usable), {cpu['machine']}; "
@@ -286,7 +294,7 @@ def main(argv=None):
     t0 = time.time()
     result = {"format": "tfdistil-benchmark-1", "command": "python " + shlex.join(sys.argv if argv is None else
                                                                                    [sys.argv[0], *argv]),
-              "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "n": len(sentences), "warmup": args.warmup,
+              "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "n": len(sentences), "warmup": args.warmup, "kernels": args.kernels,
               "data": args.data, "cpu": cpu_info()}
     print(f"teacher: {args.teacher}", file=sys.stderr)
     result["teacher"] = teacher_entry(args, sentences)

@@ -5,6 +5,8 @@
 #   MODES=augment STUDENTS=bilstm_attn SEEDS="0 1 2" JOBS=1 bash scripts/reproduce.sh   # Table 2's 3rd column
 #   MODES=augment STUDENTS=bilstm_attn RUNS=runs-recipe LOGS=logs/recipe TAG=tunedrecipe \
 #     AUG_CONFIG=scripts/configs/bilstm_attn_augment_tuned_recipe.json bash scripts/reproduce.sh  # another recipe
+#   TAG=paperexact FIT_FLAGS=--paper-exact LOGITS=tfdistil/assets/sst2_minilm_logits.npz SEEDS=0 \
+#     RUNS=runs-paperexact LOGS=logs/paperexact bash scripts/reproduce.sh   # the paper's sizes (1 CNN filter, 9,825 words)
 #
 # Modes: baseline (labels only), distill (labels + teacher logits), augment (distilled on the
 # train rows plus an augmented transfer set labelled by the teacher, streamed from shards).
@@ -28,11 +30,12 @@ AUG_EPOCHS=${AUG_EPOCHS:-4}            # an epoch over the transfer set is ~4x a
 SHARDS=${SHARDS:-aug/shards-f$AUG_FACTOR}
 AUG_CONFIG=${AUG_CONFIG:-}             # optional JSON config for augment runs (settings other than the paper's)
 RUNS=${RUNS:-runs}
+FIT_FLAGS=${FIT_FLAGS:-}                # extra `tfdistil fit` flags, e.g. --paper-exact (use with TAG)
 TAG=${TAG:-}                            # run names STUDENT-MODE[-TAG]-sSEED: keeps another recipe's runs apart
 LOGS=${LOGS:-logs}                      # per-run logs (a separate folder per RUNS keeps them apart)
 mkdir -p logs cache "$RUNS" "$LOGS"
 
-if [ ! -f "$TEACHER_DIR/teacher_meta.json" ]; then
+if [ ! -f "$LOGITS" ] && [ ! -f "$TEACHER_DIR/teacher_meta.json" ]; then
   echo "[teacher fit] $TEACHER_DIR"
   $TFDISTIL teacher fit --model "$TEACHER_MODEL" --data "$DATA" --out "$TEACHER_DIR" --epochs 1 --json \
     > logs/teacher_fit.log 2>&1
@@ -67,7 +70,7 @@ run_one() {  # student mode seed
         --data "$DATA" --out "$out" --json > "$LOGS/fit-$name.log" 2>&1 \
         || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 1; }
     else
-      $TFDISTIL fit --student "$student" $flags --seed "$seed" --data "$DATA" --out "$out" --json \
+      $TFDISTIL fit --student "$student" $flags $FIT_FLAGS --seed "$seed" --data "$DATA" --out "$out" --json \
         > "$LOGS/fit-$name.log" 2>&1 || { echo "[failed] $name: see $LOGS/fit-$name.log"; return 1; }
     fi
   fi
@@ -89,7 +92,7 @@ run_one() {  # student mode seed
   echo "[done] $name"
 }
 export -f run_one
-export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS AUG_CONFIG RUNS LOGS TAG
+export TFDISTIL DATA LOGITS SHARDS AUG_EPOCHS AUG_CONFIG RUNS LOGS TAG FIT_FLAGS
 
 for seed in $SEEDS; do for student in $STUDENTS; do for mode in $MODES; do
   echo "$student $mode $seed"

@@ -151,6 +151,8 @@ BAD_INPUTS = [
     (["fit", "--lr", "-1e-3"], "lr must be positive"),
     (["fit", "--seed", "-1"], "--seed must be in"),
     (["fit", "--max-vocab", "-1"], "--max-vocab"),
+    (["fit", "--word-dropout", "1.5"], "--word-dropout must be in [0, 1)"),
+    (["fit", "--word-dropout", "-0.1"], "--word-dropout must be in [0, 1)"),
     (["fit", "--epochs", "two"], "Invalid value for '--epochs'"),
     (["fit", "--bogus"], "No such option '--bogus'"),
     (["fitt"], "No such command 'fitt'"),

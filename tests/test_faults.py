@@ -66,3 +66,31 @@ def test_sigkill_at_random_moments_and_inside_checkpoint_writes_always_resumes(t
     result = fault_test.fault_test(6, seed=1, workdir=str(tmp_path), log=lambda m: None)
     assert result["killed"] >= 4, result
     assert result["ok"] == result["kills"], json.dumps(result["cases"], indent=1)
+
+
+def test_disk_full_mid_run_is_one_line_then_resumes(tmp_path, data_dir):
+    """A write that fails for lack of room (here a file-size limit: EFBIG, the same path as
+    ENOSPC, and needs no mount in CI) is one line and exit 2, not an h5py dump and a segfault;
+    no temp file is left, and the rerun with room finishes the run."""
+    import resource
+    out = str(tmp_path / "run")
+    args = [sys.executable, "-m", "tfdistil", "fit", "--student", "cnn", "--limit", "300", "--epochs", "1",
+            "--data", data_dir, "--out", out]
+    limited = subprocess.run(args, capture_output=True, text=True, cwd=ROOT,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000)))
+    assert limited.returncode == 2, limited.stderr[-2000:]
+    lines = limited.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "file too large" in lines[0], lines
+    assert not [f for f in os.listdir(out + ".partial") if ".tmp" in f]
+    rerun = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert os.path.isfile(os.path.join(out, "model.weights.h5")) and not os.path.exists(out + ".partial")
+
+
+def test_too_little_free_space_is_refused_before_training(tmp_path, monkeypatch):
+    from tfdistil.errors import UserError
+    from tfdistil import files
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: type("u", (), {"free": 1_000_000})())
+    import pytest
+    with pytest.raises(UserError, match=r"1.0 MB free, training this student needs about 4.5 MB"):
+        files.check_free_space(str(tmp_path), 4_500_000, "training this student")

@@ -54,3 +54,37 @@ def test_committed_students_reproduce_their_recorded_accuracy_in_tflite_runtime(
                                    os.path.join(data_dir, "test.tsv"))
     assert err is None, err
     assert abs(acc - recorded[model]) <= 0.001, (model, acc, recorded[model])
+
+
+@pytest.mark.parametrize("student", STUDENTS)
+def test_dynamic_length_model_matches_the_fixed_one_in_both_pi_runtimes(pi_python, tiny_run, data_dir, slice_tsv,
+                                                                          tmp_path, student):
+    """`convert --dynamic-length`: each sentence runs at its own length. Same calibration, so the
+    int8 outputs are the fixed-length file's, bit for bit, in LiteRT and in tflite-runtime 2.14;
+    TFLite Micro, which cannot resize, is refused in one line and not listed in the manifest."""
+    from tfdistil.data.splits import read_tsv
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.edge.evaluate import LiteRTRunner, TFLMRunner
+    from tfdistil.edge.export import convert
+    from tfdistil.errors import UserError
+    kw = dict(data=data_dir, calibration_size=100, max_len=64)
+    fixed = convert(tiny_run[student], "int8", out=str(tmp_path / "f" / "m.tflite"), **kw)
+    dyn = convert(tiny_run[student], "int8", out=str(tmp_path / "d" / "m.tflite"), dynamic_length=True, **kw)
+    assert dyn["dynamic_length"] and dyn["runtimes"] == ["litert", "tflite-runtime"]
+    assert "cannot resize" in dyn["runtimes_not"]["tflm"]
+    rows = read_tsv(slice_tsv)
+    ids = Vocab.load(str(tmp_path / "f" / "vocab.json")).encode_batch(rows.sentences, 64)
+    f_run, d_run = LiteRTRunner(open(fixed["path"], "rb").read()), LiteRTRunner(open(dyn["path"], "rb").read(), max_len=64)
+    assert d_run.dynamic and not f_run.dynamic
+    for i in range(len(ids)):
+        assert np.array_equal(f_run(ids[i:i + 1]), d_run(ids[i:i + 1])), rows.sentences[i]
+    printed = []
+    for m in (fixed, dyn):
+        proc = subprocess.run([pi_python, os.path.join(ROOT, "tflite", "classify.py"), m["path"], "--vocab",
+                               os.path.join(os.path.dirname(m["path"]), "vocab.json"), "--tsv", slice_tsv, ""],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-1500:]
+        printed.append(proc.stdout)
+    assert printed[0] == printed[1] and len(printed[0].splitlines()) == len(rows) + 1
+    with pytest.raises(UserError, match="cannot resize inputs"):
+        TFLMRunner(open(dyn["path"], "rb").read())

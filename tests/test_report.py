@@ -249,3 +249,19 @@ def test_runtime_gap_is_said_in_words():
     text = runtime_gaps(groups, ["bilstm", "cnn"])
     assert "**BiLSTM baseline**" in text and "60.00 in LiteRT but 84.00 in TFLite Micro" in text
     assert "CNN" not in text
+
+
+def test_report_compares_the_defaults_with_the_papers_sizes_not_with_themselves():
+    """tfdistil's defaults are not all the paper's (64 CNN filters vs 1; a 14.8 k vocabulary vs the
+    ~9.8 k its Table 3 implies): the report must say so instead of calling the defaults "paper"."""
+    from tfdistil.config import PAPER_EXACT, Config
+    from tfdistil.report.tables import off_paper_settings
+    default = lambda s: [{"config": Config(student=s).to_dict()}]
+    exact = lambda s: [{"config": Config(student=s, **PAPER_EXACT).to_dict()}]
+    text = off_paper_settings({("cnn", "distill"): default("cnn"), ("bilstm", "distill"): default("bilstm")},
+                              ["cnn", "bilstm"])
+    cnn_line, bilstm_line = text.splitlines()
+    assert "filters 64 (paper 1)" in cnn_line and "vocabulary cap none (paper: not stated; 9825" in cnn_line
+    assert "filters" not in bilstm_line and "vocabulary cap none" in bilstm_line
+    assert off_paper_settings({("cnn", "distill"): exact("cnn"), ("bilstm_attn", "baseline"): exact("bilstm_attn")},
+                              ["cnn", "bilstm_attn"]) == ""

@@ -42,3 +42,43 @@ def test_interrupted_fit_leaves_no_run_and_resumes(tmp_path, data_dir):
     assert evaluate(out, data_dir, "dev")["accuracy"] == pytest.approx(metrics["dev_accuracy"])
     rows = predict(out, ["", "zzzz qqqq", "a fine film"])
     assert [r["text"] for r in rows] == ["", "zzzz qqqq", "a fine film"]
+
+
+def test_word_dropout_trains_the_unk_row_and_only_it_changes(tmp_path, data_dir):
+    """With min_freq 1 no training token is <unk>, so its embedding row never moves; with word
+    dropout it does. Padding is never replaced, and the same seed gives the same replacements."""
+    from tfdistil.training.batches import drop_words
+    ids = np.array([[5, 6, 7, 8, 0, 0], [9, 1, 10, 0, 0, 0]], np.int32)
+    a = drop_words(ids, 0.5, np.random.default_rng(0))
+    assert np.array_equal(a, drop_words(ids, 0.5, np.random.default_rng(0)))
+    assert np.all(a[ids == 0] == 0) and set(np.unique(a[(ids > 1) & (a != ids)])) <= {1}
+    many = drop_words(np.full((200, 50), 7, np.int32), 0.1, np.random.default_rng(1))
+    assert 0.08 < (many == 1).mean() < 0.12
+
+    def unk_row_moved(rate):
+        out = str(tmp_path / f"wd{rate}")
+        fit(small(epochs=1, word_dropout=rate), data_dir, out, log=lambda m: None)
+        cfg, vocab, student = load_run(out)
+        trained = student.get_layer("embedding").get_weights()[0]
+        from tfdistil.students.builders import build_student
+        import keras
+        keras.utils.set_random_seed(cfg.seed)
+        initial = build_student(cfg).get_layer("embedding").get_weights()[0]
+        assert not np.array_equal(trained[2], initial[2])      # ordinary words always train
+        return not np.array_equal(trained[1], initial[1])
+
+    assert not unk_row_moved(0.0)
+    assert unk_row_moved(0.2)
+
+
+def test_paper_exact_sizes(tmp_path):
+    """--paper-exact: 1 filter per kernel size and a 9,825-word cap give the paper's 0.63 M CNN."""
+    import keras
+    from tfdistil.config import PAPER_EXACT
+    from tfdistil.students.builders import build_student
+    cnn = build_student(Config(student="cnn", vocab_size=PAPER_EXACT["max_vocab"], **PAPER_EXACT))
+    assert round(cnn.count_params() / 1e6, 2) == 0.63
+    assert [cnn.get_layer(f"conv{k}").filters for k in (3, 4, 5)] == [1, 1, 1]
+    attn = build_student(Config(student="bilstm_attn", vocab_size=PAPER_EXACT["max_vocab"], **PAPER_EXACT))
+    assert 0.70 < attn.count_params() / 1e6 < 0.75     # the paper's Table 3: 0.75 M
+    assert keras.backend.backend() == "tensorflow"

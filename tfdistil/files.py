@@ -8,6 +8,7 @@
 - Locks: one process per output folder (`fcntl.flock` on `OUT.partial/.lock`); a second
   one is told the pid of the first instead of deleting its work.
 """
+import errno
 import fcntl
 import json
 import os
@@ -59,13 +60,45 @@ def atomic_save(path, save):
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.remove(tmp)
         except OSError:
             pass
+        if _out_of_space(e):
+            why = os.strerror(e.errno).lower() if getattr(e, "errno", None) else "no space left on device"
+            raise UserError(f"{path}: {why} ({_free(path)} free); nothing half-written "
+                            "was kept: free some space (or choose another folder) and rerun",
+                            skip_finalizers=True) from None
         raise
     _fsync_dir(os.path.dirname(path))
+
+
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _out_of_space(e):
+    # h5py reports a full disk as OSError(28) or as a RuntimeError that only names errno 28
+    return (isinstance(e, OSError) and e.errno in OUT_OF_SPACE) or \
+        (isinstance(e, (OSError, RuntimeError)) and "No space left on device" in str(e))
+
+
+def _free(path):
+    try:
+        return f"{shutil.disk_usage(os.path.dirname(path) or '.').free / 1e6:.1f} MB"
+    except OSError:
+        return "unknown"
+
+
+def check_free_space(folder, need_bytes, what):
+    """Refuse before the work, not after it: a full disk found at the first checkpoint costs an epoch."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < need_bytes:
+        raise UserError(f"{folder}: {free / 1e6:.1f} MB free, {what} needs about {need_bytes / 1e6:.1f} MB; "
+                        "free some space or choose another --out")
 
 
 # --------------------------------------------------------------------------- ownership

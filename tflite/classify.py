@@ -122,7 +122,12 @@ class Classifier:
         self.it = load_interpreter(model_path, num_threads, xnnpack)
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
-        self.max_len = int(self.inputs[0]["shape"][1])
+        # A dynamic-length model (`convert --dynamic-length`) runs each sentence at its own length,
+        # cut to the vocabulary's max_len; a fixed one at its input length.
+        sig = self.inputs[0].get("shape_signature")
+        self.dynamic = sig is not None and len(sig) > 1 and int(sig[1]) == -1
+        self.max_len = int(vocab.get("max_len", 128)) if self.dynamic else int(self.inputs[0]["shape"][1])
+        self.length = None
         rows = [int(t["shape"][0]) for t in self.it.get_tensor_details()
                 if "embedding" in t["name"] and len(t["shape"]) == 2]
         if rows and self.vocab_size not in rows:
@@ -130,7 +135,13 @@ class Classifier:
                      "use the vocab.json written beside this model by `tfdistil convert`")
 
     def logits(self, text):
-        ids = np.array(encode(text, self.word_to_id, self.max_len, self.unk_id, self.pad_id), np.int32)
+        ids = np.array(encode(text, self.word_to_id, self.max_len, self.unk_id, self.pad_id,
+                              pad=not self.dynamic) or [self.pad_id], np.int32)
+        if self.dynamic and len(ids) != self.length:  # re-plan tensors only when the length changes
+            for d in self.inputs:
+                self.it.resize_tensor_input(d["index"], [1, len(ids)])
+            self.it.allocate_tensors()
+            self.length = len(ids)
         for d in self.inputs:  # matched by name: the converter orders inputs alphabetically
             x = reverse_index(ids) if "reverse_index" in d["name"] else ids
             self.it.set_tensor(d["index"], x[None, :])
@@ -185,11 +196,11 @@ class OneLineParser(argparse.ArgumentParser):
 
 def main(argv=None):
     ap = OneLineParser(description=__doc__.split("\n")[0])
-    ap.add_argument("model")
-    ap.add_argument("texts", nargs="*")
-    ap.add_argument("--vocab", required=True)
-    ap.add_argument("--tsv", help="sentence<TAB>label file (header optional)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("model", help="a student .tflite written by `tfdistil convert` (fixed or --dynamic-length)")
+    ap.add_argument("texts", nargs="*", help="sentences to classify; prints LABEL<TAB>P(positive) per sentence")
+    ap.add_argument("--vocab", required=True, help="the vocab.json written beside the model by `tfdistil convert`")
+    ap.add_argument("--tsv", help="sentence<TAB>label file (header optional); prints accuracy on stderr")
+    ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
     ap.add_argument("--xnnpack", action="store_true",
                     help="use the XNNPACK delegate (faster CNN; may flip a rare borderline label)")
     args = ap.parse_intermixed_args(argv)

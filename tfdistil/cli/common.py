@@ -29,10 +29,18 @@ def command(fn):
     def wrapper(*args, as_json=False, **kwargs):
         _quiet_tf()
         filter_native_stderr()
+        if os.environ.get("TFDISTIL_VERBOSE") != "1":
+            # Finalisers that fail (h5py after a full disk) print "Exception ignored in ..." dumps:
+            # never the user's business; the one-line error already said what happened.
+            sys.unraisablehook = lambda unraisable: None
         try:
             result = fn(*args, **kwargs)
         except UserError as e:
             click.echo(f"error: {e}", err=True)
+            if e.skip_finalizers and sys.stderr is sys.__stderr__:   # a real process, not a CliRunner
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(2)
             sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted: nothing half-written was kept; rerun the command to resume", err=True)

@@ -10,6 +10,9 @@ from tfdistil.cli.common import DEFAULT_DATA, command
 @click.option("--quantize", default="int8", type=click.Choice(["float32", "dynamic", "float16", "int8"]), show_default=True)
 @click.option("--max-len", default=64, show_default=True,
               help="Fixed input length L; longer sentences are cut (64 covers every SST-2 sentence).")
+@click.option("--dynamic-length", is_flag=True,
+              help="Leave the time axis open: LiteRT/tflite-runtime run each sentence at its own length "
+                   "(up to --max-len), same outputs, less work. Not for TFLite Micro.")
 @click.option("--out", default=None, help="Output .tflite (default RUN_DIR/tflite/STUDENT_Q_LL.tflite).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="Train split for int8 calibration.")
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
@@ -17,14 +20,18 @@ from tfdistil.cli.common import DEFAULT_DATA, command
 @click.option("--no-lstm-state-fix", is_flag=True, hidden=True,
               help="Keep the converter's int8 LSTM state quantization (to reproduce the LiteRT bug).")
 @command
-def convert(run_dir, as_tflite, quantize, max_len, out, data, calibration_size, c_array_dir, no_lstm_state_fix):
+def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, calibration_size, c_array_dir,
+            no_lstm_state_fix):
     """Convert a student to a builtin-ops-only TFLite flatbuffer (+ vocab.json and a manifest)."""
+    from tfdistil.errors import UserError
     from tfdistil.files import check_writable
+    if c_array_dir and dynamic_length:
+        raise UserError("--c-array builds a microcontroller kit, which needs a fixed length: drop --dynamic-length")
     if c_array_dir:  # before the .tflite is written, not after
         check_writable(c_array_dir, "--c-array", folder=True)
     from tfdistil.edge.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
-                         fix_lstm_states=not no_lstm_state_fix)
+                         fix_lstm_states=not no_lstm_state_fix, dynamic_length=dynamic_length)
     if c_array_dir:
         from tfdistil.edge.firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)

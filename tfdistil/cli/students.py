@@ -25,6 +25,10 @@ def _students():
 @click.option("--max-len", type=int, default=None, help="Tokens kept per sentence (default 128).")
 @click.option("--min-freq", type=int, default=None, help="Minimum train count for a vocabulary word (default 1).")
 @click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
+@click.option("--word-dropout", type=float, default=None,
+              help="Fraction of training tokens replaced by <unk> so the <unk> embedding is trained (default 0).")
+@click.option("--paper-exact", is_flag=True,
+              help="The paper's sizes where the defaults differ: 1 CNN filter per kernel size, 9,825-word vocabulary.")
 @click.option("--limit", "train_limit", type=int, default=None, help="Use only the first N training rows.")
 @click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
 @click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
@@ -32,11 +36,13 @@ def _students():
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil run (never anything else).")
 @click.option("--restart", is_flag=True, help="Discard OUT.partial's checkpoints and start from epoch 1.")
 @command
-def fit(config_path, data, out, overwrite, restart, **opts):
+def fit(config_path, data, out, overwrite, restart, paper_exact, **opts):
     """Train a student, keep the best dev epoch, write a run folder."""
-    from tfdistil.config import Config
+    from tfdistil.config import PAPER_EXACT, Config
     from tfdistil.training.fit import fit as fit_student
     base = Config.load(config_path).to_dict() if config_path else {}
+    if paper_exact:
+        base.update(PAPER_EXACT)
     base.update({k: v for k, v in opts.items() if v is not None})
     base.pop("vocab_size", None)
     cfg = Config.from_dict(base)

@@ -106,7 +106,7 @@ class LiteRTRunner:
     opt-in (`kernels="xnnpack"`).
     """
 
-    def __init__(self, model_bytes, num_threads=1, kernels="builtin"):
+    def __init__(self, model_bytes, num_threads=1, kernels="builtin", max_len=None):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
         if kernels not in LITERT_KERNELS:
             raise UserError(f"unknown LiteRT kernels {kernels!r}; choose {' or '.join(LITERT_KERNELS)}")
@@ -120,10 +120,23 @@ class LiteRTRunner:
             raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
-        self.max_len = int(self.inputs[0]["shape"][1])
+        from tfdistil.edge.runtimes import is_dynamic_length
+        # A dynamic-length flatbuffer runs each sentence at its own length (padding never changes
+        # an output, so only the work changes); `max_len` is then the cap a sentence is cut to.
+        self.dynamic = is_dynamic_length(self.inputs)
+        self.max_len = int(max_len or 128) if self.dynamic else int(self.inputs[0]["shape"][1])
         self.names = [d["name"] for d in self.inputs]
+        self.length = None
 
     def __call__(self, token_ids):
+        if self.dynamic:
+            n = max(1, int((token_ids != 0).sum()))
+            token_ids = token_ids[:, :n]
+            if n != self.length:  # re-plan the tensors only when the length changes
+                for d in self.inputs:
+                    self.it.resize_tensor_input(d["index"], [1, n])
+                self.it.allocate_tensors()
+                self.length = n
         for d, x in zip(self.inputs, _feeds(self.names, token_ids)):
             self.it.set_tensor(d["index"], x)
         # The fused LSTM keeps its state in variable tensors that survive invoke():
@@ -154,6 +167,10 @@ def capture_stderr_fd():
 class TFLMRunner:
     def __init__(self, model_bytes, arena_size=256 * 1024):
         import tflite_micro
+        from ai_edge_litert.interpreter import Interpreter
+        from tfdistil.edge.runtimes import NO_RESIZING, is_dynamic_length
+        if is_dynamic_length(Interpreter(model_content=model_bytes).get_input_details()):
+            raise UserError(f"this model does not run in TFLite Micro ({NO_RESIZING})")
         self.model_bytes = model_bytes
         try:
             with capture_stderr_fd() as log:
@@ -225,7 +242,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     check_vocab(model_bytes, manifest, vocab, vocab_path)
     s = load_split(data, split, limit)
     if runtime == "litert":
-        runner = LiteRTRunner(model_bytes, kernels=kernels)
+        runner = LiteRTRunner(model_bytes, kernels=kernels, max_len=manifest.get("max_len") or vocab.max_len)
     elif runtime == "tflm":
         runner = TFLMRunner(model_bytes, arena_size or 2 * 1024 * 1024)
     else:
@@ -243,6 +260,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     result = {"model": model_path, "runtime": runtime, "split": split, "n": len(s),
               **({"kernels": kernels} if runtime == "litert" else {}),
               "accuracy": float(np.mean(pred == s.labels)), "model_bytes": len(model_bytes), "max_len": L,
+              **({"dynamic_length": True} if getattr(runner, "dynamic", False) else {}),
               "student": manifest.get("student"), "quantization": manifest.get("quantization"),
               "latency_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
               "latency_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4)}

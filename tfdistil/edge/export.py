@@ -116,9 +116,14 @@ def assert_integer_only(model_bytes):
 
 
 def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibration_size=500, seed=0,
-            fix_lstm_states=True, warn=None):
+            fix_lstm_states=True, warn=None, dynamic_length=False):
     """Convert a run folder's student; write FILE.tflite, vocab.json beside it, FILE.json manifest.
-    `warn(message)` hears what the user should know about the result (default: stderr)."""
+    `warn(message)` hears what the user should know about the result (default: stderr).
+
+    `dynamic_length`: the time axis is left open, so LiteRT / tflite-runtime run each sentence at
+    its own length (at most `max_len`) instead of paying for `max_len` steps; the same
+    calibration gives the same int8 outputs as the fixed-length file. TFLite Micro plans its
+    tensors once, so a microcontroller needs the fixed-length file."""
     warn = warn or (lambda m: print(m, file=sys.stderr))
     if max_len < 1:
         raise UserError("--max-len must be positive")
@@ -131,14 +136,15 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         check_writable(out, "--out")
     from tfdistil.training.fit import load_run
     cfg, vocab, student = load_run(run_dir)
-    out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_L{max_len}.tflite")
+    length = f"L1-{max_len}" if dynamic_length else f"L{max_len}"
+    out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_{length}.tflite")
     check_writable(out, "--out")
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     except OSError as e:
         raise UserError(f"--out {out}: cannot create its folder ({e.strerror})") from None
     t0 = time.time()
-    twin = export_keras2(cfg, student, max_len)
+    twin = export_keras2(cfg, student, None if dynamic_length else max_len)
     calibration = None
     train = None
     if data:
@@ -171,9 +177,9 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     except OSError as e:
         raise UserError(f"--out {out}: cannot write the model ({e.strerror})") from None
     from tfdistil.edge.runtimes import known_runtimes
-    runtimes, not_running = known_runtimes(out, model_bytes, [i["name"] for i in inputs])
+    runtimes, not_running = known_runtimes(out, model_bytes, [i["name"] for i in inputs], dynamic_length)
     for runtime, why in not_running.items():
-        if runtime != "cortex-m4":  # said with tflm
+        if runtime != "cortex-m4" and not (dynamic_length and runtime == "tflm"):  # said with tflm / asked for
             warn(f"warning: this {quantize} {cfg.student} does not run in {runtime} ({why}); it runs in "
                  f"{', '.join(runtimes) or 'none of the checked runtimes'}")
     vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
@@ -184,6 +190,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         truncated = float(np.mean(lengths > max_len))
     manifest = {
         "format": "tfdistil-tflite-1", "student": cfg.student, "quantization": quantize, "max_len": max_len,
+        "dynamic_length": bool(dynamic_length),
         "bytes": len(model_bytes), "sha256": hashlib.sha256(model_bytes).hexdigest(), "ops": ops,
         "inputs": inputs, "outputs": outputs, "params": int(student.count_params()),
         "vocab": os.path.basename(vocab_path), "vocab_size": len(vocab),

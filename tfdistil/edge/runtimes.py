@@ -29,6 +29,9 @@ def probe_litert(model_bytes, input_names):
     from ai_edge_litert.interpreter import Interpreter
     try:
         it = Interpreter(model_content=model_bytes)
+        if is_dynamic_length(it.get_input_details()):
+            for d in it.get_input_details():
+                it.resize_tensor_input(d["index"], [1, 3])
         it.allocate_tensors()
         for d, x in zip(it.get_input_details(), probe_inputs(input_names, it.get_input_details()[0]["shape"][1])):
             it.set_tensor(d["index"], x.astype(np.int32))
@@ -106,7 +109,17 @@ def op_facts(model_bytes):
     return pairs
 
 
-def known_runtimes(model_path, model_bytes, input_names):
+def is_dynamic_length(input_details):
+    """True for a flatbuffer whose time axis the runner resizes per sentence (`convert --dynamic-length`)."""
+    sig = input_details[0].get("shape_signature")
+    return sig is not None and len(sig) > 1 and int(sig[1]) == -1
+
+
+NO_RESIZING = ("dynamic length: TFLite Micro plans every tensor once and cannot resize inputs; "
+               "convert without --dynamic-length for a microcontroller")
+
+
+def known_runtimes(model_path, model_bytes, input_names, dynamic_length=False):
     """(runtimes the model runs in, {runtime: why not} for the others)."""
     problems = {}
     litert = probe_litert(model_bytes, input_names)
@@ -115,6 +128,9 @@ def known_runtimes(model_path, model_bytes, input_names):
     pi = tflite_runtime_problem(op_facts(model_bytes))
     if pi:
         problems["tflite-runtime"] = pi
+    if dynamic_length:
+        problems["tflm"] = problems["cortex-m4"] = NO_RESIZING
+        return [r for r in RUNTIMES if r not in problems], problems
     tflm = probe_tflm(model_path, input_names)
     if tflm:
         problems["tflm"] = tflm

@@ -33,8 +33,8 @@ def table2(groups, students, teacher):
 def off_paper_settings(groups, students):
     """Which runs did not use the paper's settings (tfdistil's defaults), and how: a reader must not
     take a recipe change for an effect of the method."""
-    from tfdistil.config import Config
-    paper = Config().to_dict()
+    from tfdistil.config import PAPER_EXACT, Config
+    paper = {**Config().to_dict(), **PAPER_EXACT}   # tfdistil's defaults are not all the paper's
     lines = []
     for s in students:
         for mode in MODES:
@@ -45,10 +45,16 @@ def off_paper_settings(groups, students):
             for key, label in SETTING_NAMES.items():
                 if key in ("alpha", "distill_loss", "temperature") and mode == "baseline":
                     continue  # no soft targets, so no distillation knobs
+                if key == "filters" and s != "cnn":
+                    continue  # only the CNN has filters
                 vals = {json.dumps(r["config"].get(key, paper[key])) for r in rs}
                 if vals != {json.dumps(paper[key])}:
                     shown_vals = " / ".join(sorted(vals))
-                    diffs.append(f"{label} {shown_vals} (paper {json.dumps(paper[key])})")
+                    if key == "max_vocab":  # the paper does not state it; PAPER_EXACT infers it
+                        diffs.append(f"{label} {'none' if shown_vals == '0' else shown_vals} "
+                                     f"(paper: not stated; {paper[key]} words give its Table 3 sizes)")
+                    else:
+                        diffs.append(f"{label} {shown_vals} (paper {json.dumps(paper[key])})")
             if diffs:
                 group = f"{STUDENT_NAMES.get(s, s)}, {MODE_NAMES[mode].replace('the ', '')}"
                 lines.append(f"- {group}: " + ", ".join(diffs))

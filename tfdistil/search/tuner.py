@@ -57,7 +57,8 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
     keras.utils.set_random_seed(cfg.seed)
     model = student_model(cfg)
     student = model.student
-    batches = StudentBatches(cfg.student, train_ids, enc.train.labels, teacher_logits, cfg.batch_size, cfg.seed)
+    batches = StudentBatches(cfg.student, train_ids, enc.train.labels, teacher_logits, cfg.batch_size, cfg.seed,
+                             cfg.word_dropout)
 
     def epoch_data(epoch):
         batches.epoch = epoch

@@ -25,6 +25,12 @@ def bucket_order(lengths, batch_size, rng=None, pool=50):
     return batches
 
 
+def drop_words(token_ids, rate, rng, unk_id=1):
+    """Replace each real token by <unk> with probability `rate` (padding stays 0)."""
+    drop = (token_ids > unk_id) & (rng.random(token_ids.shape) < rate)
+    return np.where(drop, unk_id, token_ids).astype(token_ids.dtype)
+
+
 def padded(token_ids, lengths, rows):
     width = max(1, int(lengths[rows].max()))
     return token_ids[rows, :width]
@@ -38,9 +44,9 @@ class StudentBatches:
     and when those happen to share a width, every later batch of another width fails.
     """
 
-    def __init__(self, student, token_ids, labels, teacher_logits=None, batch_size=32, seed=0):
+    def __init__(self, student, token_ids, labels, teacher_logits=None, batch_size=32, seed=0, word_dropout=0.0):
         self.student, self.token_ids, self.labels = student, token_ids, labels
-        self.teacher_logits = teacher_logits
+        self.teacher_logits, self.word_dropout = teacher_logits, word_dropout
         self.lengths = (token_ids != 0).sum(1)
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
@@ -50,7 +56,10 @@ class StudentBatches:
     def batches(self, epoch):
         rng = np.random.default_rng([self.seed, epoch])
         for rows in bucket_order(self.lengths, self.batch_size, rng):
-            x = model_inputs(self.student, padded(self.token_ids, self.lengths, rows))
+            ids = padded(self.token_ids, self.lengths, rows)
+            if self.word_dropout:
+                ids = drop_words(ids, self.word_dropout, rng)
+            x = model_inputs(self.student, ids)
             y = {"label": self.labels[rows]}
             if self.teacher_logits is not None:
                 y["teacher_logits"] = self.teacher_logits[rows]

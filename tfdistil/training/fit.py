@@ -15,7 +15,7 @@ import numpy as np
 from tfdistil.config import Config
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.files import atomic_save, atomic_write_json, check_output_folder, is_ours, open_partial, publish
+from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
 from tfdistil.teacher.logits_cache import SHIPPED, read_logits
 
@@ -65,9 +65,12 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
 
     keras.utils.set_random_seed(cfg.seed)
     student = build_student(cfg)
+    # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
+    check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
     model = Distiller(student, alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,
                       temperature=cfg.temperature)
-    batches = StudentBatches(cfg.student, train_ids, train.labels, teacher_logits, cfg.batch_size, cfg.seed)
+    batches = StudentBatches(cfg.student, train_ids, train.labels, teacher_logits, cfg.batch_size, cfg.seed,
+                             cfg.word_dropout)
 
     def epoch_data(epoch):
         batches.epoch = epoch  # the order of epoch e depends only on (seed, e)

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.files import atomic_save, atomic_write_json, check_output_folder, open_partial
+from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
 from tfdistil.training.fit import _accuracy, _keras, _plot_history, finish
 
@@ -172,6 +172,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     if manifest.get("num_labels", 2) != 2:
         raise UserError(f"{shards_dir}: the students have 2 outputs, the shards' teacher {manifest['num_labels']}")
     student = build_student(cfg)
+    # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
+    check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
     model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature)
 
     def epoch_data(epoch):  # shuffled from (seed, epoch): a resumed run replays the same order
