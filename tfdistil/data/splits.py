@@ -19,8 +19,9 @@ PAD, UNK = "<pad>", "<unk>"
 class Split:
     name: str
     sentences: list
-    labels: np.ndarray  # int32, 0/1
+    labels: np.ndarray  # int32 indices into label_names (0/1 for SST-2)
     sha256: str  # of the file bytes, so caches can tell when data changed
+    label_names: tuple = ("0", "1")  # SST-2's; readers.load_task sets the task's own
 
     def __len__(self):
         return len(self.sentences)
