@@ -100,7 +100,7 @@ def time_teacher(teacher_dir, sentences, warmup):
         ids = np.asarray([tokenizer(s, truncation=True, max_length=128)["input_ids"]], np.int32)
         inputs.append((ids, np.ones_like(ids)))
     result = latency(lambda x: forward(*x).numpy(), inputs, warmup)
-    return {"status": "ok", "dir": teacher_dir, "name": model.config._name_or_path or teacher_dir,
+    return {"status": "ok", "dir": os.path.relpath(teacher_dir, ROOT) if os.path.abspath(teacher_dir).startswith(ROOT + os.sep) else teacher_dir, "name": model.config._name_or_path or teacher_dir,
             "params": int(model.count_params()), "runtime": f"TensorFlow {tf.__version__} (tf_keras)",
             "input": "own length (BERT WordPiece)", **result}
 

@@ -31,6 +31,7 @@ class Config:
     min_freq: int = 1
     max_vocab: int = 0                   # 0 = no cap
     vocab_size: int = 0                  # filled in from the vocabulary
+    num_classes: int = 2                 # filled in from the training labels (SST-2: 2)
     # training (paper: Adam, StepLR gamma 0.9 per epoch, batch 32, 20 epochs, best dev epoch)
     epochs: int = 20
     batch_size: int = 32
@@ -87,6 +88,8 @@ class Config:
             raise UserError(f"--word-dropout must be in [0, 1), got {self.word_dropout}")
         if not 0 <= self.seed < 2 ** 32:
             raise UserError(f"--seed must be in [0, 2^32), got {self.seed}")
+        if self.num_classes < 2:
+            raise UserError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.max_vocab < 0 or self.train_limit < 0:
             raise UserError("--max-vocab and the train limit must be 0 (no cap) or positive")
         if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):

@@ -119,6 +119,7 @@ class Classifier:
         self.word_to_id = {w: i for i, w in enumerate(vocab["itos"]) if i >= 2}
         self.vocab_size = len(vocab["itos"])
         self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
+        self.labels = [str(x) for x in vocab.get("labels", ["0", "1"])]  # class names, output order
         self.it = load_interpreter(model_path, num_threads, xnnpack)
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
@@ -149,14 +150,18 @@ class Classifier:
         self.it.invoke()
         return self.it.get_tensor(self.output["index"])[0].astype(np.float64)
 
-    def __call__(self, text):
+    def probabilities(self, text):
         z = self.logits(text)
         p = np.exp(z - z.max())
-        p_pos = float(p[1] / p.sum())
+        return p / p.sum()
+
+    def __call__(self, text):
+        """(label index, P(positive)) for a binary model: SST-2's 0/1 and the probability of 1."""
+        p_pos = float(self.probabilities(text)[1])
         return int(p_pos > 0.5), p_pos
 
 
-def read_tsv(path):
+def read_tsv(path, labels=("0", "1")):
     """(sentence, label or None) rows. A header names the columns (`sentence`, optional
     `label`; GLUE's unlabelled `index<TAB>sentence` works too); without one, column 0 is
     the sentence and column 1 the label. A row without a label is unlabelled; a label other
@@ -174,8 +179,8 @@ def read_tsv(path):
         fail(f"{path}: cannot read ({e.strerror})")
     for lineno, line in enumerate(lines, start=1):
         cols = line.split("\t")
-        if lineno == 1 and "sentence" in cols:
-            text_col = cols.index("sentence")
+        if lineno == 1 and ("sentence" in cols or "text" in cols):
+            text_col = cols.index("sentence" if "sentence" in cols else "text")
             label_col = cols.index("label") if "label" in cols else None
             continue
         if not line.strip():
@@ -183,9 +188,10 @@ def read_tsv(path):
         if len(cols) <= text_col:
             fail(f"{path}:{lineno}: no sentence column")
         label = cols[label_col].strip() if label_col is not None and len(cols) > label_col else ""
-        if label not in ("", "0", "1"):
-            fail(f"{path}:{lineno}: label {label!r} is not 0 or 1")
-        rows.append((cols[text_col], int(label) if label else None))
+        if label and label not in labels:
+            fail(f"{path}:{lineno}: label {label!r} is not " + ("0 or 1" if list(labels) == ["0", "1"] else
+                                                                f"one of the model's classes ({', '.join(labels)})"))
+        rows.append((cols[text_col], list(labels).index(label) if label else None))
     return rows
 
 
@@ -197,20 +203,27 @@ class OneLineParser(argparse.ArgumentParser):
 def main(argv=None):
     ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", help="a student .tflite written by `tfdistil convert` (fixed or --dynamic-length)")
-    ap.add_argument("texts", nargs="*", help="sentences to classify; prints LABEL<TAB>P(positive) per sentence")
+    ap.add_argument("texts", nargs="*", help="sentences to classify; prints LABEL<TAB>P(positive) per sentence "
+                                             "(a model with more classes: CLASS_NAME<TAB>its probability)")
     ap.add_argument("--vocab", required=True, help="the vocab.json written beside the model by `tfdistil convert`")
     ap.add_argument("--tsv", help="sentence<TAB>label file (header optional); prints accuracy on stderr")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")
+    ap.add_argument("--all", action="store_true", help="also print every class as NAME=PROBABILITY, tab-separated")
     ap.add_argument("--xnnpack", action="store_true",
                     help="use the XNNPACK delegate (faster CNN; may flip a rare borderline label)")
     args = ap.parse_intermixed_args(argv)
     clf = Classifier(args.model, args.vocab, args.threads, args.xnnpack)
-    rows = [(t, None) for t in args.texts] + (read_tsv(args.tsv) if args.tsv else [])
+    rows = [(t, None) for t in args.texts] + (read_tsv(args.tsv, clf.labels) if args.tsv else [])
+    binary = clf.labels == ["0", "1"]
     correct = labelled = 0
     out = []
     for text, label in rows:
-        pred, p_pos = clf(text)
-        out.append(f"{pred}\t{p_pos:.6f}")
+        p = clf.probabilities(text)
+        pred = int(p[1] > 0.5) if binary else int(p.argmax())
+        line = f"{pred}\t{float(p[1]):.6f}" if binary else f"{clf.labels[pred]}\t{float(p[pred]):.6f}"
+        if args.all:
+            line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(clf.labels, p))
+        out.append(line)
         if label is not None:
             labelled += 1
             correct += pred == label

@@ -99,3 +99,30 @@ def filter_native_stderr():
                     os.write(real, line + b"\n")
 
     threading.Thread(target=pump, daemon=True).start()
+
+
+def data_options(help_data="GLUE folder (train.tsv/dev.tsv/test.tsv), or `tfds`."):
+    """`--data DIR` or your own labelled files (`--train F [--dev F] [--test F]`, CSV/TSV/JSONL, any
+    number of classes). The command receives one `data` value that `load_split` understands."""
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, data, train_file, dev_file, test_file, text_column, label_column, **kw):
+            if train_file:
+                from tfdistil.data.splits import TaskFiles
+                data = TaskFiles(train_file, dev_file, test_file, text_column, label_column)
+            elif dev_file or test_file or text_column:
+                raise click.UsageError("--dev, --test and --text-column go with --train FILE")
+            return fn(*args, data=data, **kw)
+        for opt in reversed([
+                click.option("--data", default=DEFAULT_DATA, show_default=True, help=help_data),
+                click.option("--train", "train_file", default=None,
+                             help="Your labelled training file (.csv/.tsv/.jsonl) instead of --data; labels may be "
+                                  "strings, any number of classes."),
+                click.option("--dev", "dev_file", default=None,
+                             help="Dev file (default: a stratified 10% of --train, seed 0)."),
+                click.option("--test", "test_file", default=None, help="Test file (optional)."),
+                click.option("--text-column", default=None, help="Text column (default `sentence`, else `text`)."),
+                click.option("--label-column", default="label", show_default=True, help="Label column.")]):
+            wrapper = opt(wrapper)
+        return wrapper
+    return decorate

@@ -1,7 +1,7 @@
 """`tfdistil convert|evaluate-tflite`: the flatbuffer and its runtimes."""
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 
 
 @click.command("convert")
@@ -14,7 +14,7 @@ from tfdistil.cli.common import DEFAULT_DATA, command
               help="Leave the time axis open: LiteRT/tflite-runtime run each sentence at its own length "
                    "(up to --max-len), same outputs, less work. Not for TFLite Micro.")
 @click.option("--out", default=None, help="Output .tflite (default RUN_DIR/tflite/STUDENT_Q_LL.tflite).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="Train split for int8 calibration.")
+@data_options("GLUE folder whose train split calibrates int8 (or --train FILE).")
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
 @click.option("--c-array", "c_array_dir", default=None, help="Also write the MCU firmware kit (C arrays) to this folder.")
 @click.option("--no-lstm-state-fix", is_flag=True, hidden=True,
@@ -40,7 +40,7 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
 
 @click.command("evaluate-tflite")
 @click.argument("model")
-@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@data_options()
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @click.option("--runtime", default="litert", type=click.Choice(["litert", "tflm"]), show_default=True)
 @click.option("--vocab", "vocab_path", default=None, help="vocab.json (default: beside the model).")

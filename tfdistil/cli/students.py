@@ -3,7 +3,7 @@ import os
 
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 
 
 def _students():
@@ -31,7 +31,7 @@ def _students():
               help="The paper's sizes where the defaults differ: 1 CNN filter per kernel size, 9,825-word vocabulary.")
 @click.option("--limit", "train_limit", type=int, default=None, help="Use only the first N training rows.")
 @click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
+@data_options()
 @click.option("--out", default=None, help="Run folder (default runs/STUDENT[-distill]-sSEED).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil run (never anything else).")
 @click.option("--restart", is_flag=True, help="Discard OUT.partial's checkpoints and start from epoch 1.")
@@ -52,13 +52,17 @@ def fit(config_path, data, out, overwrite, restart, paper_exact, **opts):
 
 @click.command("evaluate")
 @click.argument("run_dir")
-@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@data_options()
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
+@click.option("--plot", default=None, help="Also write the confusion matrix as a PNG here.")
 @command
-def evaluate(run_dir, data, split):
-    """Accuracy of a trained student on one split."""
+def evaluate(run_dir, data, split, plot):
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of a student on one split."""
+    from tfdistil.metrics import markdown
     from tfdistil.training.fit import evaluate as evaluate_run
-    return evaluate_run(run_dir, data, split)
+    result = evaluate_run(run_dir, data, split, plot)
+    click.echo(markdown(result), err=True)
+    return result
 
 
 @click.command("predict")
@@ -71,8 +75,11 @@ def predict(run_dir, texts):
     if not texts:
         texts = [line.rstrip("\n") for line in click.get_text_stream("stdin") if line.strip()]
     rows = predict_run(run_dir, list(texts))
-    for r in rows:
-        click.echo(f"{r['label']}\t{r['probability_positive']:.4f}\t{r['text']}")
+    for r in rows:  # binary: label and P(positive) as always; more classes: the class name and its probability
+        if "probability_positive" in r:
+            click.echo(f"{r['label']}\t{r['probability_positive']:.4f}\t{r['text']}")
+        else:
+            click.echo(f"{r['label_name']}\t{r['probability']:.4f}\t{r['text']}")
         if r["truncated_to"]:
             click.echo(f"note: {r['text'][:40]!r}... was cut to its first {r['truncated_to']} tokens", err=True)
     return {"predictions": rows}

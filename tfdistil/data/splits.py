@@ -3,6 +3,7 @@
 Everything here is plain Python + numpy so it is cheap to import (the CLI's
 error paths and the Pi runner never pay for TensorFlow).
 """
+import functools
 import hashlib
 import os
 from dataclasses import dataclass
@@ -61,13 +62,53 @@ def read_tsv(path, name=None):
     return Split(name, sentences, np.asarray(labels, np.int32), hashlib.sha256(raw).hexdigest())
 
 
+@dataclass(frozen=True)
+class TaskFiles:
+    """Labelled files the user brought (`--train F [--dev F] [--test F]`, CSV/TSV/JSONL, any number
+    of classes) in place of a GLUE folder: every `load_split(data, ...)` accepts either."""
+    train: str
+    dev: str = None
+    test: str = None
+    text_column: str = None
+    label_column: str = "label"
+    seed: int = 0
+
+
+@functools.lru_cache(maxsize=4)
+def _task(files):
+    from tfdistil.data.readers import load_task
+    return load_task(files.train, files.dev, files.test, files.text_column, files.label_column, seed=files.seed)
+
+
+def task_notes(data):
+    """What reading the data decided for the user (e.g. a dev split carved from train)."""
+    return list(_task(data).notes) if isinstance(data, TaskFiles) else []
+
+
+def label_names(data):
+    """Ordered class names of the data: ("0", "1") for a GLUE SST-2 folder."""
+    return tuple(_task(data).label_names) if isinstance(data, TaskFiles) else ("0", "1")
+
+
+def has_split(data, split):
+    if isinstance(data, TaskFiles):
+        return _task(data).splits.get(split) is not None
+    if data == "tfds":
+        return split != "test"  # TFDS glue/sst2 has no test labels
+    return os.path.isfile(os.path.join(data, f"{split}.tsv"))
+
+
 def load_split(data, split, limit=None):
-    """One split from a GLUE folder (or TFDS when data == 'tfds'); `limit` keeps the first rows."""
+    """One split from a GLUE folder, TaskFiles, or TFDS (data == 'tfds'); `limit` keeps the first rows."""
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     if limit is not None and limit < 0:  # a negative slice would silently drop the last rows
         raise UserError(f"--limit must be positive (or 0 for all rows), got {limit}")
-    if data == "tfds":
+    if isinstance(data, TaskFiles):
+        s = _task(data).splits.get(split)
+        if s is None:
+            raise UserError(f"no --{split} file given (the task has {', '.join(k for k, v in _task(data).splits.items() if v)})")
+    elif data == "tfds":
         s = _load_tfds(split)
     else:
         if not os.path.isdir(data):
@@ -75,7 +116,7 @@ def load_split(data, split, limit=None):
         s = read_tsv(os.path.join(data, f"{split}.tsv"), split)
     if limit:
         s = Split(s.name, s.sentences[:limit], s.labels[:limit],
-                  hashlib.sha256((s.sha256 + f":first{limit}").encode()).hexdigest())
+                  hashlib.sha256((s.sha256 + f":first{limit}").encode()).hexdigest(), s.label_names)
     return s
 
 

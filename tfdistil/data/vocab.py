@@ -15,20 +15,23 @@ PAD, UNK = "<pad>", "<unk>"
 class Vocab:
     """Word -> id map built from training sentences only; id 0 = <pad>, 1 = <unk>."""
 
-    def __init__(self, words, max_len):
+    def __init__(self, words, max_len, labels=("0", "1")):
         self.itos = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
         # <pad>/<unk> typed in a sentence are ordinary unknown words (as in the C tokenizer).
         self.stoi = {w: i for i, w in enumerate(self.itos) if i >= 2}
         self.max_len = max_len
+        # Class names, output index order. They travel in vocab.json because every place that turns
+        # text into ids (Keras run, flatbuffer folder, Pi runner, C kit) also names the answer.
+        self.labels = tuple(labels)
 
     @classmethod
-    def build(cls, sentences, max_len=128, min_freq=1, max_size=None):
+    def build(cls, sentences, max_len=128, min_freq=1, max_size=None, labels=("0", "1")):
         counts = collections.Counter(w for s in sentences for w in split_words(s))
         # Most frequent first, ties alphabetical: deterministic across runs and machines.
         ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         if max_size:
             ranked = ranked[: max(0, max_size - 2)]
-        return cls(ranked, max_len)
+        return cls(ranked, max_len, labels)
 
     def __len__(self):
         return len(self.itos)
@@ -47,7 +50,7 @@ class Vocab:
 
     def to_json(self):
         return {"format": "tfdistil-vocab-1", "tokenizer": "tfdistil.tokenizer (ascii-lower, whitespace, peel .,!?;:\")",
-                "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "itos": self.itos}
+                "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "labels": list(self.labels), "itos": self.itos}
 
     def sha256(self):
         """Fingerprint of the word list: a run records it, so another run's vocab.json is caught."""
@@ -62,8 +65,10 @@ class Vocab:
             with open(path, encoding="utf-8") as f:
                 d = json.load(f)
             assert d["format"] == "tfdistil-vocab-1" and d["itos"][:2] == [PAD, UNK]
+            labels = d.get("labels", ["0", "1"])  # files written before labels were stored: SST-2
+            assert isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)
         except FileNotFoundError:
             raise UserError(f"{path}: vocabulary file not found") from None
         except (ValueError, KeyError, AssertionError, TypeError):
             raise UserError(f"{path}: not a tfdistil vocab.json") from None
-        return cls(d["itos"][2:], d["max_len"])
+        return cls(d["itos"][2:], d["max_len"], labels)

@@ -247,24 +247,32 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
         runner = TFLMRunner(model_bytes, arena_size or 2 * 1024 * 1024)
     else:
         raise UserError(f"unknown runtime {runtime!r}; choose litert or tflm")
+    if tuple(s.label_names) != tuple(vocab.labels):
+        raise UserError(f"{vocab_path}: the model knows classes {', '.join(vocab.labels)}; this data has "
+                        f"{', '.join(s.label_names)}")
     L = runner.max_len
     ids = vocab.encode_batch(s.sentences, L)
     for i in range(min(warmup, len(ids))):
         runner(ids[i:i + 1])
-    logits, times = np.zeros((len(ids), 2), np.float32), np.zeros(len(ids))
+    logits, times = np.zeros((len(ids), len(vocab.labels)), np.float32), np.zeros(len(ids))
     for i in progress(range(len(ids)), total=len(ids), desc=f"{runtime} {split}"):
         t0 = time.perf_counter()
         logits[i] = runner(ids[i:i + 1])
         times[i] = time.perf_counter() - t0
     pred = logits.argmax(-1)
+    from tfdistil.metrics import classification_report
+    report = classification_report(s.labels, pred, vocab.labels)
     result = {"model": model_path, "runtime": runtime, "split": split, "n": len(s),
+              "macro_f1": report["macro_f1"], "per_class": report["per_class"], "confusion": report["confusion"],
+              "labels": report["labels"],
               **({"kernels": kernels} if runtime == "litert" else {}),
               "accuracy": float(np.mean(pred == s.labels)), "model_bytes": len(model_bytes), "max_len": L,
               **({"dynamic_length": True} if getattr(runner, "dynamic", False) else {}),
               "student": manifest.get("student"), "quantization": manifest.get("quantization"),
               "latency_ms_p50": round(float(np.percentile(times, 50)) * 1e3, 4),
               "latency_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4)}
-    run_dir = run_dir or manifest.get("run_dir")
+    if not run_dir and manifest.get("run_dir"):  # stored relative to the manifest's folder
+        run_dir = os.path.join(os.path.dirname(os.path.abspath(model_path)), manifest["run_dir"])
     if run_dir and os.path.isdir(run_dir):
         from tfdistil.training.batches import predict_logits
         from tfdistil.training.fit import load_run

@@ -199,7 +199,9 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "calibration_sentences": len(calibration) if calibration is not None else 0,
         "lstm_states": lstm_states,
         "runtimes": runtimes, "runtimes_not": not_running,
-        "run_dir": os.path.abspath(run_dir), "convert_seconds": round(time.time() - t0, 2),
+        # relative to this manifest's folder: the pair still points at its run after the checkout moves
+        "run_dir": os.path.relpath(os.path.abspath(run_dir), os.path.dirname(os.path.abspath(out))),
+        "convert_seconds": round(time.time() - t0, 2),
     }
     atomic_write_json(out[: -len(".tflite")] + ".json", manifest)
     return {"path": out, **manifest}

@@ -3,6 +3,8 @@
 Whatever is missing renders as "–", so the report can be regenerated while runs are still training.
 """
 import os
+from dataclasses import dataclass, field
+
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.errors import UserError
 from tfdistil.report.collect import collect_runs, group_runs, read_benchmark, read_teacher, read_tuned, students_of
@@ -41,7 +43,26 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     return "\n".join(lines)
 
 
-def render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, bench_path, tuned=()):
+@dataclass
+class Collected:
+    """Everything REPORT.md is rendered from, read once by `write_report` (rendering reads no file)."""
+    runs: list
+    unfinished: list
+    groups: dict
+    teacher: dict
+    bench: dict
+    bench_path: str
+    shipped: list
+    notes: list
+    command: str
+    runs_dir: str
+    tuned: list = field(default_factory=list)
+
+
+def render(c: Collected):
+    runs, unfinished, groups, teacher, bench, shipped, notes = (c.runs, c.unfinished, c.groups, c.teacher, c.bench,
+                                                                  c.shipped, c.notes)
+    command, runs_dir, bench_path, tuned = c.command, c.runs_dir, c.bench_path, c.tuned
     students = students_of(runs)
     off_paper = off_paper_settings(groups, students)
     t_note = (f"Teacher: {teacher['name'] or DASH}; test accuracy from `{teacher['source']}`; "
@@ -159,8 +180,8 @@ def write_report(runs_dir, out="results", benchmark=None, commit=False, teacher_
     atomic_write_json(os.path.join(out, "results.json"), entries)
     command = command or f"tfdistil report {runs_dir} --out {out}"
     atomic_write_text(os.path.join(out, "REPORT.md"),
-                      render(runs, unfinished, groups, teacher, bench, shipped, notes, command, runs_dir, benchmark,
-                             tuned))
+                      render(Collected(runs, unfinished, groups, teacher, bench, benchmark, shipped, notes, command,
+                                       runs_dir, list(tuned))))
     return {"report": os.path.join(out, "REPORT.md"), "results": os.path.join(out, "results.json"),
             "runs": len(runs), "unfinished": len(unfinished), "models_committed": len(shipped) if commit else 0,
             "notes": notes}

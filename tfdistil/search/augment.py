@@ -29,7 +29,7 @@ import os
 import random
 import time
 
-from tfdistil.data.splits import SPLITS, load_split
+from tfdistil.data.splits import SPLITS, has_split, load_split
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
 from tfdistil.data.tokenizer import split_words
@@ -173,7 +173,7 @@ def _eval_sentences(data):
     """Normalised dev/test sentences, only to keep them out of the output (never used as input)."""
     out = set()
     for split in SPLITS[1:]:
-        if data != "tfds" and not os.path.isfile(os.path.join(data, f"{split}.tsv")):
+        if not has_split(data, split):
             continue
         try:
             out |= {normalise(s) for s in load_split(data, split).sentences}

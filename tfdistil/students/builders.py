@@ -118,7 +118,7 @@ def _inputs(K, student, batch_size, seq_len):
 def _head(K, cfg, features):
     x = K.layers.Dropout(cfg.dropout, name="dropout")(features)
     x = K.layers.Dense(cfg.hidden, activation="relu", name="dense")(x)
-    return K.layers.Dense(2, name="logits")(x)
+    return K.layers.Dense(cfg.num_classes, name="logits")(x)
 
 
 def build_cnn(cfg, K, batch_size=None, seq_len=None):

@@ -44,6 +44,6 @@ def read_logits(path, split, expected_sha256, expected_rows=None):
                         f"data is {expected_sha256[:12]}...); regenerate with "
                         f"`tfdistil teacher logits --teacher DIR --data DATA --out {path}`")
     if expected_rows is not None and (logits.ndim != 2 or logits.shape[0] != expected_rows or logits.shape[1] < 2):
-        raise UserError(f"{path}: '{split}' logits have shape {list(logits.shape)}, expected [{expected_rows}, 2]: "
+        raise UserError(f"{path}: '{split}' logits have shape {list(logits.shape)}, expected [{expected_rows}, classes]: "
                         "a damaged cache; regenerate it with `tfdistil teacher logits`")
     return logits, header

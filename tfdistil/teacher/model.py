@@ -14,7 +14,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 
-from tfdistil.data.splits import load_split
+from tfdistil.data.splits import has_split, load_split
 from tfdistil.files import atomic_write_json, check_output_folder, open_partial, publish
 from tfdistil.errors import UserError
 from tfdistil.teacher.logits_cache import CACHE_FORMAT
@@ -218,7 +218,7 @@ def write_logits(model, data, out_file, splits=("train", "dev", "test"), batch_s
     teacher, tokenizer = load_teacher(model)
     arrays, header = {}, {"format": CACHE_FORMAT, "teacher": model, "splits": {}}
     for split in splits:
-        if split == "test" and data != "tfds" and not os.path.isfile(os.path.join(data, "test.tsv")):
+        if split == "test" and not has_split(data, "test"):
             continue
         s = load_split(data, split, train_limit if split == "train" else None)
         t0 = time.time()

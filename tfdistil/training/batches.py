@@ -76,7 +76,7 @@ class StudentBatches:
         x_spec = (ids,) if self.student == "cnn" else (ids, ids)
         y_spec = {"label": tf.TensorSpec((None,), tf.int32)}
         if self.teacher_logits is not None:
-            y_spec["teacher_logits"] = tf.TensorSpec((None, 2), tf.float32)
+            y_spec["teacher_logits"] = tf.TensorSpec((None, self.teacher_logits.shape[1]), tf.float32)
         ds = tf.data.Dataset.from_generator(self._next_epoch, output_signature=(x_spec, y_spec))
         # bucket_order makes exactly len(self) batches; saying so gives Keras an epoch length
         # (a real progress bar, no "ran out of data" warning after the first epoch).
@@ -84,9 +84,9 @@ class StudentBatches:
 
 
 def predict_logits(model, student, token_ids, batch_size=256):
-    """float32 [N, 2] student logits, in row order, with bucketed padding."""
+    """float32 [rows, classes] student logits, in row order, with bucketed padding."""
     lengths = (token_ids != 0).sum(1)
-    out = np.zeros((len(token_ids), 2), np.float32)
+    out = np.zeros((len(token_ids), int(model.outputs[0].shape[-1])), np.float32)
     for rows in bucket_order(lengths, batch_size):
         out[rows] = np.asarray(model(model_inputs(student, padded(token_ids, lengths, rows)), training=False))
     return out

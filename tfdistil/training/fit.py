@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from tfdistil.config import Config
-from tfdistil.data.splits import load_split
+from tfdistil.data.splits import has_split, load_split, task_notes
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
@@ -37,6 +37,9 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     """
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
+    cfg.num_classes = len(train.label_names)
+    for note in task_notes(data):
+        log(f"note: {note}")
     done = finished_run(out, cfg, train.sha256) if not overwrite else None
     if done:
         log(f"{out}: already finished with these settings; nothing to do (--overwrite retrains)")
@@ -50,6 +53,9 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
             raise UserError(f"--distill needs teacher logits: {path} not found; make them with "
                             f"`tfdistil teacher logits --teacher DIR --out FILE` and pass --teacher-logits FILE")
         teacher_logits, header = read_logits(path, "train", train.sha256, len(train))
+        if teacher_logits.shape[1] != cfg.num_classes:
+            raise UserError(f"{path}: teacher logits have {teacher_logits.shape[1]} classes, the data has "
+                            f"{cfg.num_classes} ({', '.join(train.label_names)})")
         cfg.teacher_logits = path
     partial, lock = open_partial(out, "run", overwrite, restart)
 
@@ -59,7 +65,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     from tfdistil.training.distill import Distiller
     from tfdistil.training.recipe import train_epochs
 
-    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None)
+    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names)
     cfg.vocab_size = len(vocab)
     train_ids, dev_ids = vocab.encode_batch(train.sentences), vocab.encode_batch(dev.sentences)
 
@@ -89,10 +95,13 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
                "train_rows": len(train), "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
                "data_train_sha256": train.sha256, "teacher_logits": cfg.teacher_logits or None}
-    test_path = os.path.join(data, "test.tsv") if data != "tfds" else None
-    if test_path and os.path.isfile(test_path):
+    if has_split(data, "test"):
         test = load_split(data, "test")
-        metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, test)
+        from tfdistil.metrics import classification_report
+        from tfdistil.training.batches import predict_logits
+        pred = predict_logits(student, cfg.student, vocab.encode_batch(test.sentences)).argmax(-1)
+        report = classification_report(test.labels, pred, vocab.labels)
+        metrics["test_accuracy"], metrics["test_macro_f1"] = report["accuracy"], report["macro_f1"]
     _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
     atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
     finish(partial, out)
@@ -214,23 +223,47 @@ def load_weights(model, path):
                         "run's: retrain or restore it") from None
 
 
-def evaluate(run_dir, data, split="test"):
+def evaluate(run_dir, data, split="test", plot=None):
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix (`plot`: also a PNG)."""
+    from tfdistil.metrics import classification_report, plot_confusion
+    from tfdistil.training.batches import predict_logits
     cfg, vocab, student = load_run(run_dir)
     s = load_split(data, split)
+    check_labels(run_dir, vocab, s)
     t0 = time.time()
-    acc = _accuracy(student, cfg.student, vocab, s)
-    return {"run_dir": run_dir, "student": cfg.student, "split": split, "accuracy": acc, "n": len(s),
-            "params": int(student.count_params()), "seconds": round(time.time() - t0, 3)}
+    pred = predict_logits(student, cfg.student, vocab.encode_batch(s.sentences)).argmax(-1)
+    report = classification_report(s.labels, pred, vocab.labels)
+    if plot:
+        plot_confusion(report, plot, f"{cfg.student} on {split}: accuracy {100 * report['accuracy']:.2f}, "
+                                     f"macro-F1 {100 * report['macro_f1']:.2f}")
+    return {"run_dir": run_dir, "student": cfg.student, "split": split, "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"], "n": len(s), "params": int(student.count_params()),
+            "seconds": round(time.time() - t0, 3), **({"plot": plot} if plot else {}),
+            "per_class": report["per_class"], "confusion": report["confusion"], "labels": report["labels"]}
+
+
+def check_labels(run_dir, vocab, split):
+    """Data labelled with other classes than the run was trained on would be scored by index: refuse."""
+    if tuple(split.label_names) != tuple(vocab.labels):
+        raise UserError(f"{run_dir} was trained on classes {', '.join(vocab.labels)}; this data has "
+                        f"{', '.join(split.label_names)}")
 
 
 def predict(run_dir, texts):
-    """[{text, label, probability_positive}] for raw texts; empty/unknown-only texts are fine."""
+    """[{text, label, label_name, probability, (binary) probability_positive, truncated_to}] for raw
+    texts; empty/unknown-only texts are fine."""
     from tfdistil.training.batches import predict_logits
     cfg, vocab, student = load_run(run_dir)
     logits = predict_logits(student, cfg.student, vocab.encode_batch(list(texts)))
     e = np.exp(logits - logits.max(-1, keepdims=True))
-    p = e[:, 1] / e.sum(-1)
+    probs = e / e.sum(-1, keepdims=True)
     full = [len(vocab.encode(t, pad=False, max_len=1 << 30)) for t in texts]
-    return [{"text": t, "label": int(pi > 0.5), "probability_positive": round(float(pi), 6),
-             "truncated_to": vocab.max_len if n > vocab.max_len else None}
-            for t, pi, n in zip(texts, p, full)]
+    rows = []
+    for t, p, n in zip(texts, probs, full):
+        k = int(p.argmax())
+        row = {"text": t, "label": k, "label_name": vocab.labels[k], "probability": round(float(p[k]), 6),
+               "truncated_to": vocab.max_len if n > vocab.max_len else None}
+        if len(vocab.labels) == 2:
+            row["probability_positive"] = round(float(p[1]), 6)
+        rows.append(row)
+    return rows

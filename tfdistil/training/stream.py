@@ -16,7 +16,7 @@ import resource
 
 import numpy as np
 
-from tfdistil.data.splits import load_split
+from tfdistil.data.splits import has_split, load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
@@ -163,7 +163,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from tfdistil.students.builders import build_student
     from tfdistil.training.recipe import train_epochs
 
-    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None)
+    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names)
+    cfg.num_classes = len(train.label_names)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
     dev_ids = vocab.encode_batch(dev.sentences)
 
@@ -203,7 +204,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                                 "teacher": manifest.get("teacher"), "sources": manifest.get("sources"),
                                 # Teacher forward passes summed over every `teacher shards` run that made it.
                                 "labelling": manifest.get("throughput")}}
-    if data != "tfds" and os.path.isfile(os.path.join(data, "test.tsv")):
+    if has_split(data, "test"):
         metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, load_split(data, "test"))
     _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
     atomic_write_json(os.path.join(partial, "metrics.json"), metrics)

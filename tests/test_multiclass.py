@@ -1,0 +1,90 @@
+"""Bring your own task: an 8-topic CSV dataset nobody here wrote (Debian's fortunes), through the
+CLI from training to a flatbuffer in LiteRT, TFLite Micro and the Pi runner, with class names."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_cli
+
+
+@pytest.fixture(scope="module")
+def fortunes(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fortunes")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_fortunes_task.py"), "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    task = json.load(open(out / "task.json"))
+    files = ["--train", str(out / "train.csv"), "--dev", str(out / "dev.csv"), "--test", str(out / "test.csv")]
+    return {"dir": str(out), "files": files, "topics": task["topics"]}
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny.json"
+    path.write_text(json.dumps({"embed_dim": 16, "hidden": 16, "filters": 16, "epochs": 2, "seed": 1}))
+    return str(path)
+
+
+@pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])
+def test_topic_task_from_csv_to_every_runtime(student, fortunes, tiny_config, tmp_path, pi_python):
+    names = sorted(fortunes["topics"])
+    run = str(tmp_path / "run")
+    fit = json.loads(run_cli("fit", "--student", student, "--config", tiny_config, *fortunes["files"], "--out", run,
+                             "--json").stdout.splitlines()[-1])
+    vocab = json.load(open(os.path.join(run, "vocab.json")))
+    assert vocab["labels"] == names and len(names) >= 6
+    assert json.load(open(os.path.join(run, "config.json")))["num_classes"] == len(names)
+    assert 0 <= fit["test_macro_f1"] <= 1 and fit["test_accuracy"] > 1.5 / len(names)  # learnt something
+
+    png = str(tmp_path / "confusion.png")
+    ev = json.loads(run_cli("evaluate", run, *fortunes["files"], "--plot", png, "--json").stdout.splitlines()[-1])
+    assert ev["accuracy"] == pytest.approx(fit["test_accuracy"]) and ev["labels"] == names
+    confusion = np.array(ev["confusion"])
+    assert confusion.shape == (len(names), len(names)) and confusion.sum() == ev["n"]
+    assert np.trace(confusion) == round(ev["accuracy"] * ev["n"])
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+    pred = run_cli("predict", run, "the compiler crashed again on my unix box").stdout.splitlines()[0].split("\t")
+    assert pred[0] in names and 0 < float(pred[1]) <= 1
+
+    conv = json.loads(run_cli("convert", run, "--quantize", "int8", *fortunes["files"][:4], "--calibration-size", "100",
+                              "--json").stdout.splitlines()[-1])
+    assert conv["outputs"][0]["shape"] == [1, len(names)] and "tflm" in conv["runtimes"]
+    accs = {}
+    for runtime in ("litert", "tflm"):
+        r = json.loads(run_cli("evaluate-tflite", conv["path"], "--runtime", runtime, *fortunes["files"],
+                               "--json").stdout.splitlines()[-1])
+        assert r["labels"] == names and r["agreement_with_keras"] >= 0.9
+        accs[runtime] = r["accuracy"]
+    assert accs["litert"] == accs["tflm"]
+
+    # the Raspberry Pi runner, in tflite-runtime 2.14: class names, and every class with --all
+    test_tsv = tmp_path / "test.tsv"
+    import csv
+    with open(os.path.join(fortunes["dir"], "test.csv"), newline="", encoding="utf-8") as f:
+        rows = [(r["text"].replace("\t", " "), r["label"]) for r in csv.DictReader(f)]
+    test_tsv.write_text("text\tlabel\n" + "".join(f"{t}\t{l}\n" for t, l in rows), encoding="utf-8")
+    proc = subprocess.run([pi_python, os.path.join(ROOT, "tflite", "classify.py"), conv["path"], "--vocab",
+                           os.path.join(os.path.dirname(conv["path"]), "vocab.json"), "--tsv", str(test_tsv), "--all"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(rows) and all(l.split("\t")[0] in names for l in lines)
+    assert all(len(l.split("\t")) == 2 + len(names) for l in lines)
+    pi_acc = float(proc.stderr.split()[1])
+    assert pi_acc == pytest.approx(accs["litert"], abs=1e-4)
+
+
+def test_binary_sst2_keeps_its_0_1_classes(tiny_run):
+    """SST-2 runs name their classes "0" and "1": the output index is the GLUE label, as before."""
+    vocab = json.load(open(os.path.join(tiny_run["cnn"], "vocab.json")))
+    assert vocab["labels"] == ["0", "1"]
+
+
+def test_labels_of_another_task_are_refused(fortunes, tiny_run):
+    proc = run_cli("evaluate", tiny_run["cnn"], *fortunes["files"], check=False)
+    assert proc.returncode == 2 and "was trained on classes 0, 1" in proc.stderr.strip().splitlines()[-1]

@@ -1,0 +1,71 @@
+"""Classification metrics for any number of classes, in plain numpy.
+
+Accuracy alone hides a class a model never predicts; with topic or intent labels
+that are rarely balanced, macro-F1 (every class weighs the same) and the confusion
+matrix say which classes a tiny student gives up on.
+"""
+import numpy as np
+
+
+def classification_report(labels, predictions, names):
+    """{accuracy, macro_f1, per_class: {name: {precision, recall, f1, support}}, confusion, labels}.
+    confusion[i][j] = rows of true class i predicted as j."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    k = len(names)
+    confusion = np.zeros((k, k), np.int64)
+    np.add.at(confusion, (labels, predictions), 1)
+    per_class, f1s = {}, []
+    for i, name in enumerate(names):
+        tp = confusion[i, i]
+        predicted, support = confusion[:, i].sum(), confusion[i].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": round(float(precision), 6), "recall": round(float(recall), 6),
+                           "f1": round(float(f1), 6), "support": int(support)}
+        if support:  # a class absent from this split has no recall to average
+            f1s.append(f1)
+    return {"accuracy": float(np.mean(labels == predictions)) if len(labels) else 0.0,
+            "macro_f1": round(float(np.mean(f1s)), 6) if f1s else 0.0,
+            "per_class": per_class, "confusion": confusion.tolist(), "labels": list(names)}
+
+
+def markdown(report):
+    """The per-class table and the confusion matrix as Markdown."""
+    names = report["labels"]
+    rows = ["| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    for n in names:
+        c = report["per_class"][n]
+        rows.append(f"| {n} | {100 * c['precision']:.1f} | {100 * c['recall']:.1f} | {100 * c['f1']:.1f} | {c['support']} |")
+    rows += ["", "| true \\ predicted | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for n, row in zip(names, report["confusion"]):
+        rows.append(f"| {n} | " + " | ".join(str(x) for x in row) + " |")
+    return "\n".join(rows)
+
+
+def plot_confusion(report, path, title=""):
+    """Row-normalised confusion matrix as a PNG (counts written in the cells), written atomically."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfdistil.files import atomic_save
+    names, counts = report["labels"], np.asarray(report["confusion"])
+    rates = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    size = 1.6 + 0.55 * len(names)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    im = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title or f"accuracy {100 * report['accuracy']:.2f}, macro-F1 {100 * report['macro_f1']:.2f}",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="share of the true class")
+    fig.tight_layout()
+    atomic_save(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
