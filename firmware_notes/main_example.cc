@@ -8,14 +8,15 @@
 // On ESP-IDF, main.cc calls setup() and then loop() in a while (true).
 //
 // Protocol: one sentence per line on the serial port; the answer is one line
-//   label<TAB>probability_positive          (the same format as tflite/classify.py)
-// followed by a comment line "# tokens=N invoke_us=T".
+//   label<TAB>probability_positive          (a 2-class model such as SST-2: label 0 or 1)
+//   class_name<TAB>probability              (more classes: kLabels[] from model_settings.h)
+// (the same format as tflite/classify.py), followed by a comment line "# tokens=N invoke_us=T".
 //
 // The model's contract (tfdistil/export.py, tfdistil/students.py):
 //   - inputs are int32 [1, kMaxLen] token ids, right-padded with 0 (unknown word = 1);
 //   - the LSTM students (bilstm, bilstm_attn) have a second int32 [1, kMaxLen] input,
 //     reverse_index, computed on the host by tfdistil_reverse_index();
-//   - the output is float32 logits [1, 2] (index 1 = positive), also for int8 models,
+//   - the output is float32 logits [1, kNumClasses] (SST-2: index 1 = positive), also for int8 models,
 //     whose QUANTIZE/DEQUANTIZE ops sit inside the graph;
 //   - the fused LSTM keeps its state in variable tensors that survive Invoke(): the
 //     interpreter must be Reset() before every sentence.
@@ -151,9 +152,10 @@ bool FindInputs() {
   return true;
 }
 
-// Probability that `text` is positive, or a negative value on error. `n_tokens` receives the
-// number of real tokens the model saw (the sentence is cut at kMaxLen tokens).
-float Classify(const char* text, int* n_tokens, uint32_t* invoke_us) {
+// Class index of `text` (-1 on error); `prob` receives its softmax probability and `p_class1`
+// that of class 1 (P(positive) for SST-2). `n_tokens` receives the number of real tokens the
+// model saw (the sentence is cut at kMaxLen tokens).
+int Classify(const char* text, int* n_tokens, uint32_t* invoke_us, float* prob, float* p_class1) {
   // 1. Token ids straight into the input tensor: int32, right-padded with 0.
   int32_t* ids = interpreter->input(token_ids_input)->data.i32;
   const int n = tfdistil_tokenize(text, ids, kMaxLen);
@@ -167,29 +169,37 @@ float Classify(const char* text, int* n_tokens, uint32_t* invoke_us) {
   //    the previous sentence's state and accuracy falls to chance.
   if (interpreter->Reset() != kTfLiteOk) {
     MicroPrintf("Reset() failed");
-    return -1.0f;
+    return -1;
   }
   // 4. Run.
   const uint32_t t0 = NowMicros();
   if (interpreter->Invoke() != kTfLiteOk) {
     MicroPrintf("Invoke() failed");
-    return -1.0f;
+    return -1;
   }
   *invoke_us = NowMicros() - t0;
-  // 5. Logits [1, 2] -> softmax -> P(positive) = 1 / (1 + exp(z0 - z1)).
+  // 5. Logits [1, kNumClasses] -> the largest one, and a softmax for its probability.
   const TfLiteTensor* out = interpreter->output(0);
-  float z0, z1;
-  if (out->type == kTfLiteFloat32) {
-    z0 = out->data.f[0];
-    z1 = out->data.f[1];
-  } else if (out->type == kTfLiteInt8) {  // only if a model was converted with int8 outputs
-    z0 = (out->data.int8[0] - out->params.zero_point) * out->params.scale;
-    z1 = (out->data.int8[1] - out->params.zero_point) * out->params.scale;
-  } else {
-    MicroPrintf("unexpected output type %d", static_cast<int>(out->type));
-    return -1.0f;
+  float z[kNumClasses];
+  for (int i = 0; i < kNumClasses; ++i) {
+    if (out->type == kTfLiteFloat32) {
+      z[i] = out->data.f[i];
+    } else if (out->type == kTfLiteInt8) {  // only if a model was converted with int8 outputs
+      z[i] = (out->data.int8[i] - out->params.zero_point) * out->params.scale;
+    } else {
+      MicroPrintf("unexpected output type %d", static_cast<int>(out->type));
+      return -1;
+    }
   }
-  return 1.0f / (1.0f + expf(z0 - z1));
+  int best = 0;
+  for (int i = 1; i < kNumClasses; ++i) {
+    if (z[i] > z[best]) best = i;
+  }
+  float sum = 0.0f;
+  for (int i = 0; i < kNumClasses; ++i) sum += expf(z[i] - z[best]);
+  *prob = 1.0f / sum;
+  *p_class1 = expf(z[1] - z[best]) / sum;
+  return best;
 }
 
 }  // namespace
@@ -240,15 +250,21 @@ void loop() {
   }
   int n_tokens = 0;
   uint32_t invoke_us = 0;
-  const float p = Classify(line, &n_tokens, &invoke_us);
-  if (p < 0.0f) {
+  float prob = 0.0f, p_class1 = 0.0f;
+  const int k = Classify(line, &n_tokens, &invoke_us, &prob, &p_class1);
+  if (k < 0) {
     PrintLine("error");
     return;
   }
   // Integer formatting: printf's %f is often compiled out on microcontrollers.
+  const float p = kNumClasses == 2 ? p_class1 : prob;
   const long micro = static_cast<long>(p * 1000000.0f + 0.5f);
-  char answer[48];
-  snprintf(answer, sizeof(answer), "%d\t%ld.%06ld", p > 0.5f ? 1 : 0, micro / 1000000L, micro % 1000000L);
+  char answer[96];
+  if (kNumClasses == 2) {  // SST-2's format: 0/1 and P(positive)
+    snprintf(answer, sizeof(answer), "%d\t%ld.%06ld", p > 0.5f ? 1 : 0, micro / 1000000L, micro % 1000000L);
+  } else {
+    snprintf(answer, sizeof(answer), "%s\t%ld.%06ld", kLabels[k], micro / 1000000L, micro % 1000000L);
+  }
   PrintLine(answer);
   snprintf(answer, sizeof(answer), "# tokens=%d invoke_us=%lu", n_tokens, static_cast<unsigned long>(invoke_us));
   PrintLine(answer);

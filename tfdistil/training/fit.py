@@ -53,6 +53,10 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
             raise UserError(f"--distill needs teacher logits: {path} not found; make them with "
                             f"`tfdistil teacher logits --teacher DIR --out FILE` and pass --teacher-logits FILE")
         teacher_logits, header = read_logits(path, "train", train.sha256, len(train))
+        cached = header.get("label_names")  # caches written before names were stored: SST-2's 0/1
+        if cached and list(cached) != list(train.label_names):
+            raise UserError(f"{path}: teacher logits for classes {', '.join(cached)}; the data has "
+                            f"{', '.join(train.label_names)}")
         if teacher_logits.shape[1] != cfg.num_classes:
             raise UserError(f"{path}: teacher logits have {teacher_logits.shape[1]} classes, the data has "
                             f"{cfg.num_classes} ({', '.join(train.label_names)})")
