@@ -21,6 +21,8 @@ DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", "../shared/data/sst2")
 def _quiet_tf():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    if os.environ.get("TFDISTIL_VERBOSE") != "1":  # "TF classes are deprecated", "newly initialized": not news here
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def command(fn):

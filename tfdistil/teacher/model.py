@@ -80,7 +80,10 @@ def load_teacher(model, num_labels=None):
     only the new classifier head is left at its random init.
     """
     from transformers import BertConfig, BertTokenizerFast, TFBertForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
+    if os.environ.get("TFDISTIL_VERBOSE") != "1":  # "newly initialized ... TRAIN this model": expected here
+        hf_logging.set_verbosity_error()
     path = resolve_model(model)
     tokenizer = BertTokenizerFast.from_pretrained(path)
     # a fine-tuned teacher knows its own number of classes; a base checkpoint gets a new 2-way
@@ -131,10 +134,11 @@ def _batches(tokenizer, sentences, labels, batch_size, max_len, shuffle_seed=Non
 
 
 def predict_logits(teacher, tokenizer, sentences, batch_size=64, max_len=128, desc="teacher logits"):
-    """float32 [N, 2] logits in the original row order."""
+    """float32 [rows, classes] logits in the original row order."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
+    # autograph=False: plain tensor code, nothing to convert (autograph only warns about the closure)
+    @tf.function(reduce_retracing=True, autograph=False)
     def forward(ids, mask):
         return teacher(input_ids=ids, attention_mask=mask, training=False).logits
 
@@ -176,7 +180,7 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
     opt = tf_keras.optimizers.Adam(learning_rate=lr)
     loss_fn = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def train_step(ids, mask, y):
         with tf.GradientTape() as tape:
             logits = teacher(input_ids=ids, attention_mask=mask, training=True).logits

@@ -1,0 +1,92 @@
+"""Summarise `scripts/fortunes_runs.sh`: the teacher and every student on the 8-topic fortunes task.
+
+    python scripts/fortunes_summary.py [--runs runs-fortunes] [--out results]
+
+Reads the teacher's logits cache (its test logits give the teacher's accuracy and macro-F1), each
+run's eval_test.json (Keras) and tflite/eval_int8_{litert,tflm}_test.json, and writes
+OUT/fortunes.json and OUT/fortunes.md. Every number is read from those files, none typed in.
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def read(path):
+    try:
+        with open(path) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", default="runs-fortunes")
+    ap.add_argument("--task", default="tasks/fortunes")
+    ap.add_argument("--logits", default="cache/fortunes_minilm_logits.npz")
+    ap.add_argument("--teacher", default="teachers/minilm-fortunes")
+    ap.add_argument("--out", default="results")
+    args = ap.parse_args()
+    from tfdistil.data.splits import TaskFiles, load_split
+    from tfdistil.metrics import classification_report
+    from tfdistil.teacher.logits_cache import read_logits
+    files = TaskFiles(*(os.path.join(args.task, f"{s}.csv") for s in ("train", "dev", "test")))
+    test = load_split(files, "test")
+    task = json.load(open(os.path.join(args.task, "task.json")))
+    logits, header = read_logits(args.logits, "test", test.sha256, len(test))
+    teacher_report = classification_report(test.labels, logits.argmax(-1), test.label_names)
+    meta = json.load(open(os.path.join(args.teacher, "teacher_meta.json")))
+    rows = []
+    for run in sorted(glob.glob(os.path.join(args.runs, "*", "metrics.json"))):
+        d = os.path.dirname(run)
+        m, keras = json.load(open(run)), read(os.path.join(d, "eval_test.json")) or {}
+        student = m["student"]
+        tfl = {rt: read(os.path.join(d, "tflite", f"eval_int8_{rt}_test.json")) or {} for rt in ("litert", "tflm")}
+        manifest = read(glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json"))[0]) \
+            if glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json")) else {}
+        rows.append({"run": os.path.basename(d), "student": student, "distilled": m["distilled"], "seed": m["seed"],
+                     "params": m["params"], "best_epoch": m["best_epoch"], "dev_accuracy": m["dev_accuracy"],
+                     "test_accuracy": keras.get("accuracy"), "test_macro_f1": keras.get("macro_f1"),
+                     "int8_bytes": manifest.get("bytes"), "int8_max_len": manifest.get("max_len"),
+                     **{f"int8_{rt}_accuracy": tfl[rt].get("accuracy") for rt in tfl},
+                     **{f"int8_{rt}_macro_f1": tfl[rt].get("macro_f1") for rt in tfl},
+                     "int8_agreement_with_keras": tfl["tflm"].get("agreement_with_keras"),
+                     "tflm_arena_bytes_min": tfl["tflm"].get("arena_bytes_min")})
+    result = {"command": "python scripts/fortunes_summary.py " + " ".join(sys.argv[1:]),
+              "task": {k: task[k] for k in task if k != "sha256"}, "labels": list(test.label_names),
+              "teacher": {"model": header.get("teacher"), "epochs": meta.get("epochs"),
+                          "train_seconds": meta.get("train_seconds"), "dev_accuracy": meta.get("dev_accuracy"),
+                          "test_accuracy": teacher_report["accuracy"], "test_macro_f1": teacher_report["macro_f1"]},
+              "students": rows}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "fortunes.json.tmp"), "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(os.path.join(args.out, "fortunes.json.tmp"), os.path.join(args.out, "fortunes.json"))
+    pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
+    t = result["teacher"]
+    lines = ["| model | test accuracy | test macro-F1 | int8 LiteRT acc / F1 | int8 TFLM acc / F1 | int8 bytes |",
+             "|---|---|---|---|---|---|",
+             f"| teacher MiniLM-L6 ({t['epochs']} epochs, {t['train_seconds']:.0f} s) | {pct(t['test_accuracy'])} | "
+             f"{pct(t['test_macro_f1'])} | – | – | – |"]
+    order = {"cnn": 0, "bilstm": 1, "bilstm_attn": 2}
+    for r in sorted(rows, key=lambda r: (order.get(r["student"], 9), r["distilled"], r["seed"])):
+        lines.append(f"| {r['student']} {'distilled' if r['distilled'] else 'baseline'} (seed {r['seed']}) | "
+                     f"{pct(r['test_accuracy'])} | {pct(r['test_macro_f1'])} | "
+                     f"{pct(r['int8_litert_accuracy'])} / {pct(r['int8_litert_macro_f1'])} | "
+                     f"{pct(r['int8_tflm_accuracy'])} / {pct(r['int8_tflm_macro_f1'])} | "
+                     f"{r['int8_bytes'] or 0:,} |")
+    md = "\n".join(lines)
+    with open(os.path.join(args.out, "fortunes.md"), "w") as f:
+        f.write(f"# Fortunes topic task ({len(test.label_names)} classes, {len(test)} test texts)\n\n"
+                f"`{result['command']}`\n\n{md}\n")
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
