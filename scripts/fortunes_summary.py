@@ -10,6 +10,7 @@ import argparse
 import glob
 import json
 import os
+import statistics
 import sys
 
 
@@ -48,16 +49,22 @@ def main():
         m, keras = json.load(open(run)), read(os.path.join(d, "eval_test.json")) or {}
         student = m["student"]
         tfl = {rt: read(os.path.join(d, "tflite", f"eval_int8_{rt}_test.json")) or {} for rt in ("litert", "tflm")}
-        manifest = read(glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json"))[0]) \
-            if glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json")) else {}
-        rows.append({"run": os.path.basename(d), "student": student, "distilled": m["distilled"], "seed": m["seed"],
+        manifests = glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json"))
+        manifest = json.load(open(manifests[0])) if manifests else {}
+        fw = next((read(p) for p in sorted(glob.glob(os.path.join(d, "firmware", "*-test.json")))), None) or {}
+        mode = os.path.basename(d).split("-")[1]  # STUDENT-MODE-sSEED (scripts/fortunes_runs.sh)
+        rows.append({"run": os.path.basename(d), "student": student, "mode": mode, "seed": m["seed"],
                      "params": m["params"], "best_epoch": m["best_epoch"], "dev_accuracy": m["dev_accuracy"],
                      "test_accuracy": keras.get("accuracy"), "test_macro_f1": keras.get("macro_f1"),
                      "int8_bytes": manifest.get("bytes"), "int8_max_len": manifest.get("max_len"),
                      **{f"int8_{rt}_accuracy": tfl[rt].get("accuracy") for rt in tfl},
                      **{f"int8_{rt}_macro_f1": tfl[rt].get("macro_f1") for rt in tfl},
                      "int8_agreement_with_keras": tfl["tflm"].get("agreement_with_keras"),
-                     "tflm_arena_bytes_min": tfl["tflm"].get("arena_bytes_min")})
+                     "tflm_arena_bytes_min": tfl["tflm"].get("arena_bytes_min"),
+                     "m4_accuracy": fw.get("accuracy"), "m4_macro_f1": fw.get("macro_f1"), "m4_n": fw.get("n"),
+                     "m4_labels_identical_to_host_tflm": fw.get("labels_identical"),
+                     "m4_flash_bytes": fw.get("flash_bytes"), "m4_ram_bytes": fw.get("ram_bytes"),
+                     "m4_invoke_instructions_p50": fw.get("invoke_instructions_p50")})
     result = {"command": "python scripts/fortunes_summary.py " + " ".join(sys.argv[1:]),
               "task": {k: task[k] for k in task if k != "sha256"}, "labels": list(test.label_names),
               "teacher": {"model": header.get("teacher"), "epochs": meta.get("epochs"),
@@ -70,18 +77,45 @@ def main():
     os.replace(os.path.join(args.out, "fortunes.json.tmp"), os.path.join(args.out, "fortunes.json"))
     pct = lambda x: "–" if x is None else f"{100 * x:.2f}"
     t = result["teacher"]
-    lines = ["| model | test accuracy | test macro-F1 | int8 LiteRT acc / F1 | int8 TFLM acc / F1 | int8 bytes |",
-             "|---|---|---|---|---|---|",
+    lines = ["| model | test accuracy | test macro-F1 | int8 LiteRT acc / F1 | int8 TFLM acc / F1 | "
+             "Cortex-M4 (QEMU) acc / F1, same labels as host TFLM | .tflite bytes | M4 flash / RAM bytes |",
+             "|---|---|---|---|---|---|---|---|",
              f"| teacher MiniLM-L6 ({t['epochs']} epochs, {t['train_seconds']:.0f} s) | {pct(t['test_accuracy'])} | "
-             f"{pct(t['test_macro_f1'])} | – | – | – |"]
+             f"{pct(t['test_macro_f1'])} | – | – | – | – | – |"]
     order = {"cnn": 0, "bilstm": 1, "bilstm_attn": 2}
-    for r in sorted(rows, key=lambda r: (order.get(r["student"], 9), r["distilled"], r["seed"])):
-        lines.append(f"| {r['student']} {'distilled' if r['distilled'] else 'baseline'} (seed {r['seed']}) | "
+    modes = {"baseline": (0, "baseline"), "distill": (1, "distilled"), "augment": (2, "distilled + augmented")}
+    for r in sorted(rows, key=lambda r: (order.get(r["student"], 9), modes.get(r["mode"], (9,))[0], r["seed"])):
+        lines.append(f"| {r['student']} {modes.get(r['mode'], (0, r['mode']))[1]} (seed {r['seed']}) | "
                      f"{pct(r['test_accuracy'])} | {pct(r['test_macro_f1'])} | "
                      f"{pct(r['int8_litert_accuracy'])} / {pct(r['int8_litert_macro_f1'])} | "
                      f"{pct(r['int8_tflm_accuracy'])} / {pct(r['int8_tflm_macro_f1'])} | "
-                     f"{r['int8_bytes'] or 0:,} |")
-    md = "\n".join(lines)
+                     f"{pct(r['m4_accuracy'])} / {pct(r['m4_macro_f1'])}, "
+                     f"{r['m4_labels_identical_to_host_tflm'] if r['m4_n'] else '–'}/{r['m4_n'] or '–'} | "
+                     f"{r['int8_bytes'] or 0:,} | "
+                     f"{r['m4_flash_bytes'] or 0:,} / {r['m4_ram_bytes'] or 0:,} |")
+    # per student and mode over seeds: what "distillation helps" has to hold for
+    summary = ["| student | mode | seeds | test accuracy | test macro-F1 | int8 TFLM macro-F1 | M4 = host TFLM labels |",
+               "|---|---|---|---|---|---|---|"]
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["student"], r["mode"]), []).append(r)
+    mean_std = lambda xs: "–" if not xs else (f"{100 * statistics.mean(xs):.2f} ± {100 * statistics.stdev(xs):.2f}"
+                                              if len(xs) > 1 else f"{100 * xs[0]:.2f}")
+    result["summary"] = []
+    for (student, mode), rs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9),
+                                                                      modes.get(kv[0][1], (9,))[0])):
+        got = lambda k: [r[k] for r in rs if r.get(k) is not None]
+        fw = [r for r in rs if r.get("m4_n")]
+        result["summary"].append({"student": student, "mode": mode, "seeds": [r["seed"] for r in rs],
+                                  **{k: got(k) for k in ("test_accuracy", "test_macro_f1", "int8_tflm_macro_f1")}})
+        summary.append(f"| {student} | {modes.get(mode, (0, mode))[1]} | {len(rs)} | {mean_std(got('test_accuracy'))} | "
+                       f"{mean_std(got('test_macro_f1'))} | {mean_std(got('int8_tflm_macro_f1'))} | "
+                       + (f"{sum(r['m4_labels_identical_to_host_tflm'] for r in fw)}/{sum(r['m4_n'] for r in fw)}"
+                          if fw else "–") + " |")
+    with open(os.path.join(args.out, "fortunes.json.tmp"), "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(os.path.join(args.out, "fortunes.json.tmp"), os.path.join(args.out, "fortunes.json"))
+    md = "\n".join(summary) + "\n\nEvery run:\n\n" + "\n".join(lines)
     with open(os.path.join(args.out, "fortunes.md"), "w") as f:
         f.write(f"# Fortunes topic task ({len(test.label_names)} classes, {len(test)} test texts)\n\n"
                 f"`{result['command']}`\n\n{md}\n")

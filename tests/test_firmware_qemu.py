@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -196,3 +197,39 @@ def test_float32_students_run_on_the_board(student, toolchain, tiny_run, data_di
     # float kernels: the board's newlib libm and fused multiply-add round differently from glibc
     assert r["agreement_with_host_tflm"]["float_outputs_max_abs_difference"] < 1e-4, r["agreement_with_host_tflm"]
     assert r["agreement_with_host_build"]["float_outputs_max_abs_difference"] < 1e-4
+
+
+def test_hashed_vocabulary_from_keras_to_the_board(toolchain, data_dir, tmp_path):
+    """`fit --hash-buckets`: no word table anywhere. Python, the Pi runner and the C tokenizer hash
+    every word alike, and the firmware (no vocabulary in flash) answers as host TFLM does."""
+    from tfdistil.config import Config
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.training.fit import fit
+    run = str(tmp_path / "run")
+    fit(Config(student="cnn", embed_dim=16, filters=16, epochs=1, train_limit=600, seed=1, hash_buckets=500),
+        data_dir, run, log=lambda m: None)
+    vocab = Vocab.load(os.path.join(run, "vocab.json"))
+    assert len(vocab) == 500 and vocab.itos == ["<pad>", "<unk>"]
+    ids = vocab.encode("Great movie! unheard-of-word", pad=False)
+    assert len(ids) == 4 and all(2 <= i < 500 for i in ids)  # "movie!" peeled into "movie" "!"
+    model = convert(run, "int8", max_len=64, data=data_dir, calibration_size=100)["path"]
+
+    kit = write_firmware_kit(model, str(tmp_path / "kit"))
+    assert kit["hash_buckets"] == 500 and kit["vocab_words"] == 0
+    exe = tmp_path / "tok"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(tmp_path / "kit"),
+                    str(tmp_path / "kit" / "tokenizer.c"), str(tmp_path / "kit" / "vocab_data.c"),
+                    os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)], check=True)
+    sentences = load_split(data_dir, "dev", 200).sentences + ["Great movie!", "café au lait ...", "UNK?!", ""]
+    proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
+    c_ids = [[int(t) for t in line.split()] for line in proc.stdout.splitlines()[::2]]
+    assert c_ids == vocab.encode_batch(sentences, 128).tolist()
+
+    pi = subprocess.run([sys.executable, os.path.join(ROOT, "tflite", "classify.py"), model, "--vocab",
+                         os.path.join(os.path.dirname(model), "vocab.json"), "Great movie!"],
+                        capture_output=True, text=True)
+    assert pi.returncode == 0 and pi.stdout.split("\t")[0] in ("0", "1"), pi.stderr
+
+    r = run_firmware(model, data_dir, "dev", limit=12, board=BOARD, progress=False, log=lambda m: None)
+    assert r["labels_identical"] == r["int8_outputs_identical"] == 12
+    assert r["flash"]["vocabulary"] < 64  # kVocabCount only: no words, no ids

@@ -68,6 +68,12 @@ def test_topic_task_from_csv_to_every_runtime(student, fortunes, tiny_config, tm
         settings = open(tmp_path / "kit" / "model_settings.h").read()
         assert kit["labels"] == names and f"constexpr int kNumClasses = {len(names)};" in settings
         assert all(f'"{n}"' in settings for n in names)
+        # and the firmware on the emulated Cortex-M4 answers every topic text as host TFLM does
+        fw = json.loads(run_cli("firmware", conv["path"], *fortunes["files"], "--split", "test", "--limit", "12",
+                                "--json").stdout.splitlines()[-1])
+        assert fw["labels"] == names and fw["n"] == 12 and fw["board"] == "mps2-an386"
+        assert fw["labels_identical"] == 12 and fw["int8_outputs_identical"] == 12
+        assert 0 <= fw["macro_f1"] <= 1 and fw["flash_bytes"] > len(open(conv["path"], "rb").read())
 
     # the Raspberry Pi runner, in tflite-runtime 2.14: class names, and every class with --all
     test_tsv = tmp_path / "test.tsv"
@@ -127,3 +133,35 @@ def test_teacher_and_distillation_over_eight_classes(fortunes, tiny_config, tmp_
     sst2 = run_cli("fit", "--distill", "--teacher-logits", str(cache), "--limit", "300", "--epochs", "1",
                    "--out", str(tmp_path / "wrong"), check=False)
     assert sst2.returncode == 2 and len(sst2.stderr.strip().splitlines()) == 1
+
+
+def test_three_class_csv_with_own_columns_from_the_cli_alone(fortunes, tiny_config, tmp_path):
+    """A user's file: BOM, CRLF, an extra column, custom column names, string labels, a quoted field
+    with a line break and a comma; no dev or test file (a stratified dev is carved, and said so).
+    Trains, converts and classifies through the CLI and the Pi runner, no code change."""
+    import csv
+    keep = sorted(fortunes["topics"])[:3]
+    with open(os.path.join(fortunes["dir"], "train.csv"), newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["label"] in keep]
+    path = tmp_path / "tickets.csv"
+    with open(path, "w", newline="", encoding="utf-8-sig") as f:  # utf-8-sig: a BOM, as Excel writes it
+        w = csv.writer(f, lineterminator="\r\n")
+        w.writerow(["id", "message", "queue"])
+        w.writerow(["0", "first line of a quote,\nsecond line, after a break", keep[0]])
+        for i, r in enumerate(rows, 1):
+            w.writerow([str(i), r["text"], r["label"]])
+    files = ["--train", str(path), "--text-column", "message", "--label-column", "queue"]
+    run = str(tmp_path / "run")
+    fit = run_cli("fit", "--student", "cnn", "--config", tiny_config, *files, "--out", run, "--json")
+    assert "stratified" in fit.stderr  # the carved dev split is announced
+    m = json.loads(fit.stdout.splitlines()[-1])
+    assert json.load(open(os.path.join(run, "vocab.json")))["labels"] == keep and m["dev_accuracy"] > 0.4
+    conv = json.loads(run_cli("convert", run, "--quantize", "int8", *files, "--calibration-size", "100",
+                              "--json").stdout.splitlines()[-1])
+    assert conv["outputs"][0]["shape"] == [1, 3]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tflite", "classify.py"), conv["path"], "--vocab",
+                           os.path.join(os.path.dirname(conv["path"]), "vocab.json"), "--all",
+                           "the program crashed and the computer would not boot"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    fields = proc.stdout.strip().split("\t")
+    assert fields[0] in keep and len(fields) == 2 + 3

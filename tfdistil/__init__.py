@@ -27,7 +27,7 @@ Importing tfdistil is cheap: TensorFlow loads only when a function needs it.
 from tfdistil.config import Config
 
 __all__ = ["Config", "fit", "fit_stream", "evaluate", "predict", "convert", "evaluate_tflite", "tune",
-           "write_firmware_kit", "write_report"]
+           "write_firmware_kit", "fit_teacher", "teacher_logits", "write_report"]
 
 
 def fit(cfg, data, out, **kw):
@@ -76,6 +76,19 @@ def tune(student, data, out, **kw):
     """Keras Tuner search for the most accurate student under an int8 flash budget."""
     from tfdistil.search.tune import tune as _tune
     return _tune(student, data, out, **kw)
+
+
+def fit_teacher(model, data, out, **kw):
+    """Fine-tune a teacher (resumable). Call it in a process whose TensorFlow has not been imported
+    yet, or with TF_USE_LEGACY_KERAS=1 set: transformers' TF models are Keras 2 models."""
+    from tfdistil.teacher.fit import fit_teacher as _fit_teacher
+    return _fit_teacher(model, data, out, **kw)
+
+
+def teacher_logits(teachers, data, out_file, **kw):
+    """Cache one teacher's logits (or several teachers' mean) for train/dev/test (same caveat as fit_teacher)."""
+    from tfdistil.teacher.model import write_logits
+    return write_logits(teachers, data, out_file, **kw)
 
 
 def write_report(runs_dir, out, **kw):

@@ -30,6 +30,7 @@ class Config:
     max_len: int = 128
     min_freq: int = 1
     max_vocab: int = 0                   # 0 = no cap
+    hash_buckets: int = 0                # > 0: no word table, ids from the word's hash (tokenizer rule 5)
     vocab_size: int = 0                  # filled in from the vocabulary
     num_classes: int = 2                 # filled in from the training labels (SST-2: 2)
     # training (paper: Adam, StepLR gamma 0.9 per epoch, batch 32, 20 epochs, best dev epoch)
@@ -90,6 +91,8 @@ class Config:
             raise UserError(f"--seed must be in [0, 2^32), got {self.seed}")
         if self.num_classes < 2:
             raise UserError(f"num_classes must be at least 2, got {self.num_classes}")
+        if self.hash_buckets and (self.hash_buckets < 3 or self.max_vocab):
+            raise UserError("--hash-buckets must be at least 3, and replaces --max-vocab (use one of them)")
         if self.max_vocab < 0 or self.train_limit < 0:
             raise UserError("--max-vocab and the train limit must be 0 (no cap) or positive")
         if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):

@@ -49,10 +49,22 @@ def peel(word):
     return head + [word] + tail
 
 
+def hashed_id(piece, buckets):
+    """Rule 5: 2 + FNV-1a-32 of the piece's UTF-8 bytes, mod (buckets - 2)."""
+    h = 2166136261
+    for b in piece.encode("utf-8"):
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return 2 + h % (buckets - 2)
+
+
 def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
-    """Token ids for `text` (rules 3-4): cut to max_len, right-padded when `pad`."""
+    """Token ids for `text` (rules 3-5): cut to max_len, right-padded when `pad`.
+    `word_to_id` is the word -> id dict, or an int: the number of hash buckets."""
     ids = []
     for word in split_words(text):
+        if isinstance(word_to_id, int):
+            ids.extend(hashed_id(p, word_to_id) for p in peel(word))
+            continue
         pieces = [word] if word in word_to_id else peel(word)
         ids.extend(word_to_id.get(p, unk_id) for p in pieces)
     ids = ids[:max_len]
@@ -118,6 +130,8 @@ class Classifier:
         # ids 0/1 are <pad>/<unk>: typed in a sentence they are unknown words, as in training
         self.word_to_id = {w: i for i, w in enumerate(vocab["itos"]) if i >= 2}
         self.vocab_size = len(vocab["itos"])
+        if vocab.get("hash_buckets"):  # a hashed vocabulary: no word table, ids from the word's hash
+            self.word_to_id = self.vocab_size = int(vocab["hash_buckets"])
         self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
         self.labels = [str(x) for x in vocab.get("labels", ["0", "1"])]  # class names, output order
         self.it = load_interpreter(model_path, num_threads, xnnpack)

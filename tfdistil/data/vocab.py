@@ -1,4 +1,8 @@
-"""The word vocabulary: built from the train split only; id 0 = <pad>, 1 = <unk>."""
+"""The word vocabulary: built from the train split only; id 0 = <pad>, 1 = <unk>.
+
+Or hashed (`hash_buckets` = N): no word list at all, ids 2..N-1 from the words' FNV-1a hash
+(tokenizer rule 5), so neither the Pi runner nor the microcontroller carries a table.
+"""
 import collections
 import hashlib
 import json
@@ -15,7 +19,10 @@ PAD, UNK = "<pad>", "<unk>"
 class Vocab:
     """Word -> id map built from training sentences only; id 0 = <pad>, 1 = <unk>."""
 
-    def __init__(self, words, max_len, labels=("0", "1")):
+    def __init__(self, words, max_len, labels=("0", "1"), hash_buckets=0):
+        self.hash_buckets = int(hash_buckets or 0)
+        if self.hash_buckets:
+            words = ()  # a hashed vocabulary keeps no words
         self.itos = [PAD, UNK] + [w for w in words if w not in (PAD, UNK)]
         # <pad>/<unk> typed in a sentence are ordinary unknown words (as in the C tokenizer).
         self.stoi = {w: i for i, w in enumerate(self.itos) if i >= 2}
@@ -25,7 +32,11 @@ class Vocab:
         self.labels = tuple(labels)
 
     @classmethod
-    def build(cls, sentences, max_len=128, min_freq=1, max_size=None, labels=("0", "1")):
+    def build(cls, sentences, max_len=128, min_freq=1, max_size=None, labels=("0", "1"), hash_buckets=0):
+        if hash_buckets:
+            if hash_buckets < 3:
+                raise UserError("--hash-buckets must be at least 3 (ids 0 and 1 are <pad> and <unk>)")
+            return cls((), max_len, labels, hash_buckets)
         counts = collections.Counter(w for s in sentences for w in split_words(s))
         # Most frequent first, ties alphabetical: deterministic across runs and machines.
         ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
@@ -34,10 +45,10 @@ class Vocab:
         return cls(ranked, max_len, labels)
 
     def __len__(self):
-        return len(self.itos)
+        return self.hash_buckets or len(self.itos)
 
     def encode(self, text, pad=True, max_len=None):
-        return encode(text, self.stoi, max_len or self.max_len, unk_id=1, pad_id=0, pad=pad)
+        return encode(text, self.hash_buckets or self.stoi, max_len or self.max_len, unk_id=1, pad_id=0, pad=pad)
 
     def encode_batch(self, sentences, max_len=None):
         """int32 [N, max_len] right-padded ids."""
@@ -49,12 +60,16 @@ class Vocab:
         return out
 
     def to_json(self):
-        return {"format": "tfdistil-vocab-1", "tokenizer": "tfdistil.tokenizer (ascii-lower, whitespace, peel .,!?;:\")",
-                "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "labels": list(self.labels), "itos": self.itos}
+        d = {"format": "tfdistil-vocab-1", "tokenizer": "tfdistil.tokenizer (ascii-lower, whitespace, peel .,!?;:\")",
+             "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "labels": list(self.labels), "itos": self.itos}
+        if self.hash_buckets:
+            d.update(hash_buckets=self.hash_buckets, tokenizer=d["tokenizer"] + " + FNV-1a-32 hash buckets")
+        return d
 
     def sha256(self):
         """Fingerprint of the word list: a run records it, so another run's vocab.json is caught."""
-        return hashlib.sha256(json.dumps(self.itos, ensure_ascii=False).encode("utf-8")).hexdigest()
+        key = self.itos if not self.hash_buckets else {"hash_buckets": self.hash_buckets}
+        return hashlib.sha256(json.dumps(key, ensure_ascii=False).encode("utf-8")).hexdigest()
 
     def save(self, path):
         atomic_write_text(path, json.dumps(self.to_json(), ensure_ascii=False))
@@ -67,8 +82,10 @@ class Vocab:
             assert d["format"] == "tfdistil-vocab-1" and d["itos"][:2] == [PAD, UNK]
             labels = d.get("labels", ["0", "1"])  # files written before labels were stored: SST-2
             assert isinstance(labels, list) and len(labels) >= 2 and all(isinstance(x, str) for x in labels)
+            buckets = d.get("hash_buckets", 0)
+            assert isinstance(buckets, int) and (buckets == 0 or buckets >= 3)
         except FileNotFoundError:
             raise UserError(f"{path}: vocabulary file not found") from None
         except (ValueError, KeyError, AssertionError, TypeError):
             raise UserError(f"{path}: not a tfdistil vocab.json") from None
-        return cls(d["itos"][2:], d["max_len"], labels)
+        return cls(d["itos"][2:], d["max_len"], labels, buckets)

@@ -6,7 +6,8 @@ Files written to the kit folder:
   model_settings.h    kMaxLen, kTensorArenaSize (measured in TFLM + margin),
                       StudentOpResolver = MicroMutableOpResolver<N> and
                       RegisterStudentOps() adding exactly the ops the model uses
-  vocab_data.h/.c     words sorted bytewise + their ids (binary search)
+  vocab_data.h/.c     words sorted bytewise + their ids (binary search), or for a hashed
+                      vocabulary only TFDISTIL_HASH_BUCKETS (the C tokenizer hashes each word)
   tokenizer.h/.c      tfdistil_tokenize(), tfdistil_reverse_index() in C99
   kit.json            what was measured, for the firmware notes' budget table
 """
@@ -59,6 +60,7 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == 
 static int is_tail(char c) { return c == '.' || c == ',' || c == '!' || c == '?' || c == ';' || c == ':' || c == '"'; }
 static unsigned char lower(char c) { return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
+#ifndef TFDISTIL_HASH_BUCKETS
 // Bytewise compare of the ASCII-lowercased text word with a (lowercase) vocabulary word.
 static int compare(const char* word, int len, const char* vocab_word) {
   for (int k = 0; k < len; ++k) {
@@ -68,7 +70,16 @@ static int compare(const char* word, int len, const char* vocab_word) {
   }
   return vocab_word[len] == 0 ? 0 : -1;
 }
+#endif
 
+#ifdef TFDISTIL_HASH_BUCKETS
+// Hashed vocabulary (tokenizer.py rule 5): 2 + FNV-1a-32 of the lowercased bytes, mod (N - 2).
+int32_t tfdistil_word_id(const char* word, int len) {
+  uint32_t h = 2166136261u;
+  for (int k = 0; k < len; ++k) h = (h ^ lower(word[k])) * 16777619u;
+  return 2 + (int32_t)(h % (uint32_t)(TFDISTIL_HASH_BUCKETS - 2));
+}
+#else
 int32_t tfdistil_word_id(const char* word, int len) {
   int lo = 0, hi = kVocabCount - 1;
   while (lo <= hi) {  // words are sorted bytewise (memcmp order)
@@ -79,6 +90,7 @@ int32_t tfdistil_word_id(const char* word, int len) {
   }
   return 1;
 }
+#endif
 
 static void emit(int32_t id, int32_t* ids, int max_len, int* n) {
   if (*n < max_len) ids[(*n)++] = id;
@@ -94,11 +106,13 @@ int tfdistil_tokenize(const char* text, int32_t* ids, int max_len) {
     const char* word = p;
     while (*p && !is_space(*p)) ++p;
     int len = (int)(p - word);
+#ifndef TFDISTIL_HASH_BUCKETS  // hashed: every word is peeled (no "known word" to keep whole)
     int32_t id = tfdistil_word_id(word, len);
     if (id != 1) {  // in the vocabulary: keep whole (e.g. "u.s." or "...")
       emit(id, ids, max_len, &n);
       continue;
     }
+#endif
     int start = 0, end = len, heads = 0, tails = 0;
     while (end - start > 1 && word[start] == '"') { ++start; ++heads; }
     while (end - start > 1 && is_tail(word[end - 1])) { --end; ++tails; }
@@ -188,8 +202,10 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
 #endif
 """)
     words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
+    hashed = f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n" \
+        if vocab.hash_buckets else ""
     atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
-                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n"
+                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + hashed +
                       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
                       "extern const int kVocabCount;\nextern const char* const kVocabWords[];\n"
                       "extern const int32_t kVocabIds[];\n"
@@ -197,16 +213,17 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
     atomic_write_text(os.path.join(out_dir, "vocab_data.c"),
                       '#include "vocab_data.h"\n'
                       f"const int kVocabCount = {len(words)};\n"
-                      "const char* const kVocabWords[] = {\n" +
-                      "\n".join(f"  {_c_string(w.decode('utf-8'))}," for w, _ in words) + "\n};\n"
-                      "const int32_t kVocabIds[] = {\n" +
-                      "\n".join(f"  {i}," for _, i in words) + "\n};\n")
+                      + ("" if vocab.hash_buckets else
+                         "const char* const kVocabWords[] = {\n" +
+                         "\n".join(f"  {_c_string(w.decode('utf-8'))}," for w, _ in words) + "\n};\n"
+                         "const int32_t kVocabIds[] = {\n" +
+                         "\n".join(f"  {i}," for _, i in words) + "\n};\n"))
     atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
     atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
            "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": len(model_bytes),
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
-           "vocab_words": len(words), "labels": list(vocab.labels),
+           "vocab_words": len(words), "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
            # flash on a 32-bit MCU: the strings with their NULs, one pointer and one int32 id per word
            "vocab_flash_bytes": sum(len(w) + 1 for w, _ in words) + 8 * len(words)}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)

@@ -30,7 +30,7 @@ import os
 import time
 
 from tfdistil.search.augment import MASK, read_sentences
-from tfdistil.data.splits import load_split
+from tfdistil.data.splits import data_cli_args, load_split
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
 from tfdistil.progress import progress
@@ -69,7 +69,9 @@ def transfer_rows(data, augmented=(), limit=None, include_train=True):
     sources, parts = [], []
     if include_train:
         train = load_split(data, "train", limit)
-        sources.append({"kind": "train", "data": data, "rows": len(train), "sha256": train.sha256})
+        named = data if isinstance(data, str) else " ".join(data_cli_args(data))  # JSON-able either way
+        sources.append({"kind": "train", "data": named, "rows": len(train),
+                        "sha256": train.sha256})
         parts.append(zip(train.sentences, (int(y) for y in train.labels)))
     for path in augmented:
         if not os.path.isfile(path):

@@ -46,7 +46,8 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     train = load_split(data, "train", limit)
     dev = load_split(data, "dev")
     base = Config(student=student, distill=distill, epochs=epochs_per_trial, batch_size=batch_size, seed=seed,
-                  train_limit=limit or 0, teacher_logits=os.path.abspath(teacher_logits) if teacher_logits else "")
+                  train_limit=limit or 0, teacher_logits=os.path.abspath(teacher_logits) if teacher_logits else "",
+                  num_classes=len(train.label_names))
     soft = _teacher_logits(base, train) if distill else None
     enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]))
     _check_budget(base, space, enc.sizes, budget, budget_kb)

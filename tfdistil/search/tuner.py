@@ -21,7 +21,7 @@ class Encodings:
 
     def __init__(self, train, dev, min_freq, caps, longest):
         self.train, self.dev = train, dev
-        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap) for cap in caps}
+        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap, train.label_names) for cap in caps}
         self.sizes = {cap: len(v) for cap, v in self.vocabs.items()}
         self._ids = {}
 
@@ -31,7 +31,7 @@ class Encodings:
             v = self.vocabs[cap]
             self._ids[cap] = (v.encode_batch(self.train.sentences), v.encode_batch(self.dev.sentences))
         train_ids, dev_ids = self._ids[cap]
-        vocab = Vocab(self.vocabs[cap].itos[2:], max_len)
+        vocab = Vocab(self.vocabs[cap].itos[2:], max_len, self.train.label_names)
         return vocab, np.ascontiguousarray(train_ids[:, :max_len]), np.ascontiguousarray(dev_ids[:, :max_len])
 
 

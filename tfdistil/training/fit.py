@@ -69,7 +69,8 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     from tfdistil.training.distill import Distiller
     from tfdistil.training.recipe import train_epochs
 
-    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names)
+    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
+                        cfg.hash_buckets)
     cfg.vocab_size = len(vocab)
     train_ids, dev_ids = vocab.encode_batch(train.sentences), vocab.encode_batch(dev.sentences)
 

@@ -163,6 +163,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from tfdistil.students.builders import build_student
     from tfdistil.training.recipe import train_epochs
 
+    if cfg.hash_buckets:  # its in-graph tokenizer looks words up in a table; hashing is `fit`'s for now
+        raise UserError("fit-stream does not take --hash-buckets yet; use `tfdistil fit` for a hashed vocabulary")
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names)
     cfg.num_classes = len(train.label_names)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir

@@ -42,7 +42,7 @@ namespace {
 
 constexpr int kLineMax = 2048;  // the host refuses longer sentences rather than let them be cut
 constexpr int kBaselineReads = 16;
-constexpr int kMaxOutputs = 8;
+constexpr int kMaxOutputs = 64;  // classes; the tap copies at most this many int8 logits
 constexpr uint32_t kPaint = 0xA5C3E1F0u;
 constexpr uint32_t kSetupPaintBytes = 128 * 1024;     // before setup: AllocateTensors(), stdio
 constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sentence
