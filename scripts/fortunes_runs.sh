@@ -22,7 +22,8 @@ STUDENTS=${STUDENTS:-"cnn bilstm bilstm_attn"}
 AUG_FACTOR=${AUG_FACTOR:-10}                 # augmented sentences attempted per train text
 AUG_EPOCHS=${AUG_EPOCHS:-10}
 AUG=${AUG:-aug/fortunes-f$AUG_FACTOR}
-FIRMWARE=${FIRMWARE:-1}                      # 0: skip the emulated Cortex-M4
+FIRMWARE_SEEDS=${FIRMWARE_SEEDS:-0}          # seeds whose int8 models also run on the emulated Cortex-M4 ("" = none)
+FIRMWARE_LIMIT=${FIRMWARE_LIMIT:-100}        # test texts on the board (a 128-token CNN costs ~0.4 G instructions each)
 mkdir -p "$LOGS" "$RUNS" cache
 [ -f "$TASK/task.json" ] || $PY scripts/make_fortunes_task.py --out "$TASK" > "$LOGS/make_task.log" 2>&1
 FILES=(--train "$TASK/train.csv" --dev "$TASK/dev.csv" --test "$TASK/test.csv")
@@ -72,8 +73,9 @@ for seed in $SEEDS; do for student in $STUDENTS; do for mode in $MODES; do
     [ -f "$res" ] || { $TFDISTIL evaluate-tflite "$model" --runtime "$rt" "${FILES[@]}" --json \
       > "$LOGS/evaltflite-$name-$rt.log" 2>&1; tail -n 1 "$LOGS/evaltflite-$name-$rt.log" > "$res"; }
   done
-  if [ "$FIRMWARE" = 1 ] && ! ls "$out"/firmware/*-test.json > /dev/null 2>&1; then
-    $TFDISTIL firmware "$model" "${FILES[@]}" --split test --out "$out/firmware" --json > "$LOGS/firmware-$name.log" 2>&1
+  if [[ " $FIRMWARE_SEEDS " == *" $seed "* ]] && ! ls "$out"/firmware/*-test*.json > /dev/null 2>&1; then
+    $TFDISTIL firmware "$model" "${FILES[@]}" --split test --limit "$FIRMWARE_LIMIT" --out "$out/firmware" --json \
+      > "$LOGS/firmware-$name.log" 2>&1
   fi
   echo "[done] $name"
 done; done; done

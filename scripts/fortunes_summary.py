@@ -19,9 +19,14 @@ sys.path.insert(0, ROOT)
 
 
 def read(path):
+    """A JSON file, or the last line of a log that ends in one."""
     try:
         with open(path) as f:
-            return json.loads(f.read().strip().splitlines()[-1])
+            text = f.read().strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            return json.loads(text.splitlines()[-1])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -51,7 +56,7 @@ def main():
         tfl = {rt: read(os.path.join(d, "tflite", f"eval_int8_{rt}_test.json")) or {} for rt in ("litert", "tflm")}
         manifests = glob.glob(os.path.join(d, "tflite", f"{student}_int8_L*.json"))
         manifest = json.load(open(manifests[0])) if manifests else {}
-        fw = next((read(p) for p in sorted(glob.glob(os.path.join(d, "firmware", "*-test.json")))), None) or {}
+        fw = next((read(p) for p in sorted(glob.glob(os.path.join(d, "firmware", "*-test*.json")))), None) or {}
         mode = os.path.basename(d).split("-")[1]  # STUDENT-MODE-sSEED (scripts/fortunes_runs.sh)
         rows.append({"run": os.path.basename(d), "student": student, "mode": mode, "seed": m["seed"],
                      "params": m["params"], "best_epoch": m["best_epoch"], "dev_accuracy": m["dev_accuracy"],
@@ -116,9 +121,19 @@ def main():
         json.dump(result, f, indent=2)
     os.replace(os.path.join(args.out, "fortunes.json.tmp"), os.path.join(args.out, "fortunes.json"))
     md = "\n".join(summary) + "\n\nEvery run:\n\n" + "\n".join(lines)
+    from tfdistil.report.sections import write_section
+    t = result["task"]
+    intro = (f"Debian's `fortunes` package, {len(test.label_names)} topics ({', '.join(test.label_names)}), "
+             f"{sum(sum(t['counts'][s].values()) for s in ('train', 'dev', 'test')):,} deduplicated quotations split "
+             f"{'/'.join(str(sum(t['counts'][s].values())) for s in ('train', 'dev', 'test'))} "
+             f"(stratified, seed {t.get('seed', 0)}; `python scripts/make_fortunes_task.py`). Runs: "
+             "`SEEDS=\"0 1 2\" bash scripts/fortunes_runs.sh`; logs in `results/logs/fortunes/`. The Cortex-M4 column "
+             "is the firmware on QEMU `mps2-an386` over the first test texts of seed 0's int8 models.")
+    body = (f"## Your own task: fortunes topics ({len(test.label_names)} classes)\n\n{intro}\n\n"
+            f"`{result['command']}`\n\n{md}\n")
     with open(os.path.join(args.out, "fortunes.md"), "w") as f:
-        f.write(f"# Fortunes topic task ({len(test.label_names)} classes, {len(test)} test texts)\n\n"
-                f"`{result['command']}`\n\n{md}\n")
+        f.write(body.replace("## ", "# ", 1))
+    write_section(args.out, "fortunes", body)
     print(md)
 
 

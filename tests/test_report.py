@@ -265,3 +265,19 @@ def test_report_compares_the_defaults_with_the_papers_sizes_not_with_themselves(
     assert "filters" not in bilstm_line and "vocabulary cap none" in bilstm_line
     assert off_paper_settings({("cnn", "distill"): exact("cnn"), ("bilstm_attn", "baseline"): exact("bilstm_attn")},
                               ["cnn", "bilstm_attn"]) == ""
+
+
+def test_script_sections_are_spliced_and_kept(tmp_path):
+    """A section a script measured (fortunes, paper sizes) replaces its old copy, never duplicates,
+    and a re-rendered report appends every saved section."""
+    from tfdistil.report.sections import append_sections, splice, write_section
+    report = "# Report\n\nbody\n"
+    once = splice(report, "fortunes", "## Fortunes\n\nv1")
+    twice = splice(once, "fortunes", "## Fortunes\n\nv2")
+    assert once.count("<!-- section: fortunes -->") == twice.count("<!-- section: fortunes -->") == 1
+    assert "v2" in twice and "v1" not in twice and twice.startswith(report.rstrip("\n"))
+    (tmp_path / "REPORT.md").write_text(report)
+    write_section(str(tmp_path), "paper_exact", "## Paper sizes\n\nrows")
+    assert "rows" in (tmp_path / "REPORT.md").read_text()
+    rerendered = append_sections("# Report\n\nnew body\n", str(tmp_path))
+    assert "new body" in rerendered and "## Paper sizes" in rerendered

@@ -179,9 +179,10 @@ def write_report(runs_dir, out="results", benchmark=None, commit=False, teacher_
     entries = results_entries(runs + tuned, shipped, root)
     atomic_write_json(os.path.join(out, "results.json"), entries)
     command = command or f"tfdistil report {runs_dir} --out {out}"
+    from tfdistil.report.sections import append_sections
     atomic_write_text(os.path.join(out, "REPORT.md"),
-                      render(Collected(runs, unfinished, groups, teacher, bench, benchmark, shipped, notes, command,
-                                       runs_dir, list(tuned))))
+                      append_sections(render(Collected(runs, unfinished, groups, teacher, bench, benchmark, shipped,
+                                                       notes, command, runs_dir, list(tuned))), out))
     return {"report": os.path.join(out, "REPORT.md"), "results": os.path.join(out, "results.json"),
             "runs": len(runs), "unfinished": len(unfinished), "models_committed": len(shipped) if commit else 0,
             "notes": notes}
