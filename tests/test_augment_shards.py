@@ -119,6 +119,8 @@ def test_tf_tokenizer_matches_encode(data_dir):
               '<unk> <pad> the', '', '   ', 'A\tB\x0bC\fd\re', "the " * 40])
     got = make_tokenizer(vocab)(tf.constant(texts)).to_list()
     assert got == [vocab.encode(s, pad=False) for s in texts]
+    hashed = Vocab.build(train[:500], max_len=24, hash_buckets=1000)  # fit-stream --hash-buckets
+    assert make_tokenizer(hashed)(tf.constant(texts)).to_list() == [hashed.encode(s, pad=False) for s in texts]
     ids = vocab.encode_batch(texts[:64])
     assert np.array_equal(reverse_index(tf.constant(ids)).numpy(), reverse_index_np(ids))
 

@@ -125,3 +125,21 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     for i in range(len(sentences)):
         assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
         assert [int(t) for t in lines[2 * i + 1].split()] == py_rev[i].tolist()
+
+
+@pytest.mark.parametrize("student", ["cnn", "bilstm", "bilstm_attn"])
+def test_int16x8_converts_and_runs_or_says_why_in_one_line(tiny_run, data_dir, tmp_path, student):
+    """16-bit activations: a flatbuffer LiteRT runs, or one line naming int16x8 and the converter's reason
+    (TF 2.21 cannot calibrate the int32 token-id input; tensorflow/model-optimization#1090), exit 2."""
+    out = tmp_path / f"{student}_int16x8.tflite"
+    proc = subprocess.run([sys.executable, "-m", "tfdistil", "convert", tiny_run[student], "--quantize", "int16x8",
+                           "--data", data_dir, "--calibration-size", "50", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode == 0:
+        r = evaluate_tflite(str(out), data_dir, "dev", runtime="litert", limit=50)
+        assert r["agreement_with_keras"] >= 0.9
+    else:
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
+        assert lines[0].startswith(f"error: int16x8: TensorFlow ") and student in lines[0]
+        assert not out.exists()

@@ -23,6 +23,10 @@ def _quiet_tf():
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     if os.environ.get("TFDISTIL_VERBOSE") != "1":  # "TF classes are deprecated", "newly initialized": not news here
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        import warnings
+        # the converter calibrates with tf.lite.Interpreter, which warns that it is deprecated on
+        # every conversion: a message for TensorFlow's developers, not for ours
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
 
 
 def command(fn):
@@ -69,7 +73,7 @@ def command(fn):
 # TF_CPP_MIN_LOG_LEVEL). They are not for users: drop them unless --verbose / TFDISTIL_VERBOSE=1.
 NATIVE_NOISE = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog|"
                           rb"To enable the following instructions|.*oneDNN custom operations|.*cuda drivers|"
-                          rb"INFO: Created TensorFlow Lite XNNPACK delegate|.*failed call to cuInit|.*Unable to register cu|.*computation placer already registered)")
+                          rb"INFO: Created TensorFlow Lite XNNPACK delegate|fully_quantize: \d, inference_type: |.*failed call to cuInit|.*Unable to register cu|.*computation placer already registered)")
 
 
 def filter_native_stderr():

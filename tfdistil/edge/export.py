@@ -18,7 +18,7 @@ from tfdistil.data.splits import load_split
 from tfdistil.files import atomic_write_bytes, atomic_write_json, check_writable
 from tfdistil.errors import UserError
 
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")
+QUANTIZATIONS = ("float32", "dynamic", "float16", "int8", "int16x8")
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
 
 
@@ -51,7 +51,7 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
     specs = [tf.TensorSpec(i.shape, tf.int32, name=i.name.split(":")[0]) for i in twin.inputs]
     fn = tf.function(lambda *x: twin(list(x), training=False), input_signature=specs)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], twin)
-    if quantize in ("dynamic", "float16", "int8"):
+    if quantize in ("dynamic", "float16", "int8", "int16x8"):
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantize == "dynamic":
         # Per-channel hybrid FULLY_CONNECTED is op version 12, which tflite-runtime 2.14 (the
@@ -59,7 +59,7 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
     if quantize == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    if quantize == "int8":
+    if quantize in ("int8", "int16x8"):
         if calibration_ids is None:
             raise ValueError("int8 needs calibration_ids")
 
@@ -71,10 +71,19 @@ def to_tflite(twin, student_name, quantize, calibration_ids=None):
                 yield dict(zip(names, model_inputs(student_name, row[None, :])))
 
         converter.representative_dataset = representative_dataset
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] if quantize == "int8" else \
+            [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
     else:
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    if quantize != "int16x8":
+        return converter.convert()
+    try:  # 16-bit activations: the converter's calibration does not handle every graph
+        return converter.convert()
+    except Exception as e:  # ConverterError, RuntimeError, ValueError: whatever the converter raised
+        first = next((line.strip() for line in str(e).splitlines() if "error:" in line.lower()),
+                     (str(e).strip().splitlines() or [type(e).__name__])[0])
+        raise UserError(f"int16x8: TensorFlow {tf.__version__}'s converter cannot quantize this {student_name} "
+                        f"({first[:240]})") from None
 
 
 def op_list(model_bytes):
@@ -149,9 +158,9 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     train = None
     if data:
         train = load_split(data, "train", cfg.train_limit or None)
-    if quantize == "int8":
+    if quantize in ("int8", "int16x8"):
         if train is None:
-            raise UserError("int8 conversion needs --data (calibration sentences from the train split)")
+            raise UserError(f"{quantize} conversion needs --data (calibration sentences from the train split)")
         calibration = representative_ids(vocab, train.sentences, max_len, calibration_size, seed)
     model_bytes = to_tflite(twin, cfg.student, quantize, calibration)
     lstm_states = None

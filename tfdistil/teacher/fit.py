@@ -123,7 +123,7 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
         log(f"resuming the unfinished fit at step {step} of {total} (best dev so far {best['dev_accuracy']:.4f})")
     resumed_from = step
     t0 = time.time()
-    last_save = last_note = t0
+    last_save = t0
     elapsed = lambda: round(seconds_before + time.time() - t0, 1)
 
     def resume_point():
@@ -152,10 +152,6 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
             step += 1
             rate = (step - resumed_from) / max(1e-9, time.time() - t0)
             bar.set_postfix(loss=f"{loss:.3f}", eta_all=f"{(total - step) / rate / 60:.0f}min", refresh=False)
-            if bar.disable and time.time() - last_note > 120:  # a log file gets a line every 2 minutes instead
-                last_note = time.time()
-                log(f"step {step}/{total} ({100 * step / total:.0f}%), {1 / rate:.2f} s/step, loss {loss:.3f}, "
-                    f"about {(total - step) / rate / 60:.0f} min to go")
             if eval_every and step % eval_every == 0:
                 evaluate_and_keep()
             if time.time() - last_save > 60 * checkpoint_minutes and step < total:

@@ -36,6 +36,18 @@ def make_tokenizer(vocab):
     tokens and look each piece up (unknown -> 1); cut to max_len.
     """
     import tensorflow as tf
+    if vocab.hash_buckets:  # FNV-1a has no TF op: the Python tokenizer itself, on each block of rows
+        import numpy as np
+
+        def encode_block(texts):
+            ids = [vocab.encode(t.decode("utf-8"), pad=False) for t in texts]
+            return (np.fromiter((i for row in ids for i in row), np.int32),
+                    np.array([len(row) for row in ids], np.int64))
+
+        def tokenize_hashed(texts):
+            flat, lengths = tf.numpy_function(encode_block, [texts], [tf.int32, tf.int64], stateful=False)
+            return tf.RaggedTensor.from_row_lengths(tf.ensure_shape(flat, [None]), tf.ensure_shape(lengths, [None]))
+        return tokenize_hashed
     keys = list(vocab.stoi)
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(tf.constant(keys, tf.string),
@@ -163,17 +175,17 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from tfdistil.students.builders import build_student
     from tfdistil.training.recipe import train_epochs
 
-    if cfg.hash_buckets:  # its in-graph tokenizer looks words up in a table; hashing is `fit`'s for now
-        raise UserError("fit-stream does not take --hash-buckets yet; use `tfdistil fit` for a hashed vocabulary")
-    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names)
+    vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
+                        cfg.hash_buckets)
     cfg.num_classes = len(train.label_names)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
     dev_ids = vocab.encode_batch(dev.sentences)
 
     keras.utils.set_random_seed(cfg.seed)
     _, manifest = shard_files(shards_dir)
-    if manifest.get("num_labels", 2) != 2:
-        raise UserError(f"{shards_dir}: the students have 2 outputs, the shards' teacher {manifest['num_labels']}")
+    if manifest.get("num_labels", 2) != cfg.num_classes:
+        raise UserError(f"{shards_dir}: the shards' teacher has {manifest.get('num_labels', 2)} classes, the data "
+                        f"{cfg.num_classes} ({', '.join(train.label_names)})")
     student = build_student(cfg)
     # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
     check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
