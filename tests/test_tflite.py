@@ -141,5 +141,5 @@ def test_int16x8_converts_and_runs_or_says_why_in_one_line(tiny_run, data_dir, t
     else:
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
-        assert lines[0].startswith(f"error: int16x8: TensorFlow ") and student in lines[0]
+        assert lines[0].startswith("error: int16x8: TensorFlow ") and student in lines[0]
         assert not out.exists()
