@@ -68,3 +68,12 @@ def slice_tsv(data_dir, tmp_path_factory):
     with open(os.path.join(data_dir, "test.tsv"), encoding="utf-8") as f:
         path.write_text("".join(next(f) for _ in range(121)), encoding="utf-8")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A tiny, random TFBertForSequenceClassification checkpoint with its own vocab.txt (made once)."""
+    out = tmp_path_factory.mktemp("tiny_bert")
+    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
+                   capture_output=True)
+    return str(out)

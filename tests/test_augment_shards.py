@@ -144,11 +144,8 @@ def test_masked_loss():
 
 # --------------------------------------------------------------------------- teacher shards, killed and resumed
 @pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_bert")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
-                   capture_output=True)
-    return str(out)
+def tiny_teacher(tiny_bert):
+    return tiny_bert
 
 
 CHECK_LOGITS = """

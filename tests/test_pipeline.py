@@ -1,21 +1,16 @@
 """End to end on real SST-2 slices: tiny real BERT teacher -> logits -> distilled student -> evaluate."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import run_cli
 
 
 @pytest.fixture(scope="module")
-def tiny_teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_bert")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
-                   capture_output=True)
-    return str(out)
+def tiny_teacher(tiny_bert):
+    return tiny_bert
 
 
 def test_teacher_to_distilled_student(tiny_teacher, tmp_path, data_dir):

