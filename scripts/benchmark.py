@@ -55,6 +55,8 @@ def parse_args(argv=None):
                    help="LiteRT kernels: builtin (what tflite/classify.py and a Pi's tflite-runtime use) or XNNPACK.")
     p.add_argument("--data", default=DEFAULT_DATA, help="GLUE SST-2 folder (the test split is used).")
     p.add_argument("--out", default="results", help="Folder for benchmark.json and benchmark.md.")
+    p.add_argument("--render-json", metavar="JSON", default=None,
+                   help="Re-render OUT/benchmark.md from a benchmark.json this script wrote (no timing).")
     p.add_argument("--teacher-only", metavar="JSON", default=None, help=argparse.SUPPRESS)  # subprocess mode
     return p.parse_args(argv)
 
@@ -274,7 +276,23 @@ def markdown(result):
              f"- teacher process: {t.get('process', 'same process')}", "", *rows, ""]
     if skipped:
         lines += ["Skipped:", "", *skipped, ""]
+    lines += int16x8_lines()
     return "\n".join(lines)
+
+
+def int16x8_lines():
+    """The int16x8 rows (16-bit activations): what scripts/int16x8_check.py recorded per student and runtime."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "results", "int16x8.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        rec = json.load(f)
+    rows = ["## int16x8", "", f"`{rec['command']}` (`results/int16x8.json`, TensorFlow {rec['tensorflow']}): "
+            "no int16x8 flatbuffer to time.", "", "| Model | Runtime | int16x8 |", "|---|---|---|"]
+    for st in rec["students"]:
+        for runtime, what in st["runtimes"].items():
+            rows.append(f"| {st['student']} int16x8 | {runtime} | {what} |")
+    return rows + [""]
 
 
 def default_runs():
@@ -286,6 +304,10 @@ def main(argv=None):
     args = parse_args(argv)
     from tfdistil.data.splits import load_split
     from tfdistil.files import atomic_write_json, atomic_write_text
+    if args.render_json:
+        with open(args.render_json, encoding="utf-8") as f:
+            atomic_write_text(os.path.join(args.out, "benchmark.md"), markdown(json.load(f)))
+        return
     set_tf_threads(args.threads)
     sentences = load_split(args.data, "test", args.n).sentences
     if args.teacher_only:  # the subprocess fallback: teacher alone, in a fresh process

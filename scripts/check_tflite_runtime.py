@@ -52,6 +52,10 @@ def recorded_accuracies():
         with open(own) as f:
             e = json.load(f)
         rec.setdefault(e["model"], e["accuracy"])
+        # ... under the committed copy's name too (the record names the run's file it was measured on)
+        beside = os.path.join(os.path.dirname(own), os.path.basename(e["model"]))
+        if os.path.isfile(beside) and os.path.getsize(beside) == e.get("model_bytes", os.path.getsize(beside)):
+            rec.setdefault(os.path.relpath(beside, ROOT), e["accuracy"])
     migration = os.path.join(ROOT, "results", "migration_attention_div.json")
     if os.path.isfile(migration):
         with open(migration) as f:

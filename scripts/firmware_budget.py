@@ -80,10 +80,39 @@ def measured(model, data, split, limit, board):
     return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None), None
 
 
-def row(model, r, source):
+def per_token_rows():
+    """Rows of the committed per-token runs (`firmware --per-token`, scripts/firmware_runs.sh)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "results", "firmware", "*-pertoken-*.json"))):
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        heads = "/".join(str(n) for n in r["build"]["kit"]["per_token"]["head_lengths"])
+        model = os.path.join(ROOT, r["model"]) if not os.path.isabs(r["model"]) else r["model"]
+        out.append(row(model, r, os.path.relpath(path, ROOT), suffix=f" (per token, heads {heads})"))
+    return out
+
+
+def int16x8_lines():
+    """The int16x8 rows: what scripts/int16x8_check.py recorded, one line per student and runtime."""
+    path = os.path.join(ROOT, "results", "int16x8.json")
+    if not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        rec = json.load(f)
+    lines = ["", "## int16x8 (16-bit activations, 8-bit weights)", "",
+             f"From `{rec['command']}` (`results/int16x8.json`, TensorFlow {rec['tensorflow']}):", "",
+             "| student | runtime | int16x8 |", "| --- | --- | --- |"]
+    for st in rec["students"]:
+        for runtime, what in st["runtimes"].items():
+            lines.append(f"| {st['student']} | {runtime} | {what} |")
+    return lines
+
+
+def row(model, r, source, suffix=""):
     name = os.path.basename(os.path.dirname(os.path.abspath(model)))
     if name == "tflite":
         name = os.path.basename(os.path.dirname(os.path.dirname(os.path.abspath(model))))
+    name += suffix
     flash, ram = r["flash"], r["ram"]
     stack = r["stack_high_water_bytes"]
     return {
@@ -93,6 +122,7 @@ def row(model, r, source):
                                          if os.path.basename(model).startswith(st + "_")), "?"),
         "model_sha256": r["model_sha256"], "source": source or "this run",
         "flash_total": flash["total"], "flash_model": flash["model"], "flash_vocabulary": flash["vocabulary"],
+        "flash_model_plus_vocabulary": flash["model"] + flash["vocabulary"],
         "flash_tflm": flash["tflm_runtime"], "flash_other": flash["other"],
         "ram_total": ram["total"], "arena": ram["arena"], "arena_used_on_board": ram["arena_used_on_board"],
         "ram_other": ram["total"] - ram["arena"], "stack": stack, "heap": ram["heap_bytes"],
@@ -147,10 +177,14 @@ def render_markdown(rows, meta):
         "not this build's). Boards: " + "; ".join(f"{b} = {_k(f)} KiB flash, {_k(m)} KiB RAM" for b, f, m in BOARDS)
         + ".",
         "",
-        "| model | student | flash KiB | model | vocab | TFLM | other | RAM KiB | arena | stack B "
-        "| instr./sentence (p50) | ms @ 64 MHz (est.) | sentences | accuracy | agree | "
+        "- **per token** rows run the same model split into a step model and heads "
+        "(`tfdistil firmware --per-token`, firmware_notes section 3b): the work follows the sentence's tokens; "
+        "their **model** is the step model plus every head.",
+        "",
+        "| model | student | flash KiB | model | vocab | model + vocab (B) | TFLM | other | RAM KiB | arena | stack B "
+        "| instr./sentence (p50) | (mean) | ms @ 64 MHz (est.) | sentences | accuracy | agree | "
         + " | ".join(f"fits {b.split(' (')[0]}" for b, _, _ in BOARDS) + " |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
         + " | ".join("---" for _ in BOARDS) + " |",
     ]
     for r in rows:
@@ -159,11 +193,14 @@ def render_markdown(rows, meta):
                                                        f" (int8 {r['int8_outputs_identical']})")
         lines.append(
             f"| {r['name']} | {r['student']} | {_k(r['flash_total'])} | {_k(r['flash_model'])} "
-            f"| {_k(r['flash_vocabulary'])} | {_k(r['flash_tflm'])} | {_k(r['flash_other'])} | {_k(r['ram_total'])} "
-            f"| {_k(r['arena'])} | {_n(r['stack'])} | {_n(int(r['instructions_p50']))} | {r['ms_p50_estimate']:,} "
+            f"| {_k(r['flash_vocabulary'])} | {_n(r['flash_model_plus_vocabulary'])} | {_k(r['flash_tflm'])} "
+            f"| {_k(r['flash_other'])} | {_k(r['ram_total'])} "
+            f"| {_k(r['arena'])} | {_n(r['stack'])} | {_n(int(r['instructions_p50']))} "
+            f"| {_n(int(r['instructions_mean']))} | {r['ms_p50_estimate']:,} "
             f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fit_cells} |")
     lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
-              "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes."]
+              "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes.",
+              *int16x8_lines()]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +248,8 @@ def main(argv=None):
                   f"{_n(int(rows[-1]['instructions_p50']))} instructions/sentence ({rows[-1]['source']})", file=sys.stderr)
     except UserError as e:
         sys.exit(f"error: {e}")
+    if not args.targets:
+        rows += per_token_rows()
     for r in rows:
         r["fits"] = fits(r)
     rows.sort(key=lambda r: (r["flash_total"], r["name"]))

@@ -5,17 +5,23 @@
 #
 #   bash scripts/firmware_runs.sh                      # both recommended attention students
 #   MODELS="results/models/cnn-distill" bash scripts/firmware_runs.sh
+# and token by token (`firmware --per-token`, the step model + 16/32/64 heads) for PER_TOKEN_MODELS,
+# written as NAME-pertoken-test.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
 DATA=${DATA:-../shared/data/sst2}
 MODELS=${MODELS:-"results/models/bilstm_attn-distill results/models/tuned-attn-256kb-stream"}
+PER_TOKEN_MODELS=${PER_TOKEN_MODELS:-"results/models/tuned-attn-256kb-stream results/models/mcu-attn-e24h24-v5000"}
+HEADS=${HEADS:-16,32,64}
 mkdir -p results/logs results/firmware
-for dir in $MODELS; do
-  name=$(basename "$dir")
+for job in $(for d in $MODELS; do echo "$d:"; done; for d in $PER_TOKEN_MODELS; do echo "$d:$HEADS"; done); do
+  dir=${job%%:*}; heads=${job#*:}
+  name=$(basename "$dir")${heads:+-pertoken}
   model=$(ls "$dir"/*_int8_L64.tflite | head -n 1)
   log=results/logs/firmware-$name-test.log
   cmd=("$TFDISTIL" firmware "$model" --board mps2-an386 --data "$DATA" --split test --out results/firmware)
+  [ -n "$heads" ] && cmd+=(--per-token "$heads")
   start=$(date +%s)
   { echo "\$ ${cmd[*]}"; echo "# started $(date -u +%FT%TZ) on $(nproc) cores; TFLM cache: ${TFDISTIL_CACHE:-~/.cache/tfdistil}"; } > "$log"
   set +e

@@ -5,6 +5,10 @@
 #   MODES=augment STUDENTS=bilstm_attn SEEDS="0 1 2" JOBS=1 bash scripts/reproduce.sh   # Table 2's 3rd column
 #   MODES=augment STUDENTS=bilstm_attn RUNS=runs-recipe LOGS=logs/recipe TAG=tunedrecipe \
 #     AUG_CONFIG=scripts/configs/bilstm_attn_augment_tuned_recipe.json bash scripts/reproduce.sh  # another recipe
+#   TAG=mpnetf2 AUG_FACTOR=2 TEACHER_DIR=teachers/mpnet-sst2 LOGITS=cache/sst2_mpnet_logits.npz \
+#     TRAIN_LOGITS=cache/sst2_mpnet_logits.npz SHARDS=aug/mpnet-shards-f2 SHARD_SIZE=20000 MODES=augment \
+#     STUDENTS=bilstm_attn AUG_CONFIG=scripts/configs/bilstm_attn_augment_tuned_recipe.json \
+#     RUNS=runs-mpnet LOGS=results/logs/mpnet-f2 JOBS=1 bash scripts/reproduce.sh   # MPNet-labelled transfer set
 #   TAG=paperexact FIT_FLAGS=--paper-exact LOGITS=tfdistil/assets/sst2_minilm_logits.npz SEEDS=0 \
 #     RUNS=runs-paperexact LOGS=logs/paperexact bash scripts/reproduce.sh   # the paper's sizes (1 CNN filter, 9,825 words)
 #
@@ -29,6 +33,8 @@ AUG_FACTOR=${AUG_FACTOR:-5}            # augmented sentences attempted per train
 AUG_EPOCHS=${AUG_EPOCHS:-4}            # an epoch over the transfer set is ~4x an SST-2 train epoch
 SHARDS=${SHARDS:-aug/shards-f$AUG_FACTOR}
 AUG_CONFIG=${AUG_CONFIG:-}             # optional JSON config for augment runs (settings other than the paper's)
+SHARD_SIZE=${SHARD_SIZE:-50000}        # rows per shard (the unit of resumption)
+TRAIN_LOGITS=${TRAIN_LOGITS:-}         # this teacher's `teacher logits` cache: train rows are not re-labelled
 RUNS=${RUNS:-runs}
 FIT_FLAGS=${FIT_FLAGS:-}                # extra `tfdistil fit` flags, e.g. --paper-exact (use with TAG)
 TAG=${TAG:-}                            # run names STUDENT-MODE[-TAG]-sSEED: keeps another recipe's runs apart
@@ -55,7 +61,8 @@ if [[ " $MODES " == *" augment "* ]]; then
   # Resumable by itself: finished shards are skipped, so rerunning after a kill only does the rest.
   echo "[teacher shards] $SHARDS"
   $TFDISTIL teacher shards --teacher "$TEACHER_DIR" --data "$DATA" --augmented "aug/sst2_aug_f$AUG_FACTOR.tsv" \
-    --out "$SHARDS" --shard-size 50000 --batch-size 128 --json >> "logs/teacher-shards-f$AUG_FACTOR.log" 2>&1
+    ${TRAIN_LOGITS:+--train-logits "$TRAIN_LOGITS"} --out "$SHARDS" --shard-size "$SHARD_SIZE" --batch-size 128 \
+    --json >> "logs/teacher-shards-f$AUG_FACTOR.log" 2>&1
 fi
 
 run_one() {  # student mode seed

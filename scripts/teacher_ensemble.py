@@ -28,7 +28,7 @@ def main():
     args = ap.parse_args()
     from tfdistil.data.splits import load_split
     from tfdistil.errors import UserError
-    from tfdistil.teacher.logits_cache import CACHE_FORMAT, read_header, read_logits
+    from tfdistil.teacher.logits_cache import CACHE_FORMAT, read_header, read_logits, write_cache
     if len(args.caches) < 2:
         sys.exit("error: name at least two caches")
     try:
@@ -56,10 +56,7 @@ def main():
                   "label_names": headers[args.caches[0]].get("label_names", ["0", "1"]),
                   "splits": {s: {"rows": len(splits[s]), "sha256": splits[s].sha256, "accuracy": acc(mean[s], s)}
                              for s in splits}}
-        tmp = args.write + ".tmp.npz"
-        np.savez_compressed(tmp, header=np.array(json.dumps(header)),
-                            **{f"{s}_logits": mean[s].astype(np.float16) for s in splits})
-        os.replace(tmp, args.write)
+        write_cache(args.write, header, mean)
     for r in rows + [{"cache": "mean of logits", **ensemble}]:
         print(f"{r['cache']}: dev {100 * r['dev_accuracy']:.2f}  test {100 * r['test_accuracy']:.2f}")
 

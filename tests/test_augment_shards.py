@@ -260,6 +260,45 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     assert "### The augmented transfer sets" in md and f"| {total:,} | 100 |" in md
 
 
+DUMP_LOGITS = """
+import os, sys, json
+from tfdistil.search.shards import read_shards
+rows = list(read_shards(sys.argv[1], shuffle_buffer=0)[0].as_numpy_iterator())
+print(json.dumps([[float(x) for x in r["teacher_logits"]] for r in rows]))
+"""
+
+
+def test_shards_reuse_the_teachers_train_logits(tiny_teacher, tmp_path, data_dir):
+    """`teacher shards --train-logits CACHE`: the train rows' logits come from the teacher's
+    `teacher logits` cache (a base-size teacher need not score 67k rows twice); only the
+    augmented rows are run. The shards equal a run without the cache (to the cache's float16)."""
+    cache = tmp_path / "logits.npz"
+    tfdistil("teacher", "logits", "--teacher", tiny_teacher, "--data", data_dir, "--limit", 100, "--out", cache)
+    aug = tmp_path / "aug.tsv"
+    tfdistil("augment", "--data", data_dir, "--limit", 60, "--factor", 1, "--seed", 4, "--out", aug)
+    base = ["teacher", "shards", "--teacher", tiny_teacher, "--data", data_dir, "--limit", 100, "--augmented", aug,
+            "--shard-size", 64, "--batch-size", 16, "--json"]
+    plain = last_json(tfdistil(*base, "--out", tmp_path / "plain"))
+    reused = last_json(tfdistil(*base, "--train-logits", cache, "--out", tmp_path / "reused"))
+    assert reused["rows"] == plain["rows"] > 100 and reused["complete"]
+    assert reused["rows_labelled_now"] == plain["rows"] - 100  # only the augmented rows went through the teacher
+    manifest = json.loads((tmp_path / "reused" / "manifest.json").read_text())
+    assert [s["logits_reused"] for s in manifest["shards"]][:2] == [64, 36]
+    assert any(src["kind"] == "train_logits" for src in manifest["sources"])
+    dump = [json.loads(subprocess.run([sys.executable, "-c", DUMP_LOGITS, str(tmp_path / d)], capture_output=True,
+                                      text=True, cwd=ROOT, check=True).stdout.strip().splitlines()[-1])
+            for d in ("plain", "reused")]
+    a, b = np.array(dump[0]), np.array(dump[1])
+    # train rows: the cache's float16; augmented rows: other batches, so float32 rounding only
+    assert np.abs(a[:100] - b[:100]).max() < 2e-3 and np.abs(a[100:] - b[100:]).max() < 1e-6
+    # a cache made by another teacher folder is refused, in one line
+    other = tmp_path / "other-teacher"
+    shutil.copytree(tiny_teacher, other)
+    bad = tfdistil(*[str(other) if x == tiny_teacher else x for x in base], "--train-logits", cache,
+                   "--out", tmp_path / "bad", check=False)
+    assert bad.returncode == 2 and "made by teacher" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_cli_registers_the_new_commands():
     from tfdistil.cli import main, teacher
     assert "shards" in teacher.commands

@@ -43,6 +43,17 @@ def resolve_model(run_or_model):
                     f"(tfdistil convert {run_or_model} --quantize int8 --data DIR)")
 
 
+def parse_head_lengths(text):
+    """"16,32,64" -> [16, 32, 64]; one UserError for anything else."""
+    try:
+        lengths = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        lengths = []
+    if not lengths or lengths[0] < 1:
+        raise UserError(f"--per-token {text!r}: give head lengths as positive integers, e.g. 16,32,64")
+    return lengths
+
+
 @click.command("firmware")
 @click.argument("run_or_model")
 @click.option("--board", default=DEFAULT_BOARD, show_default=True,
@@ -52,27 +63,32 @@ def resolve_model(run_or_model):
 @click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
 @click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json).")
 @click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary).")
+@click.option("--per-token", "head_lengths", default=None, metavar="L1,L2,...",
+              help="LSTM students: run token by token (a step model + heads of these lengths, e.g. 16,32,64), "
+                   "so the work follows the sentence, not the padded length.")
 @command
-def firmware(run_or_model, board, data, split, limit, out, build_dir):
+def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengths):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
     from tfdistil.data.splits import data_cli_args, load_split
     from tfdistil.edge.mcu import check_inputs, output_name
     if limit is not None and limit < 1:
         raise UserError("--limit must be positive")
+    lengths = parse_head_lengths(head_lengths) if head_lengths else None
     model = resolve_model(run_or_model)
     check_inputs(model, board)
     load_split(data, split, limit)  # a bad --data fails here, before any build
     from tfdistil.edge.mcu import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
-                          log=lambda m: click.echo(m, err=True))
+                          log=lambda m: click.echo(m, err=True), head_lengths=lengths)
     args = ["tfdistil", "firmware", run_or_model, "--board", board, *data_cli_args(data), "--split", split]
     args += ["--limit", str(limit)] if limit else []
+    args += ["--per-token", head_lengths] if head_lengths else []
     args += ["--out", out] if out else []
     result["command"] = " ".join(shlex.quote(a) for a in args)
     if out:
         os.makedirs(out, exist_ok=True)
-        path = os.path.join(out, output_name(model, split, limit))
+        path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths)))
         atomic_write_json(path, result)
         result["json"] = path
         click.echo(f"wrote {path}", err=True)

@@ -44,6 +44,8 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
 @click.option("--with-train/--no-train", "include_train", default=True, show_default=True,
               help="Include the labelled train rows (first, before the augmented ones).")
 @click.option("--limit", type=int, default=None, help="Only the first N training rows.")
+@click.option("--train-logits", default=None,
+              help="`teacher logits` cache of this teacher: its train logits are reused, not recomputed.")
 @click.option("--out", required=True, help="Folder for shard-NNNNN.tfrecord + manifest.json; rerun to resume.")
 @click.option("--shard-size", default=100_000, show_default=True, help="Rows per shard (the unit of resumption).")
 @click.option("--batch-size", default=64, show_default=True, help="Global batch, split across replicas.")
@@ -54,16 +56,19 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
 @click.option("--cpu-devices", default=1, show_default=True,
               help="Split the CPU into N logical devices (to mirror over CPUs; the tests use 2).")
 @command
-def teacher_shards(teacher_dir, data, augmented, include_train, limit, out, shard_size, batch_size, max_len,
-                   strategy_kind, cpu_devices):
+def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_logits, out, shard_size, batch_size,
+                   max_len, strategy_kind, cpu_devices):
     """Label a large transfer set with the teacher: streamed, sharded TFRecords, resumable, distributed."""
     import importlib
     importlib.import_module("tfdistil.teacher.model")  # sets TF_USE_LEGACY_KERAS before TensorFlow loads
     from tfdistil.search import shards as S
     S.configure_cpu_devices(cpu_devices)
     rows, sources = S.transfer_rows(data, augmented, limit, include_train)
+    from tfdistil.teacher.logits_cache import reusable_train_logits
+    known = reusable_train_logits(train_logits, teacher_dir, sources) if train_logits else None
     return S.label_shards(teacher_dir, rows, out, sources, shard_size=shard_size, batch_size=batch_size,
-                          max_len=max_len, strategy=strategy_kind, log=lambda m: click.echo(m, err=True))
+                          max_len=max_len, strategy=strategy_kind, log=lambda m: click.echo(m, err=True),
+                          known_logits=known)
 
 
 @click.command("fit-stream")

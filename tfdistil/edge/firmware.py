@@ -84,7 +84,7 @@ int32_t tfdistil_word_id(const char* word, int len) {
   int lo = 0, hi = kVocabCount - 1;
   while (lo <= hi) {  // words are sorted bytewise (memcmp order)
     int mid = (lo + hi) / 2;
-    int c = compare(word, len, kVocabWords[mid]);
+    int c = compare(word, len, kVocabWords + kVocabOffsets[mid]);
     if (c == 0) return kVocabIds[mid];
     if (c < 0) hi = mid - 1; else lo = mid + 1;
   }
@@ -149,8 +149,35 @@ def _bytes_array(data, per_line=16):
     return "\n".join(lines)
 
 
-def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
-    """Write the C kit for a converted model; returns kit.json's content."""
+def _measured_arena(path, margin, probe_feeds=None):
+    """(smallest arena that ran the flatbuffer at `path` in TFLM, arena with margin)."""
+    from ai_edge_litert.interpreter import Interpreter
+    from tflite_micro.python.tflite_micro import runtime
+    from tfdistil.edge.runtimes import probe_inputs
+    import numpy as np
+    with open(path, "rb") as f:
+        model_bytes = f.read()
+    names = [d["name"] for d in Interpreter(model_content=model_bytes).get_input_details()]
+    runner = TFLMRunner.__new__(TFLMRunner)  # arena_used() only needs the interpreter
+    runner.it = runtime.Interpreter.from_bytes(model_bytes, arena_size=4 * 1024 * 1024)
+    feeds = probe_inputs(names, int(runner.it.get_input_details(0)["shape"][1]))
+    for i, x in enumerate(feeds):
+        if x is None:
+            d = runner.it.get_input_details(i)
+            x = np.full(d["shape"], 2 if d["dtype"] == np.int32 else 0, d["dtype"])
+        runner.it.set_input(x, i)
+    runner.it.invoke()
+    used, _ = runner.arena_used()
+    arena_min = smallest_arena(path, names, used)
+    return arena_min, int(arena_min * margin) // 16 * 16 + 16
+
+
+def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None):
+    """Write the C kit for a converted model; returns kit.json's content.
+
+    With `head_lengths` (e.g. [16, 32, 64]) the kit runs an LSTM student token by token: the
+    model is split into a step model and heads (tfdistil.edge.stream_split), written beside the
+    C files as step.tflite and head_L{n}.tflite, and main_qemu.cc's per-token mode runs them."""
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
     vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
@@ -159,27 +186,68 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1):
     os.makedirs(out_dir, exist_ok=True)
     max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
     from tfdistil.edge.export import op_list
-    ops = op_list(model_bytes)  # from the flatbuffer itself: a model may come without its manifest
+    parts = None
+    if head_lengths:
+        from tfdistil.edge.stream_split import split
+        parts = split(model_bytes, head_lengths)
+        pieces = [("step.tflite", parts["step"])] + [(f"head_L{n}.tflite", b) for n, b in parts["heads"].items()]
+        for name, data in pieces:
+            with open(os.path.join(out_dir, name), "wb") as f:
+                f.write(data)
+        ops = sorted({op for _, data in pieces for op in op_list(data)})
+    else:
+        ops = op_list(model_bytes)  # from the flatbuffer itself: a model may come without its manifest
     unknown = [op for op in ops if op not in RESOLVER_METHODS]
     if unknown:
         from tfdistil.errors import UserError
         raise UserError(f"ops without a known TFLM resolver method: {unknown}")
 
-    runner = TFLMRunner(model_bytes, arena_size=4 * 1024 * 1024)
-    runner(vocab.encode_batch(["a good film"], max_len))
-    used, _ = runner.arena_used()
-    arena_min = smallest_arena(model_path, runner.names, used)
-    arena = int(arena_min * arena_margin) // 16 * 16 + 16
+    if parts is None:
+        runner = TFLMRunner(model_bytes, arena_size=4 * 1024 * 1024)
+        runner(vocab.encode_batch(["a good film"], max_len))
+        input_names = runner.names
+        used, _ = runner.arena_used()
+        arena_min = smallest_arena(model_path, runner.names, used)
+        arena = int(arena_min * arena_margin) // 16 * 16 + 16
+        model_h = "extern const unsigned char g_model[];\nextern const unsigned int g_model_len;\n"
+        model_cpp = (f"alignas(16) const unsigned char g_model[] = {{\n{_bytes_array(model_bytes)}\n}};\n"
+                     f"const unsigned int g_model_len = {len(model_bytes)};\n")
+        per_token = ""
+        flash_model_bytes = len(model_bytes)
+    else:
+        input_names = ["token_fwd", "token_bwd"]
+        step_min, step_arena = _measured_arena(os.path.join(out_dir, "step.tflite"), arena_margin)
+        heads = [(n, *_measured_arena(os.path.join(out_dir, f"head_L{n}.tflite"), arena_margin))
+                 for n in parts["heads"]]
+        arena_min = step_min + sum(m for _, m, _ in heads)
+        arena = step_arena + sum(a for _, _, a in heads)
+        model_h = ("extern const unsigned char g_model[];  // the step model\nextern const unsigned int g_model_len;\n"
+                   "extern const unsigned char* const g_head_models[];\n")
+        model_cpp = (f"alignas(16) const unsigned char g_model[] = {{\n{_bytes_array(parts['step'])}\n}};\n"
+                     f"const unsigned int g_model_len = {len(parts['step'])};\n" +
+                     "".join(f"alignas(16) static const unsigned char g_head_L{n}[] = {{\n{_bytes_array(b)}\n}};\n"
+                             for n, b in parts["heads"].items()) +
+                     "const unsigned char* const g_head_models[] = {" +
+                     ", ".join(f"g_head_L{n}" for n in parts["heads"]) + "};\n")
+        per_token = f"""
+// Per-token mode (tfdistil/edge/stream_split.py): g_model is the step model, advanced once per
+// token; then the shortest head holding the sentence runs. Arenas measured per part in TFLM.
+#define TFDISTIL_PER_TOKEN 1
+constexpr int kHidden = {parts["hidden"]};                 // LSTM units per direction
+constexpr int kNumHeads = {len(heads)};
+constexpr int kHeadLengths[kNumHeads] = {{{", ".join(str(n) for n, _, _ in heads)}}};
+constexpr int kStepArenaSize = {step_arena};           // smallest {step_min} + margin
+constexpr int kHeadArenaSizes[kNumHeads] = {{{", ".join(str(a) for _, _, a in heads)}}};  // smallest {", ".join(str(m) for _, m, _ in heads)}
+"""
+        flash_model_bytes = len(parts["step"]) + sum(len(b) for b in parts["heads"].values())
 
     atomic_write_text(os.path.join(out_dir, "model_data.h"),
-                      "#ifndef MODEL_DATA_H_\n#define MODEL_DATA_H_\n"
-                      "extern const unsigned char g_model[];\nextern const unsigned int g_model_len;\n#endif\n")
+                      "#ifndef MODEL_DATA_H_\n#define MODEL_DATA_H_\n" + model_h + "#endif\n")
     atomic_write_text(os.path.join(out_dir, "model_data.cpp"),  # .cpp: the Arduino builder skips .cc
                       f'// {os.path.basename(model_path)}: {manifest.get("student")} '
-                      f'{manifest.get("quantization")}, {len(model_bytes)} bytes\n'
-                      '#include "model_data.h"\n'
-                      f"alignas(16) const unsigned char g_model[] = {{\n{_bytes_array(model_bytes)}\n}};\n"
-                      f"const unsigned int g_model_len = {len(model_bytes)};\n")
+                      f'{manifest.get("quantization")}, {flash_model_bytes} bytes'
+                      f'{" (step + heads)" if parts else ""}\n'
+                      '#include "model_data.h"\n' + model_cpp)
     adds = "\n".join(f"  if (r.{RESOLVER_METHODS[op]}() != kTfLiteOk) return kTfLiteError;" for op in ops)
     atomic_write_text(os.path.join(out_dir, "model_settings.h"), f"""#ifndef MODEL_SETTINGS_H_
 #define MODEL_SETTINGS_H_
@@ -189,10 +257,10 @@ constexpr int kMaxLen = {max_len};                 // input length L (token ids,
 constexpr int kNumClasses = {len(vocab.labels)};               // output logits [1, kNumClasses]
 // Class names in output order (from the training labels; SST-2: 0 = negative, 1 = positive).
 static const char* const kLabels[kNumClasses] = {{{", ".join(_c_string(n) for n in vocab.labels)}}};
-constexpr int kNumInputs = {len(runner.names)};               // {" + ".join(n.split("_", 2)[-1].split(":")[0] for n in runner.names)} (the converter sorts inputs by name)
+constexpr int kNumInputs = {len(input_names)};               // {" + ".join(n.split("_", 2)[-1].split(":")[0] for n in input_names)} (the converter sorts inputs by name)
 // Smallest arena that ran this model in TFLM on the host: {arena_min} bytes; +{round((arena_margin - 1) * 100)}% margin.
 constexpr int kTensorArenaSize = {arena};
-
+{per_token}
 // Exactly the {len(ops)} ops this model uses.
 using StudentOpResolver = tflite::MicroMutableOpResolver<{len(ops)}>;
 inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
@@ -204,27 +272,45 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
     words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
     hashed = f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n" \
         if vocab.hash_buckets else ""
+    # One NUL-separated blob of the words (sorted bytewise), each word's offset into it and its
+    # id, in the narrowest integer types that hold them: ~2.6 bytes of overhead a word instead of
+    # a 4-byte pointer and a 4-byte id.
+    blob_bytes = sum(len(w) + 1 for w, _ in words)
+    offset_type = "uint16_t" if blob_bytes <= 0xFFFF else "uint32_t"
+    id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
+    offsets, at = [], 0
+    for w, _ in words:
+        offsets.append(at)
+        at += len(w) + 1
     atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
                       "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + hashed +
                       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
-                      "extern const int kVocabCount;\nextern const char* const kVocabWords[];\n"
-                      "extern const int32_t kVocabIds[];\n"
+                      "extern const int kVocabCount;\n"
+                      "extern const char kVocabWords[];            // the words, sorted bytewise, each NUL-ended\n"
+                      f"extern const {offset_type} kVocabOffsets[];  // where word k starts in kVocabWords\n"
+                      f"extern const {id_type} kVocabIds[];          // the model's id of word k\n"
                       "#ifdef __cplusplus\n}\n#endif\n#endif\n")
     atomic_write_text(os.path.join(out_dir, "vocab_data.c"),
                       '#include "vocab_data.h"\n'
                       f"const int kVocabCount = {len(words)};\n"
                       + ("" if vocab.hash_buckets else
-                         "const char* const kVocabWords[] = {\n" +
-                         "\n".join(f"  {_c_string(w.decode('utf-8'))}," for w, _ in words) + "\n};\n"
-                         "const int32_t kVocabIds[] = {\n" +
+                         "const char kVocabWords[] =\n" +
+                         "\n".join(f"  {_c_string(w.decode('utf-8') + chr(0))}" for w, _ in words) + ";\n"
+                         f"const {offset_type} kVocabOffsets[] = {{\n" +
+                         "\n".join(f"  {o}," for o in offsets) + "\n};\n"
+                         f"const {id_type} kVocabIds[] = {{\n" +
                          "\n".join(f"  {i}," for _, i in words) + "\n};\n"))
     atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
     atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
-           "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": len(model_bytes),
+           "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": flash_model_bytes,
+           "per_token": None if parts is None else {
+               "head_lengths": sorted(parts["heads"]), "step_bytes": len(parts["step"]),
+               "head_bytes": {str(n): len(b) for n, b in parts["heads"].items()}, "hidden": parts["hidden"]},
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
            "vocab_words": len(words), "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
-           # flash on a 32-bit MCU: the strings with their NULs, one pointer and one int32 id per word
-           "vocab_flash_bytes": sum(len(w) + 1 for w, _ in words) + 8 * len(words)}
+           # flash: the words with their NULs (plus the blob's own closing NUL), an offset and an id per word
+           "vocab_flash_bytes": 0 if vocab.hash_buckets else blob_bytes + 1 + len(words) * (
+               (2 if offset_type == "uint16_t" else 4) + (2 if id_type == "uint16_t" else 4))}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
     return kit

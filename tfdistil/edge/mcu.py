@@ -50,6 +50,21 @@ def check_inputs(model_path, board):
         raise UserError(f"{vocab}: vocabulary file not found (convert writes it beside the .tflite)")
 
 
+def host_reference_per_token(parts, max_len, vocab, sentences):
+    """host_reference() for the per-token kit: the split model run step by step in host TFLM."""
+    from tfdistil.edge.stream_split import PerTokenTFLM
+    runner = PerTokenTFLM(parts, preserve_all_tensors=True)
+    ids = vocab.encode_batch(sentences, max_len)
+    bits, raw = [], []
+    for i in range(len(sentences)):
+        logits, q = runner(ids[i:i + 1], with_raw=True)
+        bits.append(logits.view(np.uint32).copy())
+        raw.append(q)
+    bits = np.stack(bits)
+    return {"bits": bits, "labels": bits.view(np.float32).argmax(-1),
+            "raw": None if any(q is None for q in raw) else np.stack(raw)}
+
+
 def host_reference(model_bytes, vocab, sentences):
     """Labels, float32 output bits and the int8 tensor before DEQUANTIZE for every sentence, from
     the host TFLM interpreter (reference kernels, as on the board). All tensors are preserved so
@@ -185,8 +200,10 @@ def _stats(values):
 
 
 def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386", build_dir=None, log=None,
-                 progress=True):
-    """Build, run and measure the firmware of a converted model over a split (see module doc)."""
+                 progress=True, head_lengths=None):
+    """Build, run and measure the firmware of a converted model over a split (see module doc).
+
+    `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split)."""
     from tfdistil.edge.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board)
@@ -200,13 +217,18 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         kit_dir, out_dir = os.path.join(work, "kit"), os.path.join(work, "build")
         t0 = time.time()
         log(f"kit: writing the firmware kit (measures the arena in host TFLM) into {kit_dir}")
-        kit = write_firmware_kit(model_path, kit_dir)
+        kit = write_firmware_kit(model_path, kit_dir, head_lengths=head_lengths)
         t_kit = time.time()
         build = build_firmware(kit_dir, out_dir, board, kit["ops"], log=log)
         memory = firmware_memory(build["elf"], build["map"])
         t_build = time.time()
         log(f"host: {len(s)} {split} sentences through the host TFLM interpreter (tflite-micro package)")
-        host = host_reference(model_bytes, vocab, s.sentences)
+        if head_lengths:
+            from tfdistil.edge.stream_split import split as split_model
+            host = host_reference_per_token(split_model(model_bytes, head_lengths), kit["max_len"], vocab,
+                                            s.sentences)
+        else:
+            host = host_reference(model_bytes, vocab, s.sentences)
         log("host: the same kit, main and TFLM sources built for this machine")
         host_build = build_host_reference(kit_dir, os.path.join(work, "host"), kit["ops"], log=log)
         host_build_out = run_host_build(host_build["exe"], s.sentences, os.path.join(work, "host"))
@@ -314,9 +336,10 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
     }
 
 
-def output_name(model_path, split, limit=None):
-    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME-SPLIT[-firstN].json."""
+def output_name(model_path, split, limit=None, per_token=False):
+    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken]-SPLIT[-firstN].json."""
     folder = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(folder) == "tflite":
         folder = os.path.dirname(folder)
-    return f"{os.path.basename(folder)}-{split}" + (f"-first{limit}" if limit else "") + ".json"
+    return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}-{split}" +
+            (f"-first{limit}" if limit else "") + ".json")

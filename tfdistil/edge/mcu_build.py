@@ -363,7 +363,8 @@ def firmware_memory(elf, map_path):
 
     def total(names, origin=None):
         return sum(sections[n][1] if origin is None else owners[n].get(origin, 0) for n in names)
-    model = symbols.get("g_model", 0)
+    # the model: g_model, plus the heads of a per-token kit (static g_head_L<n>, mangled _ZL..)
+    model = symbols.get("g_model", 0) + sum(size for name, size in symbols.items() if "g_head_L" in name)
     arena = next((size for name, size in symbols.items() if "tensor_arena" in name), 0)
     flash_parts = {"model": model, "vocabulary": total(flash, "vocab"), "tflm_runtime": total(flash, "tflm")}
     ram_parts = {"arena": arena, "tflm_runtime": total(ram, "tflm")}

@@ -71,13 +71,15 @@ def _first_node_error(text):
 
 
 def probe_inputs(names, max_len):
-    """A three-word sentence (and its reverse index) for each named input, as a runtime's feeds."""
+    """A three-word sentence (and its reverse index) for each named input, as a runtime's feeds
+    (None for any other input: the caller fills it)."""
     import numpy as np
+    n = min(3, max_len)
     ids = np.zeros((1, max_len), np.int32)
-    ids[0, :3] = [2, 3, 4]
+    ids[0, :n] = np.arange(2, 2 + n)
     rev = np.arange(max_len, dtype=np.int32)[None]
-    rev[0, :3] = [2, 1, 0]
-    return [rev if "reverse_index" in n else ids for n in names]
+    rev[0, :n] = np.arange(n)[::-1]
+    return [rev if "reverse_index" in n else ids if "token_ids" in n else None for n in names]
 
 
 def tflite_runtime_problem(op_facts):

@@ -213,7 +213,7 @@ def commit_shard(out_dir, manifest, entry):
                                 key=lambda s: s["index"])
     manifest["rows"] = sum(s["rows"] for s in manifest["shards"])
     t = manifest["throughput"]
-    t["rows"] += entry["rows"]
+    t["rows"] += entry["rows"] - entry.get("logits_reused", 0)  # rows the teacher ran
     t["seconds"] = round(t["seconds"] + entry["seconds"], 3)
     t["sentences_per_second"] = round(t["rows"] / max(t["seconds"], 1e-9), 1)
     atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
@@ -247,13 +247,16 @@ def teacher_fingerprint(teacher_dir):
 
 # --------------------------------------------------------------------------- labelling
 def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_size=64, max_len=128,
-                 strategy="auto", log=print):
+                 strategy="auto", log=print, known_logits=None):
     """Label `rows` ((sentence, label) iterable) with the teacher into resumable shards under `out_dir`.
 
     `sources` describes the input (with sha256s) and is part of the settings a
     rerun must match. `strategy`: a tf.distribute.Strategy or a `make_strategy`
-    kind. Returns a summary dict (the manifest's numbers and this run's).
+    kind. `known_logits`: logits of the first rows, already computed by this
+    teacher (see `logits_cache.reusable_train_logits`); only the other rows are run through it.
+    Returns a summary dict (the manifest's numbers and this run's).
     """
+    import numpy as np
     from tfdistil.teacher import model as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
 
     if shard_size < 1 or batch_size < 1:
@@ -278,23 +281,33 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
     label_seconds = 0.0
     t_run = time.time()
     rows = iter(rows)
+    n_known = 0 if known_logits is None else len(known_logits)
+    start = 0
     for index in itertools.count():
         chunk = list(itertools.islice(rows, shard_size))
         if not chunk:
             break
+        start, offset = start + len(chunk), start
         input_sha = rows_sha256(chunk)
         entry = done.get(index)
         if entry and _finished(out_dir, entry, input_sha):
             skipped += 1
             continue
-        if model is None:  # load the teacher only when some shard needs it
+        reused = max(0, min(len(chunk), n_known - offset))
+        if model is None and reused < len(chunk):  # load the teacher only when some shard needs it
             with strategy.scope():
                 model, tokenizer = T.load_teacher(teacher_dir)
             forward = distributed_forward(strategy, model)
             manifest["num_labels"] = int(model.config.num_labels)
         t0 = time.time()
-        logits = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk], batch_size, max_len,
-                              desc=f"shard {index}")
+        logits = np.zeros((len(chunk), manifest.get("num_labels") or known_logits.shape[1]), np.float32)
+        if reused:
+            logits[:reused] = known_logits[offset:offset + reused]
+        if reused < len(chunk):
+            logits[reused:] = _label_chunk(T, model, tokenizer, forward, [s for s, _ in chunk[reused:]], batch_size,
+                                           max_len, desc=f"shard {index}")
+        else:
+            manifest["num_labels"] = int(known_logits.shape[1])
         seconds = time.time() - t0
         label_seconds += seconds
         if chief:
@@ -304,10 +317,12 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
                 "index": index, "file": shard_name(index), "rows": len(chunk), "bytes": os.path.getsize(path),
                 "sha256": digest, "input_sha256": input_sha,
                 "labelled_rows": sum(1 for _, y in chunk if y >= 0), "seconds": round(seconds, 3),
-                "sentences_per_second": round(len(chunk) / max(seconds, 1e-9), 1), "strategy": describe(strategy)})
-        labelled += len(chunk)
+                "logits_reused": reused,
+                "sentences_per_second": round((len(chunk) - reused) / max(seconds, 1e-9), 1), "strategy": describe(strategy)})
+        labelled += len(chunk) - reused
         labelled_shards += 1
-        log(f"shard {index}: {len(chunk)} rows, {len(chunk) / max(seconds, 1e-9):.0f} sentences/s")
+        log(f"shard {index}: {len(chunk)} rows ({reused} logits from the cache), "
+            f"{(len(chunk) - reused) / max(seconds, 1e-9):.0f} sentences/s")
     wall = time.time() - t_run
     if chief:
         manifest["complete"] = True
@@ -329,7 +344,7 @@ def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len, d
     shown = [" ".join(tokenizer.mask_token if w == MASK else w for w in s.split(" ")) if MASK in s else s
              for s in sentences]
     out = np.zeros((len(sentences), model.config.num_labels), np.float32)
-    batches = T._batches(tokenizer, shown, None, batch_size, max_len)
+    batches = T.length_batches(tokenizer, shown, None, batch_size, max_len)
     for idx, ids, mask, _ in progress(batches, total=-(-len(shown) // batch_size), desc=desc):
         out[idx] = forward(ids, mask)
     return out

@@ -17,7 +17,7 @@ from tfdistil.errors import UserError
 from tfdistil.files import LOCK, MARKER, atomic_write_json, check_output_folder, mark, open_partial, publish
 from tfdistil.progress import progress
 from tfdistil.teacher.checkpoints import load_teacher, resolve_model
-from tfdistil.teacher.model import _batches, accuracy, predict_logits
+from tfdistil.teacher.model import length_batches, accuracy, predict_logits
 from tfdistil.data.splits import load_split
 
 RESUME = "resume"
@@ -143,7 +143,7 @@ def fit_teacher(model, data, out, epochs=1, batch_size=32, lr=5e-5, max_len=128,
 
     for epoch in range(step // steps_per_epoch, epochs):
         done_in_epoch = step - epoch * steps_per_epoch
-        batches = _batches(tokenizer, train.sentences, train.labels, batch_size, max_len, shuffle_seed=seed + epoch)
+        batches = length_batches(tokenizer, train.sentences, train.labels, batch_size, max_len, shuffle_seed=seed + epoch)
         bar = progress(itertools.islice(batches, done_in_epoch, None), total=steps_per_epoch, initial=done_in_epoch,
                        desc=f"teacher epoch {epoch + 1}/{epochs}")
         for _, ids, mask, y in bar:

@@ -3,6 +3,7 @@
 Kept apart from `teacher.py` so a student process can read soft targets
 without importing transformers or switching Keras versions.
 """
+import hashlib
 import json
 import os
 import zipfile
@@ -13,6 +14,21 @@ from tfdistil.errors import UserError
 
 CACHE_FORMAT = "tfdistil-logits-1"
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "sst2_minilm_logits.npz")
+
+
+def write_cache(path, header, logits_by_split):
+    """Write a cache atomically (temp name, then rename): {split: float logits [N, C]} stored as
+    float16 beside the JSON header. A failed write is one UserError and leaves nothing behind."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}.npz"
+    try:
+        np.savez_compressed(tmp, header=np.array(json.dumps(header)),
+                            **{f"{split}_logits": np.asarray(z).astype(np.float16) for split, z in logits_by_split.items()})
+        os.replace(tmp, path)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise UserError(f"--out {path}: cannot write the cache ({e.strerror})") from None
 
 
 def read_header(path):
@@ -47,3 +63,23 @@ def read_logits(path, split, expected_sha256, expected_rows=None):
         raise UserError(f"{path}: '{split}' logits have shape {list(logits.shape)}, expected [{expected_rows}, classes]: "
                         "a damaged cache; regenerate it with `tfdistil teacher logits`")
     return logits, header
+
+
+def reusable_train_logits(cache_path, teacher_dir, sources):
+    """float32 [n_train, C] logits of the train rows from a `teacher logits` cache of the same teacher.
+
+    Re-running a base-size teacher over 67k train rows it has already scored
+    costs ~35 min on 2 cores; the cache has them. Refused unless the cache was
+    made by `teacher_dir` for exactly these train rows.
+    """
+    train = [s for s in sources if s["kind"] == "train"]
+    if not train:
+        raise UserError("--train-logits needs the train rows (drop --no-train)")
+    header = read_header(cache_path)
+    if os.path.realpath(str(header.get("teacher", ""))) != os.path.realpath(teacher_dir):
+        raise UserError(f"{cache_path}: made by teacher {header.get('teacher')!r}, not {teacher_dir!r}")
+    logits, _ = read_logits(cache_path, "train", train[0]["sha256"], train[0]["rows"])
+    with open(cache_path, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    sources.append({"kind": "train_logits", "path": cache_path, "sha256": digest})
+    return logits

@@ -7,7 +7,6 @@ transformers' TF models are Keras 2 models, so this module must run with
 teacher commands in their own process for that reason. Students (Keras 3) never
 import this module: they read the logits cache written by `write_logits`.
 """
-import json
 import math
 import os
 import time
@@ -20,10 +19,10 @@ from tfdistil.data.splits import has_split, load_split
 from tfdistil.errors import UserError
 from tfdistil.progress import progress
 from tfdistil.teacher.checkpoints import load_teacher, resolve_model, teacher_labels  # noqa: F401 (the API)
-from tfdistil.teacher.logits_cache import CACHE_FORMAT
+from tfdistil.teacher.logits_cache import CACHE_FORMAT, write_cache
 
 
-def _batches(tokenizer, sentences, labels, batch_size, max_len, shuffle_seed=None):
+def length_batches(tokenizer, sentences, labels, batch_size, max_len, shuffle_seed=None):
     """Length-bucketed batches (dynamic padding): most SST-2 rows are short phrases."""
     enc = tokenizer(list(sentences), truncation=True, max_length=max_len)["input_ids"]
     order = np.argsort([len(x) for x in enc], kind="stable")
@@ -55,7 +54,7 @@ def predict_logits(teacher, tokenizer, sentences, batch_size=64, max_len=128, de
 
     out = np.zeros((len(sentences), teacher.config.num_labels), np.float32)
     n_batches = math.ceil(len(sentences) / batch_size)
-    for idx, ids, mask, _ in progress(_batches(tokenizer, sentences, None, batch_size, max_len),
+    for idx, ids, mask, _ in progress(length_batches(tokenizer, sentences, None, batch_size, max_len),
                                       total=n_batches, desc=desc):
         out[idx] = forward(ids, mask).numpy()
     return out
@@ -105,19 +104,9 @@ def write_logits(models, data, out_file, splits=("train", "dev", "test"), batch_
             if len(models) > 1:
                 header["teachers"][k]["accuracy"][split] = accuracy(logits, s.labels)
         del teacher
-    arrays = {}
+    means = {}
     for split, total in sums.items():
-        mean = total / len(models)
-        arrays[f"{split}_logits"] = mean.astype(np.float16)
-        header["splits"][split]["accuracy"] = accuracy(mean, data_splits[split].labels)
-    header_json = json.dumps(header)
-    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
-    tmp = f"{out_file}.tmp{os.getpid()}.npz"
-    try:
-        np.savez_compressed(tmp, header=np.array(header_json), **arrays)
-        os.replace(tmp, out_file)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise UserError(f"--out {out_file}: cannot write the cache ({e.strerror})") from None
+        means[split] = total / len(models)
+        header["splits"][split]["accuracy"] = accuracy(means[split], data_splits[split].labels)
+    write_cache(out_file, header, means)
     return header

@@ -21,6 +21,7 @@
 //   F message                                  (failure; the exit code is then non-zero)
 
 #include <malloc.h>
+#include <new>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,9 @@ constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sent
 // board, and the arena's size never changes an answer.
 #ifndef TFDISTIL_ARENA_SIZE
 #define TFDISTIL_ARENA_SIZE kTensorArenaSize
+#define TFDISTIL_HOST_ARENA 0
+#else
+#define TFDISTIL_HOST_ARENA 1
 #endif
 alignas(16) uint8_t tensor_arena[TFDISTIL_ARENA_SIZE];
 
@@ -210,6 +214,123 @@ bool Classify(tflite::MicroInterpreter& interpreter, int token_ids, int reverse_
   return reset == kTfLiteOk && invoke == kTfLiteOk;
 }
 
+#ifdef TFDISTIL_PER_TOKEN
+// ---------------------------------------------------------------- per-token mode
+// The kit holds the model split in two (tfdistil/edge/stream_split.py): a step model whose
+// LSTMs advance one token per Invoke() (their state lives in variable tensors until Reset()),
+// and heads over 16/32/64... positions. Work follows the sentence: n steps, then the shortest
+// head that holds it. One arena, cut into the step's and each head's part.
+const tflite::Model* g_step_model = nullptr;
+tflite::MicroInterpreter* g_step = nullptr;
+tflite::MicroInterpreter* g_heads[kNumHeads];
+alignas(tflite::MicroInterpreter) uint8_t g_head_storage[kNumHeads][sizeof(tflite::MicroInterpreter)];
+int g_step_in[2], g_step_out[2];        // token_fwd, token_bwd / h_fwd, h_bwd
+int g_head_in[kNumHeads][4];            // lstm_fwd, lstm_bwd_reversed, reverse_index, token_ids (-1: absent)
+int32_t g_ids[kMaxLen];
+
+int InputNamed(const tflite::Model* model, tflite::MicroInterpreter& it, const char* name) {
+  const tflite::SubGraph* subgraph = model->subgraphs()->Get(0);
+  for (size_t i = 0; i < it.inputs_size(); ++i) {
+    const tflite::Tensor* t = subgraph->tensors()->Get(subgraph->inputs()->Get(i));
+    if (t->name() != nullptr && strstr(t->name()->c_str(), name) != nullptr) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int OutputNamed(const tflite::Model* model, tflite::MicroInterpreter& it, const char* name) {
+  const tflite::SubGraph* subgraph = model->subgraphs()->Get(0);
+  for (size_t i = 0; i < it.outputs_size(); ++i) {
+    const tflite::Tensor* t = subgraph->tensors()->Get(subgraph->outputs()->Get(i));
+    if (t->name() != nullptr && strcmp(t->name()->c_str(), name) == 0) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int SetUpPerToken(const tflite::MicroOpResolver& resolver, size_t* arena_used) {
+  // On the host every part gets an equal share of a large arena (64-bit bookkeeping is bigger).
+  constexpr size_t kHostShare = TFDISTIL_ARENA_SIZE / (kNumHeads + 1) / 16 * 16;
+  uint8_t* arena = tensor_arena;
+  auto take = [&arena](int size) {
+    uint8_t* p = arena;
+    arena += TFDISTIL_HOST_ARENA ? kHostShare : static_cast<size_t>(size);
+    return p;
+  };
+  g_step_model = tflite::GetModel(g_model);
+  static uint8_t* step_arena = take(kStepArenaSize);
+  static tflite::MicroInterpreter step(g_step_model, resolver, step_arena,
+                                       TFDISTIL_HOST_ARENA ? kHostShare : kStepArenaSize);
+  g_step = &step;
+  if (step.AllocateTensors() != kTfLiteOk) return Fail("step: AllocateTensors() failed (arena too small?)");
+  g_step_in[0] = InputNamed(g_step_model, step, "token_fwd");
+  g_step_in[1] = InputNamed(g_step_model, step, "token_bwd");
+  g_step_out[0] = OutputNamed(g_step_model, step, "h_fwd");
+  g_step_out[1] = OutputNamed(g_step_model, step, "h_bwd");
+  if (g_step_in[0] < 0 || g_step_in[1] < 0 || g_step_out[0] < 0 || g_step_out[1] < 0)
+    return Fail("step model inputs/outputs do not match the kit");
+  *arena_used = step.arena_used_bytes();
+  for (int h = 0; h < kNumHeads; ++h) {
+    const tflite::Model* model = tflite::GetModel(g_head_models[h]);
+    uint8_t* head_arena = take(kHeadArenaSizes[h]);
+    g_heads[h] = new (g_head_storage[h]) tflite::MicroInterpreter(
+        model, resolver, head_arena, TFDISTIL_HOST_ARENA ? kHostShare : kHeadArenaSizes[h]);
+    if (g_heads[h]->AllocateTensors() != kTfLiteOk) return Fail("head: AllocateTensors() failed (arena too small?)");
+    const char* names[4] = {"lstm_fwd", "lstm_bwd_reversed", "reverse_index", "token_ids"};
+    for (int k = 0; k < 4; ++k) g_head_in[h][k] = InputNamed(model, *g_heads[h], names[k]);
+    if (g_head_in[h][0] < 0 || g_head_in[h][1] < 0 || g_head_in[h][0] == g_head_in[h][1])
+      return Fail("head inputs do not match the kit");
+    if (g_heads[h]->output(0)->type != kTfLiteFloat32) return Fail("head output is not float32");
+    *arena_used += g_heads[h]->arena_used_bytes();
+  }
+  return 0;
+}
+
+int PickHead(int n) {
+  for (int h = 0; h < kNumHeads; ++h)
+    if (kHeadLengths[h] >= (n > 0 ? n : 1)) return h;
+  return kNumHeads - 1;
+}
+
+// One sentence: tokenize, Reset() the step (zeroes the LSTM state), then n step Invoke()s
+// and the head's, timed as "invoke".
+bool ClassifyPerToken(const char* text, int* n_tokens, Ticks* ticks, const TfLiteTensor** output) {
+  const uint32_t t0 = tfdistil_ticks();
+  const int n = tfdistil_tokenize(text, g_ids, kMaxLen);
+  const uint32_t t1 = tfdistil_ticks();
+  const TfLiteStatus reset = g_step->Reset();
+  const uint32_t t2 = tfdistil_ticks();
+  const int h = PickHead(n);
+  const int L = kHeadLengths[h];
+  tflite::MicroInterpreter& head = *g_heads[h];
+  TfLiteTensor* fwd = head.input(g_head_in[h][0]);
+  TfLiteTensor* bwd = head.input(g_head_in[h][1]);
+  const TfLiteTensor* h_fwd = g_step->output(g_step_out[0]);
+  const TfLiteTensor* h_bwd = g_step->output(g_step_out[1]);
+  // positions past the sentence hold the quantized zero (masked or never read)
+  memset(fwd->data.int8, h_fwd->params.zero_point, L * kHidden);
+  memset(bwd->data.int8, h_bwd->params.zero_point, L * kHidden);
+  int32_t* tok_f = g_step->input(g_step_in[0])->data.i32;
+  int32_t* tok_b = g_step->input(g_step_in[1])->data.i32;
+  bool ok = reset == kTfLiteOk;
+  const int steps = n > 0 ? n : 1;  // an empty sentence: the full model's answer is its first (padding) step
+  for (int t = 0; t < steps && ok; ++t) {
+    tok_f[0] = g_ids[t];
+    tok_b[0] = g_ids[steps - 1 - t];
+    ok = g_step->Invoke() == kTfLiteOk;
+    memcpy(fwd->data.int8 + t * kHidden, h_fwd->data.int8, kHidden);
+    memcpy(bwd->data.int8 + t * kHidden, h_bwd->data.int8, kHidden);
+  }
+  if (g_head_in[h][2] >= 0) tfdistil_reverse_index(n, L, head.input(g_head_in[h][2])->data.i32);
+  if (g_head_in[h][3] >= 0) memcpy(head.input(g_head_in[h][3])->data.i32, g_ids, L * sizeof(int32_t));
+  *output = head.output(0);
+  g_output_data = (*output)->data.raw;
+  ok = ok && head.Invoke() == kTfLiteOk;
+  const uint32_t t3 = tfdistil_ticks();
+  *n_tokens = n;
+  *ticks = {t1 - t0, t2 - t1, t3 - t2};
+  return ok;
+}
+#endif  // TFDISTIL_PER_TOKEN
+
 void PrintSentence(int index, const TfLiteTensor* output, int n_out, int n_tokens, const Ticks& t) {
   int label = 0;
   for (int k = 1; k < n_out; ++k) label = output->data.f[k] > output->data.f[label] ? k : label;
@@ -233,17 +354,25 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
   static StudentOpResolver kit_resolver;
   if (RegisterStudentOps(kit_resolver) != kTfLiteOk) return Fail("RegisterStudentOps() failed");
   static TapDequantizeResolver resolver(kit_resolver);
+#ifdef TFDISTIL_PER_TOKEN
+  (void)model;
+  size_t arena_used = 0;
+  if (SetUpPerToken(resolver, &arena_used) != 0) return 1;
+  const TfLiteTensor* output = g_heads[0]->output(0);
+#else
   static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, TFDISTIL_ARENA_SIZE);
   if (interpreter.AllocateTensors() != kTfLiteOk) return Fail("AllocateTensors() failed (arena too small?)");
   int token_ids = -1, reverse_index = -1;
   if (!FindInputs(model, interpreter, &token_ids, &reverse_index)) return Fail("inputs do not match the kit");
   const TfLiteTensor* output = interpreter.output(0);
+  const size_t arena_used = interpreter.arena_used_bytes();
+#endif
   if (output->type != kTfLiteFloat32) return Fail("output is not float32");
   const int n_out = static_cast<int>(output->bytes / sizeof(float));
   if (n_out < 1 || n_out > kMaxOutputs) return Fail("unexpected output size");
   g_output_data = output->data.raw;
   printf("R inputs=%d max_len=%d arena_size=%d arena_used=%u outputs=%d tap=%d\n", kNumInputs, kMaxLen,
-         static_cast<int>(TFDISTIL_ARENA_SIZE), static_cast<unsigned>(interpreter.arena_used_bytes()), n_out,
+         static_cast<int>(TFDISTIL_ARENA_SIZE), static_cast<unsigned>(arena_used), n_out,
          resolver.tapping() ? 1 : 0);
 
   tfdistil_ticks_start();
@@ -270,7 +399,11 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
     const uintptr_t bottom = PaintStack(kInferencePaintBytes);
     int n_tokens = 0;
     Ticks t;
+#ifdef TFDISTIL_PER_TOKEN
+    if (!ClassifyPerToken(line, &n_tokens, &t, &output)) return Fail("Reset() or Invoke() failed");
+#else
     if (!Classify(interpreter, token_ids, reverse_index, line, &n_tokens, &t)) return Fail("Reset() or Invoke() failed");
+#endif
     const uint32_t used = StackUsed(bottom, main_sp, &overflow);  // from main(), like a board's loop()
     if (overflow) return Fail("inference used more stack than the painted area");
     inference_stack = used > inference_stack ? used : inference_stack;
