@@ -2,6 +2,7 @@
 import csv
 import json
 import os
+import re
 
 import keras
 import keras_tuner as kt
@@ -73,6 +74,21 @@ def test_budget_smaller_than_any_configuration_is_a_clear_error(tmp_path, data_d
     (tmp_path / "bad.json").write_text(json.dumps({"units": [8]}))
     result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, tmp_path / "bad.json"))
     assert result.exit_code == 2 and "'units' is not searched for cnn" in result.stderr
+
+
+def test_budget_can_pay_for_the_c_vocabulary_too(tmp_path, data_dir, space_path):
+    """--budget-includes-vocab: a microcontroller stores the C word table beside the model; the
+    smallest configuration that fits 11 KB as a flatbuffer alone no longer does with its table."""
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.edge.firmware import c_vocabulary_layout
+    out = tmp_path / "tune"
+    result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) + ["--budget-includes-vocab"])
+    assert result.exit_code == 2, result.output
+    train = load_split(data_dir, "train", ROWS)
+    table = c_vocabulary_layout(Vocab.build(train.sentences, 48, 1, 500, train.label_names))
+    assert table["offset_type"] == table["id_type"] == "uint16_t" and table["words"] == 498
+    said = float(re.search(r"estimated ([0-9.]+) KB int8 \+ C vocabulary", result.stderr).group(1))
+    assert said == pytest.approx(9.3 + table["flash_bytes"] / 1024, abs=0.06) and not out.exists()  # 9.3: alone
 
 
 def test_two_trial_search_resumes_converts_and_best_json_retrains(tmp_path, data_dir, space_path,

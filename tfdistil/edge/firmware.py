@@ -129,6 +129,24 @@ void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
 """
 
 
+def c_vocabulary_layout(vocab):
+    """How the kit stores `vocab` in C, and its flash bytes (what `tune --budget-includes-vocab` counts).
+
+    One NUL-separated blob of the words (sorted bytewise), each word's offset into it and its id,
+    in the narrowest integer types that hold them: ~4 bytes of overhead a word instead of a 4-byte
+    pointer and a 4-byte id. A hashed vocabulary has no table at all."""
+    if vocab.hash_buckets:
+        return {"words": 0, "blob_bytes": 0, "offset_type": None, "id_type": None, "flash_bytes": 0}
+    words = [w.encode("utf-8") for i, w in enumerate(vocab.itos) if i >= 2]
+    blob = sum(len(w) + 1 for w in words)
+    offset_type = "uint16_t" if blob <= 0xFFFF else "uint32_t"
+    id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
+    per_word = (2 if offset_type == "uint16_t" else 4) + (2 if id_type == "uint16_t" else 4)
+    # + the string literal's own closing NUL
+    return {"words": len(words), "blob_bytes": blob, "offset_type": offset_type, "id_type": id_type,
+            "flash_bytes": blob + 1 + per_word * len(words)}
+
+
 def _c_string(word):
     out = []
     for b in word.encode("utf-8"):
@@ -272,12 +290,8 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
     words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
     hashed = f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n" \
         if vocab.hash_buckets else ""
-    # One NUL-separated blob of the words (sorted bytewise), each word's offset into it and its
-    # id, in the narrowest integer types that hold them: ~2.6 bytes of overhead a word instead of
-    # a 4-byte pointer and a 4-byte id.
-    blob_bytes = sum(len(w) + 1 for w, _ in words)
-    offset_type = "uint16_t" if blob_bytes <= 0xFFFF else "uint32_t"
-    id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
+    layout = c_vocabulary_layout(vocab)
+    offset_type, id_type = layout["offset_type"] or "uint16_t", layout["id_type"] or "uint16_t"
     offsets, at = [], 0
     for w, _ in words:
         offsets.append(at)
@@ -310,7 +324,6 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
            "vocab_words": len(words), "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
            # flash: the words with their NULs (plus the blob's own closing NUL), an offset and an id per word
-           "vocab_flash_bytes": 0 if vocab.hash_buckets else blob_bytes + 1 + len(words) * (
-               (2 if offset_type == "uint16_t" else 4) + (2 if id_type == "uint16_t" else 4))}
+           "vocab_flash_bytes": layout["flash_bytes"]}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
     return kit

@@ -150,13 +150,14 @@ def config_from_values(base, values, vocab_sizes):
     return Config.from_dict(d)
 
 
-def smallest_config(base, space, vocab_sizes):
-    """The configuration with the smallest estimated int8 size the space allows, and that size."""
+def smallest_config(base, space, vocab_sizes, vocab_flash=None):
+    """The configuration with the smallest estimated int8 size the space allows, and that size
+    (plus its C vocabulary's bytes, {max_vocab: bytes}, when the budget counts them)."""
     keys = [k for k in SIZE_KEYS if k in space]
     best = None
     for combo in itertools.product(*(space[k] for k in keys)):
         cfg = config_from_values(base, dict(zip(keys, combo)), vocab_sizes)
-        size = estimate_int8_bytes(cfg)
+        size = estimate_int8_bytes(cfg) + (vocab_flash or {}).get(cfg.max_vocab, 0)
         if best is None or size < best[1]:
             best = (cfg, size)
     return best

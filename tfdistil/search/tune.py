@@ -36,8 +36,12 @@ from tfdistil.search.tuner import Encodings, StudentHyperModel, StudentTuner, ma
 # --------------------------------------------------------------------------- the command
 def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, distill=False,
          teacher_logits=None, epochs_per_trial=5, limit=None, seed=0, batch_size=32, space=None, top_k=3,
-         calibration_size=500, eval_limit=None, log=print):
-    """Search, then rank trials, measure the top ones' int8 size, retrain/convert/evaluate the winner."""
+         calibration_size=500, eval_limit=None, budget_includes_vocab=False, log=print):
+    """Search, then rank trials, measure the top ones' int8 size, retrain/convert/evaluate the winner.
+
+    `budget_includes_vocab`: the budget is for the int8 model *and* the C vocabulary the firmware
+    kit stores for the trial's vocabulary cap (`edge.firmware.c_vocabulary_layout`), i.e. the
+    flash a microcontroller needs for the student, not only the flatbuffer."""
     _check_args(student, tuner, max_trials, budget_kb, epochs_per_trial, top_k)
     budget_kb = float(budget_kb)
     space = search_space(student, distill, space)
@@ -50,17 +54,27 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
                   num_classes=len(train.label_names))
     soft = _teacher_logits(base, train) if distill else None
     enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]))
-    _check_budget(base, space, enc.sizes, budget, budget_kb)
+    vocab_flash = {}
+    if budget_includes_vocab:
+        from tfdistil.edge.firmware import c_vocabulary_layout
+        vocab_flash = {cap: c_vocabulary_layout(v)["flash_bytes"] for cap, v in enc.vocabs.items()}
+    model_budget = lambda cfg: budget - vocab_flash.get(cfg.max_vocab, 0)  # noqa: E731
+    _check_budget(base, space, enc.sizes, budget, budget_kb, vocab_flash)
     settings = {"student": student, "distill": distill, "teacher_logits": base.teacher_logits, "tuner": tuner,
                 "budget_kb": budget_kb, "epochs_per_trial": epochs_per_trial, "train_limit": limit or 0,
-                "seed": seed, "batch_size": batch_size, "space": space, "train_sha256": train.sha256}
+                "seed": seed, "batch_size": batch_size, "space": space, "train_sha256": train.sha256,
+                **({"budget_includes_vocab": True, "vocab_flash_bytes": {str(k): v for k, v in vocab_flash.items()}}
+                   if budget_includes_vocab else {})}
     _claim(out, settings)
 
     hypermodel = StudentHyperModel(base, space, enc.sizes)
     with contextlib.redirect_stdout(sys.stderr):  # Keras Tuner prints progress on stdout; keep stdout for --json
         oracle = make_oracle(tuner, max_trials, epochs_per_trial, seed)
-        oracle.fits = lambda values: estimate_int8_bytes(config_from_values(base, values, enc.sizes)) <= budget
-        search = StudentTuner(oracle, hypermodel, enc, soft, budget, log, directory=out, project_name="search")
+        def fits(values):
+            cfg = config_from_values(base, values, enc.sizes)
+            return estimate_int8_bytes(cfg) <= model_budget(cfg)
+        oracle.fits = fits
+        search = StudentTuner(oracle, hypermodel, enc, soft, model_budget, log, directory=out, project_name="search")
         log(f"searching {student} ({tuner}, {max_trials} trials, budget {budget_kb:g} KB); "
             f"{len(oracle.trials)} trial(s) recorded in {out} before this run")
         search.search()
@@ -68,11 +82,12 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     completed = [r for r in rows if r["status"] == "COMPLETED"]
     if not completed:
         raise UserError(f"no trial completed in {out}; see {out}/search/trial_*/trial.json for the errors")
-    winner = _measure_top(completed, top_k, budget, data, calibration_size, log)
-    best = _finish(winner, settings, max_trials, data, out, budget, calibration_size, eval_limit, log)
+    winner = _measure_top(completed, top_k, model_budget, data, calibration_size, log)
+    best = _finish(winner, settings, max_trials, data, out, model_budget, calibration_size, eval_limit, log)
     _write_leaderboard(rows, space, out)
     return {"out": out, "student": student, "tuner": tuner, "trials": len(rows), "completed": len(completed),
             "over_budget_rejected": oracle.rejected, "best_trial": winner["trial"],
+            "budget_includes_vocab": budget_includes_vocab,
             "dev_accuracy": winner["dev_accuracy"], "int8_kb_estimated": round(winner["int8_bytes_estimated"] / KB, 2),
             "int8_kb": best["tflite"]["kb"], "budget_kb": budget_kb, "fits_budget": best["tflite"]["fits_budget"],
             "retrained_dev_accuracy": best["best_run"]["dev_accuracy"], "reproduced": best["reproduced"],
@@ -101,13 +116,14 @@ def _teacher_logits(base, train):
     return read_logits(path, "train", train.sha256, len(train))[0]
 
 
-def _check_budget(base, space, vocab_sizes, budget, budget_kb):
+def _check_budget(base, space, vocab_sizes, budget, budget_kb, vocab_flash=None):
     """Refuse before searching when not even the smallest configuration fits."""
-    cfg, size = smallest_config(base, space, vocab_sizes)
+    cfg, size = smallest_config(base, space, vocab_sizes, vocab_flash)
     if size > budget:
         keys = [k for k in SIZE_KEYS if k in space]
         raise UserError(f"--budget-kb {budget_kb:g} is smaller than any {base.student} configuration in the search "
-                        f"space: the smallest ({_describe(cfg, keys)}) is an estimated {size / KB:.1f} KB int8; "
+                        f"space: the smallest ({_describe(cfg, keys)}) is an estimated {size / KB:.1f} KB int8"
+                        f"{' + C vocabulary' if vocab_flash else ''}; "
                         f"raise --budget-kb or shrink the space with --space")
 
 
@@ -158,7 +174,7 @@ def _measure_top(completed, top_k, budget, data, calibration_size, log):
                 row["int8_bytes"] = convert(row["run_dir"], "int8", cfg.max_len, None, data, calibration_size)["bytes"]
             record = {k: v for k, v in row.items() if k not in ("trial", "status", "record_path")}
             atomic_write_json(row["record_path"], record)
-        if winner is None and row["int8_bytes"] <= budget:
+        if winner is None and row["int8_bytes"] <= budget(Config.from_dict(row["config"])):
             winner = row
         elif winner is None:
             log(f"trial {row['trial']}: int8 is {row['int8_bytes'] / KB:.1f} KB, over the budget; next one")
@@ -189,7 +205,7 @@ def _finish(winner, settings, max_trials, data, out, budget, calibration_size, e
             log(f"evaluating {conv['path']} in TFLite Micro on dev")
             ev = evaluate_tflite(conv["path"], data, "dev", runtime="tflm", limit=eval_limit)
         tflite = {"path": conv["path"], "bytes": conv["bytes"], "kb": round(conv["bytes"] / KB, 2),
-                  "fits_budget": conv["bytes"] <= budget, "ops": conv["ops"], "tflm_dev_accuracy": ev["accuracy"],
+                  "fits_budget": conv["bytes"] <= budget(cfg), "ops": conv["ops"], "tflm_dev_accuracy": ev["accuracy"],
                   "tflm_dev_rows": ev["n"], "agreement_with_keras": ev.get("agreement_with_keras"),
                   "arena_bytes_min": ev.get("arena_bytes_min"), "latency_ms_p50": ev["latency_ms_p50"]}
     if not tflite["fits_budget"]:

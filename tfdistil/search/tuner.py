@@ -162,7 +162,9 @@ class StudentTuner(kt.engine.base_tuner.BaseTuner):
     """Runs a trial: budget check, re-encoding for its vocabulary cap, training; records it beside trial.json."""
 
     def __init__(self, oracle, hypermodel, enc, teacher_logits, budget_bytes, log, **kw):
-        self.enc, self.teacher_logits, self.budget_bytes, self.log = enc, teacher_logits, budget_bytes, log
+        # budget_bytes: bytes, or f(cfg) -> bytes (a budget that also pays for the trial's vocabulary)
+        self.enc, self.teacher_logits, self.log = enc, teacher_logits, log
+        self.budget_bytes = budget_bytes if callable(budget_bytes) else (lambda cfg: budget_bytes)
         super().__init__(oracle, hypermodel, **kw)
 
     def run_trial(self, trial):
@@ -170,7 +172,7 @@ class StudentTuner(kt.engine.base_tuner.BaseTuner):
         estimate = estimate_int8_bytes(cfg)
         record_path = os.path.join(self.get_trial_dir(trial.trial_id), "tfdistil.json")
         record = {"config": cfg.to_dict(), "params": count_params(cfg), "int8_bytes_estimated": estimate}
-        if estimate > self.budget_bytes:  # the oracle should never propose this; do not train it anyway
+        if estimate > self.budget_bytes(cfg):  # the oracle should never propose this; do not train it anyway
             atomic_write_json(record_path, {**record, "skipped": "over budget"})
             raise kt.errors.FailedTrialError(f"estimated int8 {estimate / KB:.1f} KB is over the budget")
         self.log(f"trial {trial.trial_id}: {_describe(cfg, [k for k in self.hypermodel.space if k in SIZE_KEYS])}, "
