@@ -291,6 +291,13 @@ def test_shards_reuse_the_teachers_train_logits(tiny_teacher, tmp_path, data_dir
     a, b = np.array(dump[0]), np.array(dump[1])
     # train rows: the cache's float16; augmented rows: other batches, so float32 rounding only
     assert np.abs(a[:100] - b[:100]).max() < 2e-3 and np.abs(a[100:] - b[100:]).max() < 1e-6
+    # several transfer sets of one teacher stream as one: --shards A --shards B
+    cfg = tmp_path / "tiny.json"
+    cfg.write_text(json.dumps({"student": "cnn", "embed_dim": 8, "filters": 8, "hidden": 8, "epochs": 1, "seed": 2}))
+    both = last_json(tfdistil("fit-stream", "--shards", tmp_path / "plain", "--shards", tmp_path / "reused",
+                              "--config", cfg, "--limit", 300, "--data", data_dir, "--out", tmp_path / "both", "--json"))
+    assert both["train_rows"] == 2 * plain["rows"] and both["labelled_rows"] == 200
+    assert both["transfer_set"]["dir"] == f"{tmp_path / 'plain'}+{tmp_path / 'reused'}"
     # a cache made by another teacher folder is refused, in one line
     other = tmp_path / "other-teacher"
     shutil.copytree(tiny_teacher, other)

@@ -72,7 +72,8 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_log
 
 
 @click.command("fit-stream")
-@click.option("--shards", "shards_dir", required=True, help="Transfer set folder (from `tfdistil teacher shards`).")
+@click.option("--shards", "shards_dir", required=True, multiple=True,
+              help="Transfer set folder (from `tfdistil teacher shards`); repeat it to stream several sets of one teacher.")
 @click.option("--student", default=None, type=click.Choice(STUDENTS), help="Default cnn.")
 @click.option("--alpha", type=float, default=None, help="Weight of the label CE on labelled rows (default 0.5).")
 @click.option("--loss", "distill_loss", type=click.Choice(["mse", "kl"]), default=None, help="Soft-target loss.")
@@ -104,6 +105,6 @@ def fit_stream(shards_dir, config_path, steps_per_epoch, shuffle_buffer, data, o
     base.pop("vocab_size", None)
     cfg = Config.from_dict(base)
     out = out or os.path.join("runs", f"{cfg.student}-stream-s{cfg.seed}")
-    return run(cfg, shards_dir, data, out, log=lambda m: click.echo(m, err=True), steps_per_epoch=steps_per_epoch,
+    return run(cfg, "+".join(shards_dir), data, out, log=lambda m: click.echo(m, err=True), steps_per_epoch=steps_per_epoch,
                overwrite=overwrite, restart=restart,
                shuffle_buffer=shuffle_buffer)

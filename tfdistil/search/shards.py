@@ -19,9 +19,8 @@ set is written as TFRecord shards of `shard_size` rows plus `manifest.json`:
   as the tests do), MultiWorkerMirroredStrategy across machines (`TF_CONFIG`;
   every worker reads the same input and the manifest, only the chief writes).
 
-Labelling needs the Keras 2 teacher (`teacher.py`), so `label_shards` must run
-in a process that has not imported TensorFlow with Keras 3. `read_shards` is
-plain tf.data and works in the student's Keras 3 process.
+Labelling needs the Keras 2 teacher, so `label_shards` runs in a process that has not imported
+TensorFlow with Keras 3; `read_shards` is plain tf.data (the student's Keras 3 process).
 """
 import hashlib
 import itertools
@@ -43,12 +42,9 @@ def shard_name(index):
     return f"shard-{index:05d}.tfrecord"
 
 
-def file_sha256(path, block=1 << 20):
-    h = hashlib.sha256()
+def file_sha256(path):
     with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(block), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def rows_sha256(rows):
@@ -250,11 +246,9 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
                  strategy="auto", log=print, known_logits=None):
     """Label `rows` ((sentence, label) iterable) with the teacher into resumable shards under `out_dir`.
 
-    `sources` describes the input (with sha256s) and is part of the settings a
-    rerun must match. `strategy`: a tf.distribute.Strategy or a `make_strategy`
-    kind. `known_logits`: logits of the first rows, already computed by this
-    teacher (see `logits_cache.reusable_train_logits`); only the other rows are run through it.
-    Returns a summary dict (the manifest's numbers and this run's).
+    `sources` describes the input (with sha256s), part of the settings a rerun must match.
+    `strategy`: a tf.distribute.Strategy or a `make_strategy` kind. `known_logits`: this teacher's
+    logits of the first rows (`logits_cache.reusable_train_logits`), not recomputed. Returns a summary.
     """
     import numpy as np
     from tfdistil.teacher import model as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
@@ -352,7 +346,20 @@ def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len, d
 
 # --------------------------------------------------------------------------- reading
 def shard_files(shards_dir, allow_partial=False):
-    """(files, manifest) of a finished transfer set; refuses an unfinished one unless allowed."""
+    """(files, manifest) of a finished transfer set; refuses an unfinished one unless allowed.
+    Several folders labelled by the same teacher (a list, or names joined by "+") are read as one
+    set: their files in order, one manifest with the rows and shards of all."""
+    dirs = shards_dir if isinstance(shards_dir, (list, tuple)) else shards_dir.split("+")
+    if len(dirs) > 1:
+        parts = [shard_files(d, allow_partial) for d in dirs]
+        first, key = parts[0][1], lambda m: (m.get("teacher_sha256"), m.get("num_labels"))
+        other = next((d for d, (_, m) in zip(dirs, parts) if key(m) != key(first)), None)
+        if other:
+            raise UserError(f"{other}: labelled by another teacher than {dirs[0]}; a transfer set has one teacher")
+        merged = {**first, "sources": [src for _, m in parts for src in m["sources"]],
+                  "shards": [s for _, m in parts for s in m["shards"]], "rows": sum(m["rows"] for _, m in parts),
+                  "complete": all(m["complete"] for _, m in parts), "folders": list(dirs)}
+        return [f for files, _ in parts for f in files], merged
     manifest = load_manifest(shards_dir)
     if manifest is None:
         raise UserError(f"{shards_dir}: no {MANIFEST}; make the shards with `tfdistil teacher shards`")
