@@ -65,3 +65,11 @@ def test_a_cnn_cannot_be_split_and_says_why(converted_int8):
     with open(converted_int8["cnn"]["path"], "rb") as f:
         with pytest.raises(UserError, match="only the bilstm and bilstm_attn"):
             step_model(f.read())
+
+
+def test_a_float32_model_is_refused_in_one_line(tiny_run, data_dir, tmp_path):
+    from tfdistil.edge.export import convert
+    model = convert(tiny_run["bilstm"], "float32", max_len=64, out=str(tmp_path / "f.tflite"), data=data_dir)["path"]
+    with open(model, "rb") as f:
+        with pytest.raises(UserError, match="only int8 models"):
+            split(f.read(), HEADS)

@@ -152,6 +152,8 @@ def analyse(model_bytes):
     bwd = [i for i in lstms if i != fwd[0]][0]
     if int(graph.operators[bwd].inputs[0]) not in producers:
         raise UserError("streaming split: the backward LSTM's input is not computed in the graph")
+    if graph.tensors[int(graph.operators[fwd[0]].outputs[0])].type != _schema().TensorType.INT8:
+        raise UserError("streaming split: only int8 models (the per-token firmware copies int8 LSTM outputs)")
     max_len = int(graph.tensors[token_ids].shape[1])
     hidden = int(graph.tensors[int(graph.operators[fwd[0]].outputs[0])].shape[-1])
     return model, {"lstm_fwd": fwd[0], "lstm_bwd": bwd, "embedding_gather": gathers[0], "token_ids": token_ids,
