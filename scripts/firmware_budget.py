@@ -88,7 +88,8 @@ def per_token_rows():
             r = json.load(f)
         heads = "/".join(str(n) for n in r["build"]["kit"]["per_token"]["head_lengths"])
         model = os.path.join(ROOT, r["model"]) if not os.path.isabs(r["model"]) else r["model"]
-        out.append(row(model, r, os.path.relpath(path, ROOT), suffix=f" (per token, heads {heads})"))
+        words = ", fingerprint word table" if r.get("vocab_layout") == "fingerprints" else ""
+        out.append(row(model, r, os.path.relpath(path, ROOT), suffix=f" (per token, heads {heads}{words})"))
     return out
 
 

@@ -13,15 +13,19 @@ TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
 DATA=${DATA:-../shared/data/sst2}
 MODELS=${MODELS:-"results/models/bilstm_attn-distill results/models/tuned-attn-256kb-stream"}
 PER_TOKEN_MODELS=${PER_TOKEN_MODELS:-"results/models/tuned-attn-256kb-stream results/models/mcu-attn-e24h24-v5000"}
+# ...and per token with the fingerprint word table (`--c-vocab fingerprints`): NAME-pertoken-fingerprints-test.json
+FINGERPRINT_MODELS=${FINGERPRINT_MODELS-"results/models/mcu-attn-e20h32a16-v8000"}
 HEADS=${HEADS:-16,32,64}
 mkdir -p results/logs results/firmware
-for job in $(for d in $MODELS; do echo "$d:"; done; for d in $PER_TOKEN_MODELS; do echo "$d:$HEADS"; done); do
-  dir=${job%%:*}; heads=${job#*:}
-  name=$(basename "$dir")${heads:+-pertoken}
+for job in $(for d in $MODELS; do echo "$d::"; done; for d in $PER_TOKEN_MODELS; do echo "$d:$HEADS:"; done
+             for d in $FINGERPRINT_MODELS; do echo "$d:$HEADS:fingerprints"; done); do
+  dir=${job%%:*}; rest=${job#*:}; heads=${rest%%:*}; layout=${rest#*:}
+  name=$(basename "$dir")${heads:+-pertoken}${layout:+-$layout}
   model=$(ls "$dir"/*_int8_L64.tflite | head -n 1)
   log=results/logs/firmware-$name-test.log
   cmd=("$TFDISTIL" firmware "$model" --board mps2-an386 --data "$DATA" --split test --out results/firmware)
   [ -n "$heads" ] && cmd+=(--per-token "$heads")
+  [ -n "$layout" ] && cmd+=(--c-vocab "$layout")
   start=$(date +%s)
   { echo "\$ ${cmd[*]}"; echo "# started $(date -u +%FT%TZ) on $(nproc) cores; TFLM cache: ${TFDISTIL_CACHE:-~/.cache/tfdistil}"; } > "$log"
   set +e

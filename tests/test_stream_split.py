@@ -42,14 +42,17 @@ def test_per_token_is_bit_identical_to_the_full_model(student, converted_int8, d
     assert set(op_list(parts["step"])) == {"GATHER", "UNIDIRECTIONAL_SEQUENCE_LSTM"}
 
 
-def test_a_feature_axis_as_long_as_the_time_axis_is_not_cut(data_dir, tmp_path):
+@pytest.mark.parametrize("attention_dim", [0, 12])
+def test_a_feature_axis_as_long_as_the_time_axis_is_not_cut(data_dir, tmp_path, attention_dim):
     """Hidden 32: the attention's [fwd; bwd] vectors have 64 features, as many as the model has
-    positions; only the time axis of a shorter head may shrink."""
+    positions; only the time axis of a shorter head may shrink. Also with a narrower attention
+    projection (64 -> 12, `attention_dim`)."""
     from tfdistil.config import Config
     from tfdistil.edge.export import convert
     from tfdistil.training.fit import fit
     run = str(tmp_path / "run")
-    fit(Config(student="bilstm_attn", embed_dim=8, hidden=32, epochs=1, train_limit=300, seed=2), data_dir, run,
+    fit(Config(student="bilstm_attn", embed_dim=8, hidden=32, attention_dim=attention_dim, epochs=1, train_limit=300,
+               seed=2), data_dir, run,
         log=lambda m: None)
     model = convert(run, "int8", max_len=64, data=data_dir, calibration_size=50)["path"]
     sentences = load_split(data_dir, "dev", 40).sentences

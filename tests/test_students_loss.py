@@ -37,6 +37,10 @@ def test_parameter_counts_follow_the_architecture():
     assert bilstm.count_params() == V * E + 2 * lstm + (2 * H * H + H) + (H * 2 + 2)
     attn = build_student(Config(student="bilstm_attn", vocab_size=V))
     assert attn.count_params() == bilstm.count_params() + (2 * H) ** 2 + 2 * H + 2 * H
+    narrow = build_student(Config(student="bilstm_attn", vocab_size=V, attention_dim=16))  # --attention-dim 16
+    assert narrow.count_params() == bilstm.count_params() + 2 * H * 16 + 16 + 16
+    from tfdistil.search.space import count_params
+    assert count_params(Config(student="bilstm_attn", vocab_size=V, attention_dim=16)) == narrow.count_params()
 
 
 def test_attention_ignores_padding_weights():

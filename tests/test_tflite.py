@@ -98,10 +98,17 @@ def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_di
     assert "accuracy" in proc.stderr
 
 
-def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path):
+@pytest.mark.parametrize("layout", ["strings", "fingerprints"])
+def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path, layout):
+    """Both C word tables give Python's ids on the whole SST-2 test split and odd inputs; the
+    fingerprint table (a 32-bit hash a word) takes 6 bytes a word, no strings."""
     assert shutil.which("gcc") and shutil.which("g++"), "gcc/g++ missing: .ci/run installs them (no silent skip)"
     model = converted["bilstm", "int8"]["path"]
-    kit = write_firmware_kit(model, str(tmp_path / "kit"))
+    kit = write_firmware_kit(model, str(tmp_path / "kit"), vocab_layout=layout)
+    vocab_c = (tmp_path / "kit" / "vocab_data.c").read_text()
+    assert kit["vocab_layout"] == layout and ("kVocabWords" in vocab_c) == (layout == "strings")
+    if layout == "fingerprints":
+        assert kit["vocab_flash_bytes"] == 6 * kit["vocab_words"]
     settings = (tmp_path / "kit" / "model_settings.h").read_text()
     assert f"MicroMutableOpResolver<{len(kit['ops'])}>" in settings
     assert "AddUnidirectionalSequenceLSTM" in settings and kit["arena_bytes"] >= kit["arena_bytes_min"] > 0
@@ -125,6 +132,21 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     for i in range(len(sentences)):
         assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
         assert [int(t) for t in lines[2 * i + 1].split()] == py_rev[i].tolist()
+
+
+def test_fingerprint_table_avoids_a_collision():
+    """w673879 and w1180600 share a standard FNV-1a-32 hash: the table moves to another basis,
+    the same one every time, under which all words differ; a bad layout name is one UserError."""
+    from tfdistil.edge.firmware import FNV_BASIS, c_vocabulary_layout, fingerprint_table, fnv1a32
+    from tfdistil.errors import UserError
+    assert fnv1a32(b"w673879") == fnv1a32(b"w1180600")
+    vocab = Vocab(["w673879", "film", "w1180600"], max_len=8)
+    basis, table = fingerprint_table(vocab)
+    assert basis != FNV_BASIS and (basis, table) == fingerprint_table(vocab)
+    assert sorted(i for _, i in table) == [2, 3, 4] and len({h for h, _ in table}) == 3
+    assert [h for h, _ in table] == sorted(fnv1a32(w.encode(), basis) for w in vocab.itos[2:])
+    with pytest.raises(UserError, match="layout"):
+        c_vocabulary_layout(vocab, "zip")
 
 
 @pytest.mark.parametrize("student", ["cnn", "bilstm", "bilstm_attn"])

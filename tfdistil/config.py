@@ -23,6 +23,7 @@ class Config:
     # architecture (paper §4.3: embedding 64, hidden 64, 3 kernel sizes, one dense layer)
     embed_dim: int = 64
     hidden: int = 64                     # LSTM units per direction; dense width
+    attention_dim: int = 0               # bilstm_attn: width of the attention projection; 0 = 2 x hidden
     filters: int = 64                    # CNN filters per kernel size
     kernel_sizes: tuple = (3, 4, 5)
     dropout: float = 0.5
@@ -93,6 +94,8 @@ class Config:
             raise UserError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.hash_buckets and (self.hash_buckets < 3 or self.max_vocab):
             raise UserError("--hash-buckets must be at least 3, and replaces --max-vocab (use one of them)")
+        if self.attention_dim < 0:
+            raise UserError(f"attention_dim must be 0 (2 x hidden, the paper's) or positive, got {self.attention_dim}")
         if self.max_vocab < 0 or self.train_limit < 0:
             raise UserError("--max-vocab and the train limit must be 0 (no cap) or positive")
         if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):

@@ -66,8 +66,12 @@ def parse_head_lengths(text):
 @click.option("--per-token", "head_lengths", default=None, metavar="L1,L2,...",
               help="LSTM students: run token by token (a step model + heads of these lengths, e.g. 16,32,64), "
                    "so the work follows the sentence, not the padded length.")
+@click.option("--c-vocab", "vocab_layout", default="strings", show_default=True,
+              type=click.Choice(["strings", "fingerprints"]),
+              help="How the firmware stores the word table: the words themselves, or only a 32-bit hash "
+                   "of each (6 bytes a word; no two vocabulary words share one).")
 @command
-def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengths):
+def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengths, vocab_layout):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
     from tfdistil.data.splits import data_cli_args, load_split
@@ -80,15 +84,16 @@ def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengt
     load_split(data, split, limit)  # a bad --data fails here, before any build
     from tfdistil.edge.mcu import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
-                          log=lambda m: click.echo(m, err=True), head_lengths=lengths)
+                          log=lambda m: click.echo(m, err=True), head_lengths=lengths, vocab_layout=vocab_layout)
     args = ["tfdistil", "firmware", run_or_model, "--board", board, *data_cli_args(data), "--split", split]
     args += ["--limit", str(limit)] if limit else []
     args += ["--per-token", head_lengths] if head_lengths else []
+    args += ["--c-vocab", vocab_layout] if vocab_layout != "strings" else []
     args += ["--out", out] if out else []
     result["command"] = " ".join(shlex.quote(a) for a in args)
     if out:
         os.makedirs(out, exist_ok=True)
-        path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths)))
+        path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths), vocab_layout=vocab_layout))
         atomic_write_json(path, result)
         result["json"] = path
         click.echo(f"wrote {path}", err=True)

@@ -40,6 +40,9 @@ def _read_space(path):
               help="int8 flatbuffer budget in KB (1 KB = 1024 bytes); larger configurations are never trained.")
 @click.option("--budget-includes-vocab", is_flag=True,
               help="The budget pays for the C vocabulary too (the flash a microcontroller needs), per vocabulary cap.")
+@click.option("--c-vocab", "vocab_layout", default="strings", show_default=True,
+              type=click.Choice(["strings", "fingerprints"]),
+              help="With --budget-includes-vocab: the firmware's word table the budget pays for (as in `firmware --c-vocab`).")
 @click.option("--epochs-per-trial", default=5, show_default=True,
               help="Epochs of each trial (Hyperband: the most epochs a trial gets).")
 @click.option("--limit", type=int, default=None, help="Use only the first N training rows (smoke runs, tests).")
@@ -53,12 +56,12 @@ def _read_space(path):
 @data_options("GLUE folder, or `tfds`, or --train FILE [--dev FILE].")
 @click.option("--out", required=True, help="Tune folder (leaderboard, best.json, best_run/); rerun to resume.")
 @command
-def tune(student, distill, teacher_logits, tuner_kind, max_trials, budget_kb, budget_includes_vocab, epochs_per_trial,
-         limit, seed, batch_size, space_path, top_k, calibration_size, eval_limit, data, out):
+def tune(student, distill, teacher_logits, tuner_kind, max_trials, budget_kb, budget_includes_vocab, vocab_layout,
+         epochs_per_trial, limit, seed, batch_size, space_path, top_k, calibration_size, eval_limit, data, out):
     """Search a student family under an int8 size budget; write a leaderboard and best.json."""
     from tfdistil.search.tune import tune as run_tune
     return run_tune(student, data, out, tuner=tuner_kind, max_trials=max_trials, budget_kb=budget_kb,
                     distill=distill, teacher_logits=teacher_logits, epochs_per_trial=epochs_per_trial, limit=limit,
                     seed=seed, batch_size=batch_size, space=_read_space(space_path), top_k=top_k,
                     calibration_size=calibration_size, eval_limit=eval_limit,
-                    budget_includes_vocab=budget_includes_vocab, log=lambda m: click.echo(m, err=True))
+                    budget_includes_vocab=budget_includes_vocab, vocab_layout=vocab_layout, log=lambda m: click.echo(m, err=True))

@@ -189,15 +189,20 @@ class TFLMRunner:
         return np.asarray(self.it.get_output(0))[0].astype(np.float32)
 
     def arena_used(self):
-        """Bytes of arena TFLM actually allocated (after an invoke), from its allocation report."""
-        with capture_stderr_fd() as log:
-            self.it.print_allocations()
-        for line in log["text"].splitlines():
-            if "Total buffer usage" in line or "total" in line.lower() and "arena" in line.lower():
-                digits = [int(t) for t in line.replace(",", " ").split() if t.isdigit()]
-                if digits:
-                    return digits[0], log["text"]
-        return None, log["text"]
+        return tflm_arena_used(self.it)
+
+
+def tflm_arena_used(it):
+    """Bytes of arena a TFLM interpreter actually allocated (after an invoke), from its allocation
+    report; (bytes or None, the report)."""
+    with capture_stderr_fd() as log:
+        it.print_allocations()
+    for line in log["text"].splitlines():
+        if "Total buffer usage" in line or "total" in line.lower() and "arena" in line.lower():
+            digits = [int(t) for t in line.replace(",", " ").split() if t.isdigit()]
+            if digits:
+                return digits[0], log["text"]
+    return None, log["text"]
 
 
 def _input_names_litert(model_bytes):

@@ -6,8 +6,9 @@ Files written to the kit folder:
   model_settings.h    kMaxLen, kTensorArenaSize (measured in TFLM + margin),
                       StudentOpResolver = MicroMutableOpResolver<N> and
                       RegisterStudentOps() adding exactly the ops the model uses
-  vocab_data.h/.c     words sorted bytewise + their ids (binary search), or for a hashed
-                      vocabulary only TFDISTIL_HASH_BUCKETS (the C tokenizer hashes each word)
+  vocab_data.h/.c     words sorted bytewise + their ids (binary search); or (vocab_layout
+                      "fingerprints") only each word's 32-bit hash, sorted, + its id; or for
+                      a hashed vocabulary only TFDISTIL_HASH_BUCKETS (the C tokenizer hashes each word)
   tokenizer.h/.c      tfdistil_tokenize(), tfdistil_reverse_index() in C99
   kit.json            what was measured, for the firmware notes' budget table
 """
@@ -15,7 +16,8 @@ import os
 
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
-from tfdistil.edge.evaluate import TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena
+from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
+                                    tflm_arena_used)
 
 # TFLite builtin op name -> MicroMutableOpResolver method.
 RESOLVER_METHODS = {
@@ -60,7 +62,7 @@ static int is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == 
 static int is_tail(char c) { return c == '.' || c == ',' || c == '!' || c == '?' || c == ';' || c == ':' || c == '"'; }
 static unsigned char lower(char c) { return (unsigned char)(c >= 'A' && c <= 'Z' ? c + 32 : c); }
 
-#ifndef TFDISTIL_HASH_BUCKETS
+#if !defined(TFDISTIL_HASH_BUCKETS) && !defined(TFDISTIL_VOCAB_FINGERPRINTS)
 // Bytewise compare of the ASCII-lowercased text word with a (lowercase) vocabulary word.
 static int compare(const char* word, int len, const char* vocab_word) {
   for (int k = 0; k < len; ++k) {
@@ -78,6 +80,21 @@ int32_t tfdistil_word_id(const char* word, int len) {
   uint32_t h = 2166136261u;
   for (int k = 0; k < len; ++k) h = (h ^ lower(word[k])) * 16777619u;
   return 2 + (int32_t)(h % (uint32_t)(TFDISTIL_HASH_BUCKETS - 2));
+}
+#elif defined(TFDISTIL_VOCAB_FINGERPRINTS)
+// No strings: each vocabulary word is kept as its FNV-1a-32 fingerprint (basis kVocabBasis,
+// chosen so that no two vocabulary words share one), sorted. A word not in the vocabulary
+// takes a word's id only if its fingerprint equals that word's: about 1 in 2^32 / kVocabCount.
+int32_t tfdistil_word_id(const char* word, int len) {
+  uint32_t h = kVocabBasis;
+  for (int k = 0; k < len; ++k) h = (h ^ lower(word[k])) * 16777619u;
+  int lo = 0, hi = kVocabCount - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    if (kVocabHashes[mid] == h) return kVocabIds[mid];
+    if (kVocabHashes[mid] < h) lo = mid + 1; else hi = mid - 1;
+  }
+  return 1;
 }
 #else
 int32_t tfdistil_word_id(const char* word, int len) {
@@ -129,22 +146,57 @@ void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
 """
 
 
-def c_vocabulary_layout(vocab):
+VOCAB_LAYOUTS = ("strings", "fingerprints")
+FNV_BASIS, FNV_PRIME = 2166136261, 16777619
+
+
+def fnv1a32(data, basis=FNV_BASIS):
+    h = basis
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
+def fingerprint_table(vocab):
+    """(basis, [(fingerprint, id)] sorted): each vocabulary word as its 32-bit FNV-1a hash.
+
+    The basis is the standard FNV one unless two words collide under it; then the next of a
+    fixed sequence, so the same vocabulary always gives the same table."""
+    from tfdistil.errors import UserError
+    words = [(w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2]
+    for k in range(64):
+        basis = (FNV_BASIS + k * 0x9E3779B9) & 0xFFFFFFFF
+        table = sorted((fnv1a32(w, basis), i) for w, i in words)
+        if all(a[0] != b[0] for a, b in zip(table, table[1:])):
+            return basis, table
+    raise UserError("no FNV-1a basis gives distinct fingerprints to this vocabulary; use --c-vocab strings")
+
+
+def c_vocabulary_layout(vocab, layout="strings"):
     """How the kit stores `vocab` in C, and its flash bytes (what `tune --budget-includes-vocab` counts).
 
-    One NUL-separated blob of the words (sorted bytewise), each word's offset into it and its id,
-    in the narrowest integer types that hold them: ~4 bytes of overhead a word instead of a 4-byte
-    pointer and a 4-byte id. A hashed vocabulary has no table at all."""
+    "strings": one NUL-separated blob of the words (sorted bytewise), each word's offset into it
+    and its id, in the narrowest integer types that hold them: ~4 bytes of overhead a word instead
+    of a 4-byte pointer and a 4-byte id. "fingerprints": no strings, a sorted 32-bit hash + an id a
+    word (6 bytes). A hashed vocabulary has no table at all."""
+    if layout not in VOCAB_LAYOUTS:
+        from tfdistil.errors import UserError
+        raise UserError(f"unknown C vocabulary layout {layout!r}; choose one of {', '.join(VOCAB_LAYOUTS)}")
     if vocab.hash_buckets:
-        return {"words": 0, "blob_bytes": 0, "offset_type": None, "id_type": None, "flash_bytes": 0}
+        return {"layout": "hashed", "words": 0, "blob_bytes": 0, "offset_type": None, "id_type": None,
+                "flash_bytes": 0}
     words = [w.encode("utf-8") for i, w in enumerate(vocab.itos) if i >= 2]
+    id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
+    id_bytes = 2 if id_type == "uint16_t" else 4
+    if layout == "fingerprints":
+        return {"layout": layout, "words": len(words), "blob_bytes": 0, "offset_type": None, "id_type": id_type,
+                "flash_bytes": (4 + id_bytes) * len(words)}
     blob = sum(len(w) + 1 for w in words)
     offset_type = "uint16_t" if blob <= 0xFFFF else "uint32_t"
-    id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
-    per_word = (2 if offset_type == "uint16_t" else 4) + (2 if id_type == "uint16_t" else 4)
+    per_word = (2 if offset_type == "uint16_t" else 4) + id_bytes
     # + the string literal's own closing NUL
-    return {"words": len(words), "blob_bytes": blob, "offset_type": offset_type, "id_type": id_type,
-            "flash_bytes": blob + 1 + per_word * len(words)}
+    return {"layout": layout, "words": len(words), "blob_bytes": blob, "offset_type": offset_type,
+            "id_type": id_type, "flash_bytes": blob + 1 + per_word * len(words)}
 
 
 def _c_string(word):
@@ -167,31 +219,60 @@ def _bytes_array(data, per_line=16):
     return "\n".join(lines)
 
 
-def _measured_arena(path, margin, probe_feeds=None):
+def _c_vocabulary(vocab, layout):
+    """((defines, declarations) for vocab_data.h, vocab_data.c) in `layout` (c_vocabulary_layout)."""
+    id_type = layout["id_type"] or "uint16_t"
+    if layout["layout"] == "hashed":
+        return (f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n",
+                "extern const int kVocabCount;\n"), "const int kVocabCount = 0;\n"
+    if layout["layout"] == "fingerprints":
+        basis, table = fingerprint_table(vocab)
+        return (("#define TFDISTIL_VOCAB_FINGERPRINTS 1  // no strings: a 32-bit hash a word\n",
+                 "extern const int kVocabCount;\n"
+                 "extern const uint32_t kVocabBasis;         // FNV-1a basis: no two words share a hash\n"
+                 "extern const uint32_t kVocabHashes[];      // FNV-1a-32 of each word, ascending\n"
+                 f"extern const {id_type} kVocabIds[];          // the model's id of word k\n"),
+                f"const int kVocabCount = {len(table)};\nconst uint32_t kVocabBasis = {basis}u;\n"
+                "const uint32_t kVocabHashes[] = {\n" + "\n".join(f"  {h}u," for h, _ in table) + "\n};\n"
+                f"const {id_type} kVocabIds[] = {{\n" + "\n".join(f"  {i}," for _, i in table) + "\n};\n")
+    words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
+    offsets, at = [], 0
+    for w, _ in words:
+        offsets.append(at)
+        at += len(w) + 1
+    offset_type = layout["offset_type"]
+    return (("", "extern const int kVocabCount;\n"
+                 "extern const char kVocabWords[];            // the words, sorted bytewise, each NUL-ended\n"
+                 f"extern const {offset_type} kVocabOffsets[];  // where word k starts in kVocabWords\n"
+                 f"extern const {id_type} kVocabIds[];          // the model's id of word k\n"),
+            f"const int kVocabCount = {len(words)};\n"
+            "const char kVocabWords[] =\n" +
+            "\n".join(f"  {_c_string(w.decode('utf-8') + chr(0))}" for w, _ in words) + ";\n"
+            f"const {offset_type} kVocabOffsets[] = {{\n" + "\n".join(f"  {o}," for o in offsets) + "\n};\n"
+            f"const {id_type} kVocabIds[] = {{\n" + "\n".join(f"  {i}," for _, i in words) + "\n};\n")
+
+
+def _measured_arena(path, margin):
     """(smallest arena that ran the flatbuffer at `path` in TFLM, arena with margin)."""
     from ai_edge_litert.interpreter import Interpreter
     from tflite_micro.python.tflite_micro import runtime
-    from tfdistil.edge.runtimes import probe_inputs
-    import numpy as np
+    from tfdistil.edge.runtimes import feed_probe
     with open(path, "rb") as f:
         model_bytes = f.read()
     names = [d["name"] for d in Interpreter(model_content=model_bytes).get_input_details()]
-    runner = TFLMRunner.__new__(TFLMRunner)  # arena_used() only needs the interpreter
-    runner.it = runtime.Interpreter.from_bytes(model_bytes, arena_size=4 * 1024 * 1024)
-    feeds = probe_inputs(names, int(runner.it.get_input_details(0)["shape"][1]))
-    for i, x in enumerate(feeds):
-        if x is None:
-            d = runner.it.get_input_details(i)
-            x = np.full(d["shape"], 2 if d["dtype"] == np.int32 else 0, d["dtype"])
-        runner.it.set_input(x, i)
-    runner.it.invoke()
-    used, _ = runner.arena_used()
+    it = runtime.Interpreter.from_bytes(model_bytes, arena_size=4 * 1024 * 1024)
+    feed_probe(it, names)
+    it.invoke()
+    used, _ = tflm_arena_used(it)
     arena_min = smallest_arena(path, names, used)
     return arena_min, int(arena_min * margin) // 16 * 16 + 16
 
 
-def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None):
+def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None, vocab_layout="strings"):
     """Write the C kit for a converted model; returns kit.json's content.
+
+    `vocab_layout`: how the word table is stored in C (see `c_vocabulary_layout`): "strings"
+    (exact) or "fingerprints" (a 32-bit hash a word, no strings: ~1/3 of the flash).
 
     With `head_lengths` (e.g. [16, 32, 64]) the kit runs an LSTM student token by token: the
     model is split into a step model and heads (tfdistil.edge.stream_split), written beside the
@@ -287,33 +368,13 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
 }}
 #endif
 """)
-    words = sorted(((w.encode("utf-8"), i) for i, w in enumerate(vocab.itos) if i >= 2))
-    hashed = f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n" \
-        if vocab.hash_buckets else ""
-    layout = c_vocabulary_layout(vocab)
-    offset_type, id_type = layout["offset_type"] or "uint16_t", layout["id_type"] or "uint16_t"
-    offsets, at = [], 0
-    for w, _ in words:
-        offsets.append(at)
-        at += len(w) + 1
+    layout = c_vocabulary_layout(vocab, vocab_layout)  # checks the layout name first
+    vocab_h, vocab_c = _c_vocabulary(vocab, layout)
     atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
-                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + hashed +
-                      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n"
-                      "extern const int kVocabCount;\n"
-                      "extern const char kVocabWords[];            // the words, sorted bytewise, each NUL-ended\n"
-                      f"extern const {offset_type} kVocabOffsets[];  // where word k starts in kVocabWords\n"
-                      f"extern const {id_type} kVocabIds[];          // the model's id of word k\n"
+                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + vocab_h[0] +
+                      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n" + vocab_h[1] +
                       "#ifdef __cplusplus\n}\n#endif\n#endif\n")
-    atomic_write_text(os.path.join(out_dir, "vocab_data.c"),
-                      '#include "vocab_data.h"\n'
-                      f"const int kVocabCount = {len(words)};\n"
-                      + ("" if vocab.hash_buckets else
-                         "const char kVocabWords[] =\n" +
-                         "\n".join(f"  {_c_string(w.decode('utf-8') + chr(0))}" for w, _ in words) + ";\n"
-                         f"const {offset_type} kVocabOffsets[] = {{\n" +
-                         "\n".join(f"  {o}," for o in offsets) + "\n};\n"
-                         f"const {id_type} kVocabIds[] = {{\n" +
-                         "\n".join(f"  {i}," for _, i in words) + "\n};\n"))
+    atomic_write_text(os.path.join(out_dir, "vocab_data.c"), '#include "vocab_data.h"\n' + vocab_c)
     atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
     atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
@@ -322,8 +383,10 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
                "head_lengths": sorted(parts["heads"]), "step_bytes": len(parts["step"]),
                "head_bytes": {str(n): len(b) for n, b in parts["heads"].items()}, "hidden": parts["hidden"]},
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
-           "vocab_words": len(words), "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
-           # flash: the words with their NULs (plus the blob's own closing NUL), an offset and an id per word
+           "vocab_words": layout["words"], "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
+           "vocab_layout": layout["layout"],
+           # flash: strings = the words with their NULs (plus the blob's closing NUL), an offset and
+           # an id per word; fingerprints = a 4-byte hash and an id per word
            "vocab_flash_bytes": layout["flash_bytes"]}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
     return kit

@@ -200,10 +200,11 @@ def _stats(values):
 
 
 def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386", build_dir=None, log=None,
-                 progress=True, head_lengths=None):
+                 progress=True, head_lengths=None, vocab_layout="strings"):
     """Build, run and measure the firmware of a converted model over a split (see module doc).
 
-    `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split)."""
+    `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split).
+    `vocab_layout`: the C word table, "strings" or "fingerprints" (edge.firmware.c_vocabulary_layout)."""
     from tfdistil.edge.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board)
@@ -217,7 +218,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         kit_dir, out_dir = os.path.join(work, "kit"), os.path.join(work, "build")
         t0 = time.time()
         log(f"kit: writing the firmware kit (measures the arena in host TFLM) into {kit_dir}")
-        kit = write_firmware_kit(model_path, kit_dir, head_lengths=head_lengths)
+        kit = write_firmware_kit(model_path, kit_dir, head_lengths=head_lengths, vocab_layout=vocab_layout)
         t_kit = time.time()
         build = build_firmware(kit_dir, out_dir, board, kit["ops"], log=log)
         memory = firmware_memory(build["elf"], build["map"])
@@ -251,7 +252,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     # the classes by name, and macro-F1 beside accuracy (a topic task's classes are rarely balanced)
     from tfdistil.metrics import classification_report
     report = classification_report(s.labels, np.array(result["per_sentence"]["label"]), list(vocab.labels))
-    result.update(labels=list(vocab.labels), macro_f1=report["macro_f1"])
+    result.update(labels=list(vocab.labels), macro_f1=report["macro_f1"], vocab_layout=kit["vocab_layout"])
     return result
 
 
@@ -336,10 +337,11 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
     }
 
 
-def output_name(model_path, split, limit=None, per_token=False):
-    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken]-SPLIT[-firstN].json."""
+def output_name(model_path, split, limit=None, per_token=False, vocab_layout="strings"):
+    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken][-fingerprints]-SPLIT[-firstN].json."""
     folder = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(folder) == "tflite":
         folder = os.path.dirname(folder)
-    return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}-{split}" +
+    return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}"
+            f"{'' if vocab_layout == 'strings' else '-' + vocab_layout}-{split}" +
             (f"-first{limit}" if limit else "") + ".json")

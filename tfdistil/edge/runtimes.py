@@ -82,6 +82,17 @@ def probe_inputs(names, max_len):
     return [rev if "reverse_index" in n else ids if "token_ids" in n else None for n in names]
 
 
+def feed_probe(it, names):
+    """Set a TFLM interpreter's inputs to `probe_inputs`; any other input (a per-token step or
+    head input of tfdistil.edge.stream_split, where any values do) is filled with 2s / 0s."""
+    import numpy as np
+    for i, x in enumerate(probe_inputs(names, int(it.get_input_details(0)["shape"][1]))):
+        if x is None:
+            d = it.get_input_details(i)
+            x = np.full(d["shape"], 2 if d["dtype"] == np.int32 else 0, d["dtype"])
+        it.set_input(x, i)
+
+
 def tflite_runtime_problem(op_facts):
     """Why tflite-runtime 2.14 cannot run a graph, from its (op, input type, version) triples; None if it can."""
     missing = sorted({op for op, dtype, _ in op_facts if op in TFLITE_RUNTIME_214_INT8_MISSING and dtype == "int8"})

@@ -3,12 +3,12 @@
 Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES [explain]`; exit 0 = yes.
 A process of its own because TFLM can crash (not raise) when the arena is too small. With
 `explain`, TFLM's own report of what failed stays on stderr.
-Imports only tflite_micro and numpy (through runtimes.probe_inputs).
+Imports only tflite_micro and numpy (through runtimes.feed_probe).
 """
 import os
 import sys
 
-from tfdistil.edge.runtimes import probe_inputs
+from tfdistil.edge.runtimes import feed_probe
 
 
 def main(path, size, names, explain=False):
@@ -19,14 +19,8 @@ def main(path, size, names, explain=False):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)  # TFLM reports allocation failures on stderr; the exit code says it all
     try:
-        import numpy as np
         it = tflite_micro.runtime.Interpreter.from_bytes(model, arena_size=size)
-        feeds = probe_inputs(names, int(it.get_input_details(0)["shape"][1]))
-        for i, (name, x) in enumerate(zip(names, feeds)):
-            if x is None:  # a per-token step or head input (tfdistil.edge.stream_split): any values do
-                d = it.get_input_details(i)
-                x = np.full(d["shape"], 2 if d["dtype"] == np.int32 else 0, d["dtype"])
-            it.set_input(x, i)
+        feed_probe(it, names)
         it.invoke()
     except Exception:
         sys.exit(1)

@@ -71,7 +71,8 @@ def count_params(cfg):
         f, ks = cfg.filters, cfg.kernel_sizes
         return v * e + sum(k * e * f + f for k in ks) + f * len(ks) * h + head
     lstm = 2 * 4 * (e * h + h * h + h)
-    attention = (2 * h) ** 2 + 2 * (2 * h) if cfg.student == "bilstm_attn" else 0
+    a = cfg.attention_dim or 2 * h
+    attention = 2 * h * a + 2 * a if cfg.student == "bilstm_attn" else 0
     return v * e + lstm + attention + 2 * h * h + head
 
 

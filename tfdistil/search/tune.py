@@ -36,12 +36,13 @@ from tfdistil.search.tuner import Encodings, StudentHyperModel, StudentTuner, ma
 # --------------------------------------------------------------------------- the command
 def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, distill=False,
          teacher_logits=None, epochs_per_trial=5, limit=None, seed=0, batch_size=32, space=None, top_k=3,
-         calibration_size=500, eval_limit=None, budget_includes_vocab=False, log=print):
+         calibration_size=500, eval_limit=None, budget_includes_vocab=False, vocab_layout="strings", log=print):
     """Search, then rank trials, measure the top ones' int8 size, retrain/convert/evaluate the winner.
 
     `budget_includes_vocab`: the budget is for the int8 model *and* the C vocabulary the firmware
     kit stores for the trial's vocabulary cap (`edge.firmware.c_vocabulary_layout`), i.e. the
-    flash a microcontroller needs for the student, not only the flatbuffer."""
+    flash a microcontroller needs for the student, not only the flatbuffer; `vocab_layout` says
+    which C table ("strings", or "fingerprints": 6 bytes a word)."""
     _check_args(student, tuner, max_trials, budget_kb, epochs_per_trial, top_k)
     budget_kb = float(budget_kb)
     space = search_space(student, distill, space)
@@ -57,13 +58,13 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     vocab_flash = {}
     if budget_includes_vocab:
         from tfdistil.edge.firmware import c_vocabulary_layout
-        vocab_flash = {cap: c_vocabulary_layout(v)["flash_bytes"] for cap, v in enc.vocabs.items()}
+        vocab_flash = {cap: c_vocabulary_layout(v, vocab_layout)["flash_bytes"] for cap, v in enc.vocabs.items()}
     model_budget = lambda cfg: budget - vocab_flash.get(cfg.max_vocab, 0)  # noqa: E731
     _check_budget(base, space, enc.sizes, budget, budget_kb, vocab_flash)
     settings = {"student": student, "distill": distill, "teacher_logits": base.teacher_logits, "tuner": tuner,
                 "budget_kb": budget_kb, "epochs_per_trial": epochs_per_trial, "train_limit": limit or 0,
                 "seed": seed, "batch_size": batch_size, "space": space, "train_sha256": train.sha256,
-                **({"budget_includes_vocab": True, "vocab_flash_bytes": {str(k): v for k, v in vocab_flash.items()}}
+                **({"budget_includes_vocab": True, "vocab_layout": vocab_layout, "vocab_flash_bytes": {str(k): v for k, v in vocab_flash.items()}}
                    if budget_includes_vocab else {})}
     _claim(out, settings)
 

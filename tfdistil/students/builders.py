@@ -90,11 +90,16 @@ def _layers(K):
         ~10 (each padded position keeps at most e^-20 of the mass).
         """
 
+        def __init__(self, units=0, **kw):
+            super().__init__(**kw)
+            self.units = units  # width of u; 0 = that of h (the paper's square W)
+
         def build(self, input_shape):
             d = int(input_shape[-1])
-            self.w = self.add_weight(name="w", shape=(d, d), initializer="glorot_uniform")
-            self.b = self.add_weight(name="b", shape=(d,), initializer="zeros")
-            self.context = self.add_weight(name="context", shape=(d, 1), initializer="glorot_uniform")
+            a = self.units or d
+            self.w = self.add_weight(name="w", shape=(d, a), initializer="glorot_uniform")
+            self.b = self.add_weight(name="b", shape=(a,), initializer="zeros")
+            self.context = self.add_weight(name="context", shape=(a, 1), initializer="glorot_uniform")
             super().build(input_shape)
 
         def call(self, h, mask):
@@ -162,7 +167,8 @@ def build_bilstm_attn(cfg, K, batch_size=None, seq_len=None):
     bwd = L["TimeGather"](batch_one=one, name="align_bwd")(bwd_rev, rev)
     h = K.layers.Concatenate(name="concat")([fwd, bwd])
     mask = L["TokenMask"](name="mask")(ids)
-    feats = L["SelfAttention"](name="attention")(h, mask)
+    # A narrower u (--attention-dim) cuts the per-position work that dominates on a microcontroller.
+    feats = L["SelfAttention"](units=cfg.attention_dim, name="attention")(h, mask)
     return K.Model([ids, rev], _head(K, cfg, feats), name="bilstm_attn")
 
 

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Would the firmware's fingerprint vocabulary (`tfdistil firmware --c-vocab fingerprints`) give any
+sentence of a dataset other ids than Python's word table? For each vocab.json: its fingerprint basis
+and flash bytes against the string table's, and every word piece of the splits that is *not* in the
+vocabulary but whose 32-bit fingerprint equals a vocabulary word's (the only way the two can differ).
+
+    .venv/bin/python scripts/fingerprint_check.py results/models/*/vocab.json --data ../shared/data/sst2
+"""
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def check(vocab_path, splits):
+    from tfdistil.data.tokenizer import peel, split_words
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.edge.firmware import c_vocabulary_layout, fingerprint_table, fnv1a32
+    vocab = Vocab.load(vocab_path)
+    if vocab.hash_buckets:
+        return {"vocab": vocab_path, "hashed": True}
+    basis, table = fingerprint_table(vocab)
+    by_hash = {h: i for h, i in table}
+    # the C tokenizer looks up the whole word, and the peeled pieces of an unknown one
+    pieces = {p for sentences in splits.values() for s in sentences for w in split_words(s)
+              for p in ([w] if w in vocab.stoi else [w, *peel(w)])}
+    unknown = [p for p in pieces if p not in vocab.stoi]
+    false_hits = sorted(p for p in unknown if fnv1a32(p.encode("utf-8"), basis) in by_hash)
+    return {"vocab": vocab_path, "words": len(table), "basis": basis,
+            "flash_bytes_fingerprints": c_vocabulary_layout(vocab, "fingerprints")["flash_bytes"],
+            "flash_bytes_strings": c_vocabulary_layout(vocab, "strings")["flash_bytes"],
+            "distinct_pieces": len(pieces), "unknown_pieces": len(unknown), "false_hits": false_hits}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("vocabs", nargs="+")
+    p.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))
+    args = p.parse_args(argv)
+    from tfdistil.data.splits import load_split
+    splits = {name: load_split(args.data, name).sentences for name in ("train", "dev", "test")}
+    bad = 0
+    for path in args.vocabs:
+        r = check(path, splits)
+        print(json.dumps(r))
+        bad += len(r.get("false_hits", []))
+    print(f"{len(args.vocabs)} vocabularies; unknown pieces that hit a fingerprint: {bad}")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
