@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from tfdistil.config import Config
+from tfdistil.errors import UserError
 from tfdistil.training.fit import evaluate, fit, load_run, predict
 
 
@@ -42,6 +43,28 @@ def test_interrupted_fit_leaves_no_run_and_resumes(tmp_path, data_dir):
     assert evaluate(out, data_dir, "dev")["accuracy"] == pytest.approx(metrics["dev_accuracy"])
     rows = predict(out, ["", "zzzz qqqq", "a fine film"])
     assert [r["text"] for r in rows] == ["", "zzzz qqqq", "a fine film"]
+
+
+def test_weight_average_changes_the_model_and_survives_a_resume(tmp_path, data_dir):
+    """`ema`: each epoch ends on Adam's moving average of the weights; its state is checkpointed, so
+    a run stopped after epoch 1 and resumed ends with the very weights of an uninterrupted one."""
+    whole = fit(small("bilstm", ema=0.9), data_dir, str(tmp_path / "ema"), log=lambda m: None)
+    fit(small("bilstm"), data_dir, str(tmp_path / "plain"), log=lambda m: None)
+    w_ema, w_plain = (load_run(str(tmp_path / n))[2].get_weights() for n in ("ema", "plain"))
+    assert not all(np.array_equal(x, y) for x, y in zip(w_ema, w_plain))
+
+    def stop_after_first_epoch(msg):
+        if msg.startswith("epoch 1/2"):
+            raise KeyboardInterrupt
+
+    out = str(tmp_path / "resumed")
+    with pytest.raises(KeyboardInterrupt):
+        fit(small("bilstm", ema=0.9), data_dir, out, log=stop_after_first_epoch)
+    resumed = fit(small("bilstm", ema=0.9), data_dir, out, log=lambda m: None)
+    assert resumed["dev_accuracy"] == whole["dev_accuracy"]
+    assert all(np.array_equal(x, y) for x, y in zip(load_run(out)[2].get_weights(), w_ema))
+    with pytest.raises(UserError, match="ema"):
+        Config(student="bilstm", ema=1.0)
 
 
 def test_word_dropout_trains_the_unk_row_and_only_it_changes(tmp_path, data_dir):

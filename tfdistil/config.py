@@ -39,6 +39,9 @@ class Config:
     batch_size: int = 32
     lr: float = 1e-3
     gamma: float = 0.9
+    # > 0: Adam keeps an exponential moving average of the weights (this momentum per step), and
+    # each epoch ends on the average: evaluated, checkpointed and trained on from there
+    ema: float = 0.0
     seed: int = 0
     # distillation: loss = alpha * CE(labels) + (1 - alpha) * MSE(teacher logits, student logits)
     distill: bool = False
@@ -84,6 +87,8 @@ class Config:
                             f"{', '.join(str(getattr(self, n)) for n in bad)}")
         if not 0.0 < self.gamma <= 1.0:
             raise UserError(f"gamma (the per-epoch learning-rate decay) must be in (0, 1], got {self.gamma}")
+        if not 0.0 <= self.ema < 1.0:
+            raise UserError(f"ema (the weight average's momentum per step) must be in [0, 1), got {self.ema}")
         if not 0.0 <= self.dropout < 1.0:
             raise UserError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.word_dropout < 1.0:

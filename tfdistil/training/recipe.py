@@ -141,7 +141,9 @@ def train_epochs(model, student, cfg, epoch_data, dev_ids, dev_labels, folder, f
     import warnings
 
     import keras
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr), jit_compile=False)
+    # With cfg.ema, Keras's fit() ends each epoch by writing the weight average into the model.
+    adam = keras.optimizers.Adam(cfg.lr, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99)
+    model.compile(optimizer=adam, jit_compile=False)
     model.optimizer.build(model.trainable_variables)
     ckpt = Checkpoints(folder, fingerprint)
     state = ckpt.load(log)
