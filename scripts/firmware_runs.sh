@@ -5,14 +5,15 @@
 #
 #   bash scripts/firmware_runs.sh                      # both recommended attention students
 #   MODELS="results/models/cnn-distill" bash scripts/firmware_runs.sh
+# An empty list (MODELS="") runs none of that kind.
 # and token by token (`firmware --per-token`, the step model + 16/32/64 heads) for PER_TOKEN_MODELS,
 # written as NAME-pertoken-test.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
 DATA=${DATA:-../shared/data/sst2}
-MODELS=${MODELS:-"results/models/bilstm_attn-distill results/models/tuned-attn-256kb-stream"}
-PER_TOKEN_MODELS=${PER_TOKEN_MODELS:-"results/models/tuned-attn-256kb-stream results/models/mcu-attn-e24h24-v5000"}
+MODELS=${MODELS-"results/models/bilstm_attn-distill results/models/tuned-attn-256kb-stream"}
+PER_TOKEN_MODELS=${PER_TOKEN_MODELS-"results/models/tuned-attn-256kb-stream results/models/mcu-attn-e24h24-v5000"}
 # ...and per token with the fingerprint word table (`--c-vocab fingerprints`): NAME-pertoken-fingerprints-test.json
 FINGERPRINT_MODELS=${FINGERPRINT_MODELS-"results/models/mcu-attn-e20h32a16-v8000"}
 HEADS=${HEADS:-16,32,64}

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Every microcontroller-sized student run on record, from its committed logs -> results/mcu_256kb.md.
+
+Reads results/logs/mcu/tuned-NAME-stream-sSEED.log (its last line: the metrics JSON of
+`tfdistil fit-stream --json`) and, where it exists, evaltflite-NAME-stream-sSEED-tflm.log (the int8
+model in TFLM on the test split). Nothing is typed in by hand: rerunning a run rewrites its row.
+
+    .venv/bin/python scripts/mcu_summary.py [--out results/mcu_256kb.md]
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOGS = os.path.join(ROOT, "results", "logs", "mcu")
+
+
+def last_json(path):
+    with open(path, encoding="utf-8") as f:
+        lines = [line for line in f.read().replace("\r", "\n").splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else None
+
+
+def rows():
+    out = []
+    for path in sorted(glob.glob(os.path.join(LOGS, "tuned-*-stream-s*.log"))):
+        m = re.match(r"tuned-(.+)-stream-s(\d+)\.log$", os.path.basename(path))
+        metrics = last_json(path)
+        if not m or not metrics:
+            continue
+        name, seed = m.group(1), int(m.group(2))
+        tflm_log = os.path.join(LOGS, f"evaltflite-{name}-stream-s{seed}-tflm.log")
+        tflm = last_json(tflm_log) if os.path.isfile(tflm_log) else None
+        out.append({"name": name, "seed": seed, "transfer_set": metrics.get("teacher_logits"),
+                    "rows": metrics.get("train_rows"), "params": metrics["params"],
+                    "vocab_size": metrics["vocab_size"], "best_epoch": metrics["best_epoch"],
+                    "dev": metrics["dev_accuracy"], "test": metrics["test_accuracy"],
+                    "tflm_test": tflm["accuracy"] if tflm else None, "log": os.path.relpath(path, ROOT)})
+    return out
+
+
+def markdown(table):
+    pct = lambda x: "—" if x is None else f"{100 * x:.2f}"  # noqa: E731
+    lines = ["# Microcontroller-sized BiLSTM-Attn runs (SST-2)", "",
+             "Written by `python scripts/mcu_summary.py` from `results/logs/mcu/` (one row per "
+             "`fit-stream` run; TFLM = its int8 flatbuffer in the TFLite Micro interpreter, all 1,821 test "
+             "sentences). The name says embedding (e), hidden (h), attention width (a, default 2h) and "
+             "vocabulary (v); configs in `scripts/configs/`. Dev picks the epoch within a run.", "",
+             "| run | seed | transfer set (rows) | params | best epoch | dev | test | TFLM test |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table:
+        lines.append(f"| {r['name']} | {r['seed']} | {r['transfer_set']} ({r['rows']:,}) | {r['params']:,} | "
+                     f"{r['best_epoch']} | {pct(r['dev'])} | {pct(r['test'])} | {pct(r['tflm_test'])} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=os.path.join(ROOT, "results", "mcu_256kb.md"))
+    args = p.parse_args(argv)
+    table = rows()
+    if not table:
+        sys.exit(f"error: no fit-stream logs in {LOGS}")
+    text = markdown(table)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
