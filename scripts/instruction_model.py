@@ -27,7 +27,8 @@ def fit(result):
     coef, *_ = np.linalg.lstsq(x, cost, rcond=None)
     worst = float(np.abs(x @ coef - cost).max())
     return {"model": result["model"], "sentences": int(len(cost)), "mean_instructions": round(float(cost.mean())),
-            "mean_tokens": round(float(tokens.mean()), 2), "per_token": round(float(coef[0])),
+            "mean_tokens": round(float(tokens.mean()), 2), "mean_head_positions": round(float(used.mean()), 2),
+            "per_token": round(float(coef[0])),
             "per_head_position": {str(h): round(float(c) / h) for h, c in zip(heads, coef[1:])},
             "head_share_of_mean": round(float(np.mean([coef[1 + heads.index(h)] for h in used]) / cost.mean()), 3),
             "worst_residual": round(worst)}
