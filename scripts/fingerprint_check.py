@@ -17,9 +17,9 @@ if ROOT not in sys.path:
 
 
 def check(vocab_path, splits):
-    from tfdistil.data.tokenizer import peel, split_words
+    from tfdistil.data.tokenizer import fnv1a32, peel, split_words
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.firmware import c_vocabulary_layout, fingerprint_table, fnv1a32
+    from tfdistil.edge.firmware import c_vocabulary_layout, fingerprint_table
     vocab = Vocab.load(vocab_path)
     if vocab.hash_buckets:
         return {"vocab": vocab_path, "hashed": True}

@@ -14,6 +14,9 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+from tfdistil.edge.stream_split import pick_head  # noqa: E402
 
 
 def fit(result):
@@ -21,8 +24,7 @@ def fit(result):
     heads = kit["per_token"]["head_lengths"]
     tokens = np.array(result["per_sentence"]["tokens"])
     cost = np.array(result["per_sentence"]["invoke_instructions"], dtype=np.float64)
-    used = np.array([next(h for h in heads if h >= max(n, 1)) if max(n, 1) <= heads[-1] else heads[-1]
-                     for n in tokens])
+    used = np.array([pick_head(heads, n) for n in tokens])  # the firmware's own rule
     x = np.stack([tokens] + [used == h for h in heads], 1).astype(np.float64)
     coef, *_ = np.linalg.lstsq(x, cost, rcond=None)
     worst = float(np.abs(x @ coef - cost).max())

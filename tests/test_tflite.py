@@ -137,7 +137,8 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
 def test_fingerprint_table_avoids_a_collision():
     """w673879 and w1180600 share a standard FNV-1a-32 hash: the table moves to another basis,
     the same one every time, under which all words differ; a bad layout name is one UserError."""
-    from tfdistil.edge.firmware import FNV_BASIS, c_vocabulary_layout, fingerprint_table, fnv1a32
+    from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
+    from tfdistil.edge.firmware import c_vocabulary_layout, fingerprint_table
     from tfdistil.errors import UserError
     assert fnv1a32(b"w673879") == fnv1a32(b"w1180600")
     vocab = Vocab(["w673879", "film", "w1180600"], max_len=8)

@@ -48,13 +48,14 @@ def test_vocab_roundtrip_and_encoding(tmp_path, data_dir):
 def _function_sources(path, names):
     tree = ast.parse(open(path, encoding="utf-8").read())
     found = {n.name: ast.unparse(n) for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in names}
-    consts = {t.id: ast.unparse(n.value) for n in tree.body if isinstance(n, ast.Assign)
-              for t in n.targets if isinstance(t, ast.Name) and t.id in ("PUNCT_TAIL", "ASCII_SPACE")}
+    wanted = ("PUNCT_TAIL", "ASCII_SPACE", "FNV_BASIS, FNV_PRIME")
+    consts = {ast.unparse(t): ast.unparse(n.value) for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if ast.unparse(t) in wanted}
     return found, consts
 
 
 def test_pi_runner_carries_the_same_tokenizer():
-    names = {"split_words", "peel", "hashed_id", "encode"}
+    names = {"split_words", "peel", "fnv1a32", "hashed_id", "encode"}
     ours = _function_sources(os.path.join(ROOT, "tfdistil", "data", "tokenizer.py"), names)
     theirs = _function_sources(os.path.join(ROOT, "tflite", "classify.py"), names)
     assert set(ours[0]) == names

@@ -21,6 +21,7 @@ match) and the firmware kit's C tokenizer implements the same rules:
 
 PUNCT_TAIL = '.,!?;:"'
 ASCII_SPACE = " \t\n\r\f\v"
+FNV_BASIS, FNV_PRIME = 2166136261, 16777619
 
 
 def split_words(text):
@@ -51,12 +52,17 @@ def peel(word):
     return head + [word] + tail
 
 
+def fnv1a32(data, basis=FNV_BASIS):
+    """FNV-1a, 32 bits, of a bytes object (the firmware kit's fingerprint table varies the basis)."""
+    h = basis
+    for b in data:
+        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFF
+    return h
+
+
 def hashed_id(piece, buckets):
     """Rule 5: 2 + FNV-1a-32 of the piece's UTF-8 bytes, mod (buckets - 2)."""
-    h = 2166136261
-    for b in piece.encode("utf-8"):
-        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
-    return 2 + h % (buckets - 2)
+    return 2 + fnv1a32(piece.encode("utf-8")) % (buckets - 2)
 
 
 def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):

@@ -14,6 +14,7 @@ Files written to the kit folder:
 """
 import os
 
+from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
@@ -147,14 +148,6 @@ void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
 
 
 VOCAB_LAYOUTS = ("strings", "fingerprints")
-FNV_BASIS, FNV_PRIME = 2166136261, 16777619
-
-
-def fnv1a32(data, basis=FNV_BASIS):
-    h = basis
-    for b in data:
-        h = ((h ^ b) * FNV_PRIME) & 0xFFFFFFFF
-    return h
 
 
 def fingerprint_table(vocab):
