@@ -88,7 +88,8 @@ def per_token_rows():
             r = json.load(f)
         heads = "/".join(str(n) for n in r["build"]["kit"]["per_token"]["head_lengths"])
         model = os.path.join(ROOT, r["model"]) if not os.path.isabs(r["model"]) else r["model"]
-        words = ", fingerprint word table" if r.get("vocab_layout") == "fingerprints" else ""
+        words = {"fingerprints": ", fingerprint word table",
+                 "fingerprint-ranks": ", fingerprint-rank word table"}.get(r.get("vocab_layout"), "")
         out.append(row(model, r, os.path.relpath(path, ROOT), suffix=f" (per token, heads {heads}{words})"))
     return out
 

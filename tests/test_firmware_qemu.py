@@ -239,10 +239,16 @@ def test_hashed_vocabulary_from_keras_to_the_board(toolchain, data_dir, tmp_path
 def test_per_token_firmware_follows_the_sentence(toolchain, int8_models, data_dir, tmp_path):
     """`firmware --per-token`: the step model runs once per token and the shortest head after it.
     The board answers bit for bit as host TFLM running the same pieces, the model's flash is the
-    pieces', and a sentence costs instructions in proportion to its tokens, not to 64."""
+    pieces', and a sentence costs instructions in proportion to its tokens, not to 64. With the
+    word table as fingerprint ranks (4 bytes a word, embedding rows reordered in the kit) the
+    board still answers as host TFLM running the model as trained, on Python's ids."""
     model = int8_models["bilstm_attn"]
     per_token = run_firmware(model, data_dir, "dev", limit=N, board=BOARD, build_dir=str(tmp_path / "pt"),
-                             progress=False, log=lambda m: None, head_lengths=[16, 32])
+                             progress=False, log=lambda m: None, head_lengths=[16, 32],
+                             vocab_layout="fingerprint-ranks")
+    assert per_token["vocab_layout"] == "fingerprint-ranks"
+    assert 4 * per_token["build"]["kit"]["vocab_words"] <= per_token["flash"]["vocabulary"] < (
+        4 * per_token["build"]["kit"]["vocab_words"] + 64)
     assert per_token["labels_identical"] == per_token["int8_outputs_identical"] == N
     assert per_token["float_outputs_bit_identical"] == N
     kit = per_token["build"]["kit"]

@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -98,17 +99,19 @@ def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_di
     assert "accuracy" in proc.stderr
 
 
-@pytest.mark.parametrize("layout", ["strings", "fingerprints"])
+@pytest.mark.parametrize("layout", ["strings", "fingerprints", "fingerprint-ranks"])
 def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path, layout):
-    """Both C word tables give Python's ids on the whole SST-2 test split and odd inputs; the
-    fingerprint table (a 32-bit hash a word) takes 6 bytes a word, no strings."""
+    """Every C word table gives Python's ids on the whole SST-2 test split and odd inputs; the
+    fingerprint table (a 32-bit hash a word) takes 6 bytes a word, no strings; the fingerprint
+    ranks take 4 and give each word its hash's rank, the id of its row in the kit's reordered model."""
     assert shutil.which("gcc") and shutil.which("g++"), "gcc/g++ missing: .ci/run installs them (no silent skip)"
     model = converted["bilstm", "int8"]["path"]
     kit = write_firmware_kit(model, str(tmp_path / "kit"), vocab_layout=layout)
     vocab_c = (tmp_path / "kit" / "vocab_data.c").read_text()
     assert kit["vocab_layout"] == layout and ("kVocabWords" in vocab_c) == (layout == "strings")
-    if layout == "fingerprints":
-        assert kit["vocab_flash_bytes"] == 6 * kit["vocab_words"]
+    if layout != "strings":
+        assert kit["vocab_flash_bytes"] == (6 if layout == "fingerprints" else 4) * kit["vocab_words"]
+    assert ("kVocabIds" in vocab_c) == (layout != "fingerprint-ranks")
     settings = (tmp_path / "kit" / "model_settings.h").read_text()
     assert f"MicroMutableOpResolver<{len(kit['ops'])}>" in settings
     assert "AddUnidirectionalSequenceLSTM" in settings and kit["arena_bytes"] >= kit["arena_bytes_min"] > 0
@@ -128,10 +131,40 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     py_ids = vocab.encode_batch(sentences, 128)
     from tfdistil.students.builders import reverse_index
     py_rev = reverse_index(py_ids)
+    if layout == "fingerprint-ranks":  # the kit's id of a word is 2 + the rank of its hash
+        from tfdistil.edge.firmware import rank_order
+        kit_id = np.arange(len(vocab))
+        kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
+        py_ids = kit_id[py_ids]
     assert len(lines) == 2 * len(sentences)
     for i in range(len(sentences)):
         assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
         assert [int(t) for t in lines[2 * i + 1].split()] == py_rev[i].tolist()
+
+
+@pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])
+def test_reordered_embedding_rows_answer_as_before(converted, data_dir, student):
+    """The fingerprint-ranks kit's model: rows put in hash order, fed the ranked ids, gives the
+    original model's outputs bit for bit (LiteRT); a wrong order is one UserError."""
+    from tfdistil.edge.evaluate import LiteRTRunner
+    from tfdistil.edge.firmware import rank_order
+    from tfdistil.edge.graph_rewrite import reorder_embedding_rows
+    from tfdistil.errors import UserError
+    model = converted[student, "int8"]["path"]
+    vocab = Vocab.load(os.path.join(os.path.dirname(model), "vocab.json"))
+    order = rank_order(vocab)
+    assert order != sorted(order)  # a real permutation
+    original = open(model, "rb").read()
+    reordered = reorder_embedding_rows(original, order)
+    kit_id = np.arange(len(vocab), dtype=np.int32)
+    kit_id[order] = np.arange(2, len(vocab))
+    ids = vocab.encode_batch(load_split(data_dir, "dev", 100).sentences, 64)
+    before, after = LiteRTRunner(original), LiteRTRunner(reordered)
+    expected = np.stack([before(ids[i:i + 1]) for i in range(len(ids))])
+    assert np.array_equal(expected, np.stack([after(kit_id[ids[i:i + 1]]) for i in range(len(ids))]))
+    assert not np.array_equal(expected, np.stack([after(ids[i:i + 1]) for i in range(len(ids))]))
+    with pytest.raises(UserError, match="rows"):
+        reorder_embedding_rows(original, order[:-1])
 
 
 def test_fingerprint_table_avoids_a_collision():

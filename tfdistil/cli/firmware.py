@@ -67,9 +67,10 @@ def parse_head_lengths(text):
               help="LSTM students: run token by token (a step model + heads of these lengths, e.g. 16,32,64), "
                    "so the work follows the sentence, not the padded length.")
 @click.option("--c-vocab", "vocab_layout", default="strings", show_default=True,
-              type=click.Choice(["strings", "fingerprints"]),
-              help="How the firmware stores the word table: the words themselves, or only a 32-bit hash "
-                   "of each (6 bytes a word; no two vocabulary words share one).")
+              type=click.Choice(["strings", "fingerprints", "fingerprint-ranks"]),
+              help="How the firmware stores the word table: the words themselves; only a 32-bit hash "
+                   "of each and its id (6 bytes a word; no two vocabulary words share a hash); or the hash "
+                   "alone, with the model's embedding rows reordered so a word's id is its hash's rank (4 bytes).")
 @command
 def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengths, vocab_layout):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and

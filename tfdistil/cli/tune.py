@@ -41,7 +41,7 @@ def _read_space(path):
 @click.option("--budget-includes-vocab", is_flag=True,
               help="The budget pays for the C vocabulary too (the flash a microcontroller needs), per vocabulary cap.")
 @click.option("--c-vocab", "vocab_layout", default="strings", show_default=True,
-              type=click.Choice(["strings", "fingerprints"]),
+              type=click.Choice(["strings", "fingerprints", "fingerprint-ranks"]),
               help="With --budget-includes-vocab: the firmware's word table the budget pays for (as in `firmware --c-vocab`).")
 @click.option("--epochs-per-trial", default=5, show_default=True,
               help="Epochs of each trial (Hyperband: the most epochs a trial gets).")

@@ -7,8 +7,9 @@ Files written to the kit folder:
                       StudentOpResolver = MicroMutableOpResolver<N> and
                       RegisterStudentOps() adding exactly the ops the model uses
   vocab_data.h/.c     words sorted bytewise + their ids (binary search); or (vocab_layout
-                      "fingerprints") only each word's 32-bit hash, sorted, + its id; or for
-                      a hashed vocabulary only TFDISTIL_HASH_BUCKETS (the C tokenizer hashes each word)
+                      "fingerprints") only each word's 32-bit hash, sorted, + its id; or
+                      ("fingerprint-ranks") only the sorted hashes, id = 2 + rank, with the
+                      model's embedding rows put in that order; or for a hashed vocabulary only TFDISTIL_HASH_BUCKETS (the C tokenizer hashes each word)
   tokenizer.h/.c      tfdistil_tokenize(), tfdistil_reverse_index() in C99
   kit.json            what was measured, for the firmware notes' budget table
 """
@@ -17,6 +18,7 @@ import os
 from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
+from tfdistil.edge.graph_rewrite import reorder_embedding_rows
 from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
                                     tflm_arena_used)
 
@@ -92,7 +94,11 @@ int32_t tfdistil_word_id(const char* word, int len) {
   int lo = 0, hi = kVocabCount - 1;
   while (lo <= hi) {
     int mid = (lo + hi) / 2;
+#ifdef TFDISTIL_VOCAB_RANKS
+    if (kVocabHashes[mid] == h) return 2 + mid;  // the kit ordered the embedding rows by fingerprint
+#else
     if (kVocabHashes[mid] == h) return kVocabIds[mid];
+#endif
     if (kVocabHashes[mid] < h) lo = mid + 1; else hi = mid - 1;
   }
   return 1;
@@ -147,7 +153,7 @@ void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
 """
 
 
-VOCAB_LAYOUTS = ("strings", "fingerprints")
+VOCAB_LAYOUTS = ("strings", "fingerprints", "fingerprint-ranks")
 
 
 def fingerprint_table(vocab):
@@ -165,13 +171,21 @@ def fingerprint_table(vocab):
     raise UserError("no FNV-1a basis gives distinct fingerprints to this vocabulary; use --c-vocab strings")
 
 
+def rank_order(vocab):
+    """The old id of each word in fingerprint order: the fingerprint-ranks table's id 2 + k is
+    `rank_order(vocab)[k]` in the model as trained."""
+    return [i for _, i in fingerprint_table(vocab)[1]]
+
+
 def c_vocabulary_layout(vocab, layout="strings"):
     """How the kit stores `vocab` in C, and its flash bytes (what `tune --budget-includes-vocab` counts).
 
     "strings": one NUL-separated blob of the words (sorted bytewise), each word's offset into it
     and its id, in the narrowest integer types that hold them: ~4 bytes of overhead a word instead
     of a 4-byte pointer and a 4-byte id. "fingerprints": no strings, a sorted 32-bit hash + an id a
-    word (6 bytes). A hashed vocabulary has no table at all."""
+    word (6 bytes). "fingerprint-ranks": only the sorted hashes (4 bytes a word); a word's id is
+    2 + its rank, and the kit reorders the model's embedding rows to match
+    (`graph_rewrite.reorder_embedding_rows`). A hashed vocabulary has no table at all."""
     if layout not in VOCAB_LAYOUTS:
         from tfdistil.errors import UserError
         raise UserError(f"unknown C vocabulary layout {layout!r}; choose one of {', '.join(VOCAB_LAYOUTS)}")
@@ -181,9 +195,10 @@ def c_vocabulary_layout(vocab, layout="strings"):
     words = [w.encode("utf-8") for i, w in enumerate(vocab.itos) if i >= 2]
     id_type = "uint16_t" if len(vocab) <= 0xFFFF else "int32_t"
     id_bytes = 2 if id_type == "uint16_t" else 4
-    if layout == "fingerprints":
-        return {"layout": layout, "words": len(words), "blob_bytes": 0, "offset_type": None, "id_type": id_type,
-                "flash_bytes": (4 + id_bytes) * len(words)}
+    if layout in ("fingerprints", "fingerprint-ranks"):
+        ranked = layout == "fingerprint-ranks"
+        return {"layout": layout, "words": len(words), "blob_bytes": 0, "offset_type": None,
+                "id_type": None if ranked else id_type, "flash_bytes": (4 + (0 if ranked else id_bytes)) * len(words)}
     blob = sum(len(w) + 1 for w in words)
     offset_type = "uint16_t" if blob <= 0xFFFF else "uint32_t"
     per_word = (2 if offset_type == "uint16_t" else 4) + id_bytes
@@ -218,6 +233,15 @@ def _c_vocabulary(vocab, layout):
     if layout["layout"] == "hashed":
         return (f"#define TFDISTIL_HASH_BUCKETS {vocab.hash_buckets}  // no word table: ids from hashes\n",
                 "extern const int kVocabCount;\n"), "const int kVocabCount = 0;\n"
+    if layout["layout"] == "fingerprint-ranks":
+        basis, table = fingerprint_table(vocab)
+        return (("#define TFDISTIL_VOCAB_FINGERPRINTS 1  // no strings: a 32-bit hash a word\n"
+                 "#define TFDISTIL_VOCAB_RANKS 1  // no ids: word k of the table has id 2 + k\n",
+                 "extern const int kVocabCount;\n"
+                 "extern const uint32_t kVocabBasis;         // FNV-1a basis: no two words share a hash\n"
+                 "extern const uint32_t kVocabHashes[];      // FNV-1a-32 of each word, ascending; id = 2 + index\n"),
+                f"const int kVocabCount = {len(table)};\nconst uint32_t kVocabBasis = {basis}u;\n"
+                "const uint32_t kVocabHashes[] = {\n" + "\n".join(f"  {h}u," for h, _ in table) + "\n};\n")
     if layout["layout"] == "fingerprints":
         basis, table = fingerprint_table(vocab)
         return (("#define TFDISTIL_VOCAB_FINGERPRINTS 1  // no strings: a 32-bit hash a word\n",
@@ -265,7 +289,8 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
     """Write the C kit for a converted model; returns kit.json's content.
 
     `vocab_layout`: how the word table is stored in C (see `c_vocabulary_layout`): "strings"
-    (exact) or "fingerprints" (a 32-bit hash a word, no strings: ~1/3 of the flash).
+    (exact), "fingerprints" (a 32-bit hash and an id a word, no strings: ~1/3 of the flash) or
+    "fingerprint-ranks" (the hash alone; the model's embedding rows are put in hash order).
 
     With `head_lengths` (e.g. [16, 32, 64]) the kit runs an LSTM student token by token: the
     model is split into a step model and heads (tfdistil.edge.stream_split), written beside the
@@ -275,6 +300,9 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
     vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
     vocab = Vocab.load(vocab_path)
     check_vocab(model_bytes, manifest, vocab, vocab_path)
+    layout = c_vocabulary_layout(vocab, vocab_layout)  # checks the layout name first
+    if layout["layout"] == "fingerprint-ranks":
+        model_bytes = reorder_embedding_rows(model_bytes, rank_order(vocab))
     os.makedirs(out_dir, exist_ok=True)
     max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
     from tfdistil.edge.export import op_list
@@ -361,7 +389,6 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
 }}
 #endif
 """)
-    layout = c_vocabulary_layout(vocab, vocab_layout)  # checks the layout name first
     vocab_h, vocab_c = _c_vocabulary(vocab, layout)
     atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
                       "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + vocab_h[0] +
@@ -379,7 +406,8 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
            "vocab_words": layout["words"], "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
            "vocab_layout": layout["layout"],
            # flash: strings = the words with their NULs (plus the blob's closing NUL), an offset and
-           # an id per word; fingerprints = a 4-byte hash and an id per word
-           "vocab_flash_bytes": layout["flash_bytes"]}
+           # an id per word; fingerprints = a 4-byte hash and an id per word; fingerprint-ranks = the hash
+           "vocab_flash_bytes": layout["flash_bytes"],
+           "embedding_rows": "fingerprint order" if layout["layout"] == "fingerprint-ranks" else "as trained"}
     atomic_write_json(os.path.join(out_dir, "kit.json"), kit)
     return kit

@@ -64,3 +64,34 @@ def drop_attention_renormalisation(model_bytes):
     builder = flatbuffers.Builder(len(model_bytes) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output()), divs
+
+
+def reorder_embedding_rows(model_bytes, order):
+    """The flatbuffer with its word-embedding rows renumbered: new id 2 + k is old id `order[k]`
+    (ids 0 and 1, padding and <unk>, stay). The firmware's fingerprint-ranks word table stores
+    only the sorted word hashes and takes a word's rank as its id, which saves an id per word
+    in flash; the rows follow the ranks instead. Only bytes move: scale and zero point are
+    per tensor (asserted), so every lookup returns the same int8 row as before."""
+    import flatbuffers
+    import numpy as np
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    graph = model.subgraphs[0]
+    token_ids = [t for t in graph.inputs if b"token_ids" in (graph.tensors[t].name or b"")]
+    gathers = [op for op in graph.operators if _op_name(model, op) == "GATHER" and token_ids
+               and int(op.inputs[1]) == token_ids[0]]
+    if len(gathers) != 1:
+        raise UserError("no single embedding lookup of token_ids in this model; cannot reorder its rows")
+    table = graph.tensors[int(gathers[0].inputs[0])]
+    data = model.buffers[table.buffer].data
+    rows = int(table.shape[0])
+    if data is None or len(table.shape) != 2 or rows != len(order) + 2 or sorted(order) != list(range(2, rows)):
+        raise UserError(f"the embedding has {rows} rows; the word order names {len(order)} words + 2")
+    q = table.quantization
+    if q is not None and q.scale is not None and len(q.scale) > 1:
+        raise UserError("the embedding is quantized per row; reordering its rows would need its scales too")
+    matrix = np.asarray(data, np.uint8).reshape(rows, -1)
+    model.buffers[table.buffer].data = np.concatenate([matrix[:2], matrix[np.asarray(order)]]).reshape(-1)
+    builder = flatbuffers.Builder(len(model_bytes) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())

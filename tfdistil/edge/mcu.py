@@ -204,7 +204,8 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     """Build, run and measure the firmware of a converted model over a split (see module doc).
 
     `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split).
-    `vocab_layout`: the C word table, "strings" or "fingerprints" (edge.firmware.c_vocabulary_layout)."""
+    `vocab_layout`: the C word table, "strings", "fingerprints" or "fingerprint-ranks"
+    (edge.firmware.c_vocabulary_layout)."""
     from tfdistil.edge.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board)
@@ -338,7 +339,7 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
 
 
 def output_name(model_path, split, limit=None, per_token=False, vocab_layout="strings"):
-    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken][-fingerprints]-SPLIT[-firstN].json."""
+    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken][-LAYOUT]-SPLIT[-firstN].json (LAYOUT unless strings)."""
     folder = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(folder) == "tflite":
         folder = os.path.dirname(folder)

@@ -42,7 +42,7 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     `budget_includes_vocab`: the budget is for the int8 model *and* the C vocabulary the firmware
     kit stores for the trial's vocabulary cap (`edge.firmware.c_vocabulary_layout`), i.e. the
     flash a microcontroller needs for the student, not only the flatbuffer; `vocab_layout` says
-    which C table ("strings", or "fingerprints": 6 bytes a word)."""
+    which C table ("strings"; "fingerprints": 6 bytes a word; "fingerprint-ranks": 4)."""
     _check_args(student, tuner, max_trials, budget_kb, epochs_per_trial, top_k)
     budget_kb = float(budget_kb)
     space = search_space(student, distill, space)
