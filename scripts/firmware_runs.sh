@@ -16,10 +16,13 @@ MODELS=${MODELS-"results/models/bilstm_attn-distill results/models/tuned-attn-25
 PER_TOKEN_MODELS=${PER_TOKEN_MODELS-"results/models/tuned-attn-256kb-stream results/models/mcu-attn-e24h24-v5000"}
 # ...and per token with the fingerprint word table (`--c-vocab fingerprints`): NAME-pertoken-fingerprints-test.json
 FINGERPRINT_MODELS=${FINGERPRINT_MODELS-"results/models/mcu-attn-e20h32a16-v8000"}
+# ...and with the word table as fingerprint ranks (`--c-vocab fingerprint-ranks`): NAME-pertoken-fingerprint-ranks-test.json
+RANK_MODELS=${RANK_MODELS-""}
 HEADS=${HEADS:-16,32,64}
 mkdir -p results/logs results/firmware
 for job in $(for d in $MODELS; do echo "$d::"; done; for d in $PER_TOKEN_MODELS; do echo "$d:$HEADS:"; done
-             for d in $FINGERPRINT_MODELS; do echo "$d:$HEADS:fingerprints"; done); do
+             for d in $FINGERPRINT_MODELS; do echo "$d:$HEADS:fingerprints"; done
+             for d in $RANK_MODELS; do echo "$d:$HEADS:fingerprint-ranks"; done); do
   dir=${job%%:*}; rest=${job#*:}; heads=${rest%%:*}; layout=${rest#*:}
   name=$(basename "$dir")${heads:+-pertoken}${layout:+-$layout}
   model=$(ls "$dir"/*_int8_L64.tflite | head -n 1)
