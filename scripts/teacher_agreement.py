@@ -11,7 +11,6 @@ width), though not a substitute for test (the augmented sentences are not real r
     .venv/bin/python scripts/teacher_agreement.py [--shards DIR] [--rows N] RUN [RUN ...]
 """
 import argparse
-import glob
 import json
 import os
 import sys

@@ -132,7 +132,7 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     from tfdistil.students.builders import reverse_index
     py_rev = reverse_index(py_ids)
     if layout == "fingerprint-ranks":  # the kit's id of a word is 2 + the rank of its hash
-        from tfdistil.edge.firmware import rank_order
+        from tfdistil.edge.c_vocab import rank_order
         kit_id = np.arange(len(vocab))
         kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
         py_ids = kit_id[py_ids]
@@ -147,7 +147,7 @@ def test_reordered_embedding_rows_answer_as_before(converted, data_dir, student)
     """The fingerprint-ranks kit's model: rows put in hash order, fed the ranked ids, gives the
     original model's outputs bit for bit (LiteRT); a wrong order is one UserError."""
     from tfdistil.edge.evaluate import LiteRTRunner
-    from tfdistil.edge.firmware import rank_order
+    from tfdistil.edge.c_vocab import rank_order
     from tfdistil.edge.graph_rewrite import reorder_embedding_rows
     from tfdistil.errors import UserError
     model = converted[student, "int8"]["path"]
@@ -171,7 +171,7 @@ def test_fingerprint_table_avoids_a_collision():
     """w673879 and w1180600 share a standard FNV-1a-32 hash: the table moves to another basis,
     the same one every time, under which all words differ; a bad layout name is one UserError."""
     from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
-    from tfdistil.edge.firmware import c_vocabulary_layout, fingerprint_table
+    from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table
     from tfdistil.errors import UserError
     assert fnv1a32(b"w673879") == fnv1a32(b"w1180600")
     vocab = Vocab(["w673879", "film", "w1180600"], max_len=8)

@@ -80,7 +80,7 @@ def test_budget_can_pay_for_the_c_vocabulary_too(tmp_path, data_dir, space_path)
     """--budget-includes-vocab: a microcontroller stores the C word table beside the model; the
     smallest configuration that fits 11 KB as a flatbuffer alone no longer does with its table."""
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.firmware import c_vocabulary_layout
+    from tfdistil.edge.c_vocab import c_vocabulary_layout
     out = tmp_path / "tune"
     result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) + ["--budget-includes-vocab"])
     assert result.exit_code == 2, result.output

@@ -205,7 +205,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
 
     `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split).
     `vocab_layout`: the C word table, "strings", "fingerprints" or "fingerprint-ranks"
-    (edge.firmware.c_vocabulary_layout)."""
+    (edge.c_vocab.c_vocabulary_layout)."""
     from tfdistil.edge.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board)

@@ -40,7 +40,7 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     """Search, then rank trials, measure the top ones' int8 size, retrain/convert/evaluate the winner.
 
     `budget_includes_vocab`: the budget is for the int8 model *and* the C vocabulary the firmware
-    kit stores for the trial's vocabulary cap (`edge.firmware.c_vocabulary_layout`), i.e. the
+    kit stores for the trial's vocabulary cap (`edge.c_vocab.c_vocabulary_layout`), i.e. the
     flash a microcontroller needs for the student, not only the flatbuffer; `vocab_layout` says
     which C table ("strings"; "fingerprints": 6 bytes a word; "fingerprint-ranks": 4)."""
     _check_args(student, tuner, max_trials, budget_kb, epochs_per_trial, top_k)
@@ -57,7 +57,7 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]))
     vocab_flash = {}
     if budget_includes_vocab:
-        from tfdistil.edge.firmware import c_vocabulary_layout
+        from tfdistil.edge.c_vocab import c_vocabulary_layout
         vocab_flash = {cap: c_vocabulary_layout(v, vocab_layout)["flash_bytes"] for cap, v in enc.vocabs.items()}
     model_budget = lambda cfg: budget - vocab_flash.get(cfg.max_vocab, 0)  # noqa: E731
     _check_budget(base, space, enc.sizes, budget, budget_kb, vocab_flash)
