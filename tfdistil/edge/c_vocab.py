@@ -75,7 +75,7 @@ def c_string(word):
     return '"' + "".join(out) + '"'
 
 
-def _c_vocabulary(vocab, layout):
+def c_vocabulary_source(vocab, layout):
     """((defines, declarations) for vocab_data.h, vocab_data.c) in `layout` (c_vocabulary_layout)."""
     id_type = layout["id_type"] or "uint16_t"
     if layout["layout"] == "hashed":

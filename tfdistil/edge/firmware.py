@@ -17,7 +17,7 @@ import os
 
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
-from tfdistil.edge.c_vocab import _c_vocabulary, c_string, c_vocabulary_layout, rank_order
+from tfdistil.edge.c_vocab import c_vocabulary_source, c_string, c_vocabulary_layout, rank_order
 from tfdistil.edge.graph_rewrite import reorder_embedding_rows
 from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
                                     tflm_arena_used)
@@ -280,7 +280,7 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
 }}
 #endif
 """)
-    vocab_h, vocab_c = _c_vocabulary(vocab, layout)
+    vocab_h, vocab_c = c_vocabulary_source(vocab, layout)
     atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
                       "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + vocab_h[0] +
                       "#ifdef __cplusplus\nextern \"C\" {\n#endif\n" + vocab_h[1] +
