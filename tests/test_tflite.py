@@ -69,16 +69,9 @@ def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):
     assert result.exit_code == 2 and "wrong vocab.json" in result.stderr
 
 
-NO_TF = """
-import runpy, sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("classify.py must not import TensorFlow")
-sys.meta_path.insert(0, Block())
-sys.argv = ["classify.py"] + sys.argv[1:]
-runpy.run_path(sys.argv[0] if False else %r, run_name="__main__")
-""" % os.path.join(ROOT, "tflite", "classify.py")
+# classify.py with TensorFlow made unimportable (the same runner scripts/check_pi_runner.py uses).
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+from check_pi_runner import NO_TF  # noqa: E402
 
 
 def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_dir, tmp_path):

@@ -107,12 +107,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
         pred = predict_logits(student, cfg.student, vocab.encode_batch(test.sentences)).argmax(-1)
         report = classification_report(test.labels, pred, vocab.labels)
         metrics["test_accuracy"], metrics["test_macro_f1"] = report["accuracy"], report["macro_f1"]
-    _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
-    atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
-    finish(partial, out)
-    lock.release()
-    metrics["run_dir"] = out
-    return metrics
+    return publish_run(partial, out, lock, metrics, history, cfg, best["epoch"])
 
 
 def finished_run(out, cfg, train_sha):
@@ -132,6 +127,16 @@ def finished_run(out, cfg, train_sha):
     if not is_ours(out) or json.loads(json.dumps(want)) != json.loads(json.dumps(have)) or \
             metrics.get("data_train_sha256") != train_sha:
         return None
+    return {**metrics, "run_dir": out}
+
+
+def publish_run(partial, out, lock, metrics, history, cfg, best_epoch):
+    """The last step of `fit` and `fit-stream`: the history plot and metrics.json go into
+    OUT.partial, which becomes OUT; returns the metrics with `run_dir`."""
+    _plot_history(history, os.path.join(partial, "history.png"), cfg, best_epoch)
+    atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
+    finish(partial, out)
+    lock.release()
     return {**metrics, "run_dir": out}
 
 

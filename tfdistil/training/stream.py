@@ -20,7 +20,7 @@ from tfdistil.data.splits import has_split, load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
-from tfdistil.training.fit import _accuracy, _keras, _plot_history, finish
+from tfdistil.training.fit import _accuracy, _keras, publish_run
 
 # Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
 # core keeps at least one character, so a lone `"` or `.` stays whole, as in peel().
@@ -220,9 +220,4 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                                 "labelling": manifest.get("throughput")}}
     if has_split(data, "test"):
         metrics["test_accuracy"] = _accuracy(student, cfg.student, vocab, load_split(data, "test"))
-    _plot_history(history, os.path.join(partial, "history.png"), cfg, best["epoch"])
-    atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
-    finish(partial, out)
-    lock.release()
-    metrics["run_dir"] = out
-    return metrics
+    return publish_run(partial, out, lock, metrics, history, cfg, best["epoch"])
