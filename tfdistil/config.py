@@ -53,6 +53,9 @@ class Config:
     # With min_freq 1 every training word is in the vocabulary, so the <unk> row would never
     # see a gradient; replacing this fraction of training tokens by <unk> trains it.
     word_dropout: float = 0.0
+    # a teacher folder: the student's embedding rows start from the teacher's input embeddings
+    # (mean wordpiece vector, PCA to embed_dim; students/teacher_embeddings.py); "" = random, the paper's
+    embed_init: str = ""
 
     def __post_init__(self):
         # Types first (a config.json can hold anything), then ranges: a wrong value fails here,
@@ -99,6 +102,8 @@ class Config:
             raise UserError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.hash_buckets and (self.hash_buckets < 3 or self.max_vocab):
             raise UserError("--hash-buckets must be at least 3, and replaces --max-vocab (use one of them)")
+        if self.embed_init and self.hash_buckets:
+            raise UserError("--embed-init needs a word table; it cannot start hashed buckets (--hash-buckets)")
         if self.attention_dim < 0:
             raise UserError(f"attention_dim must be 0 (2 x hidden, the paper's) or positive, got {self.attention_dim}")
         if self.max_vocab < 0 or self.train_limit < 0:

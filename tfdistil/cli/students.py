@@ -29,6 +29,8 @@ def _students():
               help="No word table: ids from each word's FNV-1a hash into N buckets (nothing to ship to a device).")
 @click.option("--word-dropout", type=float, default=None,
               help="Fraction of training tokens replaced by <unk> so the <unk> embedding is trained (default 0).")
+@click.option("--embed-init", default=None, metavar="TEACHER_DIR",
+              help="Start the embedding rows from this teacher's input embeddings (PCA to the student's width).")
 @click.option("--paper-exact", is_flag=True,
               help="The paper's sizes where the defaults differ: 1 CNN filter per kernel size, 9,825-word vocabulary.")
 @click.option("--limit", "train_limit", type=int, default=None, help="Use only the first N training rows.")

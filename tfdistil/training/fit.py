@@ -17,6 +17,7 @@ from tfdistil.data.splits import has_split, load_split, task_notes
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
+from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
 from tfdistil.teacher.logits_cache import SHIPPED, read_logits
 
 RUN_FILES = ("config.json", "vocab.json", "model.weights.h5")
@@ -45,6 +46,8 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
         log(f"{out}: already finished with these settings; nothing to do (--overwrite retrains)")
         return done
     check_output_folder(out, overwrite)
+    if cfg.embed_init:
+        check_teacher_dir(cfg.embed_init)
     dev = load_split(data, "dev")
     teacher_logits = None
     if cfg.distill:
@@ -76,6 +79,8 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
 
     keras.utils.set_random_seed(cfg.seed)
     student = build_student(cfg)
+    if cfg.embed_init:
+        init_student_embeddings(student, vocab, cfg.embed_init, log)
     # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
     check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
     model = Distiller(student, alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,

@@ -20,6 +20,7 @@ from tfdistil.data.splits import has_split, load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
+from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
 from tfdistil.training.fit import _accuracy, _keras, publish_run
 
 # Leading quotes, the word, trailing punctuation: tokenizer.peel as one RE2 pattern. The lazy
@@ -168,6 +169,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
     out = out.rstrip("/")
     check_output_folder(out, overwrite)
+    if cfg.embed_init:
+        check_teacher_dir(cfg.embed_init)
     train = load_split(data, "train", cfg.train_limit or None)
     dev = load_split(data, "dev")
     partial, lock = open_partial(out, "run", overwrite, restart)
@@ -187,6 +190,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
         raise UserError(f"{shards_dir}: the shards' teacher has {manifest.get('num_labels', 2)} classes, the data "
                         f"{cfg.num_classes} ({', '.join(train.label_names)})")
     student = build_student(cfg)
+    if cfg.embed_init:
+        init_student_embeddings(student, vocab, cfg.embed_init, log)
     # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
     check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
     model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature)
