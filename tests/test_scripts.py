@@ -42,3 +42,21 @@ def test_tuned_students_bad_input_is_one_line(tmp_path):
     best.write_text("{}")
     proc = _script({"BEST": str(best), "MODE": "walk"})
     assert proc.returncode == 2 and "MODE must be fit or stream" in proc.stderr
+
+
+def test_paper_attn_summary_reads_seeds_teacher_init_and_tflm(tmp_path):
+    """The summary behind results/paper_attn_mpnet.md: one row per finished fit log, the --embed-init
+    line read from the log, TFLM from the log beside it, and a mean only for three seeds or more."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import paper_attn_summary as S
+    for seed, test in enumerate((0.87, 0.88, 0.89)):
+        metrics = {"params": 1000, "train_rows": 50, "best_epoch": 2, "dev_accuracy": 0.8, "test_accuracy": test}
+        head = "embeddings: 9 of 10 words start from teachers/t's input embeddings\n" if seed else ""
+        (tmp_path / f"fit-bilstm_attn-augment-x-s{seed}.log").write_text(head + "epoch 1/1\r\n" + json.dumps(metrics) + "\n")
+        (tmp_path / f"evaltflite-bilstm_attn-augment-x-s{seed}-tflm.log").write_text(json.dumps({"accuracy": test - 0.01}))
+    (tmp_path / "fit-bilstm_attn-augment-y-s0.log").write_text("epoch 1/4: still training\n")
+    table = S.rows([str(tmp_path)])
+    assert [(r["seed"], r["embed_init"], r["tflm_test"]) for r in table] == [
+        (0, "random", 0.86), (1, "teachers/t", 0.87), (2, "teachers/t", 0.88)]
+    text = S.markdown(table)
+    assert "| bilstm_attn-augment-x | 0, 1, 2 | 88.00 ± 1.00 | 87.00 ± 1.00 |" in text

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""The paper-size BiLSTM-Attn distilled from MPNet, every run on record -> results/paper_attn_mpnet.md.
+
+Reads results/logs/mpnet/ and results/logs/mpnet-f2/: fit-bilstm_attn-MODE-TAG-sSEED.log (its last
+line is the metrics JSON of `tfdistil fit`/`fit-stream --json`; a line "embeddings: ... start
+from DIR's input embeddings" marks a run started with --embed-init) and, where it exists, the
+evaltflite-...-tflm.log beside it (the int8 flatbuffer in TFLite Micro, all 1,821 test sentences).
+One row per run, then mean ± std over seeds for every tag run with three or more. Nothing is typed
+in by hand.
+
+    .venv/bin/python scripts/paper_attn_summary.py [--out results/paper_attn_mpnet.md]
+"""
+import argparse
+import glob
+import os
+import re
+import sys
+
+import numpy as np
+
+from mcu_summary import last_json
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LOG_DIRS = [os.path.join(ROOT, "results", "logs", d) for d in ("mpnet", "mpnet-f2")]
+INIT = re.compile(r"embeddings: \d+ of \d+ words start from (.+)'s input embeddings")
+
+
+def rows(log_dirs=LOG_DIRS):
+    out = []
+    for logs in log_dirs:
+        for path in sorted(glob.glob(os.path.join(logs, "fit-bilstm_attn-*-s*.log"))):
+            m = re.match(r"fit-(bilstm_attn-.+)-s(\d+)\.log$", os.path.basename(path))
+            metrics = last_json(path)
+            if not m or not metrics or "test_accuracy" not in metrics:
+                continue  # a run still training, or stopped
+            with open(path, encoding="utf-8") as f:
+                init = INIT.search(f.read())
+            tflm_log = os.path.join(logs, f"evaltflite-{m.group(1)}-s{m.group(2)}-tflm.log")
+            tflm = last_json(tflm_log) if os.path.isfile(tflm_log) else None
+            out.append({"name": m.group(1), "seed": int(m.group(2)), "params": metrics["params"],
+                        "rows": metrics["train_rows"], "embed_init": init.group(1) if init else "random",
+                        "best_epoch": metrics["best_epoch"], "dev": metrics["dev_accuracy"],
+                        "test": metrics["test_accuracy"], "tflm_test": tflm["accuracy"] if tflm else None})
+    return out
+
+
+def markdown(table):
+    pct = lambda x: "—" if x is None else f"{100 * x:.2f}"  # noqa: E731
+    lines = ["# Paper-size BiLSTM-Attn distilled from the MPNet teacher (SST-2)", "",
+             "Written by `python scripts/paper_attn_summary.py` from `results/logs/mpnet/` and "
+             "`results/logs/mpnet-f2/`. Embedding 64, hidden 64 (the paper's sizes); the name gives the "
+             "transfer set (mpnet = the 67,349 train rows; f2, f4, f4 = the augmented sets), g05 the learning "
+             "rate halved each epoch, ti the embeddings started from the teacher's (`--embed-init`). Dev picks "
+             "the epoch; TFLM = the int8 flatbuffer in TFLite Micro on all 1,821 test sentences.", "",
+             "| run | seed | rows | params | embeddings start | best epoch | dev | test | TFLM test |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in table:
+        lines.append(f"| {r['name']} | {r['seed']} | {r['rows']:,} | {r['params']:,} | {r['embed_init']} | "
+                     f"{r['best_epoch']} | {pct(r['dev'])} | {pct(r['test'])} | {pct(r['tflm_test'])} |")
+    groups = {}
+    for r in table:
+        groups.setdefault(r["name"], []).append(r)
+    full = {n: g for n, g in groups.items() if len(g) >= 3}
+    if full:
+        lines += ["", "Mean ± sample std over seeds (as in results/REPORT.md), runs with three seeds or more:", "",
+                  "| run | seeds | test | TFLM test |", "| --- | --- | --- | --- |"]
+        for name, g in full.items():
+            test = 100 * np.array([r["test"] for r in g])
+            tflm = [r["tflm_test"] for r in g]
+            tflm_cell = "—" if None in tflm else f"{100 * np.mean(tflm):.2f} ± {100 * np.std(tflm, ddof=1):.2f}"
+            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in g)} | {test.mean():.2f} ± {test.std(ddof=1):.2f} "
+                         f"| {tflm_cell} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=os.path.join(ROOT, "results", "paper_attn_mpnet.md"))
+    args = p.parse_args(argv)
+    table = rows()
+    if not table:
+        sys.exit(f"error: no finished fit logs in {', '.join(LOG_DIRS)}")
+    text = markdown(table)
+    tmp = args.out + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.out)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
