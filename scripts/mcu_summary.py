@@ -57,19 +57,26 @@ def markdown(table):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=os.path.join(ROOT, "results", "mcu_256kb.md"))
+def write_summary(doc, default_out, make_rows, make_markdown, nothing, argv=None):
+    """The command line of a log summary: rows from the logs -> Markdown at --out (temp name, then
+    renamed) and on stdout; `nothing` is the error when no log has a finished run."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--out", default=default_out)
     args = p.parse_args(argv)
-    table = rows()
+    table = make_rows()
     if not table:
-        sys.exit(f"error: no fit-stream logs in {LOGS}")
-    text = markdown(table)
+        sys.exit(f"error: {nothing}")
+    text = make_markdown(table)
     tmp = args.out + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, args.out)
     print(text, end="")
+
+
+def main(argv=None):
+    write_summary(__doc__, os.path.join(ROOT, "results", "mcu_256kb.md"), rows, markdown,
+                  f"no fit-stream logs in {LOGS}", argv)
 
 
 if __name__ == "__main__":

@@ -10,15 +10,13 @@ in by hand.
 
     .venv/bin/python scripts/paper_attn_summary.py [--out results/paper_attn_mpnet.md]
 """
-import argparse
 import glob
 import os
 import re
-import sys
 
 import numpy as np
 
-from mcu_summary import last_json
+from mcu_summary import last_json, write_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_DIRS = [os.path.join(ROOT, "results", "logs", d) for d in ("mpnet", "mpnet-f2")]
@@ -74,18 +72,8 @@ def markdown(table):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=os.path.join(ROOT, "results", "paper_attn_mpnet.md"))
-    args = p.parse_args(argv)
-    table = rows()
-    if not table:
-        sys.exit(f"error: no finished fit logs in {', '.join(LOG_DIRS)}")
-    text = markdown(table)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
-    print(text, end="")
+    write_summary(__doc__, os.path.join(ROOT, "results", "paper_attn_mpnet.md"), rows, markdown,
+                  f"no finished fit logs in {', '.join(LOG_DIRS)}", argv)
 
 
 if __name__ == "__main__":
