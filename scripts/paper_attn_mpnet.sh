@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The paper-size BiLSTM-Attn distilled from the MPNet transfer sets, with its logs in results/logs/mpnet-f2/:
-# fit-stream -> int8 flatbuffer -> test accuracy in TFLM.
+# fit-stream -> int8 flatbuffer -> test accuracy in TFLM and LiteRT.
 #
 #   bash scripts/paper_attn_mpnet.sh CONFIG_NAME SEED TAG SHARDS_DIR [SHARDS_DIR ...]
 #   e.g. bash scripts/paper_attn_mpnet.sh bilstm_attn_augment_tuned_recipe_g05 0 f2f4f4g05 \
@@ -18,6 +18,8 @@ shard_flags=(); for s in "$@"; do shard_flags+=(--shards "$s"); done
 $TFDISTIL fit-stream --config "scripts/configs/$config.json" "${shard_flags[@]}" --seed "$seed" \
   --data "$DATA" --out "$run" --json > "$logs/fit-$name.log" 2>&1
 $TFDISTIL convert "$run" --tflite --quantize int8 --data "$DATA" > "$logs/convert-$name-int8.log" 2>&1
-$TFDISTIL evaluate-tflite "$run/tflite/bilstm_attn_int8_L64.tflite" --data "$DATA" --split test \
-  --runtime tflm --json > "$logs/evaltflite-$name-tflm.log" 2>&1
+for rt in tflm litert; do
+  $TFDISTIL evaluate-tflite "$run/tflite/bilstm_attn_int8_L64.tflite" --data "$DATA" --split test \
+    --runtime $rt --json > "$logs/evaltflite-$name-$rt.log" 2>&1
+done
 tail -n 1 "$logs/evaltflite-$name-tflm.log"
