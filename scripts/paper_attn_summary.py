@@ -14,9 +14,8 @@ import glob
 import os
 import re
 
-import numpy as np
-
 from mcu_summary import last_json, write_summary
+from tfdistil.report.stats import mean_std, pct_ms
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOG_DIRS = [os.path.join(ROOT, "results", "logs", d) for d in ("mpnet", "mpnet-f2")]
@@ -63,11 +62,10 @@ def markdown(table):
         lines += ["", "Mean ± sample std over seeds (as in results/REPORT.md), runs with three seeds or more:", "",
                   "| run | seeds | test | TFLM test |", "| --- | --- | --- | --- |"]
         for name, g in full.items():
-            test = 100 * np.array([r["test"] for r in g])
             tflm = [r["tflm_test"] for r in g]
-            tflm_cell = "—" if None in tflm else f"{100 * np.mean(tflm):.2f} ± {100 * np.std(tflm, ddof=1):.2f}"
-            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in g)} | {test.mean():.2f} ± {test.std(ddof=1):.2f} "
-                         f"| {tflm_cell} |")
+            tflm_cell = "—" if None in tflm else pct_ms(*mean_std(tflm)[:2])
+            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in g)} | "
+                         f"{pct_ms(*mean_std([r['test'] for r in g])[:2])} | {tflm_cell} |")
     return "\n".join(lines) + "\n"
 
 
