@@ -60,3 +60,29 @@ def test_paper_attn_summary_reads_seeds_teacher_init_and_tflm(tmp_path):
         (0, "random", 0.86), (1, "teachers/t", 0.87), (2, "teachers/t", 0.88)]
     text = S.markdown(table)
     assert "| bilstm_attn-augment-x | 0, 1, 2 | 88.00 ± 1.00 | 87.00 ± 1.00 |" in text
+
+
+def test_teacher_effect_pairs_students_by_teacher_and_skips_other_rows(tmp_path):
+    """The summary behind results/teacher_effect.md: per teacher and student, finished train-rows-only
+    seeds from the fit logs, the teacher's test accuracy from its provenance JSON, a mean only for
+    three seeds; an unfinished log or a run on other rows (a --limit run) is not a row."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import teacher_effect as S
+    teachers = {}
+    for name, tag, test in (("A", "", 0.9), ("B", "-b", 0.95)):
+        logs = tmp_path / name
+        logs.mkdir()
+        (logs / "info.json").write_text(json.dumps({"accuracy": {"test": test}}))
+        teachers[name] = (str(logs), tag, str(logs / "info.json"))
+    for seed, acc in enumerate((0.83, 0.84, 0.85)):
+        (tmp_path / "A" / f"fit-cnn-distill-s{seed}.log").write_text(
+            "epoch 1/20\n" + json.dumps({"train_rows": 67349, "test_accuracy": acc}) + "\n")
+    (tmp_path / "B" / "fit-cnn-distill-b-s0.log").write_text(json.dumps({"train_rows": 67349, "test_accuracy": 0.86}))
+    (tmp_path / "B" / "fit-cnn-distill-b-s1.log").write_text("epoch 3/20: still training\n")
+    (tmp_path / "B" / "fit-cnn-distill-b-s2.log").write_text(json.dumps({"train_rows": 500, "test_accuracy": 0.7}))
+    table = S.rows(teachers)
+    assert [(r["teacher"], r["student"], r["seeds"]) for r in table] == [
+        ("A", "cnn", {0: 0.83, 1: 0.84, 2: 0.85}), ("B", "cnn", {0: 0.86})]
+    text = S.markdown(table)
+    assert "| cnn | A (90.00) | 0, 1, 2 | 83.00 / 84.00 / 85.00 | 84.00 ± 1.00 |" in text
+    assert "| cnn | B (95.00) | 0 | 86.00 | — |" in text
