@@ -43,6 +43,12 @@ def ship(run, name, tflm_log, litert_log, chosen_by, commands=(), logs=(), teach
     for src in (model, os.path.join(run, "tflite", stem + ".json"), os.path.join(run, "tflite", "vocab.json"),
                 os.path.join(run, "metrics.json")):
         shutil.copy(src, tmp)
+    manifest_path = os.path.join(tmp, stem + ".json")
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    manifest["run_dir"] = os.path.basename(run)  # the name of the run; its "../" would point into results/models
+    with open(manifest_path, "w") as f:
+        f.write(json.dumps(manifest, indent=2) + "\n")
     for kind, rec in (("tflm", tflm), ("litert", litert)):
         with open(os.path.join(tmp, f"eval_int8_{kind}_test.json"), "w") as f:
             f.write(json.dumps(rec) + "\n")

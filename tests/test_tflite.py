@@ -1,4 +1,5 @@
 """Real TFLite conversion, LiteRT and TFLite Micro interpreters, the Pi runner and the C firmware kit."""
+import json
 import os
 import shutil
 import subprocess
@@ -59,6 +60,24 @@ def test_int8_agrees_with_keras_in_litert_and_tflm(converted, data_dir, student)
     litert = evaluate_tflite(converted[student, "int8"]["path"], data_dir, "dev", "litert", limit=150)
     for r in (tflm, litert):
         assert r["agreement_with_keras"] >= 0.9, r
+
+
+def test_a_flatbuffer_copied_away_from_its_run_still_evaluates(converted, data_dir, tmp_path):
+    """A committed model keeps its manifest's run_dir, which then names no run (results/models/X/..):
+    the Keras comparison is skipped, not an error; keep_logits returns what the accuracy came from."""
+    src = converted["cnn", "int8"]["path"]
+    here = evaluate_tflite(src, data_dir, "dev", "litert", limit=40)
+    shipped = tmp_path / "models" / "cnn"
+    shipped.mkdir(parents=True)
+    for f in (src, src[:-len(".tflite")] + ".json", os.path.join(os.path.dirname(src), "vocab.json")):
+        shutil.copy(f, shipped)
+    manifest = shipped / (os.path.basename(src)[:-len(".tflite")] + ".json")
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "run_dir": ".."}))
+    away = evaluate_tflite(str(shipped / os.path.basename(src)), data_dir, "dev", "litert", limit=40,
+                           keep_logits=True)
+    assert "agreement_with_keras" in here and "agreement_with_keras" not in away
+    assert away["accuracy"] == here["accuracy"] and away["logits"].shape == (40, 2)
+    assert np.mean(away["logits"].argmax(-1) == load_split(data_dir, "dev", 40).labels) == away["accuracy"]
 
 
 def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):

@@ -232,11 +232,12 @@ def _arena_ok(model_path, size, input_names):
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,
-                    limit=None, warmup=10, arena_size=None, kernels="builtin"):
+                    limit=None, warmup=10, arena_size=None, kernels="builtin", keep_logits=False):
     """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split.
 
     `kernels` (LiteRT only): "builtin", the integer kernels tflite-runtime shares bit for bit,
-    or "xnnpack", LiteRT's default delegate (see LiteRTRunner)."""
+    or "xnnpack", LiteRT's default delegate (see LiteRTRunner). `keep_logits` adds the runtime's
+    float logits per row (numpy [N, C], not JSON) for analyses that need more than the accuracy."""
     from tfdistil.progress import progress
     if limit is not None and limit < 0:
         raise UserError(f"--limit must be positive (or 0 for all rows), got {limit}")
@@ -278,6 +279,10 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
               "latency_ms_p95": round(float(np.percentile(times, 95)) * 1e3, 4)}
     if not run_dir and manifest.get("run_dir"):  # stored relative to the manifest's folder
         run_dir = os.path.join(os.path.dirname(os.path.abspath(model_path)), manifest["run_dir"])
+        # only a hint: a flatbuffer copied away from its run (a committed model) has no Keras model beside it
+        from tfdistil.training.fit import RUN_FILES
+        if not all(os.path.isfile(os.path.join(run_dir, f)) for f in RUN_FILES):
+            run_dir = None
     if run_dir and os.path.isdir(run_dir):
         from tfdistil.training.batches import predict_logits
         from tfdistil.training.fit import load_run
@@ -285,6 +290,8 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
         keras_pred = predict_logits(student, cfg.student, run_vocab.encode_batch(s.sentences, L)).argmax(-1)
         result["keras_accuracy_at_max_len"] = float(np.mean(keras_pred == s.labels))
         result["agreement_with_keras"] = float(np.mean(keras_pred == pred))
+    if keep_logits:
+        result["logits"] = logits
     if runtime == "tflm":
         used, _ = runner.arena_used()
         result["arena_bytes_used"] = used
