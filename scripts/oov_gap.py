@@ -49,7 +49,8 @@ def main(argv=None):
     p.add_argument("--teacher-logits", default=os.path.join(ROOT, "tfdistil", "assets", "sst2_mpnet_logits.npz"))
     p.add_argument("--models", nargs="+", default=[os.path.join(ROOT, "results", "models", m) for m in
                                                     ("paper-attn-mpnet-ti", "mcu-attn-e20h32a16-v8800")])
-    p.add_argument("--data", default=os.environ.get("TFDISTIL_DATA", os.path.join(ROOT, "..", "shared", "data", "sst2")))
+    p.add_argument("--data", default=os.environ.get("TFDISTIL_DATA",
+                                                    os.path.join(ROOT, "..", "shared", "data", "sst2")))
     p.add_argument("--out", default=os.path.join(ROOT, "results", "oov_gap.md"))
     args = p.parse_args(argv)
     from tfdistil.edge.evaluate import evaluate_tflite

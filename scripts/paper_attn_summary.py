@@ -46,7 +46,8 @@ def markdown(table):
     lines = ["# Paper-size BiLSTM-Attn distilled from the MPNet teacher (SST-2)", "",
              "Written by `python scripts/paper_attn_summary.py` from `results/logs/mpnet/` and "
              "`results/logs/mpnet-f2/`. Embedding 64, hidden 64 (the paper's sizes); the name gives the "
-             "transfer set (mpnet = the 67,349 train rows; f2, f4, f4 = the augmented sets), g05 the learning "
+             "transfer set (mpnet = the 67,349 train rows; f2 = `augment --factor 2`, each further f4 = "
+             "`augment --factor 4` with seed 1, 2, 3 in turn), g05 the learning "
              "rate halved each epoch, ti the embeddings started from the teacher's (`--embed-init`). Dev picks "
              "the epoch; TFLM = the int8 flatbuffer in TFLite Micro on all 1,821 test sentences.", "",
              "| run | seed | rows | params | embeddings start | best epoch | dev | test | TFLM test |",
