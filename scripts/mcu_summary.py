@@ -14,6 +14,8 @@ import os
 import re
 import sys
 
+from tfdistil.files import atomic_write_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOGS = os.path.join(ROOT, "results", "logs", "mcu")
 
@@ -67,10 +69,7 @@ def write_summary(doc, default_out, make_rows, make_markdown, nothing, argv=None
     if not table:
         sys.exit(f"error: {nothing}")
     text = make_markdown(table)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, text)
     print(text, end="")
 
 

@@ -22,6 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 from tfdistil.data.splits import load_split  # noqa: E402
 from tfdistil.data.vocab import Vocab  # noqa: E402
+from tfdistil.files import atomic_write_text  # noqa: E402
 from tfdistil.teacher.logits_cache import read_logits  # noqa: E402
 
 GROUPS = (("no <unk>", 0, 0), ("1 <unk>", 1, 1), ("2 or more", 2, 10 ** 9))
@@ -73,10 +74,7 @@ def main(argv=None):
             lines.append(f"| {name} | {n:,} | {s:.2f} | {t:.2f} | {a:.2f} |")
         lines.append("")
     text = "\n".join(lines)
-    tmp = args.out + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.out)
+    atomic_write_text(args.out, text)
     print(text)
 
 
