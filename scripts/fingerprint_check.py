@@ -3,6 +3,7 @@
 sentence of a dataset other ids than Python's word table? For each vocab.json: its fingerprint basis
 and flash bytes against the string table's, and every word piece of the splits that is *not* in the
 vocabulary but whose 32-bit fingerprint equals a vocabulary word's (the only way the two can differ).
+A subword vocabulary's C tokenizer also looks up pieces of unknown words: every substring is checked.
 
     .venv/bin/python scripts/fingerprint_check.py results/models/*/vocab.json --data ../shared/data/sst2
 """
@@ -28,6 +29,9 @@ def check(vocab_path, splits):
     # the C tokenizer looks up the whole word, and the peeled pieces of an unknown one
     pieces = {p for sentences in splits.values() for s in sentences for w in split_words(s)
               for p in ([w] if w in vocab.stoi else [w, *peel(w)])}
+    if vocab.subwords:  # rule 6 also looks up substrings of an unknown piece: all of them, '##' after the first byte
+        pieces |= {p[a:b] if a == 0 else "##" + p[a:b] for p in list(pieces) if p not in vocab.stoi
+                   for a in range(len(p)) for b in range(a + 1, len(p) + 1)}
     unknown = [p for p in pieces if p not in vocab.stoi]
     false_hits = sorted(p for p in unknown if fnv1a32(p.encode("utf-8"), basis) in by_hash)
     return {"vocab": vocab_path, "words": len(table), "basis": basis,

@@ -77,3 +77,21 @@ def tiny_bert(tmp_path_factory):
     subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
                    capture_output=True)
     return str(out)
+
+
+@pytest.fixture(scope="session")
+def wordpiece_txt(data_dir, tmp_path_factory):
+    """A WordPiece vocab.txt written by the test (no hub): specials, the train words seen 3+ times
+    in the first 3,000 rows, every ASCII letter/digit/punctuation whole and as '##' piece, a few
+    suffixes. Words outside it split into pieces; a non-ASCII character is not covered (<unk>)."""
+    import collections
+    import string
+    from tfdistil.data.splits import load_split
+    from tfdistil.data.tokenizer import split_words
+    counts = collections.Counter(w for s in load_split(data_dir, "train", 3000).sentences for w in split_words(s))
+    chars = [c for c in string.ascii_lowercase + string.digits + string.punctuation]
+    pieces = (["[PAD]", "[UNK]", "[CLS]", "<s>", "[unused3]"] + sorted(w for w, c in counts.items() if c >= 3) +
+              chars + ["##" + c for c in chars] + ["##s", "##ed", "##ing", "##ly", "##er", "##ness"])
+    path = tmp_path_factory.mktemp("wordpiece") / "vocab.txt"
+    path.write_text("\n".join(dict.fromkeys(pieces)) + "\n", encoding="utf-8")
+    return str(path)

@@ -105,7 +105,7 @@ def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
 
 
 # --------------------------------------------------------------------------- in-graph tokenizer and loss
-def test_tf_tokenizer_matches_encode(data_dir):
+def test_tf_tokenizer_matches_encode(data_dir, wordpiece_txt):
     import tensorflow as tf
 
     from tfdistil.data.vocab import Vocab
@@ -121,6 +121,9 @@ def test_tf_tokenizer_matches_encode(data_dir):
     assert got == [vocab.encode(s, pad=False) for s in texts]
     hashed = Vocab.build(train[:500], max_len=24, hash_buckets=1000)  # fit-stream --hash-buckets
     assert make_tokenizer(hashed)(tf.constant(texts)).to_list() == [hashed.encode(s, pad=False) for s in texts]
+    from tfdistil.data.vocab import read_wordpieces  # fit-stream --subwords
+    pieces = Vocab.build(train[:500], max_len=24, wordpieces=read_wordpieces(wordpiece_txt))
+    assert make_tokenizer(pieces)(tf.constant(texts)).to_list() == [pieces.encode(s, pad=False) for s in texts]
     ids = vocab.encode_batch(texts[:64])
     assert np.array_equal(reverse_index(tf.constant(ids)).numpy(), reverse_index_np(ids))
 

@@ -154,6 +154,70 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
         assert [int(t) for t in lines[2 * i + 1].split()] == py_rev[i].tolist()
 
 
+def test_a_subword_student_trains_converts_and_runs_in_every_runtime(data_dir, tmp_path, wordpiece_txt):
+    """fit --subwords end to end: the run's vocab.json holds wordpieces, the int8 flatbuffer's
+    labels agree with Keras in LiteRT and TFLM, and the Pi runner (no TensorFlow) gives the same
+    labels from the same vocab.json."""
+    from tfdistil.config import Config
+    from tfdistil.training.batches import predict_logits
+    from tfdistil.training.fit import fit, load_run
+    run = str(tmp_path / "run")
+    cfg = Config(student="bilstm", embed_dim=16, hidden=16, epochs=1, train_limit=600, seed=1, subwords=wordpiece_txt)
+    fit(cfg, data_dir, run, log=lambda m: None)
+    _, vocab, keras_model = load_run(run)
+    assert vocab.subwords and json.load(open(os.path.join(run, "vocab.json")))["subwords"] is True
+    conv = convert(run, "int8", max_len=64, out=str(tmp_path / "tfl" / "bilstm_int8.tflite"), data=data_dir,
+                   calibration_size=100)
+    for runtime in ("litert", "tflm"):
+        r = evaluate_tflite(conv["path"], data_dir, "dev", runtime=runtime, limit=150)
+        assert r["agreement_with_keras"] >= 0.97, (runtime, r)
+    dev = load_split(data_dir, "dev", limit=150)
+    tsv = tmp_path / "dev.tsv"
+    tsv.write_text("sentence\tlabel\n" + "".join(f"{s}\t{l}\n" for s, l in zip(dev.sentences, dev.labels)))
+    proc = subprocess.run([sys.executable, "-c", NO_TF, conv["path"], "--vocab",
+                           os.path.join(os.path.dirname(conv["path"]), "vocab.json"), "--tsv", str(tsv)],
+                          capture_output=True, text=True, check=True)
+    labels = [int(line.split("\t")[0]) for line in proc.stdout.splitlines()]
+    from tfdistil.edge.evaluate import LiteRTRunner  # the runner tokenized by rule 6: LiteRT's labels exactly
+    litert = LiteRTRunner(open(conv["path"], "rb").read())
+    pi_ids = vocab.encode_batch(dev.sentences, 64)
+    assert labels == [int(litert(pi_ids[i:i + 1]).argmax()) for i in range(len(pi_ids))]
+    keras_labels = predict_logits(keras_model, "bilstm", pi_ids).argmax(-1)
+    assert np.mean(np.array(labels) == keras_labels) >= 0.97
+
+
+@pytest.mark.parametrize("layout", ["strings", "fingerprints"])
+def test_c_tokenizer_splits_wordpieces_like_python(data_dir, tmp_path, wordpiece_txt, layout):
+    """A subword vocabulary (tokenizer rule 6) in C: the same ids as Python on the whole SST-2
+    test split (thousands of unseen words split into pieces) and odd inputs (an uncoverable
+    word, one longer than any piece, non-ASCII bytes, a cut at max_len mid-word)."""
+    from tfdistil.data.vocab import read_wordpieces
+    from tfdistil.edge.c_vocab import c_vocabulary_layout
+    from tfdistil.edge.firmware import write_tokenizer_files
+    assert shutil.which("gcc"), "gcc missing: .ci/run installs it (no silent skip)"
+    vocab = Vocab.build(load_split(data_dir, "train", 3000).sentences, 128, max_size=1500,
+                        wordpieces=read_wordpieces(wordpiece_txt))
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    write_tokenizer_files(vocab, c_vocabulary_layout(vocab, layout), str(kit))
+    assert "#define TFDISTIL_SUBWORDS 1" in (kit / "vocab_data.h").read_text()
+    exe = tmp_path / "tok"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kit), str(kit / "tokenizer.c"),
+                    str(kit / "vocab_data.c"), os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)],
+                   check=True)
+    extra = ["Bleakly UNFUNNY!", "zzzzzzzzq café ü", "x" * 300 + "ly!", '"Wow," she mumbled.',
+             "unbelievably " * 30, "a <pad> ##ly ## film", ""]
+    sentences = load_split(data_dir, "test").sentences + extra
+    proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()
+    py_ids = vocab.encode_batch(sentences, 128)
+    assert len(lines) == 2 * len(sentences)
+    for i in range(len(sentences)):
+        assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
+    split = sum(len(vocab.encode(s, pad=False)) > len(s.split()) for s in sentences)
+    assert split > 1000  # most test sentences have a word read as several pieces
+
+
 @pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])
 def test_reordered_embedding_rows_answer_as_before(converted, data_dir, student):
     """The fingerprint-ranks kit's model: rows put in hash order, fed the ranked ids, gives the

@@ -55,8 +55,62 @@ def _function_sources(path, names):
 
 
 def test_pi_runner_carries_the_same_tokenizer():
-    names = {"split_words", "peel", "fnv1a32", "hashed_id", "encode"}
+    names = {"split_words", "peel", "fnv1a32", "hashed_id", "wordpiece", "encode"}
     ours = _function_sources(os.path.join(ROOT, "tfdistil", "data", "tokenizer.py"), names)
     theirs = _function_sources(os.path.join(ROOT, "tflite", "classify.py"), names)
     assert set(ours[0]) == names
     assert ours == theirs
+
+
+def test_wordpiece_rule():
+    """Rule 6: greedy longest match first, '##' after the first piece, uncoverable -> one unk."""
+    vocab = {"bleak": 2, "##ly": 3, "b": 4, "##l": 5, "!": 6, "the": 7, "##e": 8, "##a": 9, "##k": 10}
+    assert tokenizer.encode("bleakly!", vocab, 6, subwords=True) == [2, 3, 6, 0, 0, 0]
+    assert tokenizer.encode("bleakly!", vocab, 6) == [1, 6, 0, 0, 0, 0]  # words only: the old <unk>
+    assert tokenizer.encode("bleak blea", vocab, 6, subwords=True) == [2, 4, 5, 8, 9, 0]
+    assert tokenizer.encode("bleakx the", vocab, 4, subwords=True) == [1, 7, 0, 0]  # x: nothing covers it
+    assert tokenizer.wordpiece("ly", vocab, 1) == [1]  # '##ly' is a continuation, not a start
+
+
+def test_subword_vocabulary_from_a_wordpiece_file(tmp_path, data_dir, wordpiece_txt):
+    """The vocabulary keeps only the pieces the train sentences use, no specials; unseen test
+    words become pieces, not <unk>; vocab.json round-trips it, its fingerprint differs from the
+    same list read as words; bad vocab.txt files are one-line errors."""
+    import pytest
+    from tfdistil.data.vocab import read_wordpieces
+    from tfdistil.errors import UserError
+    pieces = read_wordpieces(wordpiece_txt)
+    assert "[PAD]" not in pieces and "<s>" not in pieces and "##ly" in pieces
+    assert read_wordpieces(os.path.dirname(wordpiece_txt)) == pieces  # a folder holding vocab.txt
+    train = load_split(data_dir, "train", 3000).sentences
+    vocab = Vocab.build(train, max_len=64, wordpieces=pieces)
+    words = Vocab.build(train, max_len=64)
+    assert vocab.subwords and set(vocab.itos[2:]) <= set(pieces) and len(vocab) < len(pieces) + 2
+    test = load_split(data_dir, "test").sentences
+    unk_pieces = sum(ids.count(1) for ids in (vocab.encode(s, pad=False) for s in test))
+    unk_words = sum(ids.count(1) for ids in (words.encode(s, pad=False) for s in test))
+    assert unk_pieces < unk_words / 10, (unk_pieces, unk_words)
+    ly = vocab.encode("bleakly", pad=False)
+    assert [vocab.itos[i] for i in ly][-1] == "##ly" and 1 not in ly
+    vocab.save(str(tmp_path / "vocab.json"))
+    again = Vocab.load(str(tmp_path / "vocab.json"))
+    assert again.subwords and again.encode_batch(test).tolist() == vocab.encode_batch(test).tolist()
+    assert again.sha256() == vocab.sha256() != Vocab(vocab.itos[2:], 64).sha256()
+    with pytest.raises(UserError, match="not found"):
+        read_wordpieces(str(tmp_path / "missing.txt"))
+    (tmp_path / "words.txt").write_text("the\nfilm\n")
+    with pytest.raises(UserError, match="'##'"):
+        read_wordpieces(str(tmp_path / "words.txt"))
+
+
+def test_subwords_bad_input_is_one_line(tmp_path, data_dir):
+    """--subwords with a missing file, or with --hash-buckets: exit 2 and one line, nothing written."""
+    from click.testing import CliRunner
+    from tfdistil.cli import main
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["fit", "--subwords", str(tmp_path / "nope.txt"), "--data", data_dir, "--out", str(out)])
+    assert r.exit_code == 2 and "WordPiece vocabulary not found" in r.stderr and len(r.stderr.splitlines()) == 1
+    r = CliRunner().invoke(main, ["fit", "--subwords", str(tmp_path), "--hash-buckets", "100", "--data", data_dir,
+                                  "--out", str(out)])
+    assert r.exit_code == 2 and "--hash-buckets" in r.stderr
+    assert not out.exists() and not (tmp_path / "run.partial").exists()

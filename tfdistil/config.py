@@ -32,6 +32,9 @@ class Config:
     min_freq: int = 1
     max_vocab: int = 0                   # 0 = no cap
     hash_buckets: int = 0                # > 0: no word table, ids from the word's hash (tokenizer rule 5)
+    # a WordPiece vocab.txt (or a teacher folder with one): the vocabulary holds the wordpieces the
+    # train words split into, and an unseen word is read as pieces, not <unk> (tokenizer rule 6)
+    subwords: str = ""
     vocab_size: int = 0                  # filled in from the vocabulary
     num_classes: int = 2                 # filled in from the training labels (SST-2: 2)
     # training (paper: Adam, StepLR gamma 0.9 per epoch, batch 32, 20 epochs, best dev epoch)
@@ -102,6 +105,8 @@ class Config:
             raise UserError(f"num_classes must be at least 2, got {self.num_classes}")
         if self.hash_buckets and (self.hash_buckets < 3 or self.max_vocab):
             raise UserError("--hash-buckets must be at least 3, and replaces --max-vocab (use one of them)")
+        if self.subwords and self.hash_buckets:
+            raise UserError("--subwords needs a word table; it cannot be combined with --hash-buckets")
         if self.embed_init and self.hash_buckets:
             raise UserError("--embed-init needs a word table; it cannot start hashed buckets (--hash-buckets)")
         if self.attention_dim < 0:

@@ -63,8 +63,26 @@ def hashed_id(piece, buckets):
     return 2 + fnv1a32(piece.encode("utf-8")) % (buckets - 2)
 
 
-def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
-    """Token ids for `text` (rules 3-5): cut to max_len, right-padded when `pad`.
+def wordpiece(piece, word_to_id, unk_id):
+    """Rule 6: ids of `piece` split greedy longest-match-first; [unk_id] if it cannot be covered."""
+    ids = []
+    start = 0
+    while start < len(piece):
+        end = len(piece)
+        while end > start:
+            sub = piece[start:end] if start == 0 else "##" + piece[start:end]
+            if sub in word_to_id:
+                break
+            end -= 1
+        if end == start:
+            return [unk_id]
+        ids.append(word_to_id[sub])
+        start = end
+    return ids
+
+
+def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True, subwords=False):
+    """Token ids for `text` (rules 3-6): cut to max_len, right-padded when `pad`.
     `word_to_id` is the word -> id dict, or an int: the number of hash buckets."""
     ids = []
     for word in split_words(text):
@@ -72,11 +90,16 @@ def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
             ids.extend(hashed_id(p, word_to_id) for p in peel(word))
             continue
         pieces = [word] if word in word_to_id else peel(word)
-        ids.extend(word_to_id.get(p, unk_id) for p in pieces)
+        for p in pieces:
+            if p in word_to_id or not subwords:
+                ids.append(word_to_id.get(p, unk_id))
+            else:
+                ids.extend(wordpiece(p, word_to_id, unk_id))
     ids = ids[:max_len]
     if pad:
         ids = ids + [pad_id] * (max_len - len(ids))
     return ids
+
 # ---- end of tokenizer copy ----
 
 
@@ -139,6 +162,7 @@ class Classifier:
         if vocab.get("hash_buckets"):  # a hashed vocabulary: no word table, ids from the word's hash
             self.word_to_id = self.vocab_size = int(vocab["hash_buckets"])
         self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
+        self.subwords = bool(vocab.get("subwords"))  # unknown words split into wordpieces (tokenizer rule 6)
         self.labels = [str(x) for x in vocab.get("labels", ["0", "1"])]  # class names, output order
         self.it = load_interpreter(model_path, num_threads, xnnpack)
         self.inputs = self.it.get_input_details()
@@ -157,7 +181,7 @@ class Classifier:
 
     def logits(self, text):
         ids = np.array(encode(text, self.word_to_id, self.max_len, self.unk_id, self.pad_id,
-                              pad=not self.dynamic) or [self.pad_id], np.int32)
+                              pad=not self.dynamic, subwords=self.subwords) or [self.pad_id], np.int32)
         if self.dynamic and len(ids) != self.length:  # re-plan tensors only when the length changes
             for d in self.inputs:
                 self.it.resize_tensor_input(d["index"], [1, len(ids)])

@@ -86,6 +86,8 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_log
 @click.option("--min-freq", type=int, default=None, help="Minimum train count for a vocabulary word (default 1).")
 @click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
 @click.option("--hash-buckets", type=int, default=None, help="No word table: ids from each word's hash (see fit).")
+@click.option("--subwords", default=None, metavar="VOCAB_TXT",
+              help="Split words into the wordpieces of this vocab.txt (or a teacher folder's): unseen words are not <unk>.")
 @click.option("--embed-init", default=None, metavar="TEACHER_DIR",
               help="Start the embedding rows from this teacher's input embeddings (PCA to the student's width).")
 @click.option("--limit", "train_limit", type=int, default=None,

@@ -27,6 +27,8 @@ def _students():
 @click.option("--max-vocab", type=int, default=None, help="Vocabulary cap, 0 = none.")
 @click.option("--hash-buckets", type=int, default=None,
               help="No word table: ids from each word's FNV-1a hash into N buckets (nothing to ship to a device).")
+@click.option("--subwords", default=None, metavar="VOCAB_TXT",
+              help="Split words into the wordpieces of this vocab.txt (or a teacher folder's): unseen words are not <unk>.")
 @click.option("--word-dropout", type=float, default=None,
               help="Fraction of training tokens replaced by <unk> so the <unk> embedding is trained (default 0).")
 @click.option("--embed-init", default=None, metavar="TEACHER_DIR",

@@ -17,6 +17,11 @@ match) and the firmware kit's C tokenizer implements the same rules:
    table at all. Every word is peeled as in rule 3 and each piece maps to
    2 + FNV-1a-32(its UTF-8 bytes) mod (N - 2), so ids 0/1 stay <pad>/<unk>
    and a device carries no vocabulary.
+6. Subword vocabulary (`fit --subwords VOCAB.txt`, `subwords=True`): a word or
+   peeled piece that is not in the vocabulary is split into wordpieces, greedy
+   longest match first, every piece after the first prefixed `##` (BERT's
+   WordPiece); a piece that cannot be covered is one `unk_id`. An unseen word
+   like `bleakly` becomes `bleak ##ly` instead of <unk>.
 """
 
 PUNCT_TAIL = '.,!?;:"'
@@ -65,8 +70,26 @@ def hashed_id(piece, buckets):
     return 2 + fnv1a32(piece.encode("utf-8")) % (buckets - 2)
 
 
-def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
-    """Token ids for `text` (rules 3-5): cut to max_len, right-padded when `pad`.
+def wordpiece(piece, word_to_id, unk_id):
+    """Rule 6: ids of `piece` split greedy longest-match-first; [unk_id] if it cannot be covered."""
+    ids = []
+    start = 0
+    while start < len(piece):
+        end = len(piece)
+        while end > start:
+            sub = piece[start:end] if start == 0 else "##" + piece[start:end]
+            if sub in word_to_id:
+                break
+            end -= 1
+        if end == start:
+            return [unk_id]
+        ids.append(word_to_id[sub])
+        start = end
+    return ids
+
+
+def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True, subwords=False):
+    """Token ids for `text` (rules 3-6): cut to max_len, right-padded when `pad`.
     `word_to_id` is the word -> id dict, or an int: the number of hash buckets."""
     ids = []
     for word in split_words(text):
@@ -74,7 +97,11 @@ def encode(text, word_to_id, max_len, unk_id=1, pad_id=0, pad=True):
             ids.extend(hashed_id(p, word_to_id) for p in peel(word))
             continue
         pieces = [word] if word in word_to_id else peel(word)
-        ids.extend(word_to_id.get(p, unk_id) for p in pieces)
+        for p in pieces:
+            if p in word_to_id or not subwords:
+                ids.append(word_to_id.get(p, unk_id))
+            else:
+                ids.extend(wordpiece(p, word_to_id, unk_id))
     ids = ids[:max_len]
     if pad:
         ids = ids + [pad_id] * (max_len - len(ids))

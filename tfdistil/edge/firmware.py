@@ -37,7 +37,8 @@ RESOLVER_METHODS = {
 
 TOKENIZER_H = r"""// tfdistil word tokenizer for microcontrollers: the same rules as tfdistil/data/tokenizer.py
 // (ASCII lowercase, split on ASCII whitespace; an out-of-vocabulary word has leading "
-// and trailing .,!?;:" peeled off as separate tokens).
+// and trailing .,!?;:" peeled off as separate tokens; with TFDISTIL_SUBWORDS an unknown
+// word is split into wordpieces).
 #ifndef TFDISTIL_TOKENIZER_H_
 #define TFDISTIL_TOKENIZER_H_
 #include <stdint.h>
@@ -120,6 +121,41 @@ static void emit(int32_t id, int32_t* ids, int max_len, int* n) {
   if (*n < max_len) ids[(*n)++] = id;
 }
 
+#ifdef TFDISTIL_SUBWORDS
+// Tokenizer rule 6: an unknown word is split into vocabulary pieces, greedy longest match first,
+// every piece after the first looked up as "##" + its bytes; if some position matches no piece
+// the whole word is one <unk>. Pieces end on whole UTF-8 characters (the table holds only valid
+// UTF-8), so matching bytes gives Python's split by characters.
+static void emit_wordpieces(const char* s, int len, int32_t* ids, int max_len, int* n) {
+  char buf[TFDISTIL_MAX_PIECE + 1];
+  int n0 = *n, start = 0;
+  buf[0] = buf[1] = '#';
+  while (start < len) {
+    int32_t id = 1;
+    int end = len;
+    for (; end > start; --end) {
+      int m = end - start;
+      if (m + (start ? 2 : 0) > TFDISTIL_MAX_PIECE) continue;  // no vocabulary piece is that long
+      if (start == 0) {
+        id = tfdistil_word_id(s, m);
+      } else {
+        memcpy(buf + 2, s + start, (size_t)m);
+        id = tfdistil_word_id(buf, m + 2);
+      }
+      if (id != 1) break;
+    }
+    if (end == start) {  // not coverable: undo the pieces emitted so far, one <unk> instead
+      for (int k = n0; k < *n; ++k) ids[k] = 0;
+      *n = n0;
+      emit(1, ids, max_len, n);
+      return;
+    }
+    emit(id, ids, max_len, n);
+    start = end;
+  }
+}
+#endif
+
 int tfdistil_tokenize(const char* text, int32_t* ids, int max_len) {
   int n = 0;
   const char* p = text;
@@ -141,7 +177,11 @@ int tfdistil_tokenize(const char* text, int32_t* ids, int max_len) {
     while (end - start > 1 && word[start] == '"') { ++start; ++heads; }
     while (end - start > 1 && is_tail(word[end - 1])) { --end; ++tails; }
     for (int i = 0; i < heads; ++i) emit(tfdistil_word_id("\"", 1), ids, max_len, &n);
+#ifdef TFDISTIL_SUBWORDS
+    emit_wordpieces(word + start, end - start, ids, max_len, &n);
+#else
     emit(tfdistil_word_id(word + start, end - start), ids, max_len, &n);
+#endif
     for (int i = 0; i < tails; ++i) emit(tfdistil_word_id(word + end + i, 1), ids, max_len, &n);
   }
   return n;
@@ -174,6 +214,23 @@ def _measured_arena(path, margin):
     used, _ = tflm_arena_used(it)
     arena_min = smallest_arena(path, names, used)
     return arena_min, int(arena_min * margin) // 16 * 16 + 16
+
+
+def write_tokenizer_files(vocab, layout, out_dir):
+    """vocab_data.h/.c and tokenizer.h/.c: the C tokenizer for `vocab` in `layout` (c_vocabulary_layout)."""
+    vocab_h, vocab_c = c_vocabulary_source(vocab, layout)
+    defines = vocab_h[0]
+    if vocab.subwords:  # the longest table entry bounds the pieces the C tokenizer tries
+        longest = max((len(w.encode("utf-8")) for w in vocab.itos[2:]), default=2)
+        defines += ("#define TFDISTIL_SUBWORDS 1  // unknown words split into wordpieces (tokenizer rule 6)\n"
+                    f"#define TFDISTIL_MAX_PIECE {max(longest, 2)}  // bytes of the longest vocabulary entry\n")
+    atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
+                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + defines +
+                      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n" + vocab_h[1] +
+                      "#ifdef __cplusplus\n}\n#endif\n#endif\n")
+    atomic_write_text(os.path.join(out_dir, "vocab_data.c"), '#include "vocab_data.h"\n' + vocab_c)
+    atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
+    atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
 
 
 def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None, vocab_layout="strings"):
@@ -280,21 +337,15 @@ inline TfLiteStatus RegisterStudentOps(StudentOpResolver& r) {{
 }}
 #endif
 """)
-    vocab_h, vocab_c = c_vocabulary_source(vocab, layout)
-    atomic_write_text(os.path.join(out_dir, "vocab_data.h"),
-                      "#ifndef VOCAB_DATA_H_\n#define VOCAB_DATA_H_\n#include <stdint.h>\n" + vocab_h[0] +
-                      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n" + vocab_h[1] +
-                      "#ifdef __cplusplus\n}\n#endif\n#endif\n")
-    atomic_write_text(os.path.join(out_dir, "vocab_data.c"), '#include "vocab_data.h"\n' + vocab_c)
-    atomic_write_text(os.path.join(out_dir, "tokenizer.h"), TOKENIZER_H)
-    atomic_write_text(os.path.join(out_dir, "tokenizer.c"), TOKENIZER_C)
+    write_tokenizer_files(vocab, layout, out_dir)
     kit = {"model": os.path.basename(model_path), "student": manifest.get("student"),
            "quantization": manifest.get("quantization"), "max_len": max_len, "model_bytes": flash_model_bytes,
            "per_token": None if parts is None else {
                "head_lengths": sorted(parts["heads"]), "step_bytes": len(parts["step"]),
                "head_bytes": {str(n): len(b) for n, b in parts["heads"].items()}, "hidden": parts["hidden"]},
            "ops": list(ops), "arena_bytes_min": arena_min, "arena_bytes": arena,
-           "vocab_words": layout["words"], "hash_buckets": vocab.hash_buckets, "labels": list(vocab.labels),
+           "vocab_words": layout["words"], "hash_buckets": vocab.hash_buckets, "subwords": vocab.subwords,
+           "labels": list(vocab.labels),
            "vocab_layout": layout["layout"],
            # flash: strings = the words with their NULs (plus the blob's closing NUL), an offset and
            # an id per word; fingerprints = a 4-byte hash and an id per word; fingerprint-ranks = the hash

@@ -47,7 +47,7 @@ def teacher_word_table(path):
     return found[0]
 
 
-def teacher_word_vectors(path, words, dim, seed=0):
+def teacher_word_vectors(path, words, dim, seed=0, pieces_are_tokens=False):
     """(len(words), dim) float32: each word's mean teacher wordpiece vector, PCA-reduced to `dim`
     and scaled to Keras' default embedding spread, and a mask of the words the teacher knows."""
     check_teacher_dir(path)
@@ -57,6 +57,9 @@ def teacher_word_vectors(path, words, dim, seed=0):
     if len(tokenizer) > table.shape[0]:
         raise UserError(f"{path}: tokenizer has {len(tokenizer)} tokens, the embedding table {table.shape[0]} rows")
     pieces = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    if pieces_are_tokens:  # a subword vocabulary: '##ly' is the teacher's own token, not '#', '#', 'ly'
+        token_ids = tokenizer.get_vocab()
+        pieces = [[token_ids[w]] if w in token_ids else p for w, p in zip(words, pieces)]
     unknown = tokenizer.unk_token_id
     known = np.array([bool(p) and unknown not in p for p in pieces])
     if not known.any():
@@ -81,7 +84,7 @@ def init_student_embeddings(student, vocab, teacher_dir, log=print):
     layer = student.get_layer("embedding")
     weights = layer.get_weights()[0]
     words = vocab.itos[2:]  # 0 = <pad>, 1 = <unk>
-    vectors, known = teacher_word_vectors(teacher_dir, words, weights.shape[1])
+    vectors, known = teacher_word_vectors(teacher_dir, words, weights.shape[1], pieces_are_tokens=vocab.subwords)
     rows = weights.copy()
     rows[2:][known] = vectors[known]
     rows[0] = 0.0

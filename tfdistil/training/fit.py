@@ -14,7 +14,7 @@ import numpy as np
 
 from tfdistil.config import Config
 from tfdistil.data.splits import has_split, load_split, task_notes
-from tfdistil.data.vocab import Vocab
+from tfdistil.data.vocab import Vocab, read_wordpieces
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
 from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
@@ -38,6 +38,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     """
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
+    wordpieces = read_wordpieces(cfg.subwords) if cfg.subwords else None  # a bad path fails before TF loads
     cfg.num_classes = len(train.label_names)
     for note in task_notes(data):
         log(f"note: {note}")
@@ -73,7 +74,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     from tfdistil.training.recipe import train_epochs
 
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
-                        cfg.hash_buckets)
+                        cfg.hash_buckets, wordpieces)
     cfg.vocab_size = len(vocab)
     train_ids, dev_ids = vocab.encode_batch(train.sentences), vocab.encode_batch(dev.sentences)
 

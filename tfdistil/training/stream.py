@@ -17,7 +17,7 @@ import resource
 import numpy as np
 
 from tfdistil.data.splits import has_split, load_split
-from tfdistil.data.vocab import Vocab
+from tfdistil.data.vocab import Vocab, read_wordpieces
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
 from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
@@ -37,7 +37,7 @@ def make_tokenizer(vocab):
     tokens and look each piece up (unknown -> 1); cut to max_len.
     """
     import tensorflow as tf
-    if vocab.hash_buckets:  # FNV-1a has no TF op: the Python tokenizer itself, on each block of rows
+    if vocab.hash_buckets or vocab.subwords:  # no TF ops for FNV-1a or wordpieces: the Python tokenizer itself
         import numpy as np
 
         def encode_block(texts):
@@ -172,6 +172,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     if cfg.embed_init:
         check_teacher_dir(cfg.embed_init)
     train = load_split(data, "train", cfg.train_limit or None)
+    wordpieces = read_wordpieces(cfg.subwords) if cfg.subwords else None  # a bad path fails before TF loads
     dev = load_split(data, "dev")
     partial, lock = open_partial(out, "run", overwrite, restart)
     keras = _keras()
@@ -179,7 +180,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from tfdistil.training.recipe import train_epochs
 
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
-                        cfg.hash_buckets)
+                        cfg.hash_buckets, wordpieces)
     cfg.num_classes = len(train.label_names)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
     dev_ids = vocab.encode_batch(dev.sentences)
