@@ -91,6 +91,26 @@ def test_budget_can_pay_for_the_c_vocabulary_too(tmp_path, data_dir, space_path)
     assert said == pytest.approx(9.3 + table["flash_bytes"] / 1024, abs=0.06) and not out.exists()  # 9.3: alone
 
 
+def test_a_subword_search_counts_its_piece_table(tmp_path, data_dir, space_path, wordpiece_txt):
+    """tune --subwords: every trial's vocabulary is wordpieces, and --budget-includes-vocab counts
+    that table (not the word table); a missing vocab.txt is one line."""
+    from tfdistil.data.vocab import Vocab, read_wordpieces
+    from tfdistil.edge.c_vocab import c_vocabulary_layout
+    out = tmp_path / "tune"
+    result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) +
+                                ["--budget-includes-vocab", "--subwords", wordpiece_txt])
+    assert result.exit_code == 2, result.output
+    train = load_split(data_dir, "train", ROWS)
+    pieces = Vocab.build(train.sentences, 48, 1, 500, train.label_names, wordpieces=read_wordpieces(wordpiece_txt))
+    words = Vocab.build(train.sentences, 48, 1, 500, train.label_names)
+    table = c_vocabulary_layout(pieces)
+    assert pieces.subwords and table["flash_bytes"] != c_vocabulary_layout(words)["flash_bytes"]
+    said = float(re.search(r"estimated ([0-9.]+) KB int8 \+ C vocabulary", result.stderr).group(1))
+    assert said == pytest.approx(9.3 + table["flash_bytes"] / 1024, abs=0.06) and not out.exists()
+    result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) + ["--subwords", str(tmp_path / "no")])
+    assert result.exit_code == 2 and "WordPiece vocabulary not found" in result.stderr and not out.exists()
+
+
 def test_two_trial_search_resumes_converts_and_best_json_retrains(tmp_path, data_dir, space_path,
                                                                    sliced_logits, monkeypatch):
     out = tmp_path / "tune"

@@ -54,14 +54,16 @@ def _read_space(path):
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
 @click.option("--eval-limit", type=int, default=None, help="Evaluate the winner's int8 model on the first N dev rows only.")
 @data_options("GLUE folder, or `tfds`, or --train FILE [--dev FILE].")
+@click.option("--subwords", default="", metavar="VOCAB_TXT",
+              help="Every trial's vocabulary: the wordpieces of this vocab.txt (or teacher folder) train words split into.")
 @click.option("--out", required=True, help="Tune folder (leaderboard, best.json, best_run/); rerun to resume.")
 @command
 def tune(student, distill, teacher_logits, tuner_kind, max_trials, budget_kb, budget_includes_vocab, vocab_layout,
-         epochs_per_trial, limit, seed, batch_size, space_path, top_k, calibration_size, eval_limit, data, out):
+         epochs_per_trial, limit, seed, batch_size, space_path, top_k, calibration_size, eval_limit, subwords, data, out):
     """Search a student family under an int8 size budget; write a leaderboard and best.json."""
     from tfdistil.search.tune import tune as run_tune
     return run_tune(student, data, out, tuner=tuner_kind, max_trials=max_trials, budget_kb=budget_kb,
                     distill=distill, teacher_logits=teacher_logits, epochs_per_trial=epochs_per_trial, limit=limit,
                     seed=seed, batch_size=batch_size, space=_read_space(space_path), top_k=top_k,
                     calibration_size=calibration_size, eval_limit=eval_limit,
-                    budget_includes_vocab=budget_includes_vocab, vocab_layout=vocab_layout, log=lambda m: click.echo(m, err=True))
+                    budget_includes_vocab=budget_includes_vocab, vocab_layout=vocab_layout, subwords=subwords, log=lambda m: click.echo(m, err=True))

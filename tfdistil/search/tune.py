@@ -36,25 +36,29 @@ from tfdistil.search.tuner import Encodings, StudentHyperModel, StudentTuner, ma
 # --------------------------------------------------------------------------- the command
 def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, distill=False,
          teacher_logits=None, epochs_per_trial=5, limit=None, seed=0, batch_size=32, space=None, top_k=3,
-         calibration_size=500, eval_limit=None, budget_includes_vocab=False, vocab_layout="strings", log=print):
+         calibration_size=500, eval_limit=None, budget_includes_vocab=False, vocab_layout="strings", subwords="",
+         log=print):
     """Search, then rank trials, measure the top ones' int8 size, retrain/convert/evaluate the winner.
 
     `budget_includes_vocab`: the budget is for the int8 model *and* the C vocabulary the firmware
     kit stores for the trial's vocabulary cap (`edge.c_vocab.c_vocabulary_layout`), i.e. the
     flash a microcontroller needs for the student, not only the flatbuffer; `vocab_layout` says
-    which C table ("strings"; "fingerprints": 6 bytes a word; "fingerprint-ranks": 4)."""
+    which C table ("strings"; "fingerprints": 6 bytes a word; "fingerprint-ranks": 4).
+    `subwords`: a WordPiece vocab.txt (or teacher folder); every trial's vocabulary is its pieces."""
     _check_args(student, tuner, max_trials, budget_kb, epochs_per_trial, top_k)
     budget_kb = float(budget_kb)
     space = search_space(student, distill, space)
     make_oracle(tuner, max_trials, epochs_per_trial, seed)  # fails fast if Bayesian lacks scipy
     budget = budget_kb * KB
+    from tfdistil.data.vocab import read_wordpieces
+    wordpieces = read_wordpieces(subwords) if subwords else None
     train = load_split(data, "train", limit)
     dev = load_split(data, "dev")
     base = Config(student=student, distill=distill, epochs=epochs_per_trial, batch_size=batch_size, seed=seed,
                   train_limit=limit or 0, teacher_logits=os.path.abspath(teacher_logits) if teacher_logits else "",
-                  num_classes=len(train.label_names))
+                  num_classes=len(train.label_names), subwords=os.path.abspath(subwords) if subwords else "")
     soft = _teacher_logits(base, train) if distill else None
-    enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]))
+    enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]), wordpieces)
     vocab_flash = {}
     if budget_includes_vocab:
         from tfdistil.edge.c_vocab import c_vocabulary_layout
@@ -64,6 +68,7 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     settings = {"student": student, "distill": distill, "teacher_logits": base.teacher_logits, "tuner": tuner,
                 "budget_kb": budget_kb, "epochs_per_trial": epochs_per_trial, "train_limit": limit or 0,
                 "seed": seed, "batch_size": batch_size, "space": space, "train_sha256": train.sha256,
+                **({"subwords": base.subwords} if subwords else {}),
                 **({"budget_includes_vocab": True, "vocab_layout": vocab_layout, "vocab_flash_bytes": {str(k): v for k, v in vocab_flash.items()}}
                    if budget_includes_vocab else {})}
     _claim(out, settings)

@@ -19,9 +19,10 @@ class Encodings:
     longest one's right-padded ids, so one encoding per cap serves every length.
     """
 
-    def __init__(self, train, dev, min_freq, caps, longest):
+    def __init__(self, train, dev, min_freq, caps, longest, wordpieces=None):
         self.train, self.dev = train, dev
-        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap, train.label_names) for cap in caps}
+        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap, train.label_names, wordpieces=wordpieces)
+                       for cap in caps}
         self.sizes = {cap: len(v) for cap, v in self.vocabs.items()}
         self._ids = {}
 
@@ -31,7 +32,7 @@ class Encodings:
             v = self.vocabs[cap]
             self._ids[cap] = (v.encode_batch(self.train.sentences), v.encode_batch(self.dev.sentences))
         train_ids, dev_ids = self._ids[cap]
-        vocab = Vocab(self.vocabs[cap].itos[2:], max_len, self.train.label_names)
+        vocab = Vocab(self.vocabs[cap].itos[2:], max_len, self.train.label_names, subwords=self.vocabs[cap].subwords)
         return vocab, np.ascontiguousarray(train_ids[:, :max_len]), np.ascontiguousarray(dev_ids[:, :max_len])
 
 
