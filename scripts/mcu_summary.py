@@ -50,7 +50,8 @@ def markdown(table):
              "Written by `python scripts/mcu_summary.py` from `results/logs/mcu/` (one row per "
              "`fit-stream` run; TFLM = its int8 flatbuffer in the TFLite Micro interpreter, all 1,821 test "
              "sentences). The name says embedding (e), hidden (h), attention width (a, default 2h) and "
-             "vocabulary (v); configs in `scripts/configs/`. Dev picks the epoch within a run.", "",
+             "vocabulary (v: words, or with _sw the wordpieces train words split into, `--subwords`); "
+             "configs in `scripts/configs/`. Dev picks the epoch within a run.", "",
              "| run | seed | transfer set (rows) | params | best epoch | dev | test | TFLM test |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in table:

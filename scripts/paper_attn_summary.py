@@ -48,7 +48,8 @@ def markdown(table):
              "`results/logs/mpnet-f2/`. Embedding 64, hidden 64 (the paper's sizes); the name gives the "
              "transfer set (mpnet = the 67,349 train rows; f2 = `augment --factor 2`, each further f4 = "
              "`augment --factor 4` with seed 1, 2, 3 in turn), g05 the learning "
-             "rate halved each epoch, ti the embeddings started from the teacher's (`--embed-init`). Dev picks "
+             "rate halved each epoch, ti the embeddings started from the teacher's (`--embed-init`), sw a "
+             "vocabulary of the wordpieces train words split into instead of words (`--subwords`). Dev picks "
              "the epoch; TFLM = the int8 flatbuffer in TFLite Micro on all 1,821 test sentences.", "",
              "| run | seed | rows | params | embeddings start | best epoch | dev | test | TFLM test |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]

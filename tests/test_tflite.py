@@ -166,6 +166,7 @@ def test_a_subword_student_trains_converts_and_runs_in_every_runtime(data_dir, t
     fit(cfg, data_dir, run, log=lambda m: None)
     _, vocab, keras_model = load_run(run)
     assert vocab.subwords and json.load(open(os.path.join(run, "vocab.json")))["subwords"] is True
+    assert json.load(open(os.path.join(run, "metrics.json")))["tokens"] == "wordpieces"
     conv = convert(run, "int8", max_len=64, out=str(tmp_path / "tfl" / "bilstm_int8.tflite"), data=data_dir,
                    calibration_size=100)
     for runtime in ("litert", "tflm"):

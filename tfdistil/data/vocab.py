@@ -79,6 +79,10 @@ class Vocab:
             ranked = ranked[: max(0, max_size - 2)]
         return cls(ranked, max_len, labels, subwords=wordpieces is not None)
 
+    def kind(self):
+        """What an id stands for: "words", "wordpieces" (subwords) or "hashed" (buckets)."""
+        return "hashed" if self.hash_buckets else "wordpieces" if self.subwords else "words"
+
     def __len__(self):
         return self.hash_buckets or len(self.itos)
 

@@ -101,7 +101,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
     atomic_write_json(os.path.join(partial, "history.json"), history)
     metrics = {"student": cfg.student, "distilled": cfg.distill, "seed": cfg.seed,
-               "params": int(student.count_params()), "vocab_size": cfg.vocab_size,
+               "params": int(student.count_params()), "vocab_size": cfg.vocab_size, "tokens": vocab.kind(),
                "vocab_sha256": vocab.sha256(), "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
                "train_rows": len(train), "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),

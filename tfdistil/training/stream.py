@@ -213,7 +213,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     atomic_write_json(os.path.join(partial, "history.json"), history)
     labelled = sum(s.get("labelled_rows", 0) for s in manifest["shards"])
     metrics = {"student": cfg.student, "distilled": True, "augmented": labelled < manifest["rows"],
-               "seed": cfg.seed, "params": int(student.count_params()), "vocab_size": cfg.vocab_size,
+               "seed": cfg.seed, "params": int(student.count_params()), "vocab_size": cfg.vocab_size, "tokens": vocab.kind(),
                "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
                "train_rows": manifest["rows"], "labelled_rows": labelled,
                "unlabelled_rows": manifest["rows"] - labelled, "steps_per_epoch": steps_per_epoch,
