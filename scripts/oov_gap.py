@@ -62,13 +62,18 @@ def main(argv=None):
     lines = ["# Student against teacher by out-of-vocabulary words (SST-2 test)", "",
              f"Written by `python scripts/oov_gap.py`. Teacher: `{rel(args.teacher_logits)}` "
              f"({header.get('teacher', '?')}). Student: the int8 flatbuffer in LiteRT (builtin kernels). "
-             "A sentence's group is the number of `<unk>` ids the student's own tokenizer gives it.", ""]
+             "A sentence's group is the number of `<unk>` ids the student's own tokenizer gives it; for a "
+             "wordpiece student (`--subwords`, almost no `<unk>`), the number of its words outside the train "
+             "words, i.e. the groups of a word student with the full train vocabulary.", ""]
     for folder in args.models:
         model = sorted(glob.glob(os.path.join(folder, "*_int8_L*.tflite")))[0]
         vocab = Vocab.load(os.path.join(folder, "vocab.json"))
         result = evaluate_tflite(model, args.data, "test", runtime="litert", keep_logits=True)
-        unk = unk_counts(vocab, test.sentences)
-        lines += [f"## `{rel(folder)}` ({len(vocab):,}-id vocabulary, {result['model_bytes']:,} B)", "",
+        if vocab.subwords:  # it has (almost) no <unk>: group by the words a full train-word vocabulary lacks
+            unk = unk_counts(Vocab.build(load_split(args.data, "train").sentences, vocab.max_len), test.sentences)
+        else:
+            unk = unk_counts(vocab, test.sentences)
+        lines += [f"## `{rel(folder)}` ({len(vocab):,}-id {vocab.kind()} vocabulary, {result['model_bytes']:,} B)", "",
                   "| test sentences | n | student | teacher | agreement |", "| --- | --- | --- | --- | --- |"]
         for name, n, s, t, a in gap_table(test.labels, result["logits"].argmax(-1), teacher_pred, unk):
             lines.append(f"| {name} | {n:,} | {s:.2f} | {t:.2f} | {a:.2f} |")
