@@ -86,3 +86,14 @@ def test_teacher_effect_pairs_students_by_teacher_and_skips_other_rows(tmp_path)
     text = S.markdown(table)
     assert "| cnn | A (90.00) | 0, 1, 2 | 83.00 / 84.00 / 85.00 | 84.00 ± 1.00 |" in text
     assert "| cnn | B (95.00) | 0 | 86.00 | — |" in text
+
+
+def test_fingerprint_check_tries_what_the_c_wordpiece_loop_tries():
+    """scripts/fingerprint_check.py simulates emit_wordpieces(): longest candidate first, stop at the
+    first table entry, '##' after the first piece, nothing longer than the longest entry."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from fingerprint_check import greedy_lookups
+    keys = {b"bleak", b"##ly", b"b", b"##l"}
+    assert greedy_lookups(b"bleakly", keys, 10) == {b"bleakly", b"bleakl", b"bleak", b"##ly"}
+    assert greedy_lookups(b"bleakly", keys, 6) == {b"bleakl", b"bleak", b"##ly"}
+    assert greedy_lookups(b"xly", keys, 10) == {b"xly", b"xl", b"x"}  # nothing covers x: the word is <unk>
