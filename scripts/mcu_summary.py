@@ -57,6 +57,18 @@ def markdown(table):
     for r in table:
         lines.append(f"| {r['name']} | {r['seed']} | {r['transfer_set']} ({r['rows']:,}) | {r['params']:,} | "
                      f"{r['best_epoch']} | {pct(r['dev'])} | {pct(r['test'])} | {pct(r['tflm_test'])} |")
+    groups = {}
+    for r in table:
+        groups.setdefault((r["name"], r["transfer_set"]), []).append(r)
+    full = {k: g for k, g in groups.items() if len(g) >= 3 and None not in [r["tflm_test"] for r in g]}
+    if full:
+        from tfdistil.report.stats import mean_std, pct_ms
+        lines += ["", "Mean ± sample std over seeds, settings with three seeds or more:", "",
+                  "| run | seeds | test | TFLM test |", "| --- | --- | --- | --- |"]
+        for (name, _), g in full.items():
+            lines.append(f"| {name} | {', '.join(str(r['seed']) for r in g)} | "
+                         f"{pct_ms(*mean_std([r['test'] for r in g])[:2])} | "
+                         f"{pct_ms(*mean_std([r['tflm_test'] for r in g])[:2])} |")
     return "\n".join(lines) + "\n"
 
 
