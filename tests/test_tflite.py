@@ -111,6 +111,16 @@ def test_pi_runner_matches_keras_without_tensorflow(converted, tiny_run, data_di
     assert "accuracy" in proc.stderr
 
 
+def kit_ids(vocab, ids, layout):
+    """Python's ids as the C kit numbers them: with fingerprint ranks, 2 + the rank of the word's hash."""
+    if layout != "fingerprint-ranks":
+        return ids
+    from tfdistil.edge.c_vocab import rank_order
+    kit_id = np.arange(len(vocab))
+    kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
+    return kit_id[ids]
+
+
 @pytest.mark.parametrize("layout", ["strings", "fingerprints", "fingerprint-ranks"])
 def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tmp_path, layout):
     """Every C word table gives Python's ids on the whole SST-2 test split and odd inputs; the
@@ -143,11 +153,7 @@ def test_firmware_kit_compiles_and_tokenizes_like_python(converted, data_dir, tm
     py_ids = vocab.encode_batch(sentences, 128)
     from tfdistil.students.builders import reverse_index
     py_rev = reverse_index(py_ids)
-    if layout == "fingerprint-ranks":  # the kit's id of a word is 2 + the rank of its hash
-        from tfdistil.edge.c_vocab import rank_order
-        kit_id = np.arange(len(vocab))
-        kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
-        py_ids = kit_id[py_ids]
+    py_ids = kit_ids(vocab, py_ids, layout)
     assert len(lines) == 2 * len(sentences)
     for i in range(len(sentences)):
         assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
@@ -212,11 +218,7 @@ def test_c_tokenizer_splits_wordpieces_like_python(data_dir, tmp_path, wordpiece
     proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
     lines = proc.stdout.splitlines()
     py_ids = vocab.encode_batch(sentences, 128)
-    if layout == "fingerprint-ranks":  # the kit's id of a piece is 2 + the rank of its hash
-        from tfdistil.edge.c_vocab import rank_order
-        kit_id = np.arange(len(vocab))
-        kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
-        py_ids = kit_id[py_ids]
+    py_ids = kit_ids(vocab, py_ids, layout)
     assert len(lines) == 2 * len(sentences)
     for i in range(len(sentences)):
         assert [int(t) for t in lines[2 * i].split()] == py_ids[i].tolist(), sentences[i]
