@@ -104,6 +104,31 @@ def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
     assert (tmp_path / "c.tsv").read_text().splitlines()[1:] == rows[3:]
 
 
+def test_a_held_out_augmented_set_shares_no_sentence_with_earlier_ones(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.tsv").write_text("sentence\tlabel\nan utterly charming and hilarious film\t1\n"
+                                    "a dull , lifeless and tedious mess\t0\n")
+    (data / "dev.tsv").write_text("sentence\tlabel\nsomething else entirely\t1\n")
+    quiet = {"log": lambda m: None}
+    write_augmented(str(data), 30, str(tmp_path / "a.tsv"), seed=1, **quiet)
+    seed2 = write_augmented(str(data), 30, str(tmp_path / "b.tsv"), seed=2, **quiet)
+    earlier = set((tmp_path / "a.tsv").read_text().splitlines()[1:])
+    b = (tmp_path / "b.tsv").read_text().splitlines()[1:]
+    assert earlier & set(b), "two seeds of this tiny set overlap; the test needs that to mean anything"
+    meta = write_augmented(str(data), 30, str(tmp_path / "held.tsv"), seed=2, exclude_from=[str(tmp_path / "a.tsv")],
+                           max_rows=5, **quiet)
+    held = (tmp_path / "held.tsv").read_text().splitlines()[1:]
+    # Same generator as seed 2, minus what a.tsv already had, cut at --max-rows.
+    assert held == [s for s in b if s not in earlier][:5] and meta["rows"] == 5 < seed2["rows"]
+    assert meta["excluded_from"] == [{"path": str(tmp_path / "a.tsv"), "sentences": len(earlier)}]
+    with pytest.raises(UserError, match="--exclude-from file not found"):
+        write_augmented(str(data), 1, str(tmp_path / "x.tsv"), exclude_from=[str(tmp_path / "nope.tsv")], **quiet)
+    with pytest.raises(UserError, match="--max-rows must be at least 1"):
+        write_augmented(str(data), 1, str(tmp_path / "x.tsv"), max_rows=0, **quiet)
+    assert not (tmp_path / "x.tsv").exists()
+
+
 # --------------------------------------------------------------------------- in-graph tokenizer and loss
 def test_tf_tokenizer_matches_encode(data_dir, wordpiece_txt):
     import tensorflow as tf

@@ -97,3 +97,47 @@ def test_fingerprint_check_tries_what_the_c_wordpiece_loop_tries():
     assert greedy_lookups(b"bleakly", keys, 10) == {b"bleakly", b"bleakl", b"bleak", b"##ly"}
     assert greedy_lookups(b"bleakly", keys, 6) == {b"bleakl", b"bleak", b"##ly"}
     assert greedy_lookups(b"xly", keys, 10) == {b"xly", b"xl", b"x"}  # nothing covers x: the word is <unk>
+
+
+def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, tiny_run, data_dir):
+    """scripts/teacher_agreement.py --choose: the held-out "teacher" here is the CNN run itself, so the CNN
+    must agree on every row and be chosen; a run whose metrics say it trained on the set is refused."""
+    import shutil
+    from tfdistil.data.splits import load_split
+    from tfdistil.search.shards import FORMAT, MANIFEST, write_shard
+    from tfdistil.training.batches import predict_logits
+    from tfdistil.training.fit import load_run
+    sentences = load_split(data_dir, "dev").sentences[:120]
+    cfg, vocab, model = load_run(tiny_run["cnn"])
+    teacher_logits = predict_logits(model, cfg.student, vocab.encode_batch(sentences, cfg.max_len))
+    shards = tmp_path / "held"
+    shards.mkdir()
+    write_shard(str(shards / "shard-00000.tfrecord"), sentences, [0] * len(sentences), teacher_logits)
+    (shards / MANIFEST).write_text(json.dumps({"format": FORMAT, "teacher": "the-cnn", "num_labels": 2,
+                                               "complete": True, "rows": len(sentences),
+                                               "shards": [{"index": 0, "file": "shard-00000.tfrecord"}]}))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "evaltflite-cnn-tflm.log").write_text("progress\n" + json.dumps({"accuracy": 0.5123}) + "\n")
+    script = os.path.join(ROOT, "scripts", "teacher_agreement.py")
+    out = tmp_path / "choice.md"
+    runs = [tiny_run["bilstm_attn"], tiny_run["cnn"]]
+    done = subprocess.run([sys.executable, script, "--shards", str(shards), "--rows", "100", "--choose", str(out),
+                           "--tflm-logs", str(logs), *runs], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
+    by_run = {x["run"]: x for x in lines if "run" in x}
+    assert lines[0]["rows"] == 100 and by_run[tiny_run["cnn"]]["agreement"] == 1.0
+    assert by_run[tiny_run["cnn"]]["logit_mse"] < 1e-6 < by_run[tiny_run["bilstm_attn"]]["logit_mse"]
+    assert lines[-1] == {"chosen": tiny_run["cnn"], "out": str(out)}
+    table = out.read_text()
+    assert f"| `{tiny_run['cnn']}` | 100.00 | 0.0000 |" in table and "| 51.23 | **yes** |" in table
+    assert f"Chosen: `{tiny_run['cnn']}`, int8 TFLM test 51.23." in table
+    # A run that trained on the "held-out" set is not held out: one line, exit 2.
+    trained = tmp_path / "trained"
+    shutil.copytree(tiny_run["cnn"], trained)
+    metrics = json.loads((trained / "metrics.json").read_text())
+    (trained / "metrics.json").write_text(json.dumps({**metrics, "teacher_logits": f"x+{shards}"}))
+    done = subprocess.run([sys.executable, script, "--shards", str(shards), str(trained)], capture_output=True,
+                          text=True, cwd=ROOT)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {trained} trained on {shards}; it is not held out"

@@ -29,12 +29,16 @@ from tfdistil.config import STUDENTS
 @click.option("--tagger", default="auto", type=click.Choice(["auto", "nltk", "none"]), show_default=True,
               help="POS tagger for replacement; auto = nltk if installed, else frequency-matched words.")
 @click.option("--limit", type=int, default=None, help="Augment only the first N training rows.")
+@click.option("--exclude-from", multiple=True,
+              help="Earlier augmented file whose sentences must not reappear (a held-out set); repeatable.")
+@click.option("--max-rows", type=int, default=None, help="Stop after N sentences.")
 @command
-def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger, limit):
+def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger, limit, exclude_from, max_rows):
     """Tang et al. augmentation of the train sentences: masking, replacement, n-gram sampling."""
     from tfdistil.search.augment import write_augmented
     return write_augmented(data, factor, out, seed=seed, limit=limit, tagger=tagger, p_mask=p_mask, p_swap=p_swap,
-                           p_ngram=p_ngram, ngram=(1, ngram_max), log=lambda m: click.echo(m, err=True))
+                           p_ngram=p_ngram, ngram=(1, ngram_max), exclude_from=exclude_from, max_rows=max_rows,
+                           log=lambda m: click.echo(m, err=True))
 
 
 @click.command("shards")

@@ -183,12 +183,21 @@ def _eval_sentences(data):
     return out
 
 
-def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=print, **probs):
+def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=print, exclude_from=(),
+                    max_rows=None, **probs):
     """Augment the train split of `data` into a one-column TSV (`sentence` header), atomically.
 
+    `exclude_from`: earlier augmented files whose sentences must not reappear, so the output is a
+    held-out transfer set (e.g. to choose among students by agreement with the teacher on sentences
+    none of them trained on). `max_rows`: stop after this many sentences.
     Writes `OUT.json` beside it with the settings and counts. Returns that dict.
     """
     probs = {**DEFAULTS, **probs}
+    if max_rows is not None and max_rows < 1:
+        raise UserError(f"--max-rows must be at least 1, got {max_rows}")
+    for path in exclude_from:
+        if not os.path.isfile(path):
+            raise UserError(f"{path}: --exclude-from file not found")
     train = load_split(data, "train", limit)
     tag_fn = None
     if tagger in ("auto", "nltk"):
@@ -196,12 +205,18 @@ def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=pr
         if tag_fn is None and tagger == "nltk":
             raise UserError("--tagger nltk needs `pip install nltk` and its averaged_perceptron_tagger model")
     eval_norm = _eval_sentences(data) - {normalise(s) for s in train.sentences}
+    earlier = set()
+    for path in exclude_from:
+        earlier |= {normalise(s) for s in read_sentences(path)}
     t0 = time.time()
     tmp = f"{out}.tmp{os.getpid()}"
     rows = 0
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("sentence\n")
-        for s in iter_augmented(train.sentences, factor, seed, tagger=tag_fn, exclude=eval_norm, **probs):
+        for s in iter_augmented(train.sentences, factor, seed, tagger=tag_fn, exclude=eval_norm | earlier,
+                                **probs):
+            if max_rows is not None and rows >= max_rows:
+                break
             f.write(s + "\n")
             rows += 1
     os.replace(tmp, out)
@@ -209,10 +224,17 @@ def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=pr
             "replacement": "pos" if tag_fn else "frequency", "mask_token": MASK,
             "p_mask": probs["p_mask"], "p_swap": probs["p_swap"], "p_ngram": probs["p_ngram"],
             "ngram": list(probs["ngram"]), "train_sha256": train.sha256,
-            "eval_sentences_excluded": len(eval_norm), "seconds": round(time.time() - t0, 1)}
+            "eval_sentences_excluded": len(eval_norm),
+            "excluded_from": [{"path": p, "sentences": n} for p, n in _counts(exclude_from)],
+            "max_rows": max_rows, "seconds": round(time.time() - t0, 1)}
     atomic_write_json(out + ".json", meta)
     log(f"{rows} augmented sentences from {len(train)} train rows ({meta['seconds']} s) -> {out}")
     return meta
+
+
+def _counts(paths):
+    """(path, distinct normalised sentences) for each --exclude-from file, for the provenance record."""
+    return [(p, len({normalise(s) for s in read_sentences(p)})) for p in paths]
 
 
 def read_sentences(path):
