@@ -86,6 +86,20 @@ def tflm_accuracy(log_dir, run):
         return json.loads(f.read().strip().splitlines()[-1])["accuracy"]
 
 
+def spearman(a, b):
+    """Spearman's ρ with average ranks for ties (no SciPy needed for five numbers)."""
+    import numpy as np
+
+    def ranks(x):
+        x = np.asarray(x, dtype=float)
+        r = np.empty(len(x))
+        for v in np.unique(x):
+            r[x == v] = np.flatnonzero(np.sort(x) == v).mean()
+        return r
+    ra, rb = ranks(a), ranks(b)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def write_choice(args, rows, n, manifest):
     """The most agreeing run (ties: lower logit MSE), and a Markdown table that shows why."""
     chosen = max(rows, key=lambda r: (r["agreement"], -r["logit_mse"]))
@@ -102,6 +116,12 @@ def write_choice(args, rows, n, manifest):
                      f"{pct(r['test_accuracy'])} | {pct(tflm_accuracy(args.tflm_logs, r['run']))} | "
                      f"{'**yes**' if r is chosen else ''} |")
     lines += ["", f"Chosen: `{chosen['run']}`, int8 TFLM test {pct(tflm_accuracy(args.tflm_logs, chosen['run']))}."]
+    tflm = [tflm_accuracy(args.tflm_logs, r["run"]) for r in rows]
+    if len(rows) >= 3 and None not in tflm:
+        # After the fact, how well each selection signal ranks these runs by what the board scores.
+        rho = {k: spearman([r[k] for r in rows], tflm) for k in ("agreement", "dev_accuracy")}
+        lines += ["", f"Rank correlation with the int8 TFLM test accuracy over these {len(rows)} runs (reported, not "
+                  f"used): held-out agreement ρ = {rho['agreement']:+.2f}, dev accuracy ρ = {rho['dev_accuracy']:+.2f}."]
     tmp = args.choose + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -111,4 +131,6 @@ def write_choice(args, rows, n, manifest):
 
 if __name__ == "__main__":
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tfdistil.cli.common import filter_native_stderr
+    filter_native_stderr()  # absl/oneDNN lines ignore the level; the CLI drops them the same way
     sys.exit(main())

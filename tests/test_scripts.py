@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT
 
 
@@ -133,6 +135,11 @@ def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, ti
     table = out.read_text()
     assert f"| `{tiny_run['cnn']}` | 100.00 | 0.0000 |" in table and "| 51.23 | **yes** |" in table
     assert f"Chosen: `{tiny_run['cnn']}`, int8 TFLM test 51.23." in table
+    assert "Rank correlation" not in table  # two runs (one without a TFLM log) rank nothing
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from teacher_agreement import spearman
+    assert spearman([1, 2, 3], [0.2, 0.5, 0.9]) == pytest.approx(1.0)
+    assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(3 ** 0.5 / 2)  # ties share their average rank
     # A run that trained on the "held-out" set is not held out: one line, exit 2.
     trained = tmp_path / "trained"
     shutil.copytree(tiny_run["cnn"], trained)
