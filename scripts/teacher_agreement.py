@@ -105,7 +105,7 @@ def write_choice(args, rows, n, manifest):
     chosen = max(rows, key=lambda r: (r["agreement"], -r["logit_mse"]))
     pct = lambda x: "—" if x is None else f"{100 * x:.2f}"
     lines = ["# Choosing among seeds by agreement with the teacher on held-out sentences", "",
-             f"Written by `python scripts/teacher_agreement.py --choose {args.choose}` on the first {n:,} rows of "
+             f"Written by `python scripts/teacher_agreement.py {' '.join(sys.argv[1:])}` on the first {n:,} rows of "
              f"`{args.shards}` (teacher `{manifest.get('teacher')}`; none of these sentences is in any run's "
              "training mix). The chosen run is the one whose labels agree most with the teacher's; dev and test "
              "are shown but play no part in the choice.", "",
