@@ -63,10 +63,9 @@ def main():
     print(json.dumps({"held_out": args.shards, "rows": len(sentences), "teacher": manifest.get("teacher")}), flush=True)
     for run in args.runs:
         metrics = run_metrics[run]
-        used = str(metrics.get("teacher_logits", ""))
         cfg, vocab, model = load_run(run)
         logits = predict_logits(model, cfg.student, vocab.encode_batch(sentences, cfg.max_len))
-        row = {"run": run, "transfer_set": used, "vocab_size": len(vocab), "embed_dim": cfg.embed_dim,
+        row = {"run": run, "transfer_set": str(metrics.get("teacher_logits", "")), "vocab_size": len(vocab), "embed_dim": cfg.embed_dim,
                "agreement": round(float((logits.argmax(-1) == teacher_logits.argmax(-1)).mean()), 4),
                "logit_mse": round(float(((logits - teacher_logits) ** 2).mean()), 4),
                "dev_accuracy": metrics.get("dev_accuracy"), "test_accuracy": metrics.get("test_accuracy")}
@@ -111,12 +110,11 @@ def write_choice(args, rows, n, manifest):
              "are shown but play no part in the choice.", "",
              "| run | agreement | logit MSE | dev | test (Keras) | test (int8, TFLM) | chosen |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        lines.append(f"| `{r['run']}` | {pct(r['agreement'])} | {r['logit_mse']:.4f} | {pct(r['dev_accuracy'])} | "
-                     f"{pct(r['test_accuracy'])} | {pct(tflm_accuracy(args.tflm_logs, r['run']))} | "
-                     f"{'**yes**' if r is chosen else ''} |")
-    lines += ["", f"Chosen: `{chosen['run']}`, int8 TFLM test {pct(tflm_accuracy(args.tflm_logs, chosen['run']))}."]
     tflm = [tflm_accuracy(args.tflm_logs, r["run"]) for r in rows]
+    for r, board in zip(rows, tflm):
+        lines.append(f"| `{r['run']}` | {pct(r['agreement'])} | {r['logit_mse']:.4f} | {pct(r['dev_accuracy'])} | "
+                     f"{pct(r['test_accuracy'])} | {pct(board)} | {'**yes**' if r is chosen else ''} |")
+    lines += ["", f"Chosen: `{chosen['run']}`, int8 TFLM test {pct(tflm[rows.index(chosen)])}."]
     if len(rows) >= 3 and None not in tflm:
         # After the fact, how well each selection signal ranks these runs by what the board scores.
         rho = {k: spearman([r[k] for r in rows], tflm) for k in ("agreement", "dev_accuracy")}

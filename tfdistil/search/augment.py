@@ -205,9 +205,11 @@ def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=pr
         if tag_fn is None and tagger == "nltk":
             raise UserError("--tagger nltk needs `pip install nltk` and its averaged_perceptron_tagger model")
     eval_norm = _eval_sentences(data) - {normalise(s) for s in train.sentences}
-    earlier = set()
+    earlier, excluded_from = set(), []
     for path in exclude_from:
-        earlier |= {normalise(s) for s in read_sentences(path)}
+        sentences = {normalise(s) for s in read_sentences(path)}
+        excluded_from.append({"path": path, "sentences": len(sentences)})
+        earlier |= sentences
     t0 = time.time()
     tmp = f"{out}.tmp{os.getpid()}"
     rows = 0
@@ -225,16 +227,11 @@ def write_augmented(data, factor, out, seed=0, limit=None, tagger="auto", log=pr
             "p_mask": probs["p_mask"], "p_swap": probs["p_swap"], "p_ngram": probs["p_ngram"],
             "ngram": list(probs["ngram"]), "train_sha256": train.sha256,
             "eval_sentences_excluded": len(eval_norm),
-            "excluded_from": [{"path": p, "sentences": n} for p, n in _counts(exclude_from)],
+            "excluded_from": excluded_from,
             "max_rows": max_rows, "seconds": round(time.time() - t0, 1)}
     atomic_write_json(out + ".json", meta)
     log(f"{rows} augmented sentences from {len(train)} train rows ({meta['seconds']} s) -> {out}")
     return meta
-
-
-def _counts(paths):
-    """(path, distinct normalised sentences) for each --exclude-from file, for the provenance record."""
-    return [(p, len({normalise(s) for s in read_sentences(p)})) for p in paths]
 
 
 def read_sentences(path):
