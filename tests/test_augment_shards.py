@@ -84,12 +84,18 @@ def test_replacement_keeps_the_pool():
     assert freq.draw("the", freq.key("the"), rng) == "the"  # alone in its class (count 2)
 
 
-def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
+def two_sentence_data(tmp_path):
+    """A GLUE-style folder with two train sentences and one dev sentence."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "train.tsv").write_text("sentence\tlabel\nan utterly charming and hilarious film\t1\n"
                                     "a dull , lifeless and tedious mess\t0\n")
     (data / "dev.tsv").write_text("sentence\tlabel\nsomething else entirely\t1\n")
+    return data
+
+
+def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
+    data = two_sentence_data(tmp_path)
     first = write_augmented(str(data), 30, str(tmp_path / "a.tsv"), seed=1, log=lambda m: None)
     # dev content does not change the output (it is never an input)...
     (data / "dev.tsv").write_text("sentence\tlabel\nquite another sentence\t0\n")
@@ -105,11 +111,7 @@ def test_augment_file_reads_only_train_and_skips_eval_sentences(tmp_path):
 
 
 def test_a_held_out_augmented_set_shares_no_sentence_with_earlier_ones(tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "train.tsv").write_text("sentence\tlabel\nan utterly charming and hilarious film\t1\n"
-                                    "a dull , lifeless and tedious mess\t0\n")
-    (data / "dev.tsv").write_text("sentence\tlabel\nsomething else entirely\t1\n")
+    data = two_sentence_data(tmp_path)
     quiet = {"log": lambda m: None}
     write_augmented(str(data), 30, str(tmp_path / "a.tsv"), seed=1, **quiet)
     seed2 = write_augmented(str(data), 30, str(tmp_path / "b.tsv"), seed=2, **quiet)
