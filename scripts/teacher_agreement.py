@@ -19,6 +19,8 @@ import json
 import os
 import sys
 
+from mcu_summary import last_json
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -81,8 +83,7 @@ def tflm_accuracy(log_dir, run):
     path = os.path.join(log_dir or "", f"evaltflite-{os.path.basename(os.path.normpath(run))}-tflm.log")
     if not log_dir or not os.path.isfile(path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.loads(f.read().strip().splitlines()[-1])["accuracy"]
+    return last_json(path)["accuracy"]
 
 
 def spearman(a, b):
