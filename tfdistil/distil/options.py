@@ -1,0 +1,165 @@
+"""Every setting of `tfdistil distil` in one dataclass, the targets it knows, and the checks that
+refuse bad input in a second, before TensorFlow loads.
+
+A TOML file (`--config distil.toml`) can hold any field; flags given on the command line win.
+The report quotes the merged settings, so a result names exactly what made it.
+"""
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from tfdistil.config import STUDENTS
+from tfdistil.errors import UserError
+
+# A target is what the user ships to. MCU targets name the emulated board that checks them.
+TARGETS = {
+    "pi": {"kind": "pi", "about": "Raspberry Pi (64-bit OS): LiteRT / tflite-runtime 2.14 via tflite/classify.py"},
+    "cortex-m3": {"kind": "mcu", "board": "mps2-an385", "about": "Cortex-M3 (QEMU mps2-an385)"},
+    "cortex-m4": {"kind": "mcu", "board": "mps2-an386", "about": "Cortex-M4 (QEMU mps2-an386)"},
+    "cortex-m7": {"kind": "mcu", "board": "mps2-an500", "about": "Cortex-M7 (QEMU mps2-an500)"},
+    "cortex-m33": {"kind": "mcu", "board": "mps2-an505", "about": "Cortex-M33 (QEMU mps2-an505)"},
+    "cortex-m55": {"kind": "mcu", "board": "mps3-an547", "about": "Cortex-M55 with MVE (QEMU mps3-an547)"},
+    "stm32f405": {"kind": "mcu", "board": "netduinoplus2", "about": "STM32F405 memory map (QEMU netduinoplus2)"},
+}
+METRICS = ("auto", "accuracy", "macro_f1")
+EMBED_INIT = ("off", "on", "both")
+ENGINES = ("local", "ray")
+_SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|k|kb|kib|m|mb|mib)?\s*$", re.I)
+
+
+def parse_size(text, flag):
+    """'256KB', '256K', '64KiB', '1MB', '262144' -> bytes (K = 1024: MCU flash comes in powers of two)."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return int(text)
+    m = _SIZE.match(str(text))
+    if not m:
+        raise UserError(f"{flag} {text!r}: not a size; write e.g. 256KB, 1MB or 262144")
+    unit = (m.group(2) or "b").lower()
+    scale = {"b": 1, "k": 1024, "kb": 1024, "kib": 1024, "m": 1 << 20, "mb": 1 << 20, "mib": 1 << 20}[unit]
+    return int(float(m.group(1)) * scale)
+
+
+@dataclass
+class DistilOptions:
+    out: str = ""
+    # the task: your files (CSV/TSV/JSONL, any labels) or a GLUE folder
+    train: str = ""
+    dev: str = ""
+    test: str = ""
+    data: str = ""
+    text_column: str = ""
+    label_column: str = "label"
+    unlabelled: list = field(default_factory=list)   # in-domain text without labels: the teacher labels it
+    limit: int = 0                                   # first N train rows (smoke runs, tests)
+    # the target and its budget
+    target: str = "pi"
+    flash: int = 0                                   # bytes for model + C vocabulary (MCU) / model (pi); 0 = none
+    ram: int = 0                                     # bytes of RAM the whole firmware may use; 0 = no check
+    # teacher
+    teacher: str = "minilm"                          # minilm | mpnet | a fine-tuned teacher folder | a checkpoint
+    teacher_epochs: int = 3
+    teacher_lr: float = 5e-5
+    teacher_max_len: int = 128
+    # transfer set
+    augment_factor: int = 5                          # synthetic sentences attempted per train text (0 = none)
+    engine: str = "local"                            # who labels the transfer set
+    shard_size: int = 20_000
+    # students
+    students: list = field(default_factory=lambda: ["cnn", "bilstm_attn"])
+    trials: int = 6                                  # Keras Tuner trials per student family
+    trial_epochs: int = 3
+    epochs: int = 10                                 # each candidate, on the transfer set
+    seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
+    embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
+    subwords: bool = True                            # students read the teacher's wordpieces
+    max_len: int = 64
+    # the protocol
+    selection_fraction: float = 0.1
+    selection_seed: int = 2024
+    metric: str = "auto"                             # auto = accuracy for 2 classes, macro-F1 for more
+    board_limit: int = 100                           # selection texts run on the emulated board
+    time_budget: float = 0.0                         # minutes; 0 = no limit
+    read_test_again: bool = False                    # the only way to read test a second time
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @property
+    def kind(self):
+        return TARGETS[self.target]["kind"]
+
+    @property
+    def board(self):
+        return TARGETS[self.target].get("board")
+
+
+def load_toml(path):
+    """The settings a TOML file holds (top level, or under [distil])."""
+    try:
+        with open(path, "rb") as f:
+            d = tomllib.load(f)
+    except FileNotFoundError:
+        raise UserError(f"--config {path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"--config {path}: not valid TOML ({e})") from None
+    d = d.get("distil", d)
+    known = {f.name for f in dataclasses.fields(DistilOptions)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise UserError(f"--config {path}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return {k.replace("-", "_"): v for k, v in d.items()}
+
+
+def make_options(values):
+    """DistilOptions from merged settings, every value checked (one line each, exit 2 upstream)."""
+    values = dict(values)
+    for name in ("flash", "ram"):
+        if name in values and values[name] not in (None, ""):
+            values[name] = parse_size(values[name], f"--{name}")
+    for name in ("students", "unlabelled"):
+        if isinstance(values.get(name), str):
+            values[name] = [s for s in re.split(r"[,\s]+", values[name]) if s]
+    try:
+        o = DistilOptions(**{k: v for k, v in values.items() if v is not None})
+    except TypeError as e:
+        raise UserError(f"bad setting: {e}") from None
+    check(o)
+    return o
+
+
+def check(o):
+    if not o.out:
+        raise UserError("--out is required: the folder distil makes and owns")
+    if o.target not in TARGETS:
+        raise UserError(f"unknown target {o.target!r}; choose one of {', '.join(TARGETS)}")
+    if o.kind == "mcu":
+        from tfdistil.edge.mcu_build import BOARDS
+        if o.board not in BOARDS:
+            raise UserError(f"target {o.target} runs on board {o.board}, which this tfdistil cannot build for "
+                            f"(boards: {', '.join(BOARDS)})")
+    if bool(o.train) == bool(o.data):
+        raise UserError("give your labelled files (--train F [--dev F] [--test F]) or a GLUE folder (--data DIR), not both")
+    for flag, path in (("--train", o.train), ("--dev", o.dev), ("--test", o.test), *(("--unlabelled", u) for u in o.unlabelled)):
+        if path and not os.path.isfile(path):
+            raise UserError(f"{flag} {path}: file not found")
+    if o.data and not os.path.isfile(os.path.join(o.data, "train.tsv")):
+        raise UserError(f"--data {o.data}: no train.tsv there (a GLUE folder has train.tsv, dev.tsv, test.tsv)")
+    bad = [s for s in o.students if s not in STUDENTS]
+    if bad or not o.students:
+        raise UserError(f"--students: unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(STUDENTS)}")
+    for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
+        if getattr(o, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
+    if o.augment_factor < 0 or o.limit < 0 or o.flash < 0 or o.ram < 0 or o.time_budget < 0:
+        raise UserError("--augment-factor, --limit, --flash, --ram and --time-budget cannot be negative")
+    if not 0 < o.selection_fraction < 0.5:
+        raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
+    if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:
+        raise UserError(f"--metric is one of {', '.join(METRICS)}; --embed-init one of {', '.join(EMBED_INIT)}; "
+                        f"--engine one of {', '.join(ENGINES)}")
+    if o.engine == "ray":
+        raise UserError("--engine ray: not in this build of tfdistil yet (use --engine local)")
+    if o.kind == "mcu" and not o.flash:
+        raise UserError(f"target {o.target}: give --flash (bytes for the model + C vocabulary, e.g. 256KB)")

@@ -1,0 +1,142 @@
+"""The stages of `distil`, what each is estimated to cost, and the cuts that fit them to --time-budget.
+
+Estimates come from rows x epochs x a per-row cost measured on this project's reference machine
+(2 CPU cores; `../shared/notes/toolchain.md`: MiniLM forward 0.19 s per 32 x 32 tokens, CNN 11.5 s
+and BiLSTM 40.8 s per SST-2 epoch), scaled by the task's mean text length and the teacher's size.
+They are estimates, and the driver says so; what each stage really took is in the report.
+"""
+import json
+import os
+
+from tfdistil.errors import UserError
+
+SST2_WORDS = 9.4                     # mean words per SST-2 train row, the length the costs below were measured at
+TEACHER_FORWARD = 0.006              # s per row, MiniLM-L6, SST-2 lengths
+TEACHER_TRAIN = 3 * TEACHER_FORWARD  # a training step is ~3x a forward pass
+STUDENT_ROW = {"cnn": 1.7e-4, "bilstm": 6.1e-4, "bilstm_attn": 7.5e-4}   # s per row-epoch
+MINILM_SIZE = 6 * 384 ** 2
+FIXED = {"splits": 5, "convert": 25, "checks_pi": 90, "checks_mcu": 240, "board_text": 1.0, "report": 2}
+
+
+def teacher_scale(teacher):
+    """Teacher cost relative to MiniLM-L6 (layers x hidden^2)."""
+    if teacher == "minilm":
+        return 1.0
+    if teacher == "mpnet":
+        return 12 * 768 ** 2 / MINILM_SIZE
+    for name in ("config.json",):
+        path = os.path.join(teacher, name)
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                cfg = json.load(f)
+            return max(cfg.get("num_hidden_layers", 12) * cfg.get("hidden_size", 768) ** 2 / MINILM_SIZE, 0.01)
+    return 12 * 768 ** 2 / MINILM_SIZE  # a hub name: assume BERT-base
+
+
+def task_shape(o):
+    """(train rows, mean words per row, unlabelled rows) read cheaply, before anything trains."""
+    from tfdistil.data.splits import TaskFiles, load_split
+    from tfdistil.data.tokenizer import split_words
+    data = TaskFiles(o.train, o.dev or None, None, o.text_column or None, o.label_column) if o.train else o.data
+    train = load_split(data, "train", o.limit or None)
+    words = [len(split_words(s)) for s in train.sentences]
+    unlabelled = 0
+    for path in o.unlabelled:
+        with open(path, encoding="utf-8") as f:
+            unlabelled += sum(1 for line in f if line.strip())
+    return train, sum(words) / max(len(words), 1), unlabelled
+
+
+def estimate(o, rows, mean_words, unlabelled):
+    """[(stage, seconds)] for these options (candidates and seeds counted as they will be)."""
+    length = max(min(mean_words, o.max_len) / SST2_WORDS, 0.3)
+    t_len = max(min(mean_words * 1.3, o.teacher_max_len) / (SST2_WORDS * 1.3), 0.3)
+    scale = teacher_scale(o.teacher)
+    train_rows = rows * (1 - o.selection_fraction)
+    transfer_rows = train_rows * (1 + 0.9 * o.augment_factor) + unlabelled
+    finetuned = os.path.isfile(os.path.join(o.teacher, "teacher_meta.json"))
+    plan = [("splits", FIXED["splits"]),
+            ("teacher", 0 if finetuned else train_rows * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
+            ("logits", rows * TEACHER_FORWARD * scale * t_len),
+            ("transfer", (transfer_rows - train_rows) * TEACHER_FORWARD * scale * t_len)]
+    for family in o.students:
+        per_epoch = train_rows * STUDENT_ROW[family] * length
+        plan.append((f"search-{family}", per_epoch * o.trial_epochs * (o.trials + 1) + 2 * FIXED["convert"]))
+    inits = 2 if o.embed_init == "both" else 1
+    worst = max(STUDENT_ROW[f] for f in o.students)
+    cand = transfer_rows * worst * length * o.epochs + FIXED["convert"]
+    plan += [(f"candidate-{f}{'-ei' if i else ''}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
+             for f in o.students for i in range(inits)]
+    plan += [(f"seed-{s}", cand) for s in range(1, o.seeds)]
+    board = FIXED["checks_mcu"] + o.board_limit * FIXED["board_text"] * length if o.kind == "mcu" else FIXED["checks_pi"]
+    plan += [("checks", board), ("test", 10 * o.seeds), ("bundle", 10), ("report", FIXED["report"])]
+    return plan
+
+
+CUTS = (  # (what is cut, how): applied in order until the plan fits
+    ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
+    ("transfer set (augmentation factor)", "augment_factor", lambda v: v // 2, 0),
+    ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
+    ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
+    ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),
+    ("seeds of the chosen recipe", "seeds", lambda v: max(2, v - 1), 2),
+    ("teacher epochs", "teacher_epochs", lambda v: max(1, v - 1), 1),
+)
+
+
+def fit_to_budget(o, shape):
+    """Cut the plan (in CUTS order) until its estimate fits `o.time_budget` minutes; say what was cut.
+    Refuses a budget smaller than one teacher epoch, or than the smallest plan."""
+    if not o.time_budget:
+        return o, []
+    budget = o.time_budget * 60
+    rows, words, unlabelled = shape
+    one_epoch = dict(estimate(o, rows, words, unlabelled))["teacher"] / max(o.teacher_epochs, 1)
+    if one_epoch > budget:
+        raise UserError(f"--time-budget {o.time_budget:g} min is too small for one teacher epoch "
+                        f"(about {one_epoch / 60:.1f} min here); give more time or a fine-tuned --teacher")
+    cuts = []
+    total = lambda: sum(s for _, s in estimate(o, rows, words, unlabelled))  # noqa: E731
+    for what, name, cut, floor in CUTS:
+        while total() > budget and getattr(o, name) != floor:
+            before = getattr(o, name)
+            setattr(o, name, cut(before))
+            if getattr(o, name) == before:
+                break
+            cuts.append(f"{what}: {before} -> {getattr(o, name)}")
+    if total() > budget:
+        raise UserError(f"--time-budget {o.time_budget:g} min: even the smallest plan needs about {total() / 60:.0f} min "
+                        "(fewer rows with --limit, or more time)")
+    return o, cuts
+
+
+def check_budget(o, train):
+    """A flash budget no student can meet fails now, naming the smallest student that would fit."""
+    if not o.flash:
+        return
+    from tfdistil.config import Config
+    from tfdistil.data.tokenizer import split_words
+    from tfdistil.search.space import KB, search_space, smallest_config
+    distinct = len({w for s in train.sentences for w in split_words(s)})
+    best = None
+    for family in o.students:
+        space = search_space(family, True, {"max_len": [o.max_len]})
+        sizes = {cap: min(cap, distinct) + 2 for cap in space["max_vocab"]}
+        vocab_flash = {cap: 4 * n for cap, n in sizes.items()} if o.kind == "mcu" else None
+        base = Config(student=family, distill=True, num_classes=max(len(train.label_names), 2))
+        cfg, size = smallest_config(base, space, sizes, vocab_flash)
+        if best is None or size < best[1]:
+            best = (cfg, size)
+    if best[1] > o.flash:
+        what = "model + C vocabulary" if o.kind == "mcu" else "model"
+        raise UserError(f"--flash {o.flash / KB:g} KB: no student fits; the smallest, a {best[0].student} with "
+                        f"{best[0].max_vocab} words, embedding {best[0].embed_dim}, hidden {best[0].hidden}, needs about "
+                        f"{best[1] / KB:.0f} KB ({what})")
+
+
+def describe(plan, cuts=()):
+    lines = [f"  {name:<22} ~{sec / 60:6.1f} min" for name, sec in plan]
+    total = sum(s for _, s in plan)
+    lines.append(f"  {'total':<22} ~{total / 60:6.1f} min (estimates for 2 CPU cores)")
+    lines += [f"  cut to fit --time-budget: {c}" for c in cuts]
+    return "\n".join(lines)

@@ -1,0 +1,113 @@
+"""`OUT/report.md` and `OUT/report.json`: what distil did, what it chose and why, read once on test."""
+import os
+
+from tfdistil.files import atomic_write_json, atomic_write_text
+
+
+def _pct(x):
+    return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _ms(d):
+    return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f} (n={d['n']})"
+
+
+def _toml(o):
+    lines = []
+    for k, v in o.to_dict().items():
+        if isinstance(v, bool):
+            lines.append(f"{k} = {'true' if v else 'false'}")
+        elif isinstance(v, (int, float)):
+            lines.append(f"{k} = {v}")
+        elif isinstance(v, list):
+            lines.append(f"{k} = [{', '.join(repr(str(x)).replace(chr(39), chr(34)) for x in v)}]")
+        else:
+            lines.append(f'{k} = "{v}"')
+    return "\n".join(lines)
+
+
+def portable(obj):
+    """Paths under the working folder written relative to it: a report can be committed and moved."""
+    import json
+    here = os.path.realpath(os.getcwd()).rstrip("/") + "/"
+    return json.loads(json.dumps(obj, default=str).replace(json.dumps(here)[1:-1], ""))
+
+
+def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates):
+    from tfdistil.distil.steps import mean_std
+    t = c.result("teacher")
+    lg = c.result("logits")
+    sp = c.splits
+    tr = c.result("transfer")
+    sel_scores = mean_std([r["selection"][metric] for r in seeds])
+    L = [f"# tfdistil distil: {o.target}", "",
+         f"Task: {len(sp['label_names'])} classes ({', '.join(sp['label_names'])}); train {sp['train']['rows']:,}, "
+         f"dev {sp['dev']['rows']:,}, selection {sp['selection']['rows']:,} rows "
+         f"(stratified {o.selection_fraction:g} of train, seed {o.selection_seed}, sha256 "
+         f"`{sp['selection']['sha256'][:16]}…`). Choices are made on **{metric}** of the selection split.", "",
+         "## The protocol", "",
+         "- dev picks each run's best epoch and nothing else;",
+         "- every choice (tuner proposals → candidate recipe → seed) is made on the selection split, carved from "
+         "train before anything trained; no stage but the last receives the test file;",
+         f"- test was read **{'once' if test.get('read') else 'never (no test file)'}**, after every choice, for the "
+         f"chosen recipe's {len(seeds)} seeds (`test_read.json`).", "",
+         "## Teacher", "",
+         f"`{t.get('base', t['dir'])}` ({'reused' if t['reused'] else f'fine-tuned {o.teacher_epochs} epochs'}, "
+         f"{(t.get('params') or 0) / 1e6:.1f} M parameters): dev accuracy {_pct(t.get('dev_accuracy'))}; "
+         f"selection accuracy {_pct(lg['selection']['accuracy'])}, macro-F1 {_pct(lg['selection']['macro_f1'])}.", "",
+         f"Transfer set: {tr['rows']:,} teacher-labelled rows ({tr['labelled_rows']:,} train, "
+         f"{tr.get('augmented', 0):,} augmented, {(tr.get('unlabelled') or {}).get('rows', 0):,} unlabelled).", "",
+         "## Candidates on the selection split (seed 0)", "",
+         "| candidate | student | flash bytes (model + C vocab) | fits | dev acc | selection acc | selection macro-F1 |",
+         "|---|---|---|---|---|---|---|"]
+    for r in candidates:
+        L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | "
+                 f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
+                 f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |")
+    L += ["", f"## The chosen recipe over {len(seeds)} seeds", "",
+          "| seed | selection acc | selection macro-F1 | chosen |", "|---|---|---|---|"]
+    for r in seeds:
+        L.append(f"| {r['seed']} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} | "
+                 f"{'yes' if r['seed'] == chosen['seed'] else ''} |")
+    L += ["", f"Selection {metric}: {_ms(sel_scores)}. Seed {chosen['seed']} is chosen: best on selection.", ""]
+    if test.get("read"):
+        L += ["## Test (read once)", "",
+              f"{test['rows']:,} rows, int8 in {test['runtime'].upper()}: recipe accuracy {_ms(test['accuracy'])}, "
+              f"macro-F1 {_ms(test['macro_f1'])}; the chosen seed {test['chosen']['seed']}: accuracy "
+              f"{_pct(test['chosen']['accuracy'])}, macro-F1 {_pct(test['chosen']['macro_f1'])}. The teacher on the "
+              f"same rows: accuracy {_pct(test['teacher']['accuracy'])}, macro-F1 {_pct(test['teacher']['macro_f1'])}."]
+        if "tflite_runtime_chosen_accuracy" in test:
+            L.append(f"The Pi runner (`classify.py`, tflite-runtime 2.14): accuracy "
+                     f"{_pct(test['tflite_runtime_chosen_accuracy'])}.")
+        L.append("")
+    L += ["## Runtime checks (selection split)", "",
+          f"- LiteRT accuracy {_pct(checks['litert']['accuracy'])}, TFLM {_pct(checks['tflm']['accuracy'])}; "
+          f"labels identical {checks['litert_vs_tflm_labels_identical']}/{checks['rows']}"]
+    if "tflite_runtime" in checks:
+        tr_ = checks["tflite_runtime"]
+        L.append(f"- tflite-runtime {tr_['version']} via classify.py: accuracy {_pct(tr_['accuracy'])}, labels identical "
+                 f"to LiteRT {tr_['labels_identical_to_litert']}/{checks['rows']}")
+    if "board" in checks:
+        b = checks["board"]
+        L.append(f"- emulated {b['board']} ({b['cpu']}): {b['n']} texts, labels identical to host TFLM "
+                 f"{b['labels_identical']}/{b['n']}; whole image {b['flash_bytes']:,} B flash, {b['ram_bytes']:,} B RAM; "
+                 f"{b['instructions_per_sentence']['mean']:,.0f} instructions per text (mean)")
+        L.append(f"- model + C vocabulary: {chosen['flash_bytes']:,} B (budget {o.flash:,} B)")
+    L += ["", f"Bundle: `{os.path.relpath(bundle['dir'], o.out)}/` ({', '.join(bundle['files'])}).", "",
+          "## Stages (seconds: actual / estimate)", "",
+          ", ".join(f"{k} {c.seconds.get(k, 0):.0f}/{estimates.get(k, 0):.0f}" for k in c.results), ""]
+    if cuts:
+        L += ["Cut to fit --time-budget: " + "; ".join(cuts), ""]
+    L += ["## Settings", "", "```toml", _toml(o), "```", ""]
+    summary = {"target": o.target, "metric": metric, "chosen": {k: chosen[k] for k in (
+        "name", "seed", "student", "model", "flash_bytes", "model_bytes", "c_vocab_bytes", "selection", "config")},
+        "teacher": {"dev_accuracy": t.get("dev_accuracy"), "selection": lg["selection"]},
+        "candidates": candidates, "seeds": seeds, "selection": sel_scores, "test": test, "checks": checks,
+        "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
+        "stage_seconds": c.seconds}
+    atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
+    atomic_write_json(os.path.join(o.out, "report.json"), portable(summary))
+    return {"report": os.path.join(o.out, "report.md"), "chosen": chosen["name"], "seed": chosen["seed"],
+            f"selection_{metric}": chosen["selection"][metric],
+            **({f"test_{metric}_chosen": test["chosen"][metric], f"test_{metric}_recipe_mean": test[metric]["mean"]}
+               if test.get("read") else {})}

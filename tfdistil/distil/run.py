@@ -1,0 +1,157 @@
+"""The `distil` driver: run the stages in order, each cached under --out keyed by its inputs.
+
+A stage's result is written to `OUT/stages/NAME.json` (atomically) with the key it was made
+with: the options it reads and the results it builds on. Run the command again, or after a kill
+at any moment, and every stage whose key still matches is skipped; the one that was running
+resumes from its library's own checkpoints. Folders a stage writes carry its key, so a changed
+option never mixes with an older output.
+"""
+import hashlib
+import json
+import os
+import time
+
+from tfdistil.distil import checks as K
+from tfdistil.distil import plan as P
+from tfdistil.distil import steps as S
+from tfdistil.distil.workdata import TestGuard, carve, selection_data, work_data
+from tfdistil.errors import UserError
+from tfdistil.files import atomic_write_json, is_ours, mark, MARKER
+
+# Which options each stage reads (beyond the results of the stages before it).
+READS = {
+    "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed"),
+    "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len"),
+    "logits": ("teacher_max_len",),
+    "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),
+    "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
+    "candidate": ("target", "flash", "epochs", "embed_init"),
+    "checks": ("target", "board_limit", "ram"),
+    "test": ("target",), "bundle": ("target",), "report": (),
+}
+
+
+def claim(out):
+    """--out must be new, empty, or a distil folder tfdistil made (then the run resumes)."""
+    from tfdistil.files import check_writable, _forbidden
+    if _forbidden(out):
+        raise UserError(f"--out {out}: refusing to write into the working folder, a parent of it, ~ or /")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out}: is a file, not a folder")
+    if os.path.isdir(out) and os.listdir(out):
+        try:
+            with open(os.path.join(out, MARKER), encoding="utf-8") as f:
+                kind = json.load(f).get("kind")
+        except (OSError, ValueError):
+            kind = None
+        if not is_ours(out) or kind != "distil":
+            raise UserError(f"--out {out}: folder exists and was not made by `tfdistil distil`; choose another --out")
+        return
+    check_writable(out, "--out", folder=True)
+
+
+class Context:
+    def __init__(self, o, log):
+        self.o, self.log, self.out = o, log, o.out
+        self.results, self.keys, self.seconds = {}, {}, {}
+
+    def path(self, *parts):
+        return os.path.join(self.out, *parts)
+
+    def result(self, name):
+        return self.results[name]
+
+    @property
+    def splits(self):
+        return self.results["splits"]
+
+    @property
+    def work(self):
+        return work_data(self.path("data"))
+
+    @property
+    def selection(self):
+        return selection_data(self.path("data"))
+
+
+def _key(o, group, deps):
+    d = {"options": {k: getattr(o, k) for k in READS[group]}, "deps": deps}
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def distil(o, log=print, dry_run=False):
+    """Run (or resume) the whole pipeline; return the report's summary. See the package doc."""
+    claim(o.out)
+    train, words, unlabelled = P.task_shape(o)
+    P.check_budget(o, train)
+    o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled))
+    plan = P.estimate(o, len(train), words, unlabelled)
+    if dry_run:
+        return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1)} for n, s in plan],
+                "estimated_minutes": round(sum(s for _, s in plan) / 60, 1), "cuts": cuts,
+                "text": P.describe(plan, cuts)}
+    os.makedirs(o.out, exist_ok=True)
+    mark(o.out, "distil")
+    log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in plan) / 60:.0f} min (estimate)")
+    for c in cuts:
+        log(f"  cut to fit --time-budget: {c}")
+    c = Context(o, log)
+    estimates = dict(plan)
+    clock = {"start": time.time(), "estimated_done": 0.0, "spent": 0.0}
+
+    def stage(name, group, deps, fn):
+        key = _key(o, group, deps)
+        path = c.path("stages", f"{name}.json")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as f:
+                saved = json.load(f)
+            if saved.get("key") == key:
+                c.results[name], c.keys[name], c.seconds[name] = saved["result"], key, saved.get("seconds", 0)
+                clock["estimated_done"] += estimates.get(name, 0)
+                log(f"[{name}] done before (cached)")
+                return saved["result"]
+        est = estimates.get(name, 60)
+        remaining = sum(v for k, v in estimates.items() if k not in c.results)
+        speed = clock["spent"] / clock["estimated_done"] if clock["estimated_done"] > 60 else 1.0
+        eta = time.strftime("%H:%M", time.localtime(time.time() + remaining * speed))
+        log(f"[{name}] starting: ~{est * speed / 60:.1f} min; everything done by ~{eta} (estimate)")
+        t0 = time.time()
+        c.keys[name] = key
+        result = fn()
+        seconds = round(time.time() - t0, 1)
+        atomic_write_json(path, {"key": key, "result": result, "seconds": seconds, "estimated_seconds": round(est)})
+        c.results[name], c.seconds[name] = result, seconds
+        clock["spent"] += seconds
+        clock["estimated_done"] += est
+        log(f"[{name}] done in {seconds / 60:.1f} min")
+        return result
+
+    os.makedirs(c.path("stages"), exist_ok=True)
+    stage("splits", "splits", {}, lambda: carve(o, c.path("data")))
+    stage("teacher", "teacher", [c.keys["splits"]], lambda: S.teacher(o, c, log))
+    stage("logits", "logits", [c.keys["teacher"]], lambda: S.logits(o, c, log))
+    stage("transfer", "transfer", [c.keys["logits"]], lambda: S.transfer(o, c, log))
+    for family in o.students:
+        stage(f"search-{family}", "search", [c.keys["logits"], family], lambda f=family: S.search(o, c, f, log))
+    metric = S.metric_name(o, c)
+    candidates = []
+    for name, config in S.candidate_configs(o, c):
+        deps = [c.keys["transfer"], config, 0]
+        candidates.append(stage(f"candidate-{name}", "candidate", deps,
+                                lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
+    best = S.best_of(candidates, metric)
+    seeds = [best]
+    for seed in range(1, o.seeds):
+        deps = [c.keys["transfer"], best["config"], seed]
+        seeds.append(stage(f"seed-{seed}", "candidate", deps,
+                           lambda s=seed: S.train_and_score(o, c, best["name"], best["config"], s, log)))
+    chosen = max(seeds, key=lambda r: (r["selection"][metric], -r["seed"]))
+    chosen_key = [c.keys[f"candidate-{best['name']}"], [c.keys[f"seed-{s}"] for s in range(1, o.seeds)]]
+    checks = stage("checks", "checks", chosen_key, lambda: K.runtime_checks(o, c, chosen, log))
+    guard = TestGuard(o, c.path("data"), c.path("test_read.json"))
+    test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, chosen, seeds, log))
+    bundle = stage("bundle", "bundle", [c.keys["checks"]], lambda: K.write_bundle(o, c, chosen, checks, log))
+    from tfdistil.distil.report import write_report
+    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates)
+    log(f"report: {c.path('report.md')}")
+    return summary

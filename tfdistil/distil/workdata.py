@@ -1,0 +1,114 @@
+"""The splits `distil` works on, and the guard that lets the test file be read once.
+
+Why a selection split: dev picks each run's best epoch, so dev accuracy is already spent; a
+choice between runs made on it (or on test) flatters the winner. `carve` holds out a
+stratified fraction of train, with a fixed seed, before anything trains: the teacher, the
+augmentation and every student see train without it, so a score on it is a fair vote.
+
+Every stage gets `work` data (train, dev; no test). Selection scores come from `selection`
+data, the same files with the selection split in the test slot. The user's test file is
+opened only by `TestGuard.read`, once.
+"""
+import hashlib
+import json
+import os
+
+import numpy as np
+
+from tfdistil.data.readers import _carve_dev, label_set, read_labelled
+from tfdistil.data.splits import TaskFiles, load_split
+from tfdistil.errors import UserError
+from tfdistil.files import atomic_write_json, atomic_write_text
+
+
+def _write_jsonl(path, texts, labels):
+    atomic_write_text(path, "".join(json.dumps({"text": t, "label": lab}, ensure_ascii=False) + "\n"
+                                    for t, lab in zip(texts, labels)))
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _source(o):
+    """(train, dev) as (texts, label names) lists, and the label names, from the user's files or a GLUE folder."""
+    if o.train:
+        data = TaskFiles(o.train, o.dev or None, None, o.text_column or None, o.label_column)
+    else:
+        data = o.data
+    train, dev = load_split(data, "train"), load_split(data, "dev")
+    names = list(train.label_names)
+    as_names = lambda s: [names[i] for i in s.labels]  # noqa: E731
+    return (train.sentences, as_names(train)), (dev.sentences, as_names(dev)), names
+
+
+def carve(o, folder):
+    """Write folder/{train,dev,selection}.jsonl; return what the report says about them."""
+    (tr_texts, tr_labels), (dev_texts, dev_labels), names = _source(o)
+    if o.limit:
+        tr_texts, tr_labels = tr_texts[:o.limit], tr_labels[:o.limit]
+    held = _carve_dev(tr_labels, names, o.selection_fraction, o.selection_seed)
+    if not held:
+        raise UserError("train is too small to hold out a selection split (every label occurs once)")
+    keep = np.ones(len(tr_texts), bool)
+    keep[held] = False
+    rows = np.flatnonzero(keep)
+    train = ([tr_texts[i] for i in rows], [tr_labels[i] for i in rows])
+    selection = ([tr_texts[i] for i in held], [tr_labels[i] for i in held])
+    if list(label_set(train[1])) != names:
+        raise UserError("a label occurs only in the rows held out for selection; add rows of it to --train")
+    os.makedirs(folder, exist_ok=True)
+    info = {"label_names": names, "selection_fraction": o.selection_fraction, "selection_seed": o.selection_seed,
+            "source": {"train": o.train or os.path.join(o.data, "train.tsv"),
+                       "dev": o.dev or (os.path.join(o.data, "dev.tsv") if o.data else "carved from train (10%, seed 0)")}}
+    for name, (texts, labels) in (("train", train), ("dev", (dev_texts, dev_labels)), ("selection", selection)):
+        sha = _write_jsonl(os.path.join(folder, f"{name}.jsonl"), texts, labels)
+        info[name] = {"rows": len(texts), "sha256": sha,
+                      "per_class": {n: labels.count(n) for n in names}}
+    atomic_write_json(os.path.join(folder, "splits.json"), info)
+    return info
+
+
+def work_data(folder):
+    """train + dev only: what every training stage gets (it cannot read test: there is none)."""
+    return TaskFiles(os.path.join(folder, "train.jsonl"), os.path.join(folder, "dev.jsonl"), None, "text", "label")
+
+
+def selection_data(folder):
+    """The same files with the selection split in the test slot: `evaluate_tflite(.., split='test')` scores it."""
+    return TaskFiles(os.path.join(folder, "train.jsonl"), os.path.join(folder, "dev.jsonl"),
+                     os.path.join(folder, "selection.jsonl"), "text", "label")
+
+
+class TestGuard:
+    """The one door to the test file. `read` converts it for the library and records the read;
+    a second read (after the choice changed, say) is refused unless the user asks by name."""
+
+    def __init__(self, o, folder, record):
+        self.o, self.folder, self.record = o, folder, record
+
+    @property
+    def available(self):
+        return bool(self.o.test or (self.o.data and os.path.isfile(os.path.join(self.o.data, "test.tsv"))))
+
+    def read(self, purpose):
+        if not self.available:
+            return None
+        if os.path.isfile(self.record):
+            with open(self.record, encoding="utf-8") as f:
+                before = json.load(f)
+            if not self.o.read_test_again:
+                raise UserError(f"test was already read once in {self.o.out} (for {before.get('purpose')}); the protocol "
+                                "allows one read. Start a new --out, or pass --read-test-again (the report will say so)")
+        names = json.load(open(os.path.join(self.folder, "splits.json"), encoding="utf-8"))["label_names"]
+        if self.o.test:
+            t = read_labelled(self.o.test, self.o.text_column or None, self.o.label_column, name="test")
+            texts, labels = t.texts, t.labels
+            unknown = sorted(set(labels) - set(names))
+            if unknown:
+                raise UserError(f"--test {self.o.test}: label(s) {', '.join(map(repr, unknown))} not in train")
+        else:
+            s = load_split(self.o.data, "test")
+            texts, labels = s.sentences, [names[i] for i in s.labels]
+        path = os.path.join(self.folder, "test.jsonl")
+        sha = _write_jsonl(path, texts, labels)
+        return TaskFiles(os.path.join(self.folder, "train.jsonl"), os.path.join(self.folder, "dev.jsonl"), path,
+                         "text", "label"), {"rows": len(texts), "sha256": sha, "purpose": purpose}
