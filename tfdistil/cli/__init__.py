@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from tfdistil.cli.compose import compose
 from tfdistil.cli.edge import convert, evaluate_tflite
 from tfdistil.cli.firmware import firmware
 from tfdistil.cli.report import report
@@ -51,5 +52,5 @@ def main():
 
 
 teacher.add_command(teacher_shards)
-for cmd in (teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report):
+for cmd in (teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report, compose):
     main.add_command(cmd)
