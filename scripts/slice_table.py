@@ -13,7 +13,6 @@ caches. The gap is teacher (MPNet) accuracy minus student accuracy on the slice,
 """
 import argparse
 import glob
-import json
 import os
 import sys
 import time

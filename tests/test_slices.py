@@ -150,3 +150,21 @@ def test_evaluate_keras_run_has_slices(tmp_path, data_dir):
     assert rows["all"]["accuracy"] == pytest.approx(r["accuracy"])
     assert rows["all"]["teacher_accuracy"] == pytest.approx(0.8899, abs=1e-4)  # MiniLM's dev accuracy
     assert r["slices"]["teacher"]["path"] == cache
+
+
+def test_slice_table_script_writes_md_and_json(tmp_path, data_dir):
+    """scripts/slice_table.py on one committed model: both teachers, the model, the command it was run with."""
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    import slice_table
+    out = str(tmp_path / "slices")
+    slice_table.main(["--models", os.path.join(ROOT, "results", "models", "cnn-distill"), "--data", data_dir,
+                      "--out", out])
+    table = json.loads(open(out + ".json").read())
+    assert table["command"] == "python scripts/slice_table.py" and table["slices"] == DEFAULT_SLICES
+    names = [m["name"] for m in table["models"]]
+    assert names == ["teacher MPNet-base", "teacher MiniLM-L6", "cnn-distill"]
+    cnn = table["models"][2]
+    recorded = json.load(open(os.path.join(ROOT, "results", "results.json")))
+    same = [r for r in recorded if r.get("tflite_int8") == cnn["model"]]
+    assert same and cnn["accuracy"] == pytest.approx(same[0]["tflite_int8_litert_test_accuracy"])
+    assert cnn["kernels"] == "builtin" and "| cnn-distill | 1,024,296 |" in open(out + ".md").read()
