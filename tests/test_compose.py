@@ -38,7 +38,11 @@ def test_negate_inserts_after_an_auxiliary_in_ptb_tokens():
     assert negate("a warm , funny movie".split(), rng) is None  # no auxiliary
     assert negate("it is not good".split(), rng) is None        # already negated
     assert negate("that is".split(), rng) is None               # nothing after it
+    assert {" ".join(negate("it 's a mess".split(), rng)) for _ in range(20)} == {"it 's not a mess"}
+    assert {" ".join(negate("they 're fun".split(), rng)) for _ in range(20)} == {"they 're not fun"}
+    assert negate("the film 's score".split(), rng) is None      # a possessive, not a copula
     assert clause("the actors can act !") == ["the", "actors", "can", "act"]
+    assert clause("but meditative and") == ["meditative"] and clause(", and .") == []
 
 
 def test_compose_is_deterministic_for_a_seed(tmp_path):

@@ -16,8 +16,12 @@ file) `factor` times, each partner drawn from the same inputs:
   2-8 words), the concession placed before it (although / though / even though
   / while);
 - negation: "not" or "n't" inserted after one auxiliary or copula of X
-  (is/was/are/were/do/does/did/can/could/will/would/has/have/had), written in
-  SST's PTB tokens ("is n't", "ca n't", "wo n't").
+  (is/was/are/were/do/does/did/can/could/will/would/has/have/had, and "'s",
+  "'re", "'m" after a pronoun), written in SST's PTB tokens ("is n't",
+  "ca n't", "wo n't", "it 's not").
+
+Inputs are SST phrases, often fragments: a clause loses the end punctuation and
+dangling edge words ("meditative and" -> "meditative") before it is joined.
 
 Only train (and the given augmented files) are read as input; outputs equal to
 a train, input, dev or test sentence are dropped, as are duplicates. Every input
@@ -38,7 +42,15 @@ CONTRAST = ("but", "yet")
 CONCESSIVE = ("although", "though", "even though", "while")
 AUXILIARIES = ("is", "was", "are", "were", "do", "does", "did", "can", "could", "will", "would", "has", "have", "had")
 CONTRACTED = {"can": "ca", "will": "wo"}  # PTB splits "can't" as "ca n't", "won't" as "wo n't"
+# PTB splits a contracted copula off its pronoun ("it 's", "they 're"); after these words it is
+# a verb, elsewhere "'s" is usually a possessive ("the film 's score"), which is left alone.
+CONTRACTED_COPULAS = {"'s": {"it", "that", "he", "she", "there", "here", "what", "who", "this"},
+                      "'re": {"you", "we", "they"}, "'m": {"i"}}
 ALREADY_NEGATED = {"not", "n't", "never", "no", "hardly"}
+# Phrase edges that leave a join dangling ("meditative and , but ...", "X , but but Y").
+LOOSE_END = {"and", "or", "but", "yet", "nor", "of", "the", "a", "an", "to", "with", "as", "for", "in", "on", "at",
+             "by", "from", "that", "which", "who", "its", "their", "his", "her", "'s"}
+LOOSE_START = {"and", "or", "but", "yet", "nor", "so"}
 CONSTRUCTIONS = ("contrast", "concessive", "negation")
 END_PUNCT = {".", "!", "?", ";", ":", ","}
 
@@ -46,21 +58,26 @@ END_PUNCT = {".", "!", "?", ";", ":", ","}
 def clause(sentence):
     """A sentence's words without the end punctuation a joined clause must not keep."""
     words = split_words(sentence)
-    while words and words[-1] in END_PUNCT:
+    while words and (words[-1] in END_PUNCT or words[-1] in LOOSE_END):
         words.pop()
-    while words and words[0] in END_PUNCT:
+    while words and (words[0] in END_PUNCT or words[0] in LOOSE_START):
         words.pop(0)
     return words
+
+
+def _is_auxiliary(words, i):
+    w = words[i]
+    return w in AUXILIARIES or (i > 0 and words[i - 1] in CONTRACTED_COPULAS.get(w, ()))
 
 
 def negate(words, rng):
     """The words with "not"/"n't" after one auxiliary or copula (chosen by `rng`), or None if the
     clause has none that is followed by a word and not already negated."""
-    spots = [i for i, w in enumerate(words[:-1]) if w in AUXILIARIES and words[i + 1] not in ALREADY_NEGATED]
+    spots = [i for i in range(len(words) - 1) if _is_auxiliary(words, i) and words[i + 1] not in ALREADY_NEGATED]
     if not spots:
         return None
     i = rng.choice(spots)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 or words[i] in CONTRACTED_COPULAS:  # "it 's not", never "it 's n't"
         return words[:i + 1] + ["not"] + words[i + 1:]
     return words[:i] + [CONTRACTED.get(words[i], words[i]), "n't"] + words[i + 1:]
 
