@@ -25,9 +25,10 @@ def slice_options(fn):
             read_header(teacher_logits)
         return fn(*args, slices=slices, teacher_logits=teacher_logits, **kw)
     wrapper = click.option(
-        "--teacher-logits", default=None,
+        "--teacher-logits", default=None, metavar="FILE",
         help="Teacher logits cache of this split: the teacher's accuracy per slice beside the student's "
-             "(default: a shipped SST-2 cache whose sha256 matches the data, else none).")(wrapper)
+             "(default: the shipped SST-2 MPNet cache, else MiniLM, if its sha256 of the split matches the "
+             "data; else no teacher).")(wrapper)
     return click.option(
         "--slices", "slices_path", default=None, metavar="FILE",
         help="JSON or TOML {name: regex} matched case-insensitively on word boundaries over the raw text "
