@@ -46,10 +46,10 @@ def fit_stream(cfg, shards_dir, data, out, **kw):
     return _fit_stream(cfg, shards_dir, data, out, **kw)
 
 
-def evaluate(run_dir, data, split="test"):
-    """Accuracy of a run folder's student on one split."""
+def evaluate(run_dir, data, split="test", **kw):
+    """Accuracy of a run folder's student on one split, overall and per slice (`slices=`, `teacher_logits=`)."""
     from tfdistil.training.fit import evaluate as _evaluate
-    return _evaluate(run_dir, data, split)
+    return _evaluate(run_dir, data, split, **kw)
 
 
 def predict(run_dir, texts):

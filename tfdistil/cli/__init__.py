@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from tfdistil.cli.compose import compose
 from tfdistil.cli.distil import distil
 from tfdistil.cli.edge import convert, evaluate_tflite
 from tfdistil.cli.firmware import firmware
@@ -52,5 +53,6 @@ def main():
 
 
 teacher.add_command(teacher_shards)
-for cmd in (distil, teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report):
+for cmd in (distil, teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report,
+            compose):
     main.add_command(cmd)

@@ -2,6 +2,7 @@
 import click
 
 from tfdistil.cli.common import command, data_options
+from tfdistil.cli.slicing import echo_slices, slice_options
 
 
 @click.command("convert")
@@ -49,7 +50,9 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
 @click.option("--kernels", default="builtin", type=click.Choice(["builtin", "xnnpack"]), show_default=True,
               help="LiteRT kernels: builtin (bit-identical to tflite-runtime on a Pi) or the XNNPACK delegate.")
 @command
-def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit, kernels):
-    """Accuracy, agreement with Keras, latency and (TFLM) arena of a flatbuffer on a split."""
+@slice_options
+def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit, kernels, slices, teacher_logits):
+    """Accuracy, agreement with Keras, latency and (TFLM) arena of a flatbuffer on a split, and per slice."""
     from tfdistil.edge.evaluate import evaluate_tflite as run_eval
-    return run_eval(model, data, split, runtime, vocab_path, run_dir, limit, kernels=kernels)
+    return echo_slices(run_eval(model, data, split, runtime, vocab_path, run_dir, limit, kernels=kernels,
+                                slices=slices, teacher_logits=teacher_logits))

@@ -4,6 +4,7 @@ import os
 import click
 
 from tfdistil.cli.common import command, data_options
+from tfdistil.cli.slicing import echo_slices, slice_options
 
 
 def _students():
@@ -62,13 +63,14 @@ def fit(config_path, data, out, overwrite, restart, paper_exact, **opts):
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @click.option("--plot", default=None, help="Also write the confusion matrix as a PNG here.")
 @command
-def evaluate(run_dir, data, split, plot):
+@slice_options
+def evaluate(run_dir, data, split, plot, slices, teacher_logits):
     """Accuracy, macro-F1, per-class precision/recall and the confusion matrix of a student on one split."""
     from tfdistil.metrics import markdown
     from tfdistil.training.fit import evaluate as evaluate_run
-    result = evaluate_run(run_dir, data, split, plot)
+    result = evaluate_run(run_dir, data, split, plot, slices, teacher_logits)
     click.echo(markdown(result), err=True)
-    return result
+    return echo_slices(result)
 
 
 @click.command("predict")

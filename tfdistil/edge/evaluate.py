@@ -232,15 +232,19 @@ def _arena_ok(model_path, size, input_names):
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,
-                    limit=None, warmup=10, arena_size=None, kernels="builtin", keep_logits=False):
+                    limit=None, warmup=10, arena_size=None, kernels="builtin", keep_logits=False,
+                    slices=None, teacher_logits=None):
     """Accuracy, agreement with the Keras model, latency p50/p95 and (TFLM) arena bytes over a split.
 
     `kernels` (LiteRT only): "builtin", the integer kernels tflite-runtime shares bit for bit,
     or "xnnpack", LiteRT's default delegate (see LiteRTRunner). `keep_logits` adds the runtime's
-    float logits per row (numpy [N, C], not JSON) for analyses that need more than the accuracy."""
+    float logits per row (numpy [N, C], not JSON) for analyses that need more than the accuracy.
+    `slices`, `teacher_logits`: per-slice scores beside the teacher's (see tfdistil.slices)."""
     from tfdistil.progress import progress
     if limit is not None and limit < 0:
         raise UserError(f"--limit must be positive (or 0 for all rows), got {limit}")
+    from tfdistil.slices import evaluate_slices, resolve
+    slices = resolve(slices)  # a bad slices file fails before the model runs
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
     vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
@@ -290,6 +294,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
         keras_pred = predict_logits(student, cfg.student, run_vocab.encode_batch(s.sentences, L)).argmax(-1)
         result["keras_accuracy_at_max_len"] = float(np.mean(keras_pred == s.labels))
         result["agreement_with_keras"] = float(np.mean(keras_pred == pred))
+    result["slices"] = evaluate_slices(s, pred, vocab.labels, slices, teacher_logits)
     if keep_logits:
         result["logits"] = logits
     if runtime == "tflm":

@@ -239,8 +239,11 @@ def load_weights(model, path):
                         "run's: retrain or restore it") from None
 
 
-def evaluate(run_dir, data, split="test", plot=None):
-    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix (`plot`: also a PNG)."""
+def evaluate(run_dir, data, split="test", plot=None, slices=None, teacher_logits=None):
+    """Accuracy, macro-F1, per-class precision/recall and the confusion matrix (`plot`: also a PNG),
+    and per slice (`slices`: a file, {name: regex} or None for the English defaults; see tfdistil.slices)."""
+    from tfdistil.slices import evaluate_slices, resolve
+    slices = resolve(slices)  # a bad slices file fails before the model loads
     from tfdistil.metrics import classification_report, plot_confusion
     from tfdistil.training.batches import predict_logits
     cfg, vocab, student = load_run(run_dir)
@@ -255,7 +258,8 @@ def evaluate(run_dir, data, split="test", plot=None):
     return {"run_dir": run_dir, "student": cfg.student, "split": split, "accuracy": report["accuracy"],
             "macro_f1": report["macro_f1"], "n": len(s), "params": int(student.count_params()),
             "seconds": round(time.time() - t0, 3), **({"plot": plot} if plot else {}),
-            "per_class": report["per_class"], "confusion": report["confusion"], "labels": report["labels"]}
+            "per_class": report["per_class"], "confusion": report["confusion"], "labels": report["labels"],
+            "slices": evaluate_slices(s, pred, vocab.labels, slices, teacher_logits)}
 
 
 def check_labels(run_dir, vocab, split):
