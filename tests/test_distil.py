@@ -41,10 +41,10 @@ def tiny_task(tmp_path_factory, data_dir):
     return {"train": _csv(d / "train.csv", rows("train", 0, 360)), "test": _csv(d / "test.csv", rows("dev", 0, 80))}
 
 
-def tiny_args(task, teacher, out, target="cortex-m4"):
+def tiny_args(task, teacher, out, target="cortex-m4", seeds=2):
     args = ["distil", "--train", task["train"], "--test", task["test"], "--teacher", teacher, "--teacher-epochs", "1",
             "--augment-factor", "1", "--students", "cnn", "--trials", "1", "--trial-epochs", "1", "--epochs", "2",
-            "--seeds", "2", "--embed-init", "off", "--max-len", "32", "--board-limit", "4", "--target", target,
+            "--seeds", str(seeds), "--embed-init", "off", "--max-len", "32", "--board-limit", "4", "--target", target,
             "--out", str(out), "--json"]
     return args + (["--flash", "256KB"] if target != "pi" else [])
 
@@ -103,7 +103,7 @@ def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninte
     again = run_cli(*tiny_args(tiny_task, tiny_bert, out))
     assert again.stderr.count("done before (cached)") == 10
     # a changed choice would need test again: refused, one line, exit 2
-    changed = run_cli(*tiny_args(tiny_task, tiny_bert, out)[:-1], "--board-limit", "3", "--seeds", "3", check=False)
+    changed = run_cli(*tiny_args(tiny_task, tiny_bert, out, seeds=3), check=False)
     assert changed.returncode == 2 and "test was already read once" in changed.stderr.strip().splitlines()[-1]
 
 
@@ -130,13 +130,16 @@ def test_sigkill_at_three_random_moments_then_the_same_chosen_model(uninterrupte
     assert a["test"]["chosen"] == {**b["test"]["chosen"], "model": a["test"]["chosen"]["model"]}, why
 
 
-def test_pi_target_bundle_runs_in_tflite_runtime(uninterrupted, tiny_task, tmp_path, pi_python):
-    """--target pi, reusing the fine-tuned teacher: the bundle's runner, in tflite-runtime 2.14,
-    gives the test accuracy the report states."""
+def test_pi_target_with_composed_texts_bundle_runs_in_tflite_runtime(uninterrupted, tiny_task, tmp_path, pi_python):
+    """--target pi, reusing the fine-tuned teacher, with the composed-text lever: the bundle's
+    runner, in tflite-runtime 2.14, gives the test accuracy the report states."""
     ref, _ = uninterrupted
     out = tmp_path / "pi"
-    run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"))
+    run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"), "--compose", "1")
     r = report(out)
+    # the composed-text lever was tried on the best recipe and weighed on the selection split
+    assert [c["name"] for c in r["candidates"]] == ["cnn", "cnn-composed"]
+    assert "+" in r["candidates"][1]["shards"]
     bundle = os.path.join(out, "bundle")
     assert sorted(r["bundle"]["files"]) == ["README.md", "classify.py", "model.tflite", "vocab.json"]
     tsv = _as_tsv(tiny_task["test"], tmp_path)

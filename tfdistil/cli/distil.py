@@ -27,6 +27,9 @@ def _targets():
                                               "a hub name, or a teacher folder `tfdistil teacher fit` made (reused).")
 @click.option("--teacher-epochs", type=int, default=None, help="Default 3.")
 @click.option("--augment-factor", type=int, default=None, help="Synthetic texts attempted per train text (default 5; 0 = none).")
+@click.option("--compose", type=int, default=None,
+              help="Composed texts ('X , but Y', 'although X , Y', negations) per train text, labelled by the "
+                   "teacher and tried as a lever on the selection split (default 0 = off).")
 @click.option("--students", default=None, help="Families to search, comma-separated (default cnn,bilstm_attn).")
 @click.option("--trials", type=int, default=None, help="Keras Tuner trials per family (default 6).")
 @click.option("--trial-epochs", type=int, default=None, help="Epochs per tuner trial (default 3).")

@@ -67,6 +67,10 @@ def estimate(o, rows, mean_words, unlabelled):
     cand = transfer_rows * worst * length * o.epochs + FIXED["convert"]
     plan += [(f"candidate-{f}{'-ei' if i else ''}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
              for f in o.students for i in range(inits)]
+    if o.compose:
+        composed = train_rows * o.compose
+        plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
+                 ("candidate-composed", (transfer_rows + composed) * worst * length * o.epochs + FIXED["convert"])]
     plan += [(f"seed-{s}", cand) for s in range(1, o.seeds)]
     board = FIXED["checks_mcu"] + o.board_limit * FIXED["board_text"] * length if o.kind == "mcu" else FIXED["checks_pi"]
     plan += [("checks", board), ("test", 10 * o.seeds), ("bundle", 10), ("report", FIXED["report"])]

@@ -24,6 +24,7 @@ READS = {
     "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len"),
     "logits": ("teacher_max_len",),
     "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),
+    "composed": ("compose", "shard_size", "teacher_max_len"),
     "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
     "candidate": ("target", "flash", "epochs", "embed_init"),
     "checks": ("target", "board_limit", "ram"),
@@ -140,13 +141,24 @@ def distil(o, log=print, dry_run=False):
         candidates.append(stage(f"candidate-{name}", "candidate", deps,
                                 lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
     best = S.best_of(candidates, metric)
+    first = f"candidate-{best['name']}"
+    if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
+        stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
+        both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]
+        name = best["name"] + "-composed"
+        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], c.keys["composed"], best["config"], 0],
+                      lambda: S.train_and_score(o, c, name, best["config"], 0, log, shards=both))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
     seeds = [best]
     for seed in range(1, o.seeds):
-        deps = [c.keys["transfer"], best["config"], seed]
+        deps = [c.keys["transfer"], best["config"], seed] + ([best["shards"]] if best["name"].endswith("-composed") else [])
         seeds.append(stage(f"seed-{seed}", "candidate", deps,
-                           lambda s=seed: S.train_and_score(o, c, best["name"], best["config"], s, log)))
+                           lambda s=seed: S.train_and_score(o, c, best["name"], best["config"], s, log,
+                                                            shards=best.get("shards"))))
     chosen = max(seeds, key=lambda r: (r["selection"][metric], -r["seed"]))
-    chosen_key = [c.keys[f"candidate-{best['name']}"], [c.keys[f"seed-{s}"] for s in range(1, o.seeds)]]
+    chosen_key = [c.keys[first], [c.keys[f"seed-{s}"] for s in range(1, o.seeds)]]
     checks = stage("checks", "checks", chosen_key, lambda: K.runtime_checks(o, c, chosen, log))
     guard = TestGuard(o, c.path("data"), c.path("test_read.json"))
     test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, chosen, seeds, log))

@@ -133,6 +133,22 @@ def transfer(o, c, log):
             "sentences_per_second": summary["sentences_per_second_all_runs"]}
 
 
+def composed(o, c, log):
+    """Texts that compose clauses ("X , but Y" both ways, "although X , Y", negated predicates) from
+    train, never dev or selection, labelled by the teacher into shards of their own: whether they
+    help is measured on the selection split (`train_and_score` with both shard sets), not assumed."""
+    from tfdistil.search.compose import write_composed
+    from tfdistil.search import shards as S
+    path = c.path("transfer", f"composed_x{o.compose}.tsv")
+    if not os.path.isfile(path + ".json"):
+        write_composed(c.selection, path, factor=o.compose, seed=0, log=log)
+    rows, sources = S.transfer_rows(c.work, [path], include_train=False)
+    with quiet():
+        summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", "composed-shards"), sources,
+                                 shard_size=o.shard_size, max_len=o.teacher_max_len, strategy="default", log=log)
+    return {"shards": summary["out"], "rows": summary["rows"]}
+
+
 # --------------------------------------------------------------------------- students
 def budget_bytes(o):
     return o.flash or 64 << 20  # no --flash: anything a Pi holds
@@ -199,7 +215,7 @@ def finished(run, cfg):
     return metrics if same else None
 
 
-def train_and_score(o, c, name, config, seed, log):
+def train_and_score(o, c, name, config, seed, log, shards=None):
     """Distil one (recipe, seed) from the transfer set, convert to int8, score it on the selection
     split in the target's runtime (TFLM for a microcontroller, LiteRT for a Pi)."""
     from tfdistil.edge.evaluate import evaluate_tflite
@@ -208,7 +224,8 @@ def train_and_score(o, c, name, config, seed, log):
     cfg = Config.from_dict({**config, "seed": seed})
     run = c.path("runs", f"{name}-s{seed}")
     with quiet():
-        metrics = finished(run, cfg) or fit_stream(cfg, c.result("transfer")["shards"], c.work, run, log=log)
+        shards = shards or c.result("transfer")["shards"]
+        metrics = finished(run, cfg) or fit_stream(cfg, shards, c.work, run, log=log)
         model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
         conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not os.path.isfile(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
@@ -216,7 +233,7 @@ def train_and_score(o, c, name, config, seed, log):
         ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run)
     vocab_bytes = _c_vocab_bytes(run) if o.kind == "mcu" else 0
     flash = conv["bytes"] + vocab_bytes
-    return {"name": name, "seed": seed, "run": run, "model": conv["path"], "student": cfg.student,
+    return {"name": name, "seed": seed, "run": run, "model": conv["path"], "student": cfg.student, "shards": shards,
             "config": {k: v for k, v in cfg.to_dict().items() if k not in ("teacher_logits",)},
             "dev_accuracy": metrics["dev_accuracy"], "best_epoch": metrics["best_epoch"],
             "train_seconds": metrics["train_seconds"], "runtime": runtime,
