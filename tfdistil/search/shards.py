@@ -236,7 +236,7 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
         from tfdistil.search.ray_shards import label_shards_ray
         return label_shards_ray(teacher_dir, rows, out_dir, sources, shard_size=shard_size, batch_size=batch_size,
                                 max_len=max_len, log=log, known_logits=known_logits, address=address,
-                                workers=workers or 1, cpus_per_worker=cpus_per_worker)
+                                workers=2 if workers is None else workers, cpus_per_worker=cpus_per_worker)
     if engine != "local":
         raise UserError(f"unknown engine {engine!r}; choose local or ray")
     import numpy as np
