@@ -18,6 +18,8 @@ set is written as TFRecord shards of `shard_size` rows plus `manifest.json`:
   MirroredStrategy over the GPUs of one machine (or over logical CPU devices,
   as the tests do), MultiWorkerMirroredStrategy across machines (`TF_CONFIG`;
   every worker reads the same input and the manifest, only the chief writes).
+- Past one machine without TF_CONFIG: `engine="ray"` (ray_shards.py, RAY.md) labels the same
+  shards on a pool of Ray actors; the driver writes and commits them here.
 
 Labelling needs the Keras 2 teacher, so `label_shards` runs in a process that has not imported
 TensorFlow with Keras 3; `read_shards` is plain tf.data (the student's Keras 3 process).
