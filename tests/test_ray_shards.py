@@ -172,8 +172,13 @@ def test_ray_bad_input_is_one_line_before_tensorflow(inputs, tmp_path, tiny_bert
     (no_weights / "tf_model.h5").unlink()
     # a folder with one finished shard of the tiny teacher (as a killed run leaves it)
     (tmp_path / "out").mkdir()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
     cases = {
         "no Ray cluster answers": ["--address", f"127.0.0.1:{closed_port()}"],
+        # a port that accepts connections but is no Ray GCS (ray.init would retry for ~25 s)
+        "is not a Ray cluster's GCS": ["--address", f"127.0.0.1:{silent.getsockname()[1]}"],
         "need at least one worker": ["--workers", 0],
         "no tf_model.h5 or model.safetensors": ["--teacher", no_weights],
         "teacher folder not found": ["--teacher", tmp_path / "missing"],

@@ -55,11 +55,37 @@ def probe_address(address, timeout=3.0):
             port = int(p)
         except ValueError:
             raise UserError(f"--address {address}: expected HOST:PORT (or ray://HOST:PORT, or auto)") from None
+    hint = "start one with `ray start --head` there, or leave out --address to run Ray here"
     try:
         socket.create_connection((host.strip("[]"), port), timeout=timeout).close()
     except OSError as e:
         raise UserError(f"--address {address}: no Ray cluster answers at {host}:{port} ({e.strerror or e}); "
-                        "start one with `ray start --head` there, or leave out --address to run Ray here") from None
+                        f"{hint}") from None
+    if not address.startswith("ray://"):
+        code = gcs_answer(f"{host}:{port}", timeout)
+        if code not in (None, "OK", "UNAUTHENTICATED"):
+            raise UserError(f"--address {address}: something listens at {host}:{port} but it is not a Ray "
+                            f"cluster's GCS (gRPC {code}); {hint}")
+
+
+def gcs_answer(target, timeout):
+    """gRPC status of one GetClusterId call to a Ray GCS, None if it cannot be asked.
+
+    A TCP connect is not enough: a proxy or firewall that accepts every connection (as on the
+    machine this was written on) makes `ray.init` retry for ~25 s. A GCS answers OK, or
+    UNAUTHENTICATED when the cluster uses token auth (Ray's default) -- it is there either way.
+    """
+    try:
+        import grpc
+        from ray.core.generated import gcs_service_pb2 as pb, gcs_service_pb2_grpc as rpc
+    except ImportError:  # another Ray layout: the TCP probe has to do
+        return None
+    with grpc.insecure_channel(target) as channel:
+        try:
+            rpc.NodeInfoGcsServiceStub(channel).GetClusterId(pb.GetClusterIdRequest(), timeout=timeout)
+            return "OK"
+        except grpc.RpcError as e:
+            return e.code().name
 
 
 def check_teacher_readable(teacher_dir):
