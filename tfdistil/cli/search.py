@@ -59,20 +59,36 @@ def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger,
               help="tf.distribute strategy; auto = MultiWorkerMirrored with TF_CONFIG, Mirrored with >1 device.")
 @click.option("--cpu-devices", default=1, show_default=True,
               help="Split the CPU into N logical devices (to mirror over CPUs; the tests use 2).")
+@click.option("--engine", default="local", show_default=True, type=click.Choice(["local", "ray"]),
+              help="local: this process (tf.distribute); ray: a pool of Ray actors (`pip install -e '.[ray]'`).")
+@click.option("--address", default=None,
+              help="--engine ray: the cluster (HOST:PORT of `ray start --head`, ray://HOST:10001, or auto); "
+                   "default: start Ray on this machine.")
+@click.option("--workers", default=None, type=int, help="--engine ray: teacher actors (default 2).")
+@click.option("--cpus-per-worker", default=1, show_default=True, help="--engine ray: CPUs (TF threads) per actor.")
 @command
 def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_logits, out, shard_size, batch_size,
-                   max_len, strategy_kind, cpu_devices):
+                   max_len, strategy_kind, cpu_devices, engine, address, workers, cpus_per_worker):
     """Label a large transfer set with the teacher: streamed, sharded TFRecords, resumable, distributed."""
     import importlib
+    from tfdistil.errors import UserError
+    if engine == "ray":  # bad flags and an unreachable cluster are reported before TensorFlow loads
+        from tfdistil.search.ray_shards import check_ray_args
+        workers = check_ray_args(address, 2 if workers is None else workers, cpus_per_worker, teacher_dir)
+    elif address or workers is not None:
+        raise UserError("--address and --workers go with --engine ray")
     importlib.import_module("tfdistil.teacher.model")  # sets TF_USE_LEGACY_KERAS before TensorFlow loads
     from tfdistil.search import shards as S
-    S.configure_cpu_devices(cpu_devices)
+    from tfdistil.search.strategy import configure_cpu_devices
+    if engine == "local":
+        configure_cpu_devices(cpu_devices)
     rows, sources = S.transfer_rows(data, augmented, limit, include_train)
     from tfdistil.teacher.logits_cache import reusable_train_logits
     known = reusable_train_logits(train_logits, teacher_dir, sources) if train_logits else None
     return S.label_shards(teacher_dir, rows, out, sources, shard_size=shard_size, batch_size=batch_size,
                           max_len=max_len, strategy=strategy_kind, log=lambda m: click.echo(m, err=True),
-                          known_logits=known)
+                          known_logits=known, engine=engine, address=address, workers=workers,
+                          cpus_per_worker=cpus_per_worker)
 
 
 @click.command("fit-stream")

@@ -18,6 +18,8 @@ set is written as TFRecord shards of `shard_size` rows plus `manifest.json`:
   MirroredStrategy over the GPUs of one machine (or over logical CPU devices,
   as the tests do), MultiWorkerMirroredStrategy across machines (`TF_CONFIG`;
   every worker reads the same input and the manifest, only the chief writes).
+- Past one machine without TF_CONFIG: `engine="ray"` (ray_shards.py, RAY.md) labels the same
+  shards on a pool of Ray actors; the driver writes and commits them here.
 
 Labelling needs the Keras 2 teacher, so `label_shards` runs in a process that has not imported
 TensorFlow with Keras 3; `read_shards` is plain tf.data (the student's Keras 3 process).
@@ -33,6 +35,7 @@ from tfdistil.data.splits import data_cli_args, load_split
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
 from tfdistil.progress import progress
+from tfdistil.search.strategy import describe, distributed_forward, is_chief, make_strategy
 
 FORMAT = "tfdistil-shards-1"
 MANIFEST = "manifest.json"
@@ -77,86 +80,6 @@ def transfer_rows(data, augmented=(), limit=None, include_train=True):
     if not sources:
         raise UserError("nothing to label: pass --augmented FILE or keep the train split")
     return itertools.chain.from_iterable(parts), sources
-
-
-# --------------------------------------------------------------------------- strategy
-def configure_cpu_devices(n):
-    """Split the CPU into `n` logical devices (before TensorFlow starts its runtime)."""
-    if n <= 1:
-        return
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
-    except RuntimeError:
-        raise UserError("--cpu-devices must be set before TensorFlow initialises its devices") from None
-
-
-def make_strategy(kind="auto"):
-    """A tf.distribute strategy over what this machine (or cluster) has.
-
-    auto: MultiWorkerMirrored when TF_CONFIG names several workers, Mirrored over
-    the GPUs when there are several (or over logical CPUs when the CPU was
-    split), else the default one-device strategy.
-    """
-    import tensorflow as tf
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {})
-    if kind == "multiworker" or (kind == "auto" and sum(len(v) for v in cluster.values()) > 1):
-        # Before anything else touches the runtime: collectives are configured at startup.
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    cpus = tf.config.list_logical_devices("CPU")
-    if kind == "auto":
-        if len(gpus) > 1 or (not gpus and len(cpus) > 1):
-            kind = "mirrored"
-        else:
-            kind = "default"
-    if kind == "default":
-        return tf.distribute.get_strategy()
-    if kind == "mirrored":
-        return tf.distribute.MirroredStrategy([d.name for d in (gpus or cpus)])
-    raise UserError(f"unknown strategy {kind!r}; choose auto, default, mirrored or multiworker")
-
-
-def describe(strategy):
-    return {"name": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync)}
-
-
-def is_chief(strategy):
-    """Only the chief writes files (MultiWorkerMirroredStrategy runs this code on every worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return True
-    spec = resolver.cluster_spec().as_dict()
-    if "chief" in spec:
-        return resolver.task_type == "chief"
-    return resolver.task_type == "worker" and resolver.task_id == 0
-
-
-def distributed_forward(strategy, teacher):
-    """f(ids, mask) -> logits [B, C]: the global batch split over replicas, gathered in order."""
-    import numpy as np
-    import tensorflow as tf
-    n = strategy.num_replicas_in_sync
-
-    @tf.function(reduce_retracing=True)
-    def step(ids, mask):
-        def replica_fn(i, m):
-            return teacher(input_ids=i, attention_mask=m, training=False).logits
-        return strategy.gather(strategy.run(replica_fn, args=(ids, mask)), axis=0)
-
-    def forward(ids, mask):
-        rows = len(ids)
-        pad = (-rows) % n  # every replica gets the same number of rows: repeat the last one
-        if pad:
-            ids = np.concatenate([ids, np.repeat(ids[-1:], pad, 0)])
-            mask = np.concatenate([mask, np.repeat(mask[-1:], pad, 0)])
-        per = len(ids) // n
-        split = lambda a: strategy.experimental_distribute_values_from_function(
-            lambda ctx: tf.constant(a[ctx.replica_id_in_sync_group * per:(ctx.replica_id_in_sync_group + 1) * per]))
-        return step(split(ids), split(mask)).numpy()[:rows]
-
-    return forward
 
 
 # --------------------------------------------------------------------------- writing
@@ -242,14 +165,82 @@ def teacher_fingerprint(teacher_dir):
 
 
 # --------------------------------------------------------------------------- labelling
+def shard_settings(teacher_dir, sources, shard_size, max_len):
+    """What a rerun must match to reuse this folder's shards (both engines write the same)."""
+    return {"teacher": teacher_dir, "teacher_sha256": teacher_fingerprint(teacher_dir), "sources": sources,
+            "shard_size": shard_size, "max_len": max_len, "mask_token": MASK}
+
+
+def open_manifest(out_dir, settings):
+    """The folder's manifest, or a new one; refuses a folder labelled by another teacher or data."""
+    os.makedirs(out_dir, exist_ok=True)
+    manifest = load_manifest(out_dir)
+    if manifest is None:
+        return new_manifest(settings)
+    changed = [k for k in settings if _comparable(settings, k) != _comparable(manifest, k)]
+    if changed:
+        raise UserError(f"{out_dir}: shards made with other settings ({', '.join(changed)} differ); "
+                        f"use another --out or delete the folder")
+    return manifest
+
+
+def chunks(rows, shard_size):
+    """(index, offset, rows, input sha256) per shard, `shard_size` rows at a time (streamed)."""
+    rows, offset = iter(rows), 0
+    for index in itertools.count():
+        chunk = list(itertools.islice(rows, shard_size))
+        if not chunk:
+            return
+        yield index, offset, chunk, rows_sha256(chunk)
+        offset += len(chunk)
+
+
+def save_shard(out_dir, manifest, index, chunk, input_sha, logits, seconds, reused, **extra):
+    """Write shard `index` atomically, then list it in the manifest (the resume point)."""
+    path = os.path.join(out_dir, shard_name(index))
+    digest = write_shard(path, [s for s, _ in chunk], [y for _, y in chunk], logits)
+    commit_shard(out_dir, manifest, {
+        "index": index, "file": shard_name(index), "rows": len(chunk), "bytes": os.path.getsize(path),
+        "sha256": digest, "input_sha256": input_sha,
+        "labelled_rows": sum(1 for _, y in chunk if y >= 0), "seconds": round(seconds, 3),
+        "logits_reused": reused,
+        "sentences_per_second": round((len(chunk) - reused) / max(seconds, 1e-9), 1), **extra})
+
+
+def finish_manifest(out_dir, manifest):
+    manifest["complete"] = True
+    manifest["shard_count"] = len(manifest["shards"])
+    atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
+
+
+def summary(out_dir, manifest, labelled, labelled_shards, skipped, wall, label_seconds, **extra):
+    return {"out": out_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
+            "labelled_rows": sum(s["labelled_rows"] for s in manifest["shards"]),
+            "shards_labelled_now": labelled_shards, "shards_skipped": skipped,
+            "rows_labelled_now": labelled, "wall_seconds": round(wall, 2),
+            "sentences_per_second": round(labelled / max(label_seconds, 1e-9), 1) if labelled else None,
+            "sentences_per_second_all_runs": manifest["throughput"]["sentences_per_second"],
+            "complete": manifest["complete"], **extra}
+
+
 def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_size=64, max_len=128,
-                 strategy="auto", log=print, known_logits=None):
+                 strategy="auto", log=print, known_logits=None, engine="local", address=None, workers=None,
+                 cpus_per_worker=1):
     """Label `rows` ((sentence, label) iterable) with the teacher into resumable shards under `out_dir`.
 
     `sources` describes the input (with sha256s), part of the settings a rerun must match.
     `strategy`: a tf.distribute.Strategy or a `make_strategy` kind. `known_logits`: this teacher's
     logits of the first rows (`logits_cache.reusable_train_logits`), not recomputed. Returns a summary.
+    `engine="ray"`: the same shards from a pool of Ray actors (`ray_shards.label_shards_ray`; `address`,
+    `workers`, `cpus_per_worker` go there, `strategy` is not used).
     """
+    if engine == "ray":
+        from tfdistil.search.ray_shards import label_shards_ray
+        return label_shards_ray(teacher_dir, rows, out_dir, sources, shard_size=shard_size, batch_size=batch_size,
+                                max_len=max_len, log=log, known_logits=known_logits, address=address,
+                                workers=2 if workers is None else workers, cpus_per_worker=cpus_per_worker)
+    if engine != "local":
+        raise UserError(f"unknown engine {engine!r}; choose local or ray")
     import numpy as np
     from tfdistil.teacher import model as T  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
 
@@ -257,32 +248,15 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
         raise UserError("--shard-size and --batch-size must be positive")
     if isinstance(strategy, str):
         strategy = make_strategy(strategy)
-    settings = {"teacher": teacher_dir, "teacher_sha256": teacher_fingerprint(teacher_dir), "sources": sources,
-                "shard_size": shard_size, "max_len": max_len, "mask_token": MASK}
     chief = is_chief(strategy)
-    os.makedirs(out_dir, exist_ok=True)
-    manifest = load_manifest(out_dir)
-    if manifest is None:
-        manifest = new_manifest(settings)
-    else:
-        changed = [k for k in settings if _comparable(settings, k) != _comparable(manifest, k)]
-        if changed:
-            raise UserError(f"{out_dir}: shards made with other settings ({', '.join(changed)} differ); "
-                            f"use another --out or delete the folder")
+    manifest = open_manifest(out_dir, shard_settings(teacher_dir, sources, shard_size, max_len))
     done = {s["index"]: s for s in manifest["shards"]}
     model = forward = tokenizer = None
     labelled = labelled_shards = skipped = 0
     label_seconds = 0.0
     t_run = time.time()
-    rows = iter(rows)
     n_known = 0 if known_logits is None else len(known_logits)
-    start = 0
-    for index in itertools.count():
-        chunk = list(itertools.islice(rows, shard_size))
-        if not chunk:
-            break
-        start, offset = start + len(chunk), start
-        input_sha = rows_sha256(chunk)
+    for index, offset, chunk, input_sha in chunks(rows, shard_size):
         entry = done.get(index)
         if entry and _finished(out_dir, entry, input_sha):
             skipped += 1
@@ -305,31 +279,17 @@ def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_
         seconds = time.time() - t0
         label_seconds += seconds
         if chief:
-            path = os.path.join(out_dir, shard_name(index))
-            digest = write_shard(path, [s for s, _ in chunk], [y for _, y in chunk], logits)
-            commit_shard(out_dir, manifest, {
-                "index": index, "file": shard_name(index), "rows": len(chunk), "bytes": os.path.getsize(path),
-                "sha256": digest, "input_sha256": input_sha,
-                "labelled_rows": sum(1 for _, y in chunk if y >= 0), "seconds": round(seconds, 3),
-                "logits_reused": reused,
-                "sentences_per_second": round((len(chunk) - reused) / max(seconds, 1e-9), 1), "strategy": describe(strategy)})
+            save_shard(out_dir, manifest, index, chunk, input_sha, logits, seconds, reused,
+                       strategy=describe(strategy))
         labelled += len(chunk) - reused
         labelled_shards += 1
         log(f"shard {index}: {len(chunk)} rows ({reused} logits from the cache), "
             f"{(len(chunk) - reused) / max(seconds, 1e-9):.0f} sentences/s")
-    wall = time.time() - t_run
     if chief:
-        manifest["complete"] = True
-        manifest["shard_count"] = len(manifest["shards"])
-        atomic_write_json(os.path.join(out_dir, MANIFEST), manifest)
-    return {"out": out_dir, "shards": len(manifest["shards"]), "rows": manifest["rows"],
-            "labelled_rows": sum(s["labelled_rows"] for s in manifest["shards"]),
-            "shards_labelled_now": labelled_shards, "shards_skipped": skipped,
-            "rows_labelled_now": labelled, "wall_seconds": round(wall, 2),
-            # Tokenising + forward passes only (not loading the teacher, hashing or writing).
-            "sentences_per_second": round(labelled / max(label_seconds, 1e-9), 1) if labelled else None,
-            "sentences_per_second_all_runs": manifest["throughput"]["sentences_per_second"],
-            "strategy": describe(strategy), "chief": chief, "complete": manifest["complete"]}
+        finish_manifest(out_dir, manifest)
+    # sentences/s: tokenising + forward passes only (not loading the teacher, hashing or writing).
+    return summary(out_dir, manifest, labelled, labelled_shards, skipped, time.time() - t_run, label_seconds,
+                   engine="local", strategy=describe(strategy), chief=chief)
 
 
 def _label_chunk(T, model, tokenizer, forward, sentences, batch_size, max_len, desc=None):
