@@ -131,12 +131,14 @@ def test_sigkill_at_three_random_moments_then_the_same_chosen_model(uninterrupte
 
 
 def test_pi_target_with_composed_texts_bundle_runs_in_tflite_runtime(uninterrupted, tiny_task, tmp_path, pi_python):
-    """--target pi, reusing the fine-tuned teacher, with the composed-text lever: the bundle's
+    """--target pi, reusing the fine-tuned teacher, labelling on Ray, with the composed-text lever: the bundle's
     runner, in tflite-runtime 2.14, gives the test accuracy the report states."""
     ref, _ = uninterrupted
     out = tmp_path / "pi"
-    run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"), "--compose", "1")
+    run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"), "--compose", "1",
+            "--engine", "ray", "--workers", "1")
     r = report(out)
+    assert r["transfer"]["engine"] == "ray"  # the transfer set was labelled by a Ray actor pool
     # the composed-text lever was tried on the best recipe and weighed on the selection split
     assert [c["name"] for c in r["candidates"]] == ["cnn", "cnn-composed"]
     assert "+" in r["candidates"][1]["shards"]

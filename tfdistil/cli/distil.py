@@ -44,7 +44,10 @@ def _targets():
 @click.option("--selection-fraction", type=float, default=None, help="Share of train held out for choices (default 0.1).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
 @click.option("--time-budget", type=float, default=None, help="Minutes: cut the plan to fit, and say what was cut.")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default=None, help="Who labels the transfer set.")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
+              help="Who labels the transfer set: this process (default) or a Ray actor pool (same shards).")
+@click.option("--ray-address", default=None, help="--engine ray: a running cluster's HEAD:6379 (default: start one here).")
+@click.option("--workers", type=int, default=None, help="--engine ray: teacher actors (default 2).")
 @click.option("--limit", type=int, default=None, help="Only the first N train rows (smoke runs).")
 @click.option("--read-test-again", is_flag=True, default=None, help="Allow a second read of test (the report says so).")
 @click.option("--config", "config_path", default=None, help="A TOML file with any of these settings; flags win.")

@@ -65,7 +65,9 @@ class DistilOptions:
     # transfer set
     augment_factor: int = 5                          # synthetic sentences attempted per train text (0 = none)
     compose: int = 0                                 # composed texts ("X , but Y", negations) per train text; 0 = off
-    engine: str = "local"                            # who labels the transfer set
+    engine: str = "local"                            # who labels the transfer set: local | ray
+    ray_address: str = ""                            # --engine ray: a running cluster (HEAD:6379); "" = start one here
+    workers: int = 2                                 # --engine ray: teacher actors
     shard_size: int = 20_000
     # students
     students: list = field(default_factory=lambda: ["cnn", "bilstm_attn"])
@@ -161,6 +163,10 @@ def check(o):
         raise UserError(f"--metric is one of {', '.join(METRICS)}; --embed-init one of {', '.join(EMBED_INIT)}; "
                         f"--engine one of {', '.join(ENGINES)}")
     if o.engine == "ray":
-        raise UserError("--engine ray: not in this build of tfdistil yet (use --engine local)")
+        import importlib.util
+        if importlib.util.find_spec("ray") is None:
+            raise UserError("--engine ray needs Ray: pip install -e '.[ray]'")
+        if o.workers < 1:
+            raise UserError(f"--workers must be at least 1, got {o.workers}")
     if o.kind == "mcu" and not o.flash:
         raise UserError(f"target {o.target}: give --flash (bytes for the model + C vocabulary, e.g. 256KB)")

@@ -102,7 +102,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     summary = {"target": o.target, "metric": metric, "chosen": {k: chosen[k] for k in (
         "name", "seed", "student", "model", "flash_bytes", "model_bytes", "c_vocab_bytes", "selection", "config")},
         "teacher": {"dev_accuracy": t.get("dev_accuracy"), "selection": lg["selection"]},
-        "candidates": candidates, "seeds": seeds, "selection": sel_scores, "test": test, "checks": checks,
+        "transfer": tr, "candidates": candidates, "seeds": seeds, "selection": sel_scores, "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds}
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))

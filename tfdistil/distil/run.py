@@ -23,7 +23,7 @@ READS = {
     "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed"),
     "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len"),
     "logits": ("teacher_max_len",),
-    "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),
+    "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),  # not engine: same shards
     "composed": ("compose", "shard_size", "teacher_max_len"),
     "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
     "candidate": ("target", "flash", "epochs", "embed_init"),

@@ -70,6 +70,13 @@ def logits(o, c, log):
 
 
 # --------------------------------------------------------------------------- transfer set
+def engine(o):
+    """How `label_shards` runs: in this process, or on a Ray actor pool (same shards either way)."""
+    if o.engine == "ray":
+        return {"engine": "ray", "address": o.ray_address or None, "workers": o.workers}
+    return {"engine": "local", "strategy": "default"}
+
+
 def read_texts(path, text_column=""):
     """Texts without labels: a .txt is one text a line; .csv/.tsv/.jsonl name it by column
     (`text_column`, else `text` or `sentence`)."""
@@ -128,8 +135,9 @@ def transfer(o, c, log):
     known = reusable_train_logits(c.result("logits")["path"], teacher_dir, sources)
     with quiet():
         summary = S.label_shards(teacher_dir, rows, c.path("transfer", "shards"), sources, shard_size=o.shard_size,
-                                 max_len=o.teacher_max_len, strategy="default", log=log, known_logits=known)
+                                 max_len=o.teacher_max_len, log=log, **engine(o), known_logits=known)
     return {"shards": summary["out"], "rows": summary["rows"], "labelled_rows": summary["labelled_rows"], **info,
+            "engine": summary.get("engine", o.engine),
             "sentences_per_second": summary["sentences_per_second_all_runs"]}
 
 
@@ -145,7 +153,7 @@ def composed(o, c, log):
     rows, sources = S.transfer_rows(c.work, [path], include_train=False)
     with quiet():
         summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", "composed-shards"), sources,
-                                 shard_size=o.shard_size, max_len=o.teacher_max_len, strategy="default", log=log)
+                                 shard_size=o.shard_size, max_len=o.teacher_max_len, log=log, **engine(o))
     return {"shards": summary["out"], "rows": summary["rows"]}
 
 
