@@ -45,13 +45,31 @@ constexpr int kLineMax = 2048;  // the host refuses longer sentences rather than
 constexpr int kBaselineReads = 16;
 constexpr int kMaxOutputs = 64;  // classes; the tap copies at most this many int8 logits
 constexpr uint32_t kPaint = 0xA5C3E1F0u;
-constexpr uint32_t kSetupPaintBytes = 128 * 1024;     // before setup: AllocateTensors(), stdio
-constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sentence
+// The stack is what the board's linker script reserved (tfdistil/edge/mcu_boards.py): paint most
+// of it, before setup (AllocateTensors(), stdio) and again before every sentence.
+#ifndef TFDISTIL_PAINT_BYTES
+#define TFDISTIL_PAINT_BYTES (12 * 1024)
+#endif
+constexpr uint32_t kSetupPaintBytes = TFDISTIL_PAINT_BYTES;
+constexpr uint32_t kInferencePaintBytes = TFDISTIL_PAINT_BYTES;
 
 // The host build gets a large arena: 64-bit pointers make TFLM's bookkeeping bigger than on the
 // board, and the arena's size never changes an answer.
+// The board's arena is the kit's (measured in host TFLM with the reference kernels) scaled by
+// TFDISTIL_ARENA_PERCENT: optimized kernels (CMSIS-NN) ask for more scratch, so the host build
+// retries with a larger percentage when AllocateTensors() fails, and records what it needed.
+#ifndef TFDISTIL_ARENA_PERCENT
+#define TFDISTIL_ARENA_PERCENT 100
+#endif
+constexpr int Scaled(int bytes) {
+  return static_cast<int>((static_cast<long long>(bytes) * TFDISTIL_ARENA_PERCENT / 100 + 15) / 16 * 16);
+}
 #ifndef TFDISTIL_ARENA_SIZE
-#define TFDISTIL_ARENA_SIZE kTensorArenaSize
+#ifdef TFDISTIL_PER_TOKEN
+#define TFDISTIL_ARENA_SIZE (Scaled(kTensorArenaSize) + 16 * (kNumHeads + 2))  // each part rounds up
+#else
+#define TFDISTIL_ARENA_SIZE Scaled(kTensorArenaSize)
+#endif
 #define TFDISTIL_HOST_ARENA 0
 #else
 #define TFDISTIL_HOST_ARENA 1
@@ -256,9 +274,9 @@ int SetUpPerToken(const tflite::MicroOpResolver& resolver, size_t* arena_used) {
     return p;
   };
   g_step_model = tflite::GetModel(g_model);
-  static uint8_t* step_arena = take(kStepArenaSize);
+  static uint8_t* step_arena = take(Scaled(kStepArenaSize));
   static tflite::MicroInterpreter step(g_step_model, resolver, step_arena,
-                                       TFDISTIL_HOST_ARENA ? kHostShare : kStepArenaSize);
+                                       TFDISTIL_HOST_ARENA ? kHostShare : Scaled(kStepArenaSize));
   g_step = &step;
   if (step.AllocateTensors() != kTfLiteOk) return Fail("step: AllocateTensors() failed (arena too small?)");
   g_step_in[0] = InputNamed(g_step_model, step, "token_fwd");
@@ -270,9 +288,9 @@ int SetUpPerToken(const tflite::MicroOpResolver& resolver, size_t* arena_used) {
   *arena_used = step.arena_used_bytes();
   for (int h = 0; h < kNumHeads; ++h) {
     const tflite::Model* model = tflite::GetModel(g_head_models[h]);
-    uint8_t* head_arena = take(kHeadArenaSizes[h]);
+    uint8_t* head_arena = take(Scaled(kHeadArenaSizes[h]));
     g_heads[h] = new (g_head_storage[h]) tflite::MicroInterpreter(
-        model, resolver, head_arena, TFDISTIL_HOST_ARENA ? kHostShare : kHeadArenaSizes[h]);
+        model, resolver, head_arena, TFDISTIL_HOST_ARENA ? kHostShare : Scaled(kHeadArenaSizes[h]));
     if (g_heads[h]->AllocateTensors() != kTfLiteOk) return Fail("head: AllocateTensors() failed (arena too small?)");
     const char* names[4] = {"lstm_fwd", "lstm_bwd_reversed", "reverse_index", "token_ids"};
     for (int k = 0; k < 4; ++k) g_head_in[h][k] = InputNamed(model, *g_heads[h], names[k]);
