@@ -77,7 +77,66 @@ def measured(model, data, split, limit, board):
             r = json.load(f)
         if r.get("model_sha256") == sha and r.get("board") == board:
             return r, os.path.relpath(full, ROOT)
-    return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None), None
+    # this table is the reference kernels' (the per-board table below has both kernel sets)
+    return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None,
+                        kernels="reference"), None
+
+
+def board_rows():
+    """One row per (board, kernel set) run of scripts/firmware_boards.sh (JSON files with a
+    "kernels" field in results/firmware): whole-image flash and RAM as the board's linker script
+    placed them, instructions per sentence, agreement with host TFLM."""
+    from tfdistil.edge.mcu_boards import BOARDS as EMULATED
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "results", "firmware", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        if "kernels" not in r or "board_memory" not in r:
+            continue
+        ins, flash, ram = r["instructions"]["invoke"], r["flash"], r["ram"]
+        out.append({
+            "source": os.path.relpath(path, ROOT), "model": r["model"], "board": r["board"], "cpu": r["cpu"],
+            "about": EMULATED[r["board"]]["about"], "kernels": r["kernels"], "n": r["n"], "split": r["split"],
+            "flash_total": flash["total"], "flash_model_plus_vocabulary": flash["model"] + flash["vocabulary"],
+            "flash_tflm": flash["tflm_runtime"], "board_flash": r["board_memory"]["flash_bytes"],
+            "ram_total": ram["total"], "arena": ram["arena"], "arena_used_on_board": ram["arena_used_on_board"],
+            "arena_percent_of_kit": ram["arena_percent_of_kit"], "stack_reserved": ram["stack_reserved"],
+            "heap_reserved": ram["heap_reserved"], "stack": r["stack_high_water_bytes"], "heap": ram["heap_bytes"],
+            "board_ram": r["board_memory"]["ram_bytes"],
+            "instructions_mean": ins["mean"], "instructions_p50": ins["p50"], "instructions_p95": ins["p95"],
+            "accuracy": r["accuracy"], "labels_identical": r["labels_identical"],
+            "int8_outputs_identical": r["int8_outputs_identical"], "command": r.get("command")})
+    order = list(EMULATED)
+    return sorted(out, key=lambda b: (b["model"], order.index(b["board"]), b["kernels"]))
+
+
+def board_lines(rows):
+    if not rows:
+        return []
+    lines = ["", "## Per board: the same firmware on six emulated boards, CMSIS-NN and reference kernels", "",
+             "From `bash scripts/firmware_boards.sh` (`tfdistil firmware MODEL --board B --kernels K --per-token "
+             "16,32,64 --c-vocab fingerprint-ranks`; logs in `results/logs/firmware-boards/`, JSON in "
+             "`results/firmware/`). Each board links with its own script (`tfdistil/edge/mcu_boards.py`): "
+             "**flash** = every byte of the image (vectors, text, rodata, tables, .data's initial values), "
+             "**RAM** = .data + .bss (with the arena) + the reserved 8 KiB heap and 16 KiB stack, as the linker "
+             "placed them in the board's RAM region; the link fails if either does not fit. The arena is sized "
+             "on the board: the kit's (measured in host TFLM with reference kernels) or, where "
+             "`AllocateTensors()` failed with it, the next larger of 125/150/200/300 %.", "",
+             "| model | board | CPU | kernels | flash B (whole image) | of which model + vocab | TFLM | RAM B | arena "
+             "(% of kit) | arena used | stack B | instr./sentence mean | p50 | p95 | sentences | accuracy | "
+             "labels = host TFLM | int8 = host TFLM |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: | ---: |"]
+    for b in rows:
+        name = os.path.basename(os.path.dirname(b["model"]))
+        lines.append(
+            f"| {name} | {b['board']} | {b['cpu']} | {b['kernels']} | {_n(b['flash_total'])} "
+            f"| {_n(b['flash_model_plus_vocabulary'])} | {_n(b['flash_tflm'])} | {_n(b['ram_total'])} "
+            f"| {_n(b['arena'])} ({b['arena_percent_of_kit']} %) | {_n(b['arena_used_on_board'])} | {_n(b['stack'])} "
+            f"| {_n(int(b['instructions_mean']))} | {_n(int(b['instructions_p50']))} | {_n(int(b['instructions_p95']))} "
+            f"| {b['n']} {b['split']} | {100 * b['accuracy']:.2f} | {b['labels_identical']}/{b['n']} "
+            f"| {b['int8_outputs_identical']}/{b['n']} |")
+    return lines
 
 
 def per_token_rows():
@@ -202,7 +261,7 @@ def render_markdown(rows, meta):
             f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fit_cells} |")
     lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
               "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes.",
-              *int16x8_lines()]
+              *board_lines(meta.get("board_rows", [])), *int16x8_lines()]
     return "\n".join(lines) + "\n"
 
 
@@ -225,6 +284,7 @@ def main(argv=None):
         for r in rows:
             r["fits"] = fits(r)
         meta["boards"] = [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]
+        meta["board_rows"] = board_rows()
         from tfdistil.files import atomic_write_json, atomic_write_text
         atomic_write_text(args.out, render_markdown(rows, meta))
         atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})
@@ -239,7 +299,7 @@ def main(argv=None):
     from tfdistil.errors import UserError
     try:
         for m in models:
-            check_inputs(m, args.board)
+            check_inputs(m, args.board, "reference")
         compiler = _compiler_id(find_tools()["g++"])
         rows = []
         for i, model in enumerate(models, 1):
@@ -259,7 +319,8 @@ def main(argv=None):
             "command": " ".join(shlex.quote(a) for a in ["python", "scripts/firmware_budget.py"]
                                 + (sys.argv[1:] if argv is None else list(argv))),
             "board": args.board, "compiler": compiler, "estimate_clock_mhz": ESTIMATE_MHZ,
-            "boards": [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]}
+            "boards": [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS],
+            "board_rows": board_rows()}
     from tfdistil.files import atomic_write_json, atomic_write_text
     atomic_write_text(args.out, render_markdown(rows, meta))
     atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})

@@ -22,7 +22,8 @@ from tfdistil.data.splits import load_split
 from tfdistil.edge.export import convert
 from tfdistil.edge.firmware import write_firmware_kit
 from tfdistil.edge.mcu import run_firmware, run_qemu
-from tfdistil.edge.mcu_build import (APT_PACKAGES, BOARDS, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
+from tfdistil.edge.mcu_boards import link_flags
+from tfdistil.edge.mcu_build import (APT_PACKAGES, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
                                 tflm_source_dir)
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
@@ -81,8 +82,13 @@ def test_flash_and_ram_add_up(board_run, int8_models):
     words = kit["vocab_words"]
     assert 6 * words < kit["vocab_flash_bytes"] <= flash["vocabulary"] <= kit["vocab_flash_bytes"] + 12
     assert 20_000 < flash["tflm_runtime"] < 300_000
-    assert ram["arena"] == kit["arena_bytes"] and 0 < ram["arena_used_on_board"] <= ram["arena"]
-    assert ram["total"] == r["ram_bytes"] == ram["arena"] + ram["tflm_runtime"] + ram["other"]
+    # the kit's arena, or a larger one where the board's kernels needed more (ARENA_PERCENTS)
+    assert ram["arena"] >= kit["arena_bytes"] * ram["arena_percent_of_kit"] // 100
+    assert ram["arena"] <= kit["arena_bytes"] * ram["arena_percent_of_kit"] // 100 + 16
+    assert ram["arena_percent_of_kit"] == 100 or ram["arena_percents_failed"]
+    assert 0 < ram["arena_used_on_board"] <= ram["arena"]
+    assert ram["total"] == r["ram_bytes"] == (ram["arena"] + ram["tflm_runtime"] + ram["stack_reserved"] +
+                                              ram["heap_reserved"] + ram["other"])
     assert ram["other"] == sum(ram["other_detail"].values())
     stack = ram["stack_high_water_bytes"]
     assert 0 < stack["setup"] < 64 * 1024 and 0 < stack["inference"] < 64 * 1024
@@ -129,9 +135,8 @@ def test_main_example_compiles_and_links_for_cortex_m4(toolchain, int8_models, t
         assert proc.returncode == 0, proc.stderr[-3000:]
         objects.append(obj)
     lib, _ = tflm_library(kit["ops"], BOARD, tools, src)
-    proc = subprocess.run([tools["g++"], *BOARDS[BOARD]["cpu_flags"], "--specs=rdimon.specs",
-                           "-Wl,--section-start=.vectors=0x0", "-Wl,--undefined=tfdistil_vectors", "-Wl,--gc-sections",
-                           "-o", str(tmp_path / "main_example.elf"), *objects, lib, "-lm"], capture_output=True, text=True)
+    proc = subprocess.run([tools["g++"], *link_flags(BOARD, str(tmp_path)), "-o", str(tmp_path / "main_example.elf"),
+                           *objects, lib, "-lm"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

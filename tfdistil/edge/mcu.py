@@ -46,7 +46,7 @@ ARENA_PERCENTS = (100, 125, 150, 200, 300)
 FIRST_MISMATCHES = 20
 
 
-def check_inputs(model_path, board, kernels="reference"):
+def check_inputs(model_path, board, kernels="cmsis-nn"):
     """Everything that can be wrong before any build or TensorFlow import: one UserError."""
     check_board(board)
     check_kernels(kernels)
@@ -210,8 +210,28 @@ def _stats(values):
             "p95": float(np.percentile(v, 95)), "max": float(v.max()), "min": float(v.min())}
 
 
+def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", log=None, on_sentence=None, build=None):
+    """Build the kit's firmware (or take `build`) and run `sentences` on the board; while
+    AllocateTensors() fails there, rebuild with the next larger arena (ARENA_PERCENTS of the kit's).
+    Returns (build, board_out); build["arena_percents_failed"] lists the sizes that did not do."""
+    log = log or (lambda m: None)
+    failed = []
+    for percent in ARENA_PERCENTS:
+        if build is None or build["arena_percent"] != percent:
+            build = build_firmware(kit_dir, out_dir, board, ops, log=log, kernels=kernels, arena_percent=percent)
+        try:
+            board_out = run_qemu(build["elf"], sentences, board, out_dir, on_sentence=on_sentence)
+            build["arena_percents_failed"] = failed
+            return build, board_out
+        except UserError as e:
+            if "arena too small" not in str(e) or percent == ARENA_PERCENTS[-1]:
+                raise
+            failed.append(percent)
+            log(f"board: AllocateTensors() failed with {percent}% of the kit's arena; trying a larger one")
+
+
 def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386", build_dir=None, log=None,
-                 progress=True, head_lengths=None, vocab_layout="strings", kernels="reference"):
+                 progress=True, head_lengths=None, vocab_layout="strings", kernels="cmsis-nn"):
     """Build, run and measure the firmware of a converted model over a split (see module doc).
 
     `kernels`: "reference" (TFLM's portable kernels) or "cmsis-nn" (Arm's optimized ones for the
@@ -249,29 +269,18 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         host_build = build_host_reference(kit_dir, os.path.join(work, "host"), kit["ops"], log=log)
         host_build_out = run_host_build(host_build["exe"], s.sentences, os.path.join(work, "host"))
         t_host = time.time()
-        arena_tries = []
-        for percent in ARENA_PERCENTS:
-            if percent != build["arena_percent"]:
-                build = build_firmware(kit_dir, out_dir, board, kit["ops"], log=log, kernels=kernels,
-                                       arena_percent=percent)
-            log(f"board: {len(s)} sentences on the emulated {board} (QEMU, {kernels} kernels, arena {percent}% of the kit's)")
-            bar = None
-            if progress:
-                from tfdistil.progress import progress as progress_bar
-                bar = progress_bar(total=len(s), desc=f"{board} {split}", unit="sentence")
-            try:
-                board_out = run_qemu(build["elf"], s.sentences, board, out_dir, on_sentence=bar.update if bar else None)
-                break
-            except UserError as e:
-                if "arena too small" not in str(e) or percent == ARENA_PERCENTS[-1]:
-                    raise
-                arena_tries.append(percent)
-                log(f"board: AllocateTensors() failed with {percent}% of the kit's arena; trying a larger one")
-            finally:
-                if bar:
-                    bar.close()
+        log(f"board: {len(s)} sentences on the emulated {board} (QEMU, {kernels} kernels)")
+        bar = None
+        if progress:
+            from tfdistil.progress import progress as progress_bar
+            bar = progress_bar(total=len(s), desc=f"{board} {split}", unit="sentence")
+        try:
+            build, board_out = run_on_board(kit_dir, out_dir, board, kit["ops"], s.sentences, kernels, log=log,
+                                            on_sentence=bar.update if bar else None, build=build)
+        finally:
+            if bar:
+                bar.close()
         memory = firmware_memory(build["elf"], build["map"], board)
-        build["arena_percents_failed"] = arena_tries
         t_qemu = time.time()
     build["host_tflm"] = host_build["tflm"]
     result = summarize(model_path, model_bytes, kit, memory, build, board, s, host, host_build_out, board_out,

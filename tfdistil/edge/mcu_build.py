@@ -20,7 +20,7 @@ import time
 
 from tfdistil.errors import UserError
 from tfdistil.edge import mcu_cmsis
-from tfdistil.edge.mcu_boards import BOARDS, board_defines, check_board, link_flags, overflow_message  # noqa: F401
+from tfdistil.edge.mcu_boards import BOARDS, board_defines, link_flags, overflow_message
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MCU_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src")
