@@ -110,6 +110,45 @@ def board_rows():
     return sorted(out, key=lambda b: (b["model"], order.index(b["board"]), b["kernels"]))
 
 
+# Parts a student might ship on: (part, core, flash bytes, RAM bytes, emulated build whose measured
+# image stands for it, assumptions). Sizes from the vendors' product pages as of 2026; check the
+# datasheet of the exact part number before relying on them.
+PARTS = (
+    ("nRF52840 (Arduino Nano 33 BLE)", "Cortex-M4F", 1024 * KIB, 256 * KIB, "mps2-an386", ""),
+    ("nRF52832", "Cortex-M4F", 512 * KIB, 64 * KIB, "mps2-an386", ""),
+    ("STM32F405RG (Netduino Plus 2)", "Cortex-M4F", 1024 * KIB, 128 * KIB, "netduinoplus2",
+     "the 64 KB CCM RAM not counted (the arena could live there)"),
+    ("STM32L432KC", "Cortex-M4F", 256 * KIB, 64 * KIB, "mps2-an386", ""),
+    ("RP2040 (Raspberry Pi Pico)", "Cortex-M0+", 2048 * KIB, 264 * KIB, "mps2-an385",
+     "2 MB is the Pico's external QSPI flash; a Cortex-M0+ (ARMv6-M) image was not built: the "
+     "Cortex-M3 image stands for it, and Thumb-1 code is somewhat larger"),
+    ("Alif Ensemble E3 (M55 HP/HE)", "Cortex-M55", 5632 * KIB, 13824 * KIB, "mps3-an547",
+     "5.5 MB MRAM, 13.5 MB SRAM in total as Alif's product brief gives them (not verified here); a real layout splits them into "
+     "per-core TCMs and shared SRAM"),
+)
+
+
+def parts_lines(rows):
+    """Does the measured image (flash) and RAM (data + bss + reserved heap and stack) fit each part?"""
+    model_rows = [b for b in rows if b["n"] > 0]
+    if not model_rows:
+        return []
+    lines = ["", "## Fits on (parts)", "",
+             "The per-board images above against real parts: **flash** = the whole image, **RAM** = what the "
+             "linker placed in RAM (data + bss with the arena + 8 KiB heap + 16 KiB stack reserved). Nothing "
+             "else is counted: a real application's drivers, radio stack or RTOS add to both.", "",
+             "| part | core | flash | RAM | measured on | kernels | image flash B | RAM B | fits | assumptions |",
+             "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | --- | --- |"]
+    for part, core, flash, ram, board, note in PARTS:
+        for b in (r for r in model_rows if r["board"] == board):
+            ok = b["flash_total"] <= flash and b["ram_total"] <= ram
+            why = [] if ok else [w for w, bad in (("flash", b["flash_total"] > flash), ("RAM", b["ram_total"] > ram)) if bad]
+            lines.append(f"| {part} | {core} | {_k(flash)} KiB | {_k(ram)} KiB | {board} | {b['kernels']} "
+                         f"| {_n(b['flash_total'])} | {_n(b['ram_total'])} | {'yes' if ok else 'no (' + ', '.join(why) + ')'} "
+                         f"| {note} |")
+    return lines
+
+
 def board_lines(rows):
     if not rows:
         return []
@@ -261,7 +300,8 @@ def render_markdown(rows, meta):
             f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fit_cells} |")
     lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
               "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes.",
-              *board_lines(meta.get("board_rows", [])), *int16x8_lines()]
+              *board_lines(meta.get("board_rows", [])), *parts_lines(meta.get("board_rows", [])),
+              *int16x8_lines()]
     return "\n".join(lines) + "\n"
 
 
