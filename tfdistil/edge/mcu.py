@@ -33,6 +33,7 @@ from tfdistil.errors import UserError
 from tfdistil.edge.mcu_boards import BOARDS, check_board
 from tfdistil.edge.mcu_build import build_firmware, build_host_reference, find_tools, tflm_source_dir
 from tfdistil.edge.mcu_cmsis import check_kernels
+from tfdistil.edge.mcu_counts import _stats, instruction_counts, op_instructions
 from tfdistil.edge.mcu_memory import firmware_memory
 from tfdistil.edge.evaluate import _feeds, check_vocab, read_manifest, read_model
 
@@ -143,7 +144,8 @@ def _run_and_parse(cmd, workdir, sentences, where, on_sentence=None):
     lines, errors = queue.Queue(), queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
     threading.Thread(target=_reader, args=(proc.stderr, errors), daemon=True).start()
-    board_out = {"ready": {}, "calibration": [], "baseline": [], "sentences": [], "end": None, "failure": None}
+    board_out = {"ready": {}, "calibration": [], "baseline": [], "sentences": [], "ops": [], "end": None,
+                 "failure": None}
     try:
         while True:
             try:
@@ -164,6 +166,9 @@ def _run_and_parse(cmd, workdir, sentences, where, on_sentence=None):
                 board_out["sentences"].append(_parse_sentence(rest))
                 if on_sentence:
                     on_sentence()
+            elif kind == "O":  # a profiled build: op name, ticks, calls
+                name, ticks, calls = rest.split()
+                board_out["ops"].append((name, int(ticks), int(calls)))
             elif kind == "F":
                 board_out["failure"] = rest
             elif "HALTED" in line:  # a TFLM DCHECK failed: the board now spins forever
@@ -193,24 +198,8 @@ def _parse_sentence(rest):
             "ticks": (int(tokenize), int(reset), int(invoke))}
 
 
-def instruction_counts(board_out):
-    """Ticks -> instructions: ticks per instruction from the two calibration loops (their
-    difference is an exact number of instructions), minus the median empty interval."""
-    (n1, t1), (n2, t2) = board_out["calibration"]
-    per_instruction = (t2 - t1) / (n2 - n1)
-    baseline = float(np.median(board_out["baseline"]))
-    ticks = np.array([s["ticks"] for s in board_out["sentences"]], dtype=np.float64)
-    counts = np.rint((ticks - baseline) / per_instruction).astype(np.int64)
-    return counts, {"ticks_per_instruction": round(per_instruction, 6), "baseline_ticks": baseline}
-
-
-def _stats(values):
-    v = np.asarray(values, dtype=np.float64)
-    return {"mean": round(float(v.mean()), 1), "p50": float(np.percentile(v, 50)),
-            "p95": float(np.percentile(v, 95)), "max": float(v.max()), "min": float(v.min())}
-
-
-def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", log=None, on_sentence=None, build=None):
+def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", log=None, on_sentence=None, build=None,
+                 defines=()):
     """Build the kit's firmware (or take `build`) and run `sentences` on the board; while
     AllocateTensors() fails there, rebuild with the next larger arena (ARENA_PERCENTS of the kit's).
     Returns (build, board_out); build["arena_percents_failed"] lists the sizes that did not do."""
@@ -218,7 +207,8 @@ def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", lo
     failed = []
     for percent in ARENA_PERCENTS:
         if build is None or build["arena_percent"] != percent:
-            build = build_firmware(kit_dir, out_dir, board, ops, log=log, kernels=kernels, arena_percent=percent)
+            build = build_firmware(kit_dir, out_dir, board, ops, log=log, kernels=kernels, arena_percent=percent,
+                                   defines=defines)
         try:
             board_out = run_qemu(build["elf"], sentences, board, out_dir, on_sentence=on_sentence)
             build["arena_percents_failed"] = failed
@@ -364,6 +354,7 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
                                            "inference": end["inference_stack_bytes"],
                                            "measured_from": "main() entry; painted-stack scan"},
                 "heap_bytes": end["heap_bytes"]},
+        **({"instructions_by_op": op_instructions(board_out, n)} if board_out["ops"] else {}),
         "instructions": {"invoke": _stats(invoke), "tokenize": _stats(tokenize), "reset": _stats(reset),
                          "per_sentence_total": _stats(counts.sum(axis=1)), **clock,
                          "method": f"qemu-system-arm -icount shift={BOARDS[board]['icount_shift']}: the board's "

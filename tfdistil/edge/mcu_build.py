@@ -236,7 +236,7 @@ def tflm_library(ops, board, tools, src, jobs=None, log=None, kernels="reference
     return lib, {**info, "cached": False, "seconds": round(seconds, 1), "compiled": len(todo)}
 
 
-def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", arena_percent=100):
+def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", arena_percent=100, defines=()):
     """Compile the kit and main_qemu.cc, link them with libtflm.a into out_dir/firmware.elf (+ .map)
     with the board's linker script; a firmware the board cannot hold is one UserError."""
     tools, src = find_tools(), tflm_source_dir()
@@ -250,7 +250,7 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     for path, cxx in app:
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
         _run([tools["g++" if cxx else "gcc"], *compile_flags(src, board, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", "-c", path, "-o", obj],
+              *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines, "-c", path, "-o", obj],
              f"compiling {path}")
         objects.append(obj)
     elf, map_path = os.path.join(out_dir, "firmware.elf"), os.path.join(out_dir, "firmware.map")
