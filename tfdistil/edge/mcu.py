@@ -166,9 +166,9 @@ def _run_and_parse(cmd, workdir, sentences, where, on_sentence=None):
                 board_out["sentences"].append(_parse_sentence(rest))
                 if on_sentence:
                     on_sentence()
-            elif kind == "O":  # a profiled build: op name, ticks, calls
-                name, ticks, calls = rest.split()
-                board_out["ops"].append((name, int(ticks), int(calls)))
+            elif kind == "O":  # a profiled build: op name, ticks (high and low 32 bits), calls
+                name, high, low, calls = rest.split()
+                board_out["ops"].append((name, (int(high) << 32) + int(low), int(calls)))
             elif kind == "F":
                 board_out["failure"] = rest
             elif "HALTED" in line:  # a TFLM DCHECK failed: the board now spins forever

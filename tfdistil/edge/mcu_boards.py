@@ -138,7 +138,9 @@ def link_flags(board, out_dir):
     script = os.path.join(out_dir, "board.ld")
     with open(script, "w") as f:
         f.write(linker_script(board))
-    return [*BOARDS[board]["cpu_flags"], "--specs=rdimon.specs", f"-Wl,-T,{script}",
+    # newlib-nano: the same answers and instruction counts, ~20 KB less flash and 2 KB less RAM
+    # (checked on mps2-an386 with the 256 KB student: firmware_notes/boards.md)
+    return [*BOARDS[board]["cpu_flags"], "--specs=nano.specs", "--specs=rdimon.specs", f"-Wl,-T,{script}",
             "-Wl,--undefined=tfdistil_vectors", "-Wl,--gc-sections"]
 
 

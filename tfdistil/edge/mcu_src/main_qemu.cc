@@ -103,7 +103,7 @@ void Calibrate() {
 
 // ---------------------------------------------------------------- instructions per op type
 // With -DTFDISTIL_PROFILE_OPS the interpreters get a profiler that adds up the timer ticks of
-// every op invocation by op name ("O name ticks calls" lines at the end). Its own two timer reads
+// every op invocation by op name ("O name ticks_high ticks_low calls" lines at the end). Its own two timer reads
 // per op land in the totals, so a profiled build's per-sentence counts run slightly higher.
 #ifdef TFDISTIL_PROFILE_OPS
 class OpProfiler : public tflite::MicroProfilerInterface {
@@ -124,8 +124,8 @@ class OpProfiler : public tflite::MicroProfilerInterface {
   }
   void Print() const {
     for (int i = 0; i < count_; ++i)
-      printf("O %s %llu %lu\n", tags_[i], static_cast<unsigned long long>(ticks_[i]),
-             static_cast<unsigned long>(calls_[i]));
+      printf("O %s %lu %lu %lu\n", tags_[i], static_cast<unsigned long>(ticks_[i] >> 32),  // newlib-nano
+             static_cast<unsigned long>(ticks_[i] & 0xFFFFFFFFu), static_cast<unsigned long>(calls_[i]));  // has no %llu
   }
 
  private:
