@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The committed <= 256 KB student on every emulated board, with both kernel sets, every SST-2 test
 # sentence (per-token firmware, fingerprint-rank word table, as firmware_notes/budget.md's row):
-# writes results/firmware/NAME-pertoken-fingerprint-ranks[-BOARD][-KERNELS]-test.json and
+# writes results/firmware/boards/NAME-pertoken-fingerprint-ranks[-BOARD][-KERNELS]-test.json and
 # results/logs/firmware-boards/BOARD-KERNELS.log. scripts/firmware_budget.py renders the per-board table.
 #
 #   bash scripts/firmware_boards.sh
@@ -14,12 +14,12 @@ MODEL=${MODEL:-results/models/mcu-attn-e20h32a16-v8800-sw/bilstm_attn_int8_L64.t
 BOARDS=${BOARDS:-"mps2-an386 mps2-an385 mps2-an500 mps2-an505 mps3-an547 netduinoplus2"}
 KERNELS=${KERNELS:-"cmsis-nn reference"}
 LIMIT=${LIMIT:-}
-mkdir -p results/logs/firmware-boards results/firmware
+mkdir -p results/logs/firmware-boards results/firmware/boards
 for board in $BOARDS; do
   for kernels in $KERNELS; do
     log=results/logs/firmware-boards/$board-$kernels${LIMIT:+-first$LIMIT}.log
     cmd=("$TFDISTIL" firmware "$MODEL" --board "$board" --kernels "$kernels" --data "$DATA" --split test
-         --per-token 16,32,64 --c-vocab fingerprint-ranks --out results/firmware)
+         --per-token 16,32,64 --c-vocab fingerprint-ranks --out results/firmware/boards)
     [ -n "$LIMIT" ] && cmd+=(--limit "$LIMIT")
     start=$(date +%s)
     { echo "\$ ${cmd[*]}"; echo "# started $(date -u +%FT%TZ) on $(nproc) cores; TFLM cache: ${TFDISTIL_CACHE:-~/.cache/tfdistil}"; } > "$log"
