@@ -102,7 +102,9 @@ def test_instructions_per_sentence(board_run):
     for step in ("invoke", "tokenize", "reset"):
         s = ins[step]
         assert 0 < s["min"] <= s["p50"] <= s["p95"] <= s["max"], (step, s)
-    assert ins["invoke"]["min"] > 100 * ins["tokenize"]["max"]
+    # inference outweighs tokenizing by more than an order of magnitude (CMSIS-NN brought the tiny
+    # CNN's and BiLSTM's Invoke() to 50-90 times the longest tokenization)
+    assert ins["invoke"]["min"] > 20 * ins["tokenize"]["max"]
     assert r["invoke_ms_estimate"]["p50"] == pytest.approx(ins["invoke"]["p50"] / 64e3, abs=0.01)
     assert "1 instruction per cycle" in r["invoke_ms_estimate"]["assumes"]
 
@@ -269,4 +271,5 @@ def test_per_token_firmware_follows_the_sentence(toolchain, int8_models, data_di
     cost = np.array(per_token["per_sentence"]["invoke_instructions"])
     assert tokens.max() < 40 and cost.mean() < 0.6 * np.mean(full["per_sentence"]["invoke_instructions"])
     slope = np.polyfit(tokens, cost, 1)[0]
-    assert slope > 0.5 * cost.min() / max(tokens.min(), 1)  # more tokens, more work
+    # more tokens, more work (with CMSIS-NN's cheaper LSTM step the heads' fixed share is larger)
+    assert slope > 0.25 * cost.min() / max(tokens.min(), 1)
