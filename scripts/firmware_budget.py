@@ -77,7 +77,109 @@ def measured(model, data, split, limit, board):
             r = json.load(f)
         if r.get("model_sha256") == sha and r.get("board") == board:
             return r, os.path.relpath(full, ROOT)
-    return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None), None
+    # this table is the reference kernels' (the per-board table below has both kernel sets)
+    return run_firmware(model, data, split, limit, board, progress=False, log=lambda m: None,
+                        kernels="reference"), None
+
+
+def board_rows():
+    """One row per (board, kernel set) run of scripts/firmware_boards.sh (results/firmware/boards/):
+    whole-image flash and RAM as the board's linker script
+    placed them, instructions per sentence, agreement with host TFLM."""
+    from tfdistil.edge.mcu_boards import BOARDS as EMULATED
+    out = []
+    for path in sorted(glob.glob(os.path.join(ROOT, "results", "firmware", "boards", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            r = json.load(f)
+        ins, flash, ram = r["instructions"]["invoke"], r["flash"], r["ram"]
+        out.append({
+            "source": os.path.relpath(path, ROOT), "model": r["model"], "board": r["board"], "cpu": r["cpu"],
+            "about": EMULATED[r["board"]]["about"], "kernels": r["kernels"], "n": r["n"], "split": r["split"],
+            "flash_total": flash["total"], "flash_model_plus_vocabulary": flash["model"] + flash["vocabulary"],
+            "flash_tflm": flash["tflm_runtime"], "board_flash": r["board_memory"]["flash_bytes"],
+            "ram_total": ram["total"], "arena": ram["arena"], "arena_used_on_board": ram["arena_used_on_board"],
+            "arena_percent_of_kit": ram["arena_percent_of_kit"], "stack_reserved": ram["stack_reserved"],
+            "heap_reserved": ram["heap_reserved"], "stack": r["stack_high_water_bytes"], "heap": ram["heap_bytes"],
+            "board_ram": r["board_memory"]["ram_bytes"],
+            "instructions_mean": ins["mean"], "instructions_p50": ins["p50"], "instructions_p95": ins["p95"],
+            "accuracy": r["accuracy"], "labels_identical": r["labels_identical"],
+            "int8_outputs_identical": r["int8_outputs_identical"], "command": r.get("command")})
+    order = list(EMULATED)
+    return sorted(out, key=lambda b: (b["model"], order.index(b["board"]), b["kernels"]))
+
+
+# Parts a student might ship on: (part, core, flash bytes, RAM bytes, emulated build whose measured
+# image stands for it, assumptions). Sizes from the vendors' product pages as of 2026; check the
+# datasheet of the exact part number before relying on them.
+PARTS = (
+    ("nRF52840 (Arduino Nano 33 BLE)", "Cortex-M4F", 1024 * KIB, 256 * KIB, "mps2-an386", ""),
+    ("nRF52832", "Cortex-M4F", 512 * KIB, 64 * KIB, "mps2-an386", ""),
+    ("STM32F405RG (Netduino Plus 2)", "Cortex-M4F", 1024 * KIB, 128 * KIB, "netduinoplus2",
+     "the 64 KB CCM RAM not counted (the arena could live there)"),
+    ("STM32L432KC", "Cortex-M4F", 256 * KIB, 64 * KIB, "mps2-an386", ""),
+    ("RP2040 (Raspberry Pi Pico)", "Cortex-M0+", 2048 * KIB, 264 * KIB, "mps2-an385",
+     "2 MB is the Pico's external QSPI flash; a Cortex-M0+ (ARMv6-M) image was not built: the "
+     "Cortex-M3 image stands for it, and Thumb-1 code is somewhat larger"),
+    ("Alif Ensemble E3 (M55 HP/HE)", "Cortex-M55", 5632 * KIB, 13824 * KIB, "mps3-an547",
+     "5.5 MB MRAM, 13.5 MB SRAM in total as Alif's product brief gives them (not verified here); a real layout splits them into "
+     "per-core TCMs and shared SRAM"),
+)
+
+
+def parts_lines(rows):
+    """Does the measured image (flash) and RAM (data + bss + reserved heap and stack) fit each part?"""
+    model_rows = [b for b in rows if b["n"] > 0]
+    if not model_rows:
+        return []
+    lines = ["", "## Fits on (parts)", "",
+             "The per-board images above against real parts. **flash** = the whole image. **RAM as linked** = what "
+             "the linker placed in RAM: data + bss with the arena (sized on the board, see above) + the 8 KiB heap "
+             "and 16 KiB stack reserved. **RAM needed** = the same with the arena TFLM used on the board, the stack "
+             "high-water mark and the heap newlib took instead of the reserves (a tight build's need). Nothing "
+             "else is counted: a real application's drivers, radio stack or RTOS add to both.", "",
+             "| part | core | flash | RAM | measured on | kernels | image flash B | RAM as linked B | RAM needed B "
+             "| fits as linked | fits tight | assumptions |",
+             "| --- | --- | ---: | ---: | --- | --- | ---: | ---: | ---: | --- | --- | --- |"]
+    for part, core, flash, ram, board, note in PARTS:
+        for b in (r for r in model_rows if r["board"] == board):
+            tight = (b["ram_total"] - b["arena"] - b["stack_reserved"] - b["heap_reserved"] + b["arena_used_on_board"]
+                     + b["stack"] + b["heap"])
+            cells = []
+            for need in (b["ram_total"], tight):
+                bad = [w for w, over in (("flash", b["flash_total"] > flash), ("RAM", need > ram)) if over]
+                cells.append("yes" if not bad else f"no ({', '.join(bad)})")
+            lines.append(f"| {part} | {core} | {_k(flash)} KiB | {_k(ram)} KiB | {board} | {b['kernels']} "
+                         f"| {_n(b['flash_total'])} | {_n(b['ram_total'])} | {_n(tight)} | {cells[0]} | {cells[1]} | {note} |")
+    return lines
+
+
+def board_lines(rows):
+    if not rows:
+        return []
+    lines = ["", "## Per board: the same firmware on six emulated boards, CMSIS-NN and reference kernels", "",
+             "From `bash scripts/firmware_boards.sh` (`tfdistil firmware MODEL --board B --kernels K --per-token "
+             "16,32,64 --c-vocab fingerprint-ranks`; logs in `results/logs/firmware-boards/`, JSON in "
+             "`results/firmware/`). Each board links with its own script (`tfdistil/edge/mcu_boards.py`): "
+             "**flash** = every byte of the image (vectors, text, rodata, tables, .data's initial values), "
+             "**RAM** = .data + .bss (with the arena) + the reserved 8 KiB heap and 16 KiB stack, as the linker "
+             "placed them in the board's RAM region; the link fails if either does not fit. The arena is sized "
+             "on the board: the kit's (measured in host TFLM with reference kernels) or, where "
+             "`AllocateTensors()` failed with it, the next larger of 125/150/200/300 %.", "",
+             "| model | board | CPU | kernels | flash B (whole image) | of which model + vocab | TFLM | RAM B | arena "
+             "(% of kit) | arena used | stack B | instr./sentence mean | p50 | p95 | sentences | accuracy | "
+             "labels = host TFLM | int8 = host TFLM |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+             "| ---: | ---: | ---: |"]
+    for b in rows:
+        name = os.path.basename(os.path.dirname(b["model"]))
+        lines.append(
+            f"| {name} | {b['board']} | {b['cpu']} | {b['kernels']} | {_n(b['flash_total'])} "
+            f"| {_n(b['flash_model_plus_vocabulary'])} | {_n(b['flash_tflm'])} | {_n(b['ram_total'])} "
+            f"| {_n(b['arena'])} ({b['arena_percent_of_kit']} %) | {_n(b['arena_used_on_board'])} | {_n(b['stack'])} "
+            f"| {_n(int(b['instructions_mean']))} | {_n(int(b['instructions_p50']))} | {_n(int(b['instructions_p95']))} "
+            f"| {b['n']} {b['split']} | {100 * b['accuracy']:.2f} | {b['labels_identical']}/{b['n']} "
+            f"| {b['int8_outputs_identical']}/{b['n']} |")
+    return lines
 
 
 def per_token_rows():
@@ -86,6 +188,8 @@ def per_token_rows():
     for path in sorted(glob.glob(os.path.join(ROOT, "results", "firmware", "*-pertoken-*.json"))):
         with open(path, encoding="utf-8") as f:
             r = json.load(f)
+        if r.get("kernels", "reference") != "reference" or r["board"] != "mps2-an386":
+            continue  # this table is the M4's with reference kernels; the per-board table has the rest
         heads = "/".join(str(n) for n in r["build"]["kit"]["per_token"]["head_lengths"])
         model = os.path.join(ROOT, r["model"]) if not os.path.isabs(r["model"]) else r["model"]
         words = {"fingerprints": ", fingerprint word table",
@@ -202,6 +306,7 @@ def render_markdown(rows, meta):
             f"| {r['n']} {r['split']} | {100 * r['accuracy']:.2f} | {agree} | {fit_cells} |")
     lines += ["", "Rows marked in the JSON with `source: results/firmware/...` reuse the full-split run of "
               "`bash scripts/firmware_runs.sh` (logs in `results/logs/firmware-*.log`) for the same model bytes.",
+              *board_lines(meta.get("board_rows", [])), *parts_lines(meta.get("board_rows", [])),
               *int16x8_lines()]
     return "\n".join(lines) + "\n"
 
@@ -225,6 +330,7 @@ def main(argv=None):
         for r in rows:
             r["fits"] = fits(r)
         meta["boards"] = [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]
+        meta["board_rows"] = board_rows()
         from tfdistil.files import atomic_write_json, atomic_write_text
         atomic_write_text(args.out, render_markdown(rows, meta))
         atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})
@@ -239,7 +345,7 @@ def main(argv=None):
     from tfdistil.errors import UserError
     try:
         for m in models:
-            check_inputs(m, args.board)
+            check_inputs(m, args.board, "reference")
         compiler = _compiler_id(find_tools()["g++"])
         rows = []
         for i, model in enumerate(models, 1):
@@ -259,7 +365,8 @@ def main(argv=None):
             "command": " ".join(shlex.quote(a) for a in ["python", "scripts/firmware_budget.py"]
                                 + (sys.argv[1:] if argv is None else list(argv))),
             "board": args.board, "compiler": compiler, "estimate_clock_mhz": ESTIMATE_MHZ,
-            "boards": [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS]}
+            "boards": [{"name": b, "flash_bytes": f, "ram_bytes": m} for b, f, m in BOARDS],
+            "board_rows": board_rows()}
     from tfdistil.files import atomic_write_json, atomic_write_text
     atomic_write_text(args.out, render_markdown(rows, meta))
     atomic_write_json(args.out[:-3] + ".json", {**meta, "rows": rows})

@@ -27,7 +27,7 @@ for job in $(for d in $MODELS; do echo "$d::"; done; for d in $PER_TOKEN_MODELS;
   name=$(basename "$dir")${heads:+-pertoken}${layout:+-$layout}
   model=$(ls "$dir"/*_int8_L64.tflite | head -n 1)
   log=results/logs/firmware-$name-test.log
-  cmd=("$TFDISTIL" firmware "$model" --board mps2-an386 --data "$DATA" --split test --out results/firmware)
+  cmd=("$TFDISTIL" firmware "$model" --board mps2-an386 --kernels reference --data "$DATA" --split test --out results/firmware)
   [ -n "$heads" ] && cmd+=(--per-token "$heads")
   [ -n "$layout" ] && cmd+=(--c-vocab "$layout")
   start=$(date +%s)

@@ -177,6 +177,7 @@ BAD_INPUTS = [
     (["evaluate-tflite", "{junk}", "--runtime", "gpu"], "Invalid value for '--runtime'"),
     (["firmware", "{tmp}/nope.tflite"], "model file not found"),
     (["firmware", "{junk}", "--board", "stm32"], "unknown board"),
+    (["firmware", "{junk}", "--kernels", "cmsis"], "unknown kernel set"),
     (["firmware", "{foreign}"], "not a run folder"),
     (["firmware", "{junk}", "--limit", "0"], "--limit must be positive"),
     (["evaluate-tflite", "{junk}", "--data", "{data}", "--limit", "-5"], "--limit must be positive"),

@@ -22,7 +22,8 @@ from tfdistil.data.splits import load_split
 from tfdistil.edge.export import convert
 from tfdistil.edge.firmware import write_firmware_kit
 from tfdistil.edge.mcu import run_firmware, run_qemu
-from tfdistil.edge.mcu_build import (APT_PACKAGES, BOARDS, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
+from tfdistil.edge.mcu_boards import link_flags
+from tfdistil.edge.mcu_build import (APT_PACKAGES, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
                                 tflm_source_dir)
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
@@ -81,8 +82,13 @@ def test_flash_and_ram_add_up(board_run, int8_models):
     words = kit["vocab_words"]
     assert 6 * words < kit["vocab_flash_bytes"] <= flash["vocabulary"] <= kit["vocab_flash_bytes"] + 12
     assert 20_000 < flash["tflm_runtime"] < 300_000
-    assert ram["arena"] == kit["arena_bytes"] and 0 < ram["arena_used_on_board"] <= ram["arena"]
-    assert ram["total"] == r["ram_bytes"] == ram["arena"] + ram["tflm_runtime"] + ram["other"]
+    # the kit's arena, or a larger one where the board's kernels needed more (ARENA_PERCENTS)
+    assert ram["arena"] >= kit["arena_bytes"] * ram["arena_percent_of_kit"] // 100
+    assert ram["arena"] <= kit["arena_bytes"] * ram["arena_percent_of_kit"] // 100 + 16
+    assert ram["arena_percent_of_kit"] == 100 or ram["arena_percents_failed"]
+    assert 0 < ram["arena_used_on_board"] <= ram["arena"]
+    assert ram["total"] == r["ram_bytes"] == (ram["arena"] + ram["tflm_runtime"] + ram["stack_reserved"] +
+                                              ram["heap_reserved"] + ram["other"])
     assert ram["other"] == sum(ram["other_detail"].values())
     stack = ram["stack_high_water_bytes"]
     assert 0 < stack["setup"] < 64 * 1024 and 0 < stack["inference"] < 64 * 1024
@@ -96,7 +102,9 @@ def test_instructions_per_sentence(board_run):
     for step in ("invoke", "tokenize", "reset"):
         s = ins[step]
         assert 0 < s["min"] <= s["p50"] <= s["p95"] <= s["max"], (step, s)
-    assert ins["invoke"]["min"] > 100 * ins["tokenize"]["max"]
+    # inference outweighs tokenizing by more than an order of magnitude (CMSIS-NN brought the tiny
+    # CNN's and BiLSTM's Invoke() to 50-90 times the longest tokenization)
+    assert ins["invoke"]["min"] > 20 * ins["tokenize"]["max"]
     assert r["invoke_ms_estimate"]["p50"] == pytest.approx(ins["invoke"]["p50"] / 64e3, abs=0.01)
     assert "1 instruction per cycle" in r["invoke_ms_estimate"]["assumes"]
 
@@ -129,9 +137,8 @@ def test_main_example_compiles_and_links_for_cortex_m4(toolchain, int8_models, t
         assert proc.returncode == 0, proc.stderr[-3000:]
         objects.append(obj)
     lib, _ = tflm_library(kit["ops"], BOARD, tools, src)
-    proc = subprocess.run([tools["g++"], *BOARDS[BOARD]["cpu_flags"], "--specs=rdimon.specs",
-                           "-Wl,--section-start=.vectors=0x0", "-Wl,--undefined=tfdistil_vectors", "-Wl,--gc-sections",
-                           "-o", str(tmp_path / "main_example.elf"), *objects, lib, "-lm"], capture_output=True, text=True)
+    proc = subprocess.run([tools["g++"], *link_flags(BOARD, str(tmp_path)), "-o", str(tmp_path / "main_example.elf"),
+                           *objects, lib, "-lm"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -152,8 +159,8 @@ def test_cli_on_a_run_folder_writes_json(toolchain, int8_models, tiny_run, data_
                     "--json", "--out", tmp_path)
     assert result.exit_code == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
-    written = json.loads((tmp_path / "cnn-dev-first5.json").read_text())
-    assert printed["json"] == str(tmp_path / "cnn-dev-first5.json")
+    written = json.loads((tmp_path / "cnn-cmsis-nn-dev-first5.json").read_text())
+    assert printed["json"] == str(tmp_path / "cnn-cmsis-nn-dev-first5.json")
     assert written["n"] == 5 and written["labels_identical"] == 5 and written["int8_outputs_identical"] == 5
     assert written["command"].startswith("tfdistil firmware ")
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
@@ -264,4 +271,5 @@ def test_per_token_firmware_follows_the_sentence(toolchain, int8_models, data_di
     cost = np.array(per_token["per_sentence"]["invoke_instructions"])
     assert tokens.max() < 40 and cost.mean() < 0.6 * np.mean(full["per_sentence"]["invoke_instructions"])
     slope = np.polyfit(tokens, cost, 1)[0]
-    assert slope > 0.5 * cost.min() / max(tokens.min(), 1)  # more tokens, more work
+    # more tokens, more work (with CMSIS-NN's cheaper LSTM step the heads' fixed share is larger)
+    assert slope > 0.25 * cost.min() / max(tokens.min(), 1)

@@ -267,6 +267,38 @@ def test_fingerprint_table_avoids_a_collision():
         c_vocabulary_layout(vocab, "zip")
 
 
+@pytest.mark.parametrize("layout", ["fingerprints", "fingerprint-ranks"])
+def test_c_tokenizer_with_a_non_default_fnv_basis(tmp_path, layout):
+    """The C path of a moved basis: with w673879 and w1180600 in the vocabulary (same standard
+    FNV-1a-32 hash) the kit's kVocabBasis is not the standard one, and the compiled C tokenizer
+    still gives every word, both colliding ones included, Python's id (unknown words <unk>)."""
+    from tfdistil.data.tokenizer import FNV_BASIS
+    from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table
+    from tfdistil.edge.firmware import write_tokenizer_files
+    assert shutil.which("gcc"), "gcc missing: .ci/run installs it (no silent skip)"
+    words = ["w673879", "film", "w1180600", "good", "bad", "not"] + [f"x{i}" for i in range(200)]
+    vocab = Vocab(words, max_len=16)
+    basis, _ = fingerprint_table(vocab)
+    assert basis != FNV_BASIS
+    kit = tmp_path / "kit"
+    kit.mkdir()
+    write_tokenizer_files(vocab, c_vocabulary_layout(vocab, layout), str(kit))
+    assert f"kVocabBasis = {basis}u" in (kit / "vocab_data.c").read_text()
+    exe = tmp_path / "tok"
+    subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-I", str(kit), str(kit / "tokenizer.c"),
+                    str(kit / "vocab_data.c"), os.path.join(ROOT, "tests", "c", "tokenize_main.c"), "-o", str(exe)],
+                   check=True)
+    sentences = ["w673879 film w1180600", "W1180600 w673879 !", "good not bad x7 x199 w673878 w1180601",
+                 " ".join(words[:16]), ""]
+    proc = subprocess.run([str(exe)], input="\n".join(sentences) + "\n", capture_output=True, text=True, check=True)
+    lines = proc.stdout.splitlines()
+    expected = kit_ids(vocab, vocab.encode_batch(sentences, 128), layout)
+    for i, sentence in enumerate(sentences):
+        assert [int(t) for t in lines[2 * i].split()] == expected[i].tolist(), sentence
+    first = [int(t) for t in lines[0].split()]
+    assert len(set(first[:3])) == 3 and 1 not in first[:3]  # the colliding words stay apart
+
+
 @pytest.mark.parametrize("student", ["cnn", "bilstm", "bilstm_attn"])
 def test_int16x8_converts_and_runs_or_says_why_in_one_line(tiny_run, data_dir, tmp_path, student):
     """16-bit activations: a flatbuffer LiteRT runs, or one line naming int16x8 and the converter's reason

@@ -16,6 +16,7 @@ from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
 
 DEFAULT_BOARD = "mps2-an386"
+DEFAULT_KERNELS = "cmsis-nn"  # as TFLM's OPTIMIZED_KERNEL_DIR=cmsis_nn on a Cortex-M
 
 
 def resolve_model(run_or_model):
@@ -57,7 +58,11 @@ def parse_head_lengths(text):
 @click.command("firmware")
 @click.argument("run_or_model")
 @click.option("--board", default=DEFAULT_BOARD, show_default=True,
-              help="Emulated board (qemu-system-arm machine); mps2-an386 is a Cortex-M4.")
+              help="Emulated board (qemu-system-arm machine): mps2-an385 (Cortex-M3), mps2-an386 (M4), "
+                   "mps2-an500 (M7), mps2-an505 (M33), mps3-an547 (M55 + Helium), netduinoplus2 (STM32F405).")
+@click.option("--kernels", default=DEFAULT_KERNELS, show_default=True,
+              help="TFLM kernels: cmsis-nn (Arm's optimized kernels where an op has one, the rest reference) "
+                   "or reference.")
 @data_options("GLUE folder (labels for accuracy), or --train FILE --test FILE for your own task.")
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
@@ -72,7 +77,7 @@ def parse_head_lengths(text):
                    "of each and its id (6 bytes a word; no two vocabulary words share a hash); or the hash "
                    "alone, with the model's embedding rows reordered so a word's id is its hash's rank (4 bytes).")
 @command
-def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengths, vocab_layout):
+def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, head_lengths, vocab_layout):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
     from tfdistil.data.splits import data_cli_args, load_split
@@ -81,12 +86,14 @@ def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengt
         raise UserError("--limit must be positive")
     lengths = parse_head_lengths(head_lengths) if head_lengths else None
     model = resolve_model(run_or_model)
-    check_inputs(model, board)
+    check_inputs(model, board, kernels)
     load_split(data, split, limit)  # a bad --data fails here, before any build
     from tfdistil.edge.mcu import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
-                          log=lambda m: click.echo(m, err=True), head_lengths=lengths, vocab_layout=vocab_layout)
-    args = ["tfdistil", "firmware", run_or_model, "--board", board, *data_cli_args(data), "--split", split]
+                          log=lambda m: click.echo(m, err=True), head_lengths=lengths, vocab_layout=vocab_layout,
+                          kernels=kernels)
+    args = ["tfdistil", "firmware", run_or_model, "--board", board, "--kernels", kernels, *data_cli_args(data),
+            "--split", split]
     args += ["--limit", str(limit)] if limit else []
     args += ["--per-token", head_lengths] if head_lengths else []
     args += ["--c-vocab", vocab_layout] if vocab_layout != "strings" else []
@@ -94,7 +101,8 @@ def firmware(run_or_model, board, data, split, limit, out, build_dir, head_lengt
     result["command"] = " ".join(shlex.quote(a) for a in args)
     if out:
         os.makedirs(out, exist_ok=True)
-        path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths), vocab_layout=vocab_layout))
+        path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths), vocab_layout=vocab_layout,
+                                             board=board, kernels=kernels))
         atomic_write_json(path, result)
         result["json"] = path
         click.echo(f"wrote {path}", err=True)

@@ -30,18 +30,27 @@ import numpy as np
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
-from tfdistil.edge.mcu_build import (BOARDS, build_firmware, build_host_reference, check_board, find_tools,
-                                     firmware_memory, tflm_source_dir)
+from tfdistil.edge.mcu_boards import BOARDS, check_board
+from tfdistil.edge.mcu_build import build_firmware, build_host_reference, find_tools, tflm_source_dir
+from tfdistil.edge.mcu_cmsis import check_kernels
+from tfdistil.edge.mcu_counts import _stats, instruction_counts, op_instructions
+from tfdistil.edge.mcu_memory import firmware_memory
 from tfdistil.edge.evaluate import _feeds, check_vocab, read_manifest, read_model
 
 ESTIMATE_CLOCK_HZ = 64_000_000  # nRF52840 (Arduino Nano 33 BLE)
-QEMU_IDLE_SECONDS = 600  # no line from the board for this long: it hangs
+# No line from the board for this long: it hangs (a failed TFLM DCHECK prints "HALTED" and spins,
+# which is caught at once). The slowest sentence of any committed model takes < 1 s under QEMU.
+QEMU_IDLE_SECONDS = int(os.environ.get("TFDISTIL_QEMU_IDLE_SECONDS", "120"))
+# The board's arena, in % of the kit's (measured in host TFLM with reference kernels): tried in
+# order until AllocateTensors() succeeds on the board (CMSIS-NN kernels ask for more scratch).
+ARENA_PERCENTS = (100, 125, 150, 200, 300)
 FIRST_MISMATCHES = 20
 
 
-def check_inputs(model_path, board):
+def check_inputs(model_path, board, kernels="cmsis-nn"):
     """Everything that can be wrong before any build or TensorFlow import: one UserError."""
     check_board(board)
+    check_kernels(kernels)
     find_tools()
     tflm_source_dir()
     read_model(model_path)
@@ -135,7 +144,8 @@ def _run_and_parse(cmd, workdir, sentences, where, on_sentence=None):
     lines, errors = queue.Queue(), queue.Queue()
     threading.Thread(target=_reader, args=(proc.stdout, lines), daemon=True).start()
     threading.Thread(target=_reader, args=(proc.stderr, errors), daemon=True).start()
-    board_out = {"ready": {}, "calibration": [], "baseline": [], "sentences": [], "end": None, "failure": None}
+    board_out = {"ready": {}, "calibration": [], "baseline": [], "sentences": [], "ops": [], "end": None,
+                 "failure": None}
     try:
         while True:
             try:
@@ -156,8 +166,14 @@ def _run_and_parse(cmd, workdir, sentences, where, on_sentence=None):
                 board_out["sentences"].append(_parse_sentence(rest))
                 if on_sentence:
                     on_sentence()
+            elif kind == "O":  # a profiled build: op name, ticks (high and low 32 bits), calls
+                name, high, low, calls = rest.split()
+                board_out["ops"].append((name, (int(high) << 32) + int(low), int(calls)))
             elif kind == "F":
                 board_out["failure"] = rest
+            elif "HALTED" in line:  # a TFLM DCHECK failed: the board now spins forever
+                board_out["failure"] = f"TFLM halted: {line.strip()}"
+                break
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -182,33 +198,42 @@ def _parse_sentence(rest):
             "ticks": (int(tokenize), int(reset), int(invoke))}
 
 
-def instruction_counts(board_out):
-    """Ticks -> instructions: ticks per instruction from the two calibration loops (their
-    difference is an exact number of instructions), minus the median empty interval."""
-    (n1, t1), (n2, t2) = board_out["calibration"]
-    per_instruction = (t2 - t1) / (n2 - n1)
-    baseline = float(np.median(board_out["baseline"]))
-    ticks = np.array([s["ticks"] for s in board_out["sentences"]], dtype=np.float64)
-    counts = np.rint((ticks - baseline) / per_instruction).astype(np.int64)
-    return counts, {"ticks_per_instruction": round(per_instruction, 6), "baseline_ticks": baseline}
-
-
-def _stats(values):
-    v = np.asarray(values, dtype=np.float64)
-    return {"mean": round(float(v.mean()), 1), "p50": float(np.percentile(v, 50)),
-            "p95": float(np.percentile(v, 95)), "max": float(v.max()), "min": float(v.min())}
+def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", log=None, on_sentence=None, build=None,
+                 defines=()):
+    """Build the kit's firmware (or take `build`) and run `sentences` on the board; while
+    AllocateTensors() fails there, rebuild with the next larger arena (ARENA_PERCENTS of the kit's).
+    Returns (build, board_out); build["arena_percents_failed"] lists the sizes that did not do."""
+    log = log or (lambda m: None)
+    failed = []
+    for percent in ARENA_PERCENTS:
+        if build is None or build["arena_percent"] != percent:
+            build = build_firmware(kit_dir, out_dir, board, ops, log=log, kernels=kernels, arena_percent=percent,
+                                   defines=defines)
+        try:
+            board_out = run_qemu(build["elf"], sentences, board, out_dir, on_sentence=on_sentence)
+            build["arena_percents_failed"] = failed
+            return build, board_out
+        except UserError as e:
+            if "arena too small" not in str(e) or percent == ARENA_PERCENTS[-1]:
+                raise
+            failed.append(percent)
+            log(f"board: AllocateTensors() failed with {percent}% of the kit's arena; trying a larger one")
 
 
 def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386", build_dir=None, log=None,
-                 progress=True, head_lengths=None, vocab_layout="strings"):
+                 progress=True, head_lengths=None, vocab_layout="strings", kernels="cmsis-nn"):
     """Build, run and measure the firmware of a converted model over a split (see module doc).
+
+    `kernels`: "reference" (TFLM's portable kernels) or "cmsis-nn" (Arm's optimized ones for the
+    ops that have them, tfdistil.edge.mcu_cmsis). The arena is sized on the board: the kit's,
+    then larger (ARENA_PERCENTS) until AllocateTensors() succeeds there.
 
     `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split).
     `vocab_layout`: the C word table, "strings", "fingerprints" or "fingerprint-ranks"
     (edge.c_vocab.c_vocabulary_layout)."""
     from tfdistil.edge.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    check_inputs(model_path, board)
+    check_inputs(model_path, board, kernels)
     model_bytes = read_model(model_path)
     vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
     vocab = Vocab.load(vocab_path)
@@ -221,8 +246,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         log(f"kit: writing the firmware kit (measures the arena in host TFLM) into {kit_dir}")
         kit = write_firmware_kit(model_path, kit_dir, head_lengths=head_lengths, vocab_layout=vocab_layout)
         t_kit = time.time()
-        build = build_firmware(kit_dir, out_dir, board, kit["ops"], log=log)
-        memory = firmware_memory(build["elf"], build["map"])
+        build = build_firmware(kit_dir, out_dir, board, kit["ops"], log=log, kernels=kernels)
         t_build = time.time()
         log(f"host: {len(s)} {split} sentences through the host TFLM interpreter (tflite-micro package)")
         if head_lengths:
@@ -235,16 +259,18 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         host_build = build_host_reference(kit_dir, os.path.join(work, "host"), kit["ops"], log=log)
         host_build_out = run_host_build(host_build["exe"], s.sentences, os.path.join(work, "host"))
         t_host = time.time()
-        log(f"board: {len(s)} sentences on the emulated {board} (QEMU)")
+        log(f"board: {len(s)} sentences on the emulated {board} (QEMU, {kernels} kernels)")
         bar = None
         if progress:
             from tfdistil.progress import progress as progress_bar
             bar = progress_bar(total=len(s), desc=f"{board} {split}", unit="sentence")
         try:
-            board_out = run_qemu(build["elf"], s.sentences, board, out_dir, on_sentence=bar.update if bar else None)
+            build, board_out = run_on_board(kit_dir, out_dir, board, kit["ops"], s.sentences, kernels, log=log,
+                                            on_sentence=bar.update if bar else None, build=build)
         finally:
             if bar:
                 bar.close()
+        memory = firmware_memory(build["elf"], build["map"], board)
         t_qemu = time.time()
     build["host_tflm"] = host_build["tflm"]
     result = summarize(model_path, model_bytes, kit, memory, build, board, s, host, host_build_out, board_out,
@@ -290,7 +316,8 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
     return {
         "model": model_path, "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "student": manifest.get("student") or kit.get("student"), "quantization": kit.get("quantization"),
-        "board": board, "cpu": BOARDS[board]["cpu"], "split": split.name, "n": n, "limit": limit,
+        "board": board, "cpu": BOARDS[board]["cpu"], "kernels": build["tflm"]["kernels"],
+        "split": split.name, "n": n, "limit": limit,
         # headline figures
         "accuracy": round(float(np.mean(labels == split.labels)), 6),
         "host_tflm_accuracy": round(float(np.mean(host["labels"] == split.labels)), 6),
@@ -319,11 +346,15 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
             "what": "the same kit, main_qemu.cc and vendored TFLM sources compiled with the host gcc (x86-64); "
                     "the tflite-micro package above is built from another TFLM commit"},
         "flash": memory["flash"],
+        "board_memory": {"flash_bytes": memory["board_flash_bytes"], "ram_bytes": memory["board_ram_bytes"],
+                         "what": "the regions the board's linker script gives the firmware (tfdistil/edge/mcu_boards.py)"},
         "ram": {**memory["ram"], "arena_used_on_board": ready["arena_used"],
+                "arena_percent_of_kit": build["arena_percent"], "arena_percents_failed": build["arena_percents_failed"],
                 "stack_high_water_bytes": {"setup": end["setup_stack_bytes"],
                                            "inference": end["inference_stack_bytes"],
                                            "measured_from": "main() entry; painted-stack scan"},
                 "heap_bytes": end["heap_bytes"]},
+        **({"instructions_by_op": op_instructions(board_out, n)} if board_out["ops"] else {}),
         "instructions": {"invoke": _stats(invoke), "tokenize": _stats(tokenize), "reset": _stats(reset),
                          "per_sentence_total": _stats(counts.sum(axis=1)), **clock,
                          "method": f"qemu-system-arm -icount shift={BOARDS[board]['icount_shift']}: the board's "
@@ -338,11 +369,15 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
     }
 
 
-def output_name(model_path, split, limit=None, per_token=False, vocab_layout="strings"):
-    """results/models/NAME/x.tflite or RUN/tflite/x.tflite -> NAME[-pertoken][-LAYOUT]-SPLIT[-firstN].json (LAYOUT unless strings)."""
+def output_name(model_path, split, limit=None, per_token=False, vocab_layout="strings", board="mps2-an386",
+                kernels="reference"):
+    """results/models/NAME/x.tflite or RUN/tflite/x.tflite ->
+    NAME[-pertoken][-LAYOUT][-BOARD][-KERNELS]-SPLIT[-firstN].json (LAYOUT unless strings, BOARD
+    unless mps2-an386, KERNELS unless reference: the names of the runs made before either existed)."""
     folder = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(folder) == "tflite":
         folder = os.path.dirname(folder)
     return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}"
-            f"{'' if vocab_layout == 'strings' else '-' + vocab_layout}-{split}" +
+            f"{'' if vocab_layout == 'strings' else '-' + vocab_layout}"
+            f"{'' if board == 'mps2-an386' else '-' + board}{'' if kernels == 'reference' else '-' + kernels}-{split}" +
             (f"-first{limit}" if limit else "") + ".json")

@@ -13,33 +13,19 @@ import concurrent.futures
 import functools
 import hashlib
 import os
-import re
 import shutil
-import struct
 import subprocess
 import tempfile
 import time
 
 from tfdistil.errors import UserError
+from tfdistil.edge import mcu_cmsis
+from tfdistil.edge.mcu_boards import BOARDS, board_defines, link_flags, overflow_message
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MCU_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src")
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 TOOLS = {"gcc": "arm-none-eabi-gcc", "g++": "arm-none-eabi-g++", "ar": "arm-none-eabi-ar", "qemu": "qemu-system-arm"}
-
-BOARDS = {
-    "mps2-an386": {
-        "about": "Arm MPS2+ AN386 (Cortex-M4) in qemu-system-arm",
-        "machine": "mps2-an386",
-        "cpu": "cortex-m4",
-        # Soft float, as verified with Debian's newlib multilibs (an M4F board could use the FPU).
-        "cpu_flags": ["-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=soft"],
-        "stack_top": 0x20400000,  # top of the SRAM at 0x20000000; newlib's crt0 then moves the stack
-        "timer_base": 0x40000000,  # CMSDK APB timer 0, 25 MHz on QEMU's virtual clock
-        # 64 ns of virtual time per instruction: the 25 MHz timer ticks 1.6 times per instruction.
-        "icount_shift": 6,
-    },
-}
 
 # The same TFLM sources, kit and main built for this machine: the reference the board's answers
 # are compared with bit for bit (the pip tflite-micro interpreter is built from another commit).
@@ -76,12 +62,6 @@ NOT_IN_FIRMWARE = ("test_helpers", "test_helper_custom_ops", "fake_micro_context
 def _say(log, message):
     if log:
         log(message)
-
-
-def check_board(board):
-    if board not in BOARDS:
-        raise UserError(f"unknown board {board!r}; choose one of: {', '.join(BOARDS)}")
-    return BOARDS[board]
 
 
 def find_tools():
@@ -172,47 +152,78 @@ def _run(cmd, what, cwd=None):
     return proc
 
 
-def tflm_library(ops, board, tools, src, jobs=None, log=None):
-    """Path of a cached libtflm.a with the core and the kernels of `ops`, building what is missing
-    with `jobs` compiler processes (default 2, or $TFDISTIL_JOBS). Returns (path, info)."""
-    jobs = jobs or int(os.environ.get("TFDISTIL_JOBS", "2"))
+def _units(ops, board, tools, src, kernels):
+    """[(label, source path, object path, compile command)] of the library, and its cache key.
+    Reference objects live under obj/<hash of compiler, tree, flags>; the CMSIS-NN ones under a
+    key that adds both CMSIS-NN folders and the patches, so each kernel set caches separately."""
     sources = tflm_sources(src, ops)
     flags = [*compile_flags(src, board, opt=CORE_OPT), *compile_flags(src, board, opt=KERNEL_OPT)]
     flags_key = hashlib.sha256("\n".join([_compiler_id(tools["g++"]), _tree_digest(src), *flags])
                                .replace(src, "<tflm>").encode()).hexdigest()[:16]
-    lib_key = hashlib.sha256((flags_key + "\n" + "\n".join(sources)).encode()).hexdigest()[:16]
-    lib_dir, obj_dir = os.path.join(cache_dir(), lib_key), os.path.join(cache_dir(), "obj", flags_key)
+    obj_dir = os.path.join(cache_dir(), "obj", flags_key)
+    wrappers = {}
+    if kernels == "cmsis-nn":
+        stems = {rel[len(KERNELS) + 1:-3] for rel in sources if rel.startswith(KERNELS + "/")}
+        wrappers = mcu_cmsis.patched_wrappers(stems, cache_dir())
+    units = [(rel, os.path.join(src, rel), os.path.join(obj_dir, _object_name(rel)),
+              [tools["g++"], *compile_flags(src, board, rel)]) for rel in sources
+             if not (rel.startswith(KERNELS + "/") and rel[len(KERNELS) + 1:-3] in wrappers)]
+    key = flags_key
+    if wrappers:
+        key = hashlib.sha256(f"{flags_key}\n{mcu_cmsis.cmsis_digest()}\n{mcu_cmsis.PATCHES!r}".encode()).hexdigest()[:16]
+        cmsis_dir, (_, cmsis) = os.path.join(cache_dir(), "obj", f"cmsis-{key}"), mcu_cmsis.vendor_dirs()
+        extra = [*mcu_cmsis.DEFINES, *mcu_cmsis.include_flags()]
+        units += [(f"cmsis_nn/{stem}.cc", path, os.path.join(cmsis_dir, f"cmsis_nn__{stem}.o"),
+                   [tools["g++"], *compile_flags(src, board, f"{KERNELS}/{stem}.cc"), *extra])
+                  for stem, path in sorted(wrappers.items())]
+        c_flags = [tools["gcc"], *TARGET_FLAGS[board], KERNEL_OPT, *CODE_FLAGS, *mcu_cmsis.C_FLAGS, *extra]
+        units += [(f"cmsis-nn/{rel}", os.path.join(cmsis, rel),
+                   os.path.join(cmsis_dir, rel.replace("/", "__")[:-2] + ".o"), c_flags)
+                  for rel in mcu_cmsis.cmsis_sources(wrappers.values())]
+    lib_key = hashlib.sha256((key + "\n" + "\n".join(u[0] for u in units)).encode()).hexdigest()[:16]
+    return units, lib_key
+
+
+def tflm_library(ops, board, tools, src, jobs=None, log=None, kernels="reference"):
+    """Path of a cached libtflm.a with the core and the kernels of `ops` (`kernels`: "reference",
+    or "cmsis-nn" as in tfdistil.edge.mcu_cmsis), building what is missing with `jobs` compiler
+    processes (default 2, or $TFDISTIL_JOBS). Returns (path, info)."""
+    jobs = jobs or int(os.environ.get("TFDISTIL_JOBS", "2"))
+    units, lib_key = _units(ops, board, tools, src, kernels)
+    lib_dir = os.path.join(cache_dir(), lib_key)
     lib = os.path.join(lib_dir, "libtflm.a")
-    info = {"library": lib, "sources": len(sources), "compiler": _compiler_id(tools["g++"]),
+    info = {"library": lib, "sources": len(units), "kernels": kernels, "compiler": _compiler_id(tools["g++"]),
             "flags": [*TARGET_FLAGS[board], f"{CORE_OPT} (core)", f"{KERNEL_OPT} (kernels)", *CODE_FLAGS,
-                      *CXX_FLAGS, *DEFINES]}
+                      *CXX_FLAGS, *DEFINES] + (["-DCMSIS_NN (CMSIS-NN kernels)"] if kernels == "cmsis-nn" else [])}
+    if kernels == "cmsis-nn":
+        info["cmsis_nn_sources"] = sum(u[0].startswith("cmsis-nn/") for u in units)
+        info["cmsis_nn_kernels"] = [u[0].split("/")[1][:-3] for u in units if u[0].startswith("cmsis_nn/")]
     if os.path.isfile(lib):
-        _say(log, f"tflm: cached library for {len(ops)} ops ({len(sources)} sources): {lib}")
+        _say(log, f"tflm: cached {kernels} library for {len(ops)} ops ({len(units)} sources): {lib}")
         return lib, {**info, "cached": True, "seconds": 0.0}
     t0 = time.time()
-    os.makedirs(obj_dir, exist_ok=True)
-    objects = [os.path.join(obj_dir, _object_name(rel)) for rel in sources]
-    todo = [(rel, obj) for rel, obj in zip(sources, objects) if not os.path.isfile(obj)]
-    _say(log, f"tflm: {len(sources)} sources for {len(ops)} ops, {len(sources) - len(todo)} already compiled, "
-              f"compiling {len(todo)} with {jobs} jobs into {obj_dir}")
+    todo = [u for u in units if not os.path.isfile(u[2])]
+    _say(log, f"tflm: {len(units)} sources for {len(ops)} ops ({kernels} kernels), {len(units) - len(todo)} already "
+              f"compiled, compiling {len(todo)} with {jobs} jobs")
 
-    def compile_one(item):
-        rel, obj = item
-        tmp = f"{obj}.tmp{os.getpid()}-{abs(hash(rel))}"
+    def compile_one(unit):
+        label, path, obj, cmd = unit
+        os.makedirs(os.path.dirname(obj), exist_ok=True)
+        tmp = f"{obj}.tmp{os.getpid()}-{abs(hash(label))}"
         start = time.time()
-        _run([tools["g++"], *compile_flags(src, board, rel), "-c", os.path.join(src, rel), "-o", tmp], f"compiling {rel}")
+        _run([*cmd, "-c", path, "-o", tmp], f"compiling {label}")
         os.replace(tmp, obj)
-        return rel, time.time() - start
+        return label, time.time() - start
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        for i, (rel, seconds) in enumerate(pool.map(compile_one, todo), 1):
-            _say(log, f"tflm: [{i}/{len(todo)}] {rel} ({seconds:.1f} s)")
+        for i, (label, seconds) in enumerate(pool.map(compile_one, todo), 1):
+            _say(log, f"tflm: [{i}/{len(todo)}] {label} ({seconds:.1f} s)")
     os.makedirs(cache_dir(), exist_ok=True)
     tmp_dir = tempfile.mkdtemp(prefix=f".{lib_key}-", dir=cache_dir())
     try:
-        _run([tools["ar"], "rcs", os.path.join(tmp_dir, "libtflm.a"), *objects], "archiving libtflm.a")
+        _run([tools["ar"], "rcs", os.path.join(tmp_dir, "libtflm.a"), *(u[2] for u in units)], "archiving libtflm.a")
         with open(os.path.join(tmp_dir, "sources.txt"), "w") as f:
-            f.write(f"# {info['compiler']}\n# {' '.join(info['flags'])}\n" + "\n".join(sources) + "\n")
+            f.write(f"# {info['compiler']}\n# {' '.join(info['flags'])}\n" + "\n".join(u[0] for u in units) + "\n")
         try:
             os.rename(tmp_dir, lib_dir)
         except OSError:  # another process finished the same library first
@@ -225,10 +236,11 @@ def tflm_library(ops, board, tools, src, jobs=None, log=None):
     return lib, {**info, "cached": False, "seconds": round(seconds, 1), "compiled": len(todo)}
 
 
-def build_firmware(kit_dir, out_dir, board, ops, log=None):
-    """Compile the kit and main_qemu.cc, link them with libtflm.a into out_dir/firmware.elf (+ .map)."""
+def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", arena_percent=100, defines=()):
+    """Compile the kit and main_qemu.cc, link them with libtflm.a into out_dir/firmware.elf (+ .map)
+    with the board's linker script; a firmware the board cannot hold is one UserError."""
     tools, src = find_tools(), tflm_source_dir()
-    lib, info = tflm_library(ops, board, tools, src, log=log)
+    lib, info = tflm_library(ops, board, tools, src, log=log, kernels=kernels)
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
     app = [(os.path.join(kit_dir, "model_data.cpp"), True), (os.path.join(kit_dir, "vocab_data.c"), False),
@@ -238,15 +250,17 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None):
     for path, cxx in app:
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
         _run([tools["g++" if cxx else "gcc"], *compile_flags(src, board, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              f"-DTFDISTIL_STACK_TOP={BOARDS[board]['stack_top']:#x}u",
-              f"-DTFDISTIL_TIMER_BASE={BOARDS[board]['timer_base']:#x}u", "-c", path, "-o", obj], f"compiling {path}")
+              *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines, "-c", path, "-o", obj],
+             f"compiling {path}")
         objects.append(obj)
     elf, map_path = os.path.join(out_dir, "firmware.elf"), os.path.join(out_dir, "firmware.map")
-    _run([tools["g++"], *BOARDS[board]["cpu_flags"], "--specs=rdimon.specs", "-Wl,--section-start=.vectors=0x0",
-          "-Wl,--undefined=tfdistil_vectors", "-Wl,--gc-sections", f"-Wl,-Map={map_path}", "-o", elf, *objects, lib,
-          "-lm"], "linking firmware.elf")
+    proc = subprocess.run([tools["g++"], *link_flags(board, out_dir), f"-Wl,-Map={map_path}", "-o", elf, *objects,
+                           lib, "-lm"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(overflow_message(board, proc.stderr) or "linking firmware.elf failed: " + next(
+            (l for l in proc.stderr.splitlines() if "error" in l or "undefined" in l), proc.stderr.strip()[-300:]).strip())
     _say(log, f"firmware: compiled and linked in {time.time() - t0:.0f} s: {elf}")
-    return {"elf": elf, "map": map_path, "tflm": info}
+    return {"elf": elf, "map": map_path, "tflm": info, "arena_percent": int(arena_percent)}
 
 
 def build_host_reference(kit_dir, out_dir, ops, log=None):
@@ -269,111 +283,3 @@ def build_host_reference(kit_dir, out_dir, ops, log=None):
     exe = os.path.join(out_dir, "host_firmware")
     _run([tools["g++"], "-o", exe, *objects, lib, "-lm"], "linking host_firmware")
     return {"exe": exe, "tflm": info}
-
-
-# --------------------------------------------------------------------------- what flash and RAM hold
-def elf_layout(path):
-    """({section: (address, size, flags, nobits)} of the loaded sections, {symbol: size}) of an ELF32 file."""
-    with open(path, "rb") as f:
-        data = f.read()
-    if data[:5] != b"\x7fELF\x01":
-        raise UserError(f"{path}: not an ELF32 file")
-    shoff, = struct.unpack_from("<I", data, 0x20)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x2E)
-    headers = [struct.unpack_from("<10I", data, shoff + i * shentsize) for i in range(shnum)]
-
-    def name_at(table, offset):
-        start = headers[table][4] + offset
-        return data[start:data.index(b"\0", start)].decode()
-    sections, symbols = {}, {}
-    for h in headers:
-        name, kind, flags, address, size = name_at(shstrndx, h[0]), h[1], h[2], h[3], h[5]
-        if flags & 0x2 and size:  # SHF_ALLOC
-            sections[name] = (address, size, flags, kind == 8)  # SHT_NOBITS: no bytes in the image
-        if kind == 2:  # SHT_SYMTAB
-            for off in range(h[4], h[4] + size, 16):
-                st_name, _, st_size = struct.unpack_from("<III", data, off)
-                if st_size:
-                    symbols[name_at(h[6], st_name)] = st_size
-    return sections, symbols
-
-
-_INPUT = re.compile(r"^ (\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
-_NAME_ONLY = re.compile(r"^ (\S+)$")
-_CONTINUED = re.compile(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S.*)$")
-
-
-def _origin(path):
-    base = os.path.basename(path)
-    if "libtflm.a(" in path:
-        return "tflm"
-    if base in ("model_data.o", "vocab_data.o"):
-        return base.split("_")[0]  # "model" / "vocab"
-    if base in ("main_qemu.o", "tokenizer.o", "vectors.o"):
-        return "application"
-    return "c_runtime"  # newlib, libstdc++, libgcc, crt*.o, linker stubs
-
-
-def map_entries(map_path):
-    """[(output section, address, size, origin)] of every input section in a GNU ld map."""
-    entries, current, pending, started = [], None, None, False
-    with open(map_path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not started:
-                started = line.startswith("Linker script and memory map")
-            elif line and not line[0].isspace():
-                current, pending = line.split()[0], None
-            elif (m := _INPUT.match(line)) and m.group(1) != "*fill*":
-                entries.append((current, int(m.group(2), 16), int(m.group(3), 16), _origin(m.group(4))))
-                pending = None
-            elif pending and (m := _CONTINUED.match(line)):
-                entries.append((current, int(m.group(1), 16), int(m.group(2), 16), _origin(m.group(3))))
-                pending = None
-            else:
-                m = _NAME_ONLY.match(line)
-                pending = m.group(1) if m and m.group(1) != "*fill*" else None
-    return entries
-
-
-def section_owners(sections, entries):
-    """{section: {origin: bytes}} summing exactly to each section's size. The map lists merged
-    string sections with overlapping ranges, so every byte goes to the first input section that
-    covers it; bytes no input section covers are alignment padding."""
-    owners = {name: {} for name in sections}
-    reach = {}
-    for name, address, size, origin in sorted(e for e in entries if e[0] in sections):
-        lo, hi = sections[name][0], sections[name][0] + sections[name][1]
-        start, end = max(address, reach.get(name, lo)), min(address + size, hi)
-        if end > start:
-            owners[name][origin] = owners[name].get(origin, 0) + end - start
-            reach[name] = end
-    for name, parts in owners.items():
-        parts["padding"] = sections[name][1] - sum(parts.values())
-    return owners
-
-
-def firmware_memory(elf, map_path):
-    """Flash (text + rodata + data) split into model, vocabulary, TFLM runtime and the rest, and
-    RAM (data + bss) with the arena; bytes from the ELF, attribution from the linker map."""
-    sections, symbols = elf_layout(elf)
-    owners = section_owners(sections, map_entries(map_path))
-    flash = [n for n, (_, _, _, nobits) in sections.items() if not nobits]
-    ram = [n for n, (_, _, flags, _) in sections.items() if flags & 0x1 and not n.endswith("_array")]  # SHF_WRITE
-
-    def total(names, origin=None):
-        return sum(sections[n][1] if origin is None else owners[n].get(origin, 0) for n in names)
-    # the model: g_model, plus the heads of a per-token kit (static g_head_L<n>, mangled _ZL..)
-    model = symbols.get("g_model", 0) + sum(size for name, size in symbols.items() if "g_head_L" in name)
-    arena = next((size for name, size in symbols.items() if "tensor_arena" in name), 0)
-    flash_parts = {"model": model, "vocabulary": total(flash, "vocab"), "tflm_runtime": total(flash, "tflm")}
-    ram_parts = {"arena": arena, "tflm_runtime": total(ram, "tflm")}
-    return {
-        "flash": {"total": total(flash), **flash_parts, "other": total(flash) - sum(flash_parts.values()),
-                  "other_detail": {"model_data_rest": total(flash, "model") - model,
-                                   **{k: total(flash, k) for k in ("application", "c_runtime", "padding")}}},
-        "ram": {"total": total(ram), **ram_parts, "other": total(ram) - sum(ram_parts.values()),
-                "other_detail": {"application": total(ram, "application") - arena,
-                                 **{k: total(ram, k) for k in ("c_runtime", "padding")}}},
-        "sections": {n: sections[n][1] for n in sections},
-    }

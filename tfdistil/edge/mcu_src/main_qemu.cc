@@ -30,6 +30,7 @@
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_log.h"
+#include "tensorflow/lite/micro/micro_profiler_interface.h"
 #include "tensorflow/lite/micro/micro_utils.h"
 #include "tensorflow/lite/micro/system_setup.h"
 #include "tensorflow/lite/schema/schema_generated.h"
@@ -45,13 +46,31 @@ constexpr int kLineMax = 2048;  // the host refuses longer sentences rather than
 constexpr int kBaselineReads = 16;
 constexpr int kMaxOutputs = 64;  // classes; the tap copies at most this many int8 logits
 constexpr uint32_t kPaint = 0xA5C3E1F0u;
-constexpr uint32_t kSetupPaintBytes = 128 * 1024;     // before setup: AllocateTensors(), stdio
-constexpr uint32_t kInferencePaintBytes = 64 * 1024;  // again before every sentence
+// The stack is what the board's linker script reserved (tfdistil/edge/mcu_boards.py): paint most
+// of it, before setup (AllocateTensors(), stdio) and again before every sentence.
+#ifndef TFDISTIL_PAINT_BYTES
+#define TFDISTIL_PAINT_BYTES (12 * 1024)
+#endif
+constexpr uint32_t kSetupPaintBytes = TFDISTIL_PAINT_BYTES;
+constexpr uint32_t kInferencePaintBytes = TFDISTIL_PAINT_BYTES;
 
 // The host build gets a large arena: 64-bit pointers make TFLM's bookkeeping bigger than on the
 // board, and the arena's size never changes an answer.
+// The board's arena is the kit's (measured in host TFLM with the reference kernels) scaled by
+// TFDISTIL_ARENA_PERCENT: optimized kernels (CMSIS-NN) ask for more scratch, so the host build
+// retries with a larger percentage when AllocateTensors() fails, and records what it needed.
+#ifndef TFDISTIL_ARENA_PERCENT
+#define TFDISTIL_ARENA_PERCENT 100
+#endif
+constexpr int Scaled(int bytes) {
+  return static_cast<int>((static_cast<long long>(bytes) * TFDISTIL_ARENA_PERCENT / 100 + 15) / 16 * 16);
+}
 #ifndef TFDISTIL_ARENA_SIZE
-#define TFDISTIL_ARENA_SIZE kTensorArenaSize
+#ifdef TFDISTIL_PER_TOKEN
+#define TFDISTIL_ARENA_SIZE (Scaled(kTensorArenaSize) + 16 * (kNumHeads + 2))  // each part rounds up
+#else
+#define TFDISTIL_ARENA_SIZE Scaled(kTensorArenaSize)
+#endif
 #define TFDISTIL_HOST_ARENA 0
 #else
 #define TFDISTIL_HOST_ARENA 1
@@ -81,6 +100,49 @@ void Calibrate() {
     printf("C %lu %lu\n", static_cast<unsigned long>(2 * n), static_cast<unsigned long>(t1 - t0));
   }
 }
+
+// ---------------------------------------------------------------- instructions per op type
+// With -DTFDISTIL_PROFILE_OPS the interpreters get a profiler that adds up the timer ticks of
+// every op invocation by op name ("O name ticks_high ticks_low calls" lines at the end). Its own two timer reads
+// per op land in the totals, so a profiled build's per-sentence counts run slightly higher.
+#ifdef TFDISTIL_PROFILE_OPS
+class OpProfiler : public tflite::MicroProfilerInterface {
+ public:
+  uint32_t BeginEvent(const char* tag) override {
+    int i = 0;
+    while (i < count_ && strcmp(tags_[i], tag) != 0) ++i;
+    if (i == count_ && count_ < kMaxTags) tags_[count_++] = tag;
+    start_ = tfdistil_ticks();
+    return static_cast<uint32_t>(i);
+  }
+  void EndEvent(uint32_t i) override {
+    const uint32_t end = tfdistil_ticks();
+    if (i < static_cast<uint32_t>(kMaxTags)) {
+      ticks_[i] += end - start_;
+      ++calls_[i];
+    }
+  }
+  void Print() const {
+    for (int i = 0; i < count_; ++i)
+      printf("O %s %lu %lu %lu\n", tags_[i], static_cast<unsigned long>(ticks_[i] >> 32),  // newlib-nano
+             static_cast<unsigned long>(ticks_[i] & 0xFFFFFFFFu), static_cast<unsigned long>(calls_[i]));  // has no %llu
+  }
+
+ private:
+  static constexpr int kMaxTags = 48;
+  const char* tags_[kMaxTags] = {};
+  uint64_t ticks_[kMaxTags] = {};
+  uint32_t calls_[kMaxTags] = {};
+  int count_ = 0;
+  uint32_t start_ = 0;
+};
+OpProfiler g_profiler;
+tflite::MicroProfilerInterface* Profiler() { return &g_profiler; }
+void PrintProfile() { g_profiler.Print(); }
+#else
+tflite::MicroProfilerInterface* Profiler() { return nullptr; }
+void PrintProfile() {}
+#endif
 
 // ---------------------------------------------------------------- stack high-water mark
 // Paint the stack below the caller with a pattern, run, then find the deepest word that no
@@ -256,9 +318,10 @@ int SetUpPerToken(const tflite::MicroOpResolver& resolver, size_t* arena_used) {
     return p;
   };
   g_step_model = tflite::GetModel(g_model);
-  static uint8_t* step_arena = take(kStepArenaSize);
+  static uint8_t* step_arena = take(Scaled(kStepArenaSize));
   static tflite::MicroInterpreter step(g_step_model, resolver, step_arena,
-                                       TFDISTIL_HOST_ARENA ? kHostShare : kStepArenaSize);
+                                       TFDISTIL_HOST_ARENA ? kHostShare : Scaled(kStepArenaSize), nullptr,
+                                       Profiler());
   g_step = &step;
   if (step.AllocateTensors() != kTfLiteOk) return Fail("step: AllocateTensors() failed (arena too small?)");
   g_step_in[0] = InputNamed(g_step_model, step, "token_fwd");
@@ -270,9 +333,10 @@ int SetUpPerToken(const tflite::MicroOpResolver& resolver, size_t* arena_used) {
   *arena_used = step.arena_used_bytes();
   for (int h = 0; h < kNumHeads; ++h) {
     const tflite::Model* model = tflite::GetModel(g_head_models[h]);
-    uint8_t* head_arena = take(kHeadArenaSizes[h]);
+    uint8_t* head_arena = take(Scaled(kHeadArenaSizes[h]));
     g_heads[h] = new (g_head_storage[h]) tflite::MicroInterpreter(
-        model, resolver, head_arena, TFDISTIL_HOST_ARENA ? kHostShare : kHeadArenaSizes[h]);
+        model, resolver, head_arena, TFDISTIL_HOST_ARENA ? kHostShare : Scaled(kHeadArenaSizes[h]), nullptr,
+        Profiler());
     if (g_heads[h]->AllocateTensors() != kTfLiteOk) return Fail("head: AllocateTensors() failed (arena too small?)");
     const char* names[4] = {"lstm_fwd", "lstm_bwd_reversed", "reverse_index", "token_ids"};
     for (int k = 0; k < 4; ++k) g_head_in[h][k] = InputNamed(model, *g_heads[h], names[k]);
@@ -360,7 +424,8 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
   if (SetUpPerToken(resolver, &arena_used) != 0) return 1;
   const TfLiteTensor* output = g_heads[0]->output(0);
 #else
-  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, TFDISTIL_ARENA_SIZE);
+  static tflite::MicroInterpreter interpreter(model, resolver, tensor_arena, TFDISTIL_ARENA_SIZE, nullptr,
+                                             Profiler());
   if (interpreter.AllocateTensors() != kTfLiteOk) return Fail("AllocateTensors() failed (arena too small?)");
   int token_ids = -1, reverse_index = -1;
   if (!FindInputs(model, interpreter, &token_ids, &reverse_index)) return Fail("inputs do not match the kit");
@@ -410,6 +475,7 @@ __attribute__((noinline)) int Run(const char* path, uintptr_t main_sp) {
     PrintSentence(count++, output, n_out, n_tokens, t);
   }
   fclose(f);
+  PrintProfile();
   // heap: what newlib's malloc took from the system (stdio's FILE buffers; TFLM never mallocs).
   printf("E sentences=%d setup_stack_bytes=%lu inference_stack_bytes=%lu heap_bytes=%ld\n", count,
          static_cast<unsigned long>(setup_stack), static_cast<unsigned long>(inference_stack),

@@ -6,11 +6,16 @@
 // printf/fopen/exit through it; the fault handler needs a raw console write and an exit.
 //
 // Instruction counter: under `-icount shift=S` QEMU's virtual clock advances exactly 2^S ns
-// per executed instruction, and the board's timers run on that clock. CMSDK APB timer 0 of
-// the MPS2 boards (a 32-bit down-counter at 25 MHz) therefore counts instructions: with S = 6
-// it ticks 1.6 times per instruction. main_qemu.cc measures the exact ratio at start-up with a
-// loop of known length. (Semihosting's SYS_ELAPSED is no substitute: QEMU 7.2 answers it with
-// host time, with or without -icount.)
+// per executed instruction, and the board's timers run on that clock, so a free-running timer
+// counts instructions. Which timer depends on the board (tfdistil/edge/mcu_boards.py sets
+// TFDISTIL_TIMER_KIND and TFDISTIL_TIMER_BASE):
+//   0: CMSDK APB timer 0 of the MPS2 boards (a 32-bit down-counter at 25 MHz: with S = 6 it
+//      ticks 1.6 times per instruction);
+//   1: the MPS2/MPS3 FPGA IO block's COUNTER (32-bit, counts up at SYSCLK; used on the
+//      TrustZone boards AN505/AN547, whose CMSDK timers are the SSE's 32 kHz ones);
+//   2: an STM32 general-purpose timer's CNT (TIM2, 32-bit; QEMU clocks it at 1 GHz).
+// main_qemu.cc measures the exact ratio at start-up with a loop of known length. (Semihosting's
+// SYS_ELAPSED is no substitute: QEMU 7.2 answers it with host time, with or without -icount.)
 #ifndef TFDISTIL_QEMU_BOARD_H_
 #define TFDISTIL_QEMU_BOARD_H_
 #include <stdint.h>
@@ -20,7 +25,10 @@
 #define TFDISTIL_ADP_STOPPED_RUNTIME_ERROR 0x20023u  // QEMU then exits with status 1
 
 #ifndef TFDISTIL_TIMER_BASE
-#define TFDISTIL_TIMER_BASE 0x40000000u  // CMSDK APB timer 0 on mps2-an385/an386
+#define TFDISTIL_TIMER_BASE 0x40000000u  // CMSDK APB timer 0 on mps2-an385/an386/an500
+#endif
+#ifndef TFDISTIL_TIMER_KIND
+#define TFDISTIL_TIMER_KIND 0
 #endif
 
 #if defined(__arm__)
@@ -31,21 +39,37 @@ static inline uint32_t tfdistil_semihost(uint32_t op, const void* arg) {
   return r0;
 }
 
-// CMSDK APB timer registers: CTRL (bit 0 = enable), VALUE (counts down), RELOAD.
 static inline volatile uint32_t* tfdistil_timer(void) { return (volatile uint32_t*)TFDISTIL_TIMER_BASE; }
 
-// Free-running from 0xFFFFFFFF: it reloads to the same value after 0, so differences of two
-// reads modulo 2^32 are exact for intervals shorter than 2^32 ticks (2.6e9 instructions at S = 6).
+// Free-running over 32 bits: differences of two reads modulo 2^32 are exact for intervals
+// shorter than 2^32 ticks (2.6e9 instructions at 1.6 ticks per instruction).
 static inline void tfdistil_ticks_start(void) {
   volatile uint32_t* t = tfdistil_timer();
+#if TFDISTIL_TIMER_KIND == 0
+  // CMSDK: CTRL (bit 0 = enable), VALUE (counts down), RELOAD; reloads 0xFFFFFFFF after 0
   t[0] = 0;
   t[2] = 0xFFFFFFFFu;
   t[1] = 0xFFFFFFFFu;
   t[0] = 1;
+#elif TFDISTIL_TIMER_KIND == 1
+  t[0x1C / 4] = 0;  // FPGA IO PRESCALE = 0: COUNTER advances every SYSCLK cycle
+#else
+  t[0x28 / 4] = 0;            // PSC: no prescaler
+  t[0x2C / 4] = 0xFFFFFFFFu;  // ARR: the full 32 bits
+  t[0x00 / 4] = 1;            // CR1.CEN
+#endif
 }
 
-// Ticks since tfdistil_ticks_start(), increasing (the timer counts down).
-static inline uint32_t tfdistil_ticks(void) { return ~tfdistil_timer()[1]; }
+// Ticks since tfdistil_ticks_start(), increasing.
+static inline uint32_t tfdistil_ticks(void) {
+#if TFDISTIL_TIMER_KIND == 0
+  return ~tfdistil_timer()[1];
+#elif TFDISTIL_TIMER_KIND == 1
+  return tfdistil_timer()[0x18 / 4];  // COUNTER
+#else
+  return tfdistil_timer()[0x24 / 4];  // CNT
+#endif
+}
 #else
 // The same main compiled for the host (the bit-exact reference of the board's answers): no
 // board timer, every interval reads 0.
