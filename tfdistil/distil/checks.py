@@ -97,6 +97,7 @@ def runtime_checks(o, c, chosen, log):
                                            "int8_outputs_identical", "flash_bytes", "ram_bytes", "arena_bytes",
                                            "invoke_instructions_p50", "invoke_ms_p50_estimate_64mhz")}
         out["board"]["instructions_per_sentence"] = fw["instructions"]["per_sentence_total"]
+        out["board"]["kernels"] = fw.get("kernels", "reference")
         out["board"]["flash"], out["board"]["ram"] = fw["flash"], {k: v for k, v in fw["ram"].items()
                                                                      if not isinstance(v, dict)}
         if o.ram and fw["ram_bytes"] > o.ram:

@@ -89,7 +89,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
                  f"to LiteRT {tr_['labels_identical_to_litert']}/{checks['rows']}")
     if "board" in checks:
         b = checks["board"]
-        L.append(f"- emulated {b['board']} ({b['cpu']}): {b['n']} texts, labels identical to host TFLM "
+        L.append(f"- emulated {b['board']} ({b['cpu']}, {b.get('kernels', 'reference')} kernels): {b['n']} texts, "
+                 "labels identical to host TFLM "
                  f"{b['labels_identical']}/{b['n']}; whole image {b['flash_bytes']:,} B flash, {b['ram_bytes']:,} B RAM; "
                  f"{b['instructions_per_sentence']['mean']:,.0f} instructions per text (mean)")
         L.append(f"- model + C vocabulary: {chosen['flash_bytes']:,} B (budget {o.flash:,} B)")
