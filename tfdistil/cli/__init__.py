@@ -53,3 +53,4 @@ def main():
 teacher.add_command(teacher_shards)
 for cmd in (teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report):
     main.add_command(cmd)
+main.add_command(__import__("tfdistil.cli.bundle", fromlist=["bundle"]).bundle)  # one line: merges stay clean
