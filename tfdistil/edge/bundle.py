@@ -123,7 +123,7 @@ def runner_command(exe, target, cpu=None):
 def run_bundle(exe, target, sentences, cpu=None, measure_rss=False):
     """Labels, float32 logit bits and printed lines for `sentences` (one per line on stdin).
     With `measure_rss`: the peak RSS of the process GNU time watched (qemu itself for Arm targets)."""
-    cmd = runner_command(exe, target, cpu)
+    cmd = plain = runner_command(exe, target, cpu)
     with tempfile.TemporaryDirectory() as tmp:
         timing = os.path.join(tmp, "time.txt")
         if measure_rss:
@@ -143,4 +143,4 @@ def run_bundle(exe, target, sentences, cpu=None, measure_rss=False):
         raise UserError(f"{exe}: {len(lines)} answers for {len(sentences)} sentences")
     bits = np.array([[int(h, 16) for h in l.split("\t")[2].split(",")] for l in lines], np.uint32)
     return {"labels": bits.view(np.float32).argmax(-1), "bits": bits, "lines": [l.rsplit("\t", 1)[0] for l in lines],
-            "seconds": round(seconds, 2), "peak_rss_kb": rss, "command": cmd}
+            "seconds": round(seconds, 2), "peak_rss_kb": rss, "command": plain}

@@ -142,7 +142,7 @@ def run_in_root(root, argv, cpu, files, stdin=None, timeout=3600):
             shutil.copy(path, os.path.join(work, name))
         inside = "/tmp/" + os.path.basename(work)
         env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "QEMU_CPU": cpu, "LANG": "C.UTF-8"}
-        cmd = ["chroot", root, *[a.replace("{work}", inside) for a in argv]]
+        cmd = [shutil.which("chroot") or "/usr/sbin/chroot", root, *[a.replace("{work}", inside) for a in argv]]
         return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
     finally:
         shutil.rmtree(work, ignore_errors=True)
