@@ -6,7 +6,6 @@ locked so two workers never build it twice); no tool or network missing is skipp
 import os
 import subprocess
 
-import numpy as np
 import pytest
 
 from conftest import ROOT

@@ -8,7 +8,9 @@ older `tflite-runtime`. It never imports TensorFlow.
     python classify.py MODEL.tflite --vocab vocab.json --tsv test.tsv
 
 prints one line per input: label<TAB>probability_positive. With --tsv on a
-labelled `sentence<TAB>label` file it also prints the accuracy to stderr.
+labelled `sentence<TAB>label` file it also prints the accuracy to stderr, and last on
+stderr the runtime it used (`runtime: ai-edge-litert 2.3.0, builtin kernels`). A tie
+(equal logits, p exactly 0.5) goes to the lowest class index, as everywhere in tfdistil.
 """
 import argparse
 import json
@@ -125,9 +127,12 @@ def load_vocab(path):
 def load_interpreter(path, num_threads, xnnpack=False):
     """An interpreter with TFLite's builtin kernels, or (xnnpack) the default XNNPACK delegate.
 
-    The builtin int8 kernels give the same outputs bit for bit in ai-edge-litert and
-    tflite-runtime 2.14, so the labels match the accuracy tfdistil recorded; XNNPACK
+    On x86-64 the builtin int8 kernels give the same outputs bit for bit in ai-edge-litert and
+    tflite-runtime 2.14, so the labels match the accuracy tfdistil recorded. On aarch64 (a 64-bit
+    Pi) the same runtimes use other kernels: the labels were the same on every committed model
+    under emulation, some printed probabilities were not (results/pi_aarch64_check.json). XNNPACK
     rounds differently and can flip a rare borderline label (1-4 in 1,821 SST-2 sentences).
+    Which runtime ran is printed last on stderr (`runtime: ...`).
     """
     try:
         from ai_edge_litert import interpreter as runtime
