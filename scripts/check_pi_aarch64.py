@@ -8,7 +8,7 @@ The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.pi_root (buil
 cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
 is classify.py in this Python (ai-edge-litert, builtin kernels). Compared: labels and accuracy, and
 every differing sentence with both probabilities; the printed digits are only counted. The JSON is
-rewritten after each run, so a stopped check keeps what it finished.
+rewritten after each run, and a rerun skips the runs it already holds (same split size).
 """
 import argparse
 import glob
@@ -44,14 +44,21 @@ def main():
     models = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "results", "models", "*", "*int8*.tflite")))
     result = {"command": "python scripts/check_pi_aarch64.py " + " ".join(sys.argv[1:]), "split": "test",
               "n": len(split.sentences), "root_build_seconds_this_run": round(build_seconds), "models": {}}
+    if os.path.isfile(args.out):  # resume: keep the runs an earlier, stopped check finished on the same split
+        with open(args.out) as f:
+            old = json.load(f)
+        if old.get("n") == result["n"]:
+            result["models"] = old["models"]
     x86 = {}
     for m in models:
         x86[m] = classify_x86(os.path.join(ROOT, m), tsv)
-        result["models"][m] = {"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[m][2],
-                               "x86_accuracy": round(float((x86[m][0] == split.labels).mean()), 6)}
+        result["models"].setdefault(m, {}).update({"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[m][2],
+                                                   "x86_accuracy": round(float((x86[m][0] == split.labels).mean()), 6)})
     for config in args.configs.split(","):
         runtime, pi = config.split("/")
         for m in models:
+            if config in result["models"][m]:
+                continue
             t0 = time.time()
             c = compare(x86[m], classify_aarch64(root, runtime, pi, os.path.join(ROOT, m), tsv),
                         list(split.sentences), split.labels)
