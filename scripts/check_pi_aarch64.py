@@ -3,6 +3,7 @@
 
     python scripts/check_pi_aarch64.py [--configs tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5]
         [--data ../shared/data/sst2] [--limit N] [--out results/pi_aarch64_check.json]
+    python scripts/check_pi_aarch64.py --table results/pi_aarch64_check*.json > results/pi_aarch64_check.md
 
 The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.pi_root (built once, ~10-15 min,
 cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
@@ -22,7 +23,32 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 
+def table(paths):
+    """Markdown: one row per committed model, x86 and every aarch64 configuration side by side."""
+    merged, n = {}, None
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        n = n or r["n"]
+        for m, row in r["models"].items():
+            merged.setdefault(m, {}).update(row)
+    configs = sorted({k for row in merged.values() for k in row if "/" in k})
+    lines = [f"| model (SST-2 test, n = {n}) | recorded | x86 ai-edge-litert | " +
+             " | ".join(f"aarch64 {c}: accuracy, labels = x86" for c in configs) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in configs) + " |"]
+    for m, row in sorted(merged.items()):
+        cells = [f"{100 * row[c]['accuracy']:.2f} %, {row[c]['labels_identical']}/{row[c]['n']}" +
+                 "".join(f" (#{d['index']}: x86 p {d['p_x86']}, aarch64 {d['p_aarch64']})" for d in row[c]["differing"])
+                 if c in row else "not run" for c in configs]
+        rec = f"{100 * row['recorded_litert_accuracy']:.2f} %" if row.get("recorded_litert_accuracy") else "-"
+        lines.append(f"| {m.split('/')[2]} | {rec} | {100 * row['x86_accuracy']:.2f} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def main():
+    if sys.argv[1:2] == ["--table"]:
+        sys.stdout.write(table(sys.argv[2:]))
+        return
     from check_tflite_runtime import recorded_accuracies
     from tfdistil.data.splits import read_tsv
     from tfdistil.edge.pi_check import classify_aarch64, classify_x86, compare
