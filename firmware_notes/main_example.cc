@@ -191,6 +191,8 @@ int Classify(const char* text, int* n_tokens, uint32_t* invoke_us, float* prob, 
       return -1;
     }
   }
+  // The decision: the first index of the largest logit. Equal logits (equal int8 outputs,
+  // p exactly 0.5) go to the lowest class index, as in tflite/classify.py and tfdistil's evaluators.
   int best = 0;
   for (int i = 1; i < kNumClasses; ++i) {
     if (z[i] > z[best]) best = i;
@@ -261,7 +263,7 @@ void loop() {
   const long micro = static_cast<long>(p * 1000000.0f + 0.5f);
   char answer[96];
   if (kNumClasses == 2) {  // SST-2's format: 0/1 and P(positive)
-    snprintf(answer, sizeof(answer), "%d\t%ld.%06ld", p > 0.5f ? 1 : 0, micro / 1000000L, micro % 1000000L);
+    snprintf(answer, sizeof(answer), "%d\t%ld.%06ld", k, micro / 1000000L, micro % 1000000L);
   } else {
     snprintf(answer, sizeof(answer), "%s\t%ld.%06ld", kLabels[k], micro / 1000000L, micro % 1000000L);
   }

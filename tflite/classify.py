@@ -8,7 +8,9 @@ older `tflite-runtime`. It never imports TensorFlow.
     python classify.py MODEL.tflite --vocab vocab.json --tsv test.tsv
 
 prints one line per input: label<TAB>probability_positive. With --tsv on a
-labelled `sentence<TAB>label` file it also prints the accuracy to stderr.
+labelled `sentence<TAB>label` file it also prints the accuracy to stderr, and last on
+stderr the runtime it used (`runtime: ai-edge-litert 2.3.0, builtin kernels`). A tie
+(equal logits, p exactly 0.5) goes to the lowest class index, as everywhere in tfdistil.
 """
 import argparse
 import json
@@ -125,15 +127,20 @@ def load_vocab(path):
 def load_interpreter(path, num_threads, xnnpack=False):
     """An interpreter with TFLite's builtin kernels, or (xnnpack) the default XNNPACK delegate.
 
-    The builtin int8 kernels give the same outputs bit for bit in ai-edge-litert and
-    tflite-runtime 2.14, so the labels match the accuracy tfdistil recorded; XNNPACK
+    On x86-64 the builtin int8 kernels give the same outputs bit for bit in ai-edge-litert and
+    tflite-runtime 2.14, so the labels match the accuracy tfdistil recorded. On aarch64 (a 64-bit
+    Pi) the same runtimes use other kernels: the labels were the same on every committed model
+    under emulation, some printed probabilities were not (results/pi_aarch64_check.json). XNNPACK
     rounds differently and can flip a rare borderline label (1-4 in 1,821 SST-2 sentences).
+    Which runtime ran is printed last on stderr (`runtime: ...`).
     """
     try:
         from ai_edge_litert import interpreter as runtime
+        name = "ai-edge-litert"
     except ImportError:
         try:
             from tflite_runtime import interpreter as runtime
+            name = "tflite-runtime"
         except ImportError:
             fail("install a TFLite runtime: pip install ai-edge-litert (or tflite-runtime)")
     kernels = runtime.OpResolverType.AUTO if xnnpack else runtime.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
@@ -142,7 +149,28 @@ def load_interpreter(path, num_threads, xnnpack=False):
         it.allocate_tensors()
     except Exception as e:  # ValueError, RuntimeError, or SystemError (tflite-runtime with numpy 2)
         fail(f"{path}: cannot load model: {(str(e).splitlines() or [type(e).__name__])[0]}")
+    it.runtime = f"{name} {runtime_version(name)}, {'XNNPACK' if xnnpack else 'builtin'} kernels"
     return it
+
+
+def runtime_version(name):
+    try:
+        from importlib.metadata import version
+        return version(name)
+    except Exception:  # an install without metadata still runs
+        return "(version unknown)"
+
+
+def decide(logits):
+    """The label: the first index of the largest logit. Equal logits (equal int8 outputs; p exactly
+    0.5 for two classes) go to the lowest class index - the rule of tfdistil's evaluators, the C
+    runner (`tfdistil bundle`) and the firmware main (tfdistil/edge/decision.py)."""
+    return int(np.argmax(logits))
+
+
+def softmax(z):
+    p = np.exp(z - z.max())
+    return p / p.sum()
 
 
 def reverse_index(ids):
@@ -195,14 +223,12 @@ class Classifier:
         return self.it.get_tensor(self.output["index"])[0].astype(np.float64)
 
     def probabilities(self, text):
-        z = self.logits(text)
-        p = np.exp(z - z.max())
-        return p / p.sum()
+        return softmax(self.logits(text))
 
     def __call__(self, text):
         """(label index, P(positive)) for a binary model: SST-2's 0/1 and the probability of 1."""
-        p_pos = float(self.probabilities(text)[1])
-        return int(p_pos > 0.5), p_pos
+        z = self.logits(text)
+        return decide(z), float(softmax(z)[1])
 
 
 def read_tsv(path, labels=("0", "1")):
@@ -262,8 +288,8 @@ def main(argv=None):
     correct = labelled = 0
     out = []
     for text, label in rows:
-        p = clf.probabilities(text)
-        pred = int(p[1] > 0.5) if binary else int(p.argmax())
+        z = clf.logits(text)
+        p, pred = softmax(z), decide(z)
         line = f"{pred}\t{float(p[1]):.6f}" if binary else f"{clf.labels[pred]}\t{float(p[pred]):.6f}"
         if args.all:
             line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(clf.labels, p))
@@ -274,6 +300,7 @@ def main(argv=None):
     sys.stdout.write("\n".join(out) + ("\n" if out else ""))
     if labelled:
         print(f"accuracy {correct / labelled:.4f} on {labelled} labelled rows", file=sys.stderr)
+    print(f"runtime: {clf.it.runtime}", file=sys.stderr)  # last, so `accuracy X` stays the first line
 
 
 if __name__ == "__main__":

@@ -56,3 +56,4 @@ teacher.add_command(teacher_shards)
 for cmd in (distil, teacher, fit, evaluate, predict, convert, evaluate_tflite, firmware, tune, augment, fit_stream, report,
             compose):
     main.add_command(cmd)
+main.add_command(__import__("tfdistil.cli.bundle", fromlist=["bundle"]).bundle)  # one line: merges stay clean

@@ -32,7 +32,10 @@ TOOLS = {"gcc": "arm-none-eabi-gcc", "g++": "arm-none-eabi-g++", "ar": "arm-none
 HOST = "host"
 HOST_TOOLS = {"gcc": "gcc", "g++": "g++", "ar": "ar"}
 HOST_ARENA_BYTES = 8 * 1024 * 1024  # 64-bit bookkeeping needs more than the board's arena
-TARGET_FLAGS = {**{name: b["cpu_flags"] for name, b in BOARDS.items()}, HOST: []}
+# Linux targets of `tfdistil bundle` (tfdistil/edge/bundle.py): Debian's cross compilers (tool
+# prefix) with their default flags; linux-x86_64 is this machine's gcc, so it shares HOST's objects.
+LINUX_TARGETS = {"linux-armv7": "arm-linux-gnueabihf-", "linux-aarch64": "aarch64-linux-gnu-", "linux-x86_64": ""}
+TARGET_FLAGS = {**{name: b["cpu_flags"] for name, b in BOARDS.items()}, HOST: [], **{t: [] for t in LINUX_TARGETS}}
 
 DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-DTF_LITE_MCU_DEBUG_LOG"]
 INCLUDES = ["", "third_party/gemmlowp", "third_party/flatbuffers/include", "third_party/kissfft", "third_party/ruy"]

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Every committed int8 model through tflite/classify.py on x86 and on a 64-bit Raspberry Pi's runtimes, side by side.
+
+    python scripts/check_pi_aarch64.py [--configs tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5]
+        [--data ../shared/data/sst2] [--limit N] [--out results/pi_aarch64_check.json]
+    python scripts/check_pi_aarch64.py --table results/pi_aarch64_check*.json > results/pi_aarch64_check.md
+
+The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.pi_root (built once, ~10-15 min,
+cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
+is classify.py in this Python (ai-edge-litert, builtin kernels). Compared: labels and accuracy, and
+every differing sentence with both probabilities; the printed digits are only counted. The JSON is
+rewritten after each run, and a rerun skips the runs it already holds (same split size).
+"""
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+def table(paths):
+    """Markdown: one row per committed model, x86 and every aarch64 configuration side by side."""
+    merged, n = {}, None
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        n = n or r["n"]
+        for m, row in r["models"].items():
+            merged.setdefault(m, {}).update(row)
+    configs = sorted({k for row in merged.values() for k in row if "/" in k})
+    lines = [f"| model (SST-2 test, n = {n}) | recorded | x86 ai-edge-litert | " +
+             " | ".join(f"aarch64 {c}: accuracy, labels = x86" for c in configs) + " |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in configs) + " |"]
+    for m, row in sorted(merged.items()):
+        cells = [f"{100 * row[c]['accuracy']:.2f} %, {row[c]['labels_identical']}/{row[c]['n']}" +
+                 "".join(f" (#{d['index']}: x86 p {d['p_x86']}, aarch64 {d['p_aarch64']})" for d in row[c]["differing"])
+                 if c in row else "not run" for c in configs]
+        rec = f"{100 * row['recorded_litert_accuracy']:.2f} %" if row.get("recorded_litert_accuracy") else "-"
+        lines.append(f"| {m.split('/')[2]} | {rec} | {100 * row['x86_accuracy']:.2f} % | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    if sys.argv[1:2] == ["--table"]:
+        sys.stdout.write(table(sys.argv[2:]))
+        return
+    from check_tflite_runtime import recorded_accuracies
+    from tfdistil.data.splits import read_tsv
+    from tfdistil.edge.pi_check import classify_aarch64, classify_x86, compare
+    from tfdistil.edge.pi_root import ensure_root
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", default="tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5")
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))
+    ap.add_argument("--limit", type=int, default=None, help="only the first N test sentences")
+    ap.add_argument("--out", default=os.path.join(ROOT, "results", "pi_aarch64_check.json"))
+    args = ap.parse_args()
+    tsv = os.path.join(args.data, "test.tsv")
+    if args.limit:
+        tsv = os.path.join(os.path.dirname(os.path.abspath(args.out)), ".test-first.tsv")
+        with open(os.path.join(args.data, "test.tsv"), encoding="utf-8") as f, open(tsv, "w", encoding="utf-8") as g:
+            g.write("".join(line for _, line in zip(range(args.limit + 1), f)))
+    split = read_tsv(tsv, "test")
+    root, build_seconds = ensure_root()
+    recorded = recorded_accuracies()
+    models = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "results", "models", "*", "*int8*.tflite")))
+    result = {"command": "python scripts/check_pi_aarch64.py " + " ".join(sys.argv[1:]), "split": "test",
+              "n": len(split.sentences), "root_build_seconds_this_run": round(build_seconds), "models": {}}
+    if os.path.isfile(args.out):  # resume: keep the runs an earlier, stopped check finished on the same split
+        with open(args.out) as f:
+            old = json.load(f)
+        if old.get("n") == result["n"]:
+            result["models"] = old["models"]
+    x86 = {}
+    for m in models:
+        x86[m] = classify_x86(os.path.join(ROOT, m), tsv)
+        result["models"].setdefault(m, {}).update({"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[m][2],
+                                                   "x86_accuracy": round(float((x86[m][0] == split.labels).mean()), 6)})
+    for config in args.configs.split(","):
+        runtime, pi = config.split("/")
+        for m in models:
+            if config in result["models"][m]:
+                continue
+            t0 = time.time()
+            c = compare(x86[m], classify_aarch64(root, runtime, pi, os.path.join(ROOT, m), tsv),
+                        list(split.sentences), split.labels)
+            c["seconds"] = round(time.time() - t0, 1)
+            result["models"][m][config] = c
+            print(f"{m} {config}: labels = x86 {c['labels_identical']}/{c['n']}, accuracy {c['accuracy']:.4f} "
+                  f"(x86 {c['accuracy_x86']:.4f}), printed p identical {c['printed_p_identical']}, "
+                  f"differing {[(d['index'], d['p_x86'], d['p_aarch64']) for d in c['differing']]} ({c['seconds']} s)",
+                  flush=True)
+            with open(args.out + ".tmp", "w") as f:
+                json.dump(result, f, indent=1)
+                f.write("\n")
+            os.replace(args.out + ".tmp", args.out)
+    if args.limit:
+        os.remove(tsv)
+    print(f"wrote {os.path.relpath(args.out, ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""tflite/classify.py on a 64-bit Raspberry Pi's runtimes (aarch64 wheels under qemu) vs on x86.
+
+Why labels and not digits: the aarch64 int8 kernels (NEON paths) are not the x86 ones, so a
+printed probability may differ in its last digits while the decision does not; a sentence whose
+decision differs is named with both probabilities and its margin, so a flip is explained, not
+averaged away. The x86 side is the same classify.py in this Python (ai-edge-litert, builtin
+kernels: the runtime tfdistil records accuracies with); the aarch64 side runs in the cached root
+of `tfdistil.edge.pi_root` under `QEMU_CPU` = the Pi's CPU.
+"""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tfdistil.errors import UserError
+from tfdistil.edge.pi_root import PI_CPUS, VENVS, run_in_root
+
+CLASSIFY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "tflite", "classify.py")
+
+
+def parse(stdout, stderr, what):
+    """(labels, P(class 1) as printed, runtime line) of a classify.py run on a binary model."""
+    lines = stdout.splitlines()
+    labels = np.array([int(l.split("\t")[0]) for l in lines])
+    runtime = next((l.split(":", 1)[1].strip() for l in stderr.splitlines() if l.startswith("runtime:")), None)
+    if runtime is None:
+        raise UserError(f"{what}: classify.py did not say which runtime it used: {stderr.strip()[-300:]}")
+    return labels, [l.split("\t")[1] for l in lines], runtime
+
+
+def classify_x86(model, tsv):
+    vocab = os.path.join(os.path.dirname(os.path.abspath(model)), "vocab.json")
+    proc = subprocess.run([sys.executable, CLASSIFY, model, "--vocab", vocab, "--tsv", tsv],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise UserError(f"x86 classify.py failed: {proc.stderr.strip()[-300:]}")
+    return parse(proc.stdout, proc.stderr, "x86")
+
+
+def classify_aarch64(root, runtime, pi, model, tsv):
+    """classify.py inside the root with `runtime` (a key of pi_root.VENVS) on `pi` (a key of PI_CPUS)."""
+    venv = VENVS[runtime][0]
+    vocab = os.path.join(os.path.dirname(os.path.abspath(model)), "vocab.json")
+    files = {"classify.py": CLASSIFY, "model.tflite": model, "vocab.json": vocab, "test.tsv": tsv}
+    proc = run_in_root(root, [f"{venv}/bin/python", "{work}/classify.py", "{work}/model.tflite", "--vocab",
+                              "{work}/vocab.json", "--tsv", "{work}/test.tsv"], PI_CPUS[pi], files)
+    if proc.returncode != 0:
+        raise UserError(f"aarch64 {runtime} on {pi}: classify.py failed: {proc.stderr.strip()[-300:]}")
+    return parse(proc.stdout, proc.stderr, f"aarch64 {runtime}")
+
+
+def compare(x86, arm, sentences, gold):
+    """Label agreement, accuracies and every sentence whose label differs, with both probabilities."""
+    (xl, xp, _), (al, ap, aruntime) = x86, arm
+    if len(xl) != len(al) or len(xl) != len(sentences):
+        raise UserError(f"x86 gave {len(xl)} answers, aarch64 {len(al)}, for {len(sentences)} sentences")
+    differ = np.flatnonzero(xl != al)
+    return {"runtime": aruntime, "labels_identical": int((xl == al).sum()), "n": len(xl),
+            "accuracy_x86": round(float(np.mean(xl == gold)), 6), "accuracy": round(float(np.mean(al == gold)), 6),
+            "printed_p_identical": int(sum(a == b for a, b in zip(xp, ap))),
+            "differing": [{"index": int(i), "sentence": sentences[i], "p_x86": xp[i], "p_aarch64": ap[i],
+                           "margin_x86": round(abs(float(xp[i]) - 0.5), 6)} for i in differ]}
