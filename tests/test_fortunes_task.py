@@ -23,9 +23,9 @@ def test_fortunes_task_is_reproducible_and_readable(tmp_path):
     for out in runs:
         proc = _make(out)
         assert proc.returncode == 0, proc.stderr
-    for name in ("train.csv", "dev.csv", "test.csv"):
+    for name in ("train.csv", "dev.csv", "test.csv", "unlabelled.txt"):
         assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes(), name
-    assert sorted(os.listdir(runs[0])) == ["dev.csv", "task.json", "test.csv", "train.csv"]  # no temp files
+    assert sorted(os.listdir(runs[0])) == ["dev.csv", "task.json", "test.csv", "train.csv", "unlabelled.txt"]  # no temp files
 
     info = json.loads((runs[0] / "task.json").read_text())
     topics = info["topics"]
@@ -40,6 +40,9 @@ def test_fortunes_task_is_reproducible_and_readable(tmp_path):
             assert sum(r["label"] == t for r in rows) == info["counts"][part][t]
     every = texts["train"] + texts["dev"] + texts["test"]
     assert len(every) == len(set(every)) == sum(info["counts"]["total"].values())  # no duplicates anywhere
+    # the unlabelled pile (other fortune files, for `distil --unlabelled`) holds no task text
+    unlabelled = (runs[0] / "unlabelled.txt").read_text(encoding="utf-8").splitlines()
+    assert len(unlabelled) == info["unlabelled"]["texts"] > 1000 and not set(unlabelled) & set(every)
     assert all(0 < len(t) <= 600 and t == " ".join(t.split()) for t in every)
 
     task = load_task(str(runs[0] / "train.csv"), str(runs[0] / "dev.csv"), str(runs[0] / "test.csv"))
