@@ -11,7 +11,6 @@ the model (results/results.json, LiteRT builtin kernels; for a model outside it,
 eval_int8_litert_test.json; see scripts/record_int8_kernels.py).
 """
 import argparse
-import fcntl
 import glob
 import json
 import os
@@ -19,20 +18,12 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PINS = ("tflite-runtime==2.14.0", "numpy<2")
 
 
 def ensure_venv(venv):
-    """The tflite-runtime venv's python, created from PyPI when missing. A lock beside the venv keeps
-    two test workers (pytest -n 2) from building it at once; `.ready` marks a finished install."""
-    python, ready = os.path.join(venv, "bin", "python"), os.path.join(venv, ".ready")
-    with open(venv.rstrip(os.sep) + ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.isfile(ready):
-            if not os.path.isfile(python):
-                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-            subprocess.run([python, "-m", "pip", "install", "-q", *PINS], check=True)
-            open(ready, "w").close()
+    """The tflite-runtime venv's python (made by `tfdistil.distil.checks.pi_venv` when missing) and its versions."""
+    from tfdistil.distil.checks import pi_venv
+    python = pi_venv(venv)
     probe = "import numpy, tflite_runtime; print(tflite_runtime.__version__, numpy.__version__)"
     out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
     return python, {"tflite_runtime": out[0], "numpy": out[1]}

@@ -53,7 +53,7 @@ def pi_python():
     """python of a venv with only tflite-runtime 2.14.0 and numpy<2 (made from PyPI if missing)."""
     sys.path.insert(0, os.path.join(ROOT, "scripts"))
     import check_tflite_runtime as C
-    python, versions = C.ensure_venv(os.path.join(ROOT, ".venv-tflite-runtime"))
+    python, versions = C.ensure_venv(None)  # the one venv distil uses too (under the cache)
     assert versions["tflite_runtime"] == "2.14.0" and versions["numpy"].startswith("1."), versions
     # Only that runtime: classify.py must not find ai-edge-litert or TensorFlow there.
     probe = subprocess.run([python, "-c", "import ai_edge_litert"], capture_output=True)

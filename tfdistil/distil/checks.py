@@ -21,13 +21,15 @@ RUNNER = os.path.join(REPO, "tflite", "classify.py")
 PI_PINS = ("tflite-runtime==2.14.0", "numpy<2")
 
 
-def pi_venv():
-    """python of a venv with only tflite-runtime 2.14.0 + numpy<2 (made from PyPI once, under the cache)."""
+def pi_venv(venv=None):
+    """python of a venv with only tflite-runtime 2.14.0 + numpy<2, made from PyPI once (default: under
+    the cache). A lock beside it keeps two processes (pytest -n 2) from building it at once; `.ready`
+    marks a finished install. The one place that makes it: scripts and tests call this too."""
     import fcntl
     root = os.environ.get("TFDISTIL_CACHE") or os.path.expanduser("~/.cache/tfdistil")
-    venv = os.path.join(root, "venv-tflite-runtime")
+    venv = venv or os.path.join(root, "venv-tflite-runtime")
     python, ready = os.path.join(venv, "bin", "python"), os.path.join(venv, ".ready")
-    os.makedirs(root, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(venv)), exist_ok=True)
     with open(venv + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.isfile(ready):
