@@ -32,7 +32,7 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     if tuned:
         lines += ["", "# tuned students, per seed; CONFIG = a search's best.json (BEST=TUNE_DIR/best.json "
                   "MODE={fit,stream} bash experiments/paper_tables/tuned_students.sh) or a config taken from one "
-                  "(scripts/configs/*.json); each run's settings are in its config.json"]
+                  "(experiments/*/configs/*.json); each run's settings are in its config.json"]
         lines += [fit_command(r, shown(r["dir"]), from_config=True) for r in tuned]
     lines += ["tfdistil convert RUN --tflite --quantize {int8,float32} --data $DATA --json",
               "tfdistil evaluate-tflite RUN/tflite/STUDENT_int8_L64.tflite --data $DATA --split test "
