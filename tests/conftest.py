@@ -95,14 +95,3 @@ def wordpiece_txt(data_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("wordpiece") / "vocab.txt"
     path.write_text("\n".join(dict.fromkeys(pieces)) + "\n", encoding="utf-8")
     return str(path)
-
-
-def study_module(study, name):
-    """experiments/STUDY/NAME.py imported under a name of its own (studies share names like summarize.py)."""
-    import importlib.util
-    key = f"experiments_{study}_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(ROOT, "experiments", study, f"{name}.py"))
-        sys.modules[key] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[key]

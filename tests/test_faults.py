@@ -8,7 +8,8 @@ import time
 
 from click.testing import CliRunner
 
-from conftest import ROOT, study_module
+from conftest import ROOT
+from studies import study_module
 from tfdistil.cli import main
 
 fault_test = study_module("ablations", "fault_test")

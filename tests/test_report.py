@@ -345,3 +345,17 @@ def test_ship_commits_one_run_with_its_sources_and_refuses_a_user_folder(runs_di
     assert res.exit_code == 2 and res.stderr.count("\n") == 1
     assert res.stderr.startswith(f"error: {user} exists and tfdistil did not make it")
     assert _tree(user) == {"model.tflite": b"mine"} and sorted(os.listdir(out / "models")) == ["picked", "users"]
+
+
+def test_benchmark_rerenders_the_committed_table_3(tmp_path):
+    """`tfdistil benchmark --render-json`: the committed Table 3 (experiments/paper_tables/) comes back
+    line for line from its JSON, int16x8 rows included; only the note on the moved script is extra."""
+    from tfdistil.cli import main
+    study = os.path.join(ROOT, "experiments", "paper_tables")
+    res = CliRunner().invoke(main, ["benchmark", "--render-json", os.path.join(study, "benchmark.json"), "--out",
+                                    str(tmp_path / "new"), "--int16x8",
+                                    os.path.join(ROOT, "experiments", "ablations", "int16x8.json")])
+    assert res.exit_code == 0, res.output
+    committed = open(os.path.join(study, "benchmark.md"), encoding="utf-8").read().splitlines()
+    assert (tmp_path / "new" / "benchmark.md").read_text().splitlines() == [
+        line for line in committed if not line.startswith("- made by `scripts/benchmark.py`")]

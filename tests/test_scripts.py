@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from conftest import ROOT, study_module
+from conftest import ROOT
+from studies import study_module
 
 
 def _script(env):

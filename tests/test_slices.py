@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_cli, study_module
+from conftest import ROOT, run_cli
+from studies import study_module
 from tfdistil.data.splits import load_split
 from tfdistil.errors import UserError
 from tfdistil.slices import (DEFAULT_SLICES, compile_slices, evaluate_slices, load_slices, markdown, slice_masks,

