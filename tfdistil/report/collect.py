@@ -77,7 +77,7 @@ def read_run(run_dir, notes):
 def collect_runs(runs_dir, notes):
     """Finished runs (sorted by student, mode, seed) and the names of unfinished ones."""
     if not os.path.isdir(runs_dir):
-        raise UserError(f"{runs_dir}: runs folder not found (make runs with scripts/reproduce.sh)")
+        raise UserError(f"{runs_dir}: runs folder not found (make runs with experiments/paper_tables/reproduce.sh)")
     runs, unfinished = [], []
     for entry in sorted(os.listdir(runs_dir)):
         path = os.path.join(runs_dir, entry)
@@ -128,7 +128,7 @@ def read_teacher(info_path, teacher_dir, bench, notes):
                            commands=info.get("commands", []))
     teacher["short"] = (teacher["name"] or DASH).split(" (")[0]
     if bench and (bench.get("teacher") or {}).get("params"):
-        teacher.update(params=bench["teacher"]["params"], params_source="counted by scripts/benchmark.py")
+        teacher.update(params=bench["teacher"]["params"], params_source="counted by tfdistil benchmark")
     elif teacher_dir:
         params = bert_params(read_json(os.path.join(teacher_dir, "config.json")))
         if params:
@@ -142,7 +142,7 @@ def read_benchmark(path, notes):
     bench = read_json(path, notes)
     if bench is None:
         notes.append(f"benchmark `{path}` not found: latency columns left empty "
-                     f"(make it with `python scripts/benchmark.py`)")
+                     f"(make it with `tfdistil benchmark`)")
     return bench
 
 

@@ -163,7 +163,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     The vocabulary comes from the SST-2 train split of `data` (as in train.fit),
     dev accuracy picks the epoch. `steps_per_epoch` caps an epoch (the
     transfer set then repeats), e.g. to measure memory on a huge set;
-    `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS).
+    `callbacks` are extra Keras callbacks (experiments/ablations/stream_memory.py samples RSS).
     """
     from tfdistil.search.shards import shard_files
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads
