@@ -11,6 +11,9 @@ candidates are. Levers:
   aug-more      a second augmented set (factor 15, seed 1, none of the first set's texts),
                 labelled by the same teacher: ~2.5x the transfer rows
   wide          hidden 48 and 6,000 wordpieces (still under 256 KB with the C vocabulary)
+  hidden48      hidden 48, the same 4,000 wordpieces (fits 256 KB; `wide` does not)
+  dropout       dropout 0.3 (the tuner chose 0.0; the runs peak at epoch 6 and then overfit)
+  aug-more-dropout  the two levers against overfitting together: more rows and dropout
 
     python experiments/fortunes/levers.py --distil runs/fortunes-distil --out runs/fortunes-levers \
         [--levers base-e10,epochs20,...] > experiments/fortunes/levers.log
@@ -31,6 +34,9 @@ def lever_configs(base):
         "kl-t2": ({**base, "epochs": 10, "distill_loss": "kl", "temperature": 2.0}, False),
         "aug-more": ({**base, "epochs": 10}, True),
         "wide": ({**base, "epochs": 10, "hidden": 48, "max_vocab": 6000}, False),
+        "hidden48": ({**base, "epochs": 10, "hidden": 48}, False),
+        "dropout": ({**base, "epochs": 10, "dropout": 0.3}, False),
+        "aug-more-dropout": ({**base, "epochs": 10, "dropout": 0.3}, True),
     }
 
 
