@@ -39,6 +39,8 @@ def _targets():
 @click.option("--seeds", type=int, default=None, help="Seeds of the chosen recipe (default 3).")
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
+@click.option("--grow/--no-grow", default=None,
+              help="Also train the best student grown (hidden size) to fill --flash; the selection split decides (default on).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

@@ -76,6 +76,7 @@ class DistilOptions:
     trial_epochs: int = 3
     epochs: int = 10                                 # each candidate, on the transfer set
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
+    grow: bool = True                                # also try the best student grown to fill --flash (a lever)
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64

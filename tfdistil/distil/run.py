@@ -148,6 +148,14 @@ def distil(o, log=print, dry_run=False):
                                 lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
+    grown = S.grown_config(o, best) if o.grow else None
+    if grown:  # one lever, measured on the best recipe: the same student grown to fill the budget
+        name = best["name"] + "-grown"
+        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], grown, 0],
+                      lambda: S.train_and_score(o, c, name, grown, 0, log))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
     if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
         both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]

@@ -204,6 +204,26 @@ def candidate_configs(o, c):
     return out
 
 
+def grown_config(o, best):
+    """The best candidate with the largest hidden size of its family's space that still fits the
+    flash budget, or None. Why a lever: tuner trials rank capacity on the labelled rows for a few
+    epochs, where a small model looks as good as a big one; on the transfer set (many times the
+    rows) capacity can pay. The size delta comes from the int8 estimate (the vocabulary is the
+    same), added to the best candidate's measured flash; the selection split decides."""
+    from tfdistil.search.space import FAMILY_SPACE, estimate_int8_bytes
+    if not o.flash:
+        return None
+    config = dict(best["config"])
+    room = 0.98 * budget_bytes(o) - best["flash_bytes"]  # 2 %: the estimate's error on conversion
+    size = lambda cfg: estimate_int8_bytes(Config.from_dict(cfg))  # noqa: E731
+    grown = None
+    for hidden in sorted(FAMILY_SPACE.get(config["student"], {}).get("hidden", [])):
+        trial = {**config, "hidden": hidden}
+        if hidden > config["hidden"] and size(trial) - size(config) <= room:
+            grown = trial
+    return grown
+
+
 def _c_vocab_bytes(run_dir):
     from tfdistil.data.vocab import Vocab
     from tfdistil.edge.c_vocab import c_vocabulary_layout
