@@ -5,10 +5,11 @@ The package follows the pipeline, one subpackage per step:
 
     data/      read labelled text, build the vocabulary, the one tokenizer
     teacher/   fine-tune TFBertForSequenceClassification, cache its logits
+    transfer/  augmented transfer sets, labelled by the teacher into streamed shards
     students/  the CNN, BiLSTM and BiLSTM-Attn students, built by plain functions
     training/  the distillation loss model and the one training recipe
     edge/      TFLite conversion, LiteRT/TFLM evaluation, the firmware kit
-    search/    Keras Tuner under a flash budget, augmented transfer sets
+    search/    Keras Tuner under a flash budget
     distil/    the one command: selection split, stages cached by input, checks, bundle, report
     report/    the paper's tables beside ours, plots, results.json
     cli/       `tfdistil ...`: click parses, the functions below do the work

@@ -101,7 +101,7 @@ def _unlabelled_tsv(o, c):
     text of dev or selection (test is unread here: keep it out of --unlabelled)."""
     from tfdistil.data.splits import load_split
     from tfdistil.files import atomic_write_text
-    from tfdistil.search.augment import normalise
+    from tfdistil.transfer.augment import normalise
     held = {normalise(s) for split in ("dev", "test") for s in load_split(c.selection, split).sentences}
     texts = []
     for path in o.unlabelled:
@@ -115,8 +115,8 @@ def _unlabelled_tsv(o, c):
 
 def transfer(o, c, log):
     """Augment train (Tang et al.), add the unlabelled text, and have the teacher label it all into shards."""
-    from tfdistil.search.augment import write_augmented
-    from tfdistil.search import shards as S
+    from tfdistil.transfer.augment import write_augmented
+    from tfdistil.transfer import label as S
     from tfdistil.teacher.logits_cache import reusable_train_logits
     os.makedirs(c.path("transfer"), exist_ok=True)
     files, info = [], {}
@@ -145,8 +145,8 @@ def composed(o, c, log):
     """Texts that compose clauses ("X , but Y" both ways, "although X , Y", negated predicates) from
     train, never dev or selection, labelled by the teacher into shards of their own: whether they
     help is measured on the selection split (`train_and_score` with both shard sets), not assumed."""
-    from tfdistil.search.compose import write_composed
-    from tfdistil.search import shards as S
+    from tfdistil.transfer.compose import write_composed
+    from tfdistil.transfer import label as S
     path = c.path("transfer", f"composed_x{o.compose}.tsv")
     if not os.path.isfile(path + ".json"):
         write_composed(c.selection, path, factor=o.compose, seed=0, log=log)
