@@ -37,7 +37,7 @@ def resolve_model(path):
     """A .tflite; a folder holding exactly one int8 .tflite (a committed model: results/models/NAME);
     or a run folder (its int8 model, as `tfdistil firmware` finds it)."""
     import glob
-    from tfdistil.cli.firmware import resolve_model as run_model
+    from tfdistil.runfolder import resolve_model as run_model
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
         found = sorted(glob.glob(os.path.join(path, "*int8*.tflite")))
         if len(found) == 1:
