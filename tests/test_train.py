@@ -15,9 +15,12 @@ def small(student="cnn", **kw):
                   **{"epochs": 2, "seed": 3, **kw})
 
 
-def test_same_seed_same_model(tmp_path, data_dir):
-    a = fit(small(), data_dir, str(tmp_path / "a"), log=lambda m: None)
-    b = fit(small(), data_dir, str(tmp_path / "b"), log=lambda m: None)
+def test_same_seed_same_model_and_the_callers_config_unchanged(tmp_path, data_dir):
+    cfg = small()
+    a = fit(cfg, data_dir, str(tmp_path / "a"), log=lambda m: None)
+    assert cfg == small() and cfg.vocab_size == 0  # fit filled in a copy ...
+    assert Config.load(str(tmp_path / "a" / "config.json")).vocab_size == a["vocab_size"] > 0  # ... and recorded it
+    b = fit(cfg, data_dir, str(tmp_path / "b"), log=lambda m: None)
     assert a["dev_accuracy"] == b["dev_accuracy"] and a["test_accuracy"] == b["test_accuracy"]
     wa = load_run(str(tmp_path / "a"))[2].get_weights()
     wb = load_run(str(tmp_path / "b"))[2].get_weights()

@@ -6,6 +6,7 @@ history.json (per epoch), metrics.json, history.png. It is built in
 run never leaves a half-written OUT; rerunning the same command resumes from
 the last finished epoch kept in `OUT.partial/`.
 """
+import dataclasses
 import json
 import os
 import time
@@ -34,8 +35,10 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
 
     `out` is checked before anything loads (see files.check_output_folder): tfdistil
     never writes into a folder it did not make. Work happens in `OUT.partial/` (locked,
-    checkpointed every epoch) and is renamed to `OUT` at the end.
+    checkpointed every epoch) and is renamed to `OUT` at the end. `cfg` is not changed: the
+    effective config (classes, vocabulary size, teacher logits) goes to OUT/config.json.
     """
+    cfg = dataclasses.replace(cfg)  # ours to fill in; the caller's Config stays as given
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
     wordpieces = read_wordpieces(cfg.subwords) if cfg.subwords else None  # a bad path fails before TF loads
