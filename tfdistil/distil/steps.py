@@ -14,6 +14,7 @@ import numpy as np
 
 from tfdistil.config import Config
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, METRICS, VOCAB, tflite_path
 
 VOCAB_LAYOUT = "fingerprint-ranks"  # the MCU word table the budget counts: 4 bytes a word, no strings
 
@@ -206,16 +207,16 @@ def candidate_configs(o, c):
 def _c_vocab_bytes(run_dir):
     from tfdistil.data.vocab import Vocab
     from tfdistil.edge.c_vocab import c_vocabulary_layout
-    return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, "vocab.json")), VOCAB_LAYOUT)["flash_bytes"]
+    return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, VOCAB)), VOCAB_LAYOUT)["flash_bytes"]
 
 
 def finished(run, cfg):
     """metrics.json of a run `fit_stream` finished with `cfg` (a kill can land after the run is
     published and before its stage is recorded); None otherwise."""
     try:
-        with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        with open(os.path.join(run, METRICS), encoding="utf-8") as f:
             metrics = json.load(f)
-        done = Config.load(os.path.join(run, "config.json")).to_dict()
+        done = Config.load(os.path.join(run, CONFIG)).to_dict()
     except (OSError, ValueError, UserError):
         return None
     ignore = ("vocab_size", "num_classes", "teacher_logits", "distill")
@@ -234,7 +235,7 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     with quiet():
         shards = shards or c.result("transfer")["shards"]
         metrics = finished(run, cfg) or fit_stream(cfg, shards, c.work, run, log=log)
-        model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
+        model = tflite_path(run, cfg.student, "int8", f"L{cfg.max_len}")
         conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not os.path.isfile(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
         runtime = "tflm" if o.kind == "mcu" else "litert"

@@ -2,6 +2,7 @@
 import os
 import shutil
 from tfdistil.files import atomic_write_json
+from tfdistil.runfolder import VOCAB
 from tfdistil.report.collect import best_run, by_setting, read_json, setting_of
 from tfdistil.report.stats import _rel, int8_accuracy
 
@@ -33,9 +34,9 @@ def _ship(r, dest, root, notes, chosen_by):
     os.makedirs(tmp)
     model = os.path.join(tmp, os.path.basename(r["tflite_int8"]))
     shutil.copyfile(r["tflite_int8"], model)
-    beside = os.path.join(os.path.dirname(r["tflite_int8"]), "vocab.json")
-    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], "vocab.json"),
-                    os.path.join(tmp, "vocab.json"))
+    beside = os.path.join(os.path.dirname(r["tflite_int8"]), VOCAB)
+    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], VOCAB),
+                    os.path.join(tmp, VOCAB))
     manifest = dict(r["manifest_int8"], run_dir=r["name"])  # no absolute paths of this machine
     atomic_write_json(model[: -len(".tflite")] + ".json", manifest)
     acc, rt = int8_accuracy(r)
@@ -49,7 +50,7 @@ def _ship(r, dest, root, notes, chosen_by):
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return {"tflite_int8": _rel(os.path.join(dest, os.path.basename(model)), root),
-            "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+            "vocab": _rel(os.path.join(dest, VOCAB), root)}
 
 
 def commit_models(groups, out, root, notes, tuned=()):
@@ -77,7 +78,7 @@ def committed_models(runs, out, root):
         model = os.path.join(dest, os.path.basename(r["tflite_int8"] or ""))
         if src and src.get("run") == r["name"] and r["tflite_int8"] and os.path.isfile(model):
             shipped[r["name"]] = {"tflite_int8": _rel(model, root),
-                                  "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+                                  "vocab": _rel(os.path.join(dest, VOCAB), root)}
     return shipped
 
 

@@ -27,6 +27,7 @@ from tfdistil.config import STUDENTS, Config
 from tfdistil.data.splits import load_split
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, METRICS
 from tfdistil.teacher.logits_cache import SHIPPED, read_logits
 from tfdistil.search.leaderboard import _ranked, _write_leaderboard
 from tfdistil.search.space import KB, SIZE_KEYS, TUNERS, _describe, config_from_values, estimate_int8_bytes, search_space, smallest_config
@@ -198,8 +199,8 @@ def _finish(winner, settings, max_trials, data, out, budget, calibration_size, e
     cfg = Config.from_dict(winner["config"])
     run_dir = os.path.join(out, "best_run")
     previous = _load_json(os.path.join(out, "best.json"))
-    metrics = _load_json(os.path.join(run_dir, "metrics.json"))
-    if not (metrics and _same_run(_load_json(os.path.join(run_dir, "config.json")), winner["config"])):
+    metrics = _load_json(os.path.join(run_dir, METRICS))
+    if not (metrics and _same_run(_load_json(os.path.join(run_dir, CONFIG)), winner["config"])):
         log(f"retraining trial {winner['trial']} with `tfdistil fit` into {run_dir}")
         with contextlib.redirect_stdout(sys.stderr):
             metrics = fit(Config.from_dict(winner["config"]), data, run_dir, log=log)

@@ -8,6 +8,7 @@ import numpy as np
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, atomic_write_json, mark
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, VOCAB, WEIGHTS
 from tfdistil.search.space import KB, OBJECTIVE, SIZE_KEYS, TUNERS, _describe, config_from_values, count_params, declare, estimate_int8_bytes
 
 
@@ -71,9 +72,9 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
     fingerprint = json.loads(json.dumps(cfg.to_dict()))
     history, best, seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, enc.dev.labels, partial,
                                           fingerprint, log=log, indent="  ")
-    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
-    vocab.save(os.path.join(partial, "vocab.json"))
-    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
+    atomic_save(os.path.join(partial, WEIGHTS), student.save_weights)
+    vocab.save(os.path.join(partial, VOCAB))
+    atomic_write_json(os.path.join(partial, CONFIG), cfg.to_dict())
     finish(partial, run_dir)
     return {"dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "history": history,
             "params": int(student.count_params()), "train_seconds": round(seconds, 2)}

@@ -20,6 +20,7 @@ from tfdistil.data.splits import has_split, load_split
 from tfdistil.data.vocab import Vocab, read_wordpieces
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, open_partial
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, HISTORY, VOCAB, WEIGHTS
 from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
 from tfdistil.training.fit import _accuracy, _keras, publish_run
 from tfdistil.transfer.shards import shard_files
@@ -117,10 +118,10 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     history, best, train_seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, dev.labels, partial,
                                                 fingerprint, log=log, callbacks=callbacks,
                                                 row=lambda e: {"peak_rss_mb": peak_rss_mb()})
-    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
-    vocab.save(os.path.join(partial, "vocab.json"))
-    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
-    atomic_write_json(os.path.join(partial, "history.json"), history)
+    atomic_save(os.path.join(partial, WEIGHTS), student.save_weights)
+    vocab.save(os.path.join(partial, VOCAB))
+    atomic_write_json(os.path.join(partial, CONFIG), cfg.to_dict())
+    atomic_write_json(os.path.join(partial, HISTORY), history)
     labelled = sum(s.get("labelled_rows", 0) for s in manifest["shards"])
     metrics = {"student": cfg.student, "distilled": True, "augmented": labelled < manifest["rows"],
                "seed": cfg.seed, "params": int(student.count_params()), "vocab_size": cfg.vocab_size, "tokens": vocab.kind(),
