@@ -3,12 +3,13 @@ import click
 
 from tfdistil.cli.common import command, data_options
 from tfdistil.cli.slicing import echo_slices, slice_options
+from tfdistil.config import EXPERIMENTAL_QUANTIZATIONS, QUANTIZATIONS
 
 
 @click.command("convert")
 @click.argument("run_dir")
 @click.option("--tflite", "as_tflite", is_flag=True, default=True, help="Emit a TFLite flatbuffer (the only target).")
-@click.option("--quantize", default="int8", type=click.Choice(["float32", "dynamic", "float16", "int8", "int16x8"]), show_default=True)
+@click.option("--quantize", default="int8", type=click.Choice(QUANTIZATIONS + EXPERIMENTAL_QUANTIZATIONS), show_default=True)
 @click.option("--max-len", default=64, show_default=True,
               help="Fixed input length L; longer sentences are cut (64 covers every SST-2 sentence).")
 @click.option("--dynamic-length", is_flag=True,

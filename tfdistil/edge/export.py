@@ -16,12 +16,10 @@ import numpy as np
 
 from tfdistil.data.splits import load_split
 from tfdistil.files import atomic_write_bytes, atomic_write_json, check_writable
+from tfdistil.config import EXPERIMENTAL_QUANTIZATIONS as EXPERIMENTAL, QUANTIZATIONS
 from tfdistil.errors import UserError
 from tfdistil.runfolder import tflite_path, vocab_beside
 
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")  # each runs in every runtime (tests/test_runtime_matrix.py)
-# 16-bit activations, 8-bit weights: offered, but TF 2.21's converter refuses every student (one line says why)
-EXPERIMENTAL = ("int16x8",)
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
 
 
