@@ -1,6 +1,6 @@
 """What every `tfdistil` command shares: the `--json` / one-line-error wrapper and defaults.
 
-A module of its own so command modules (cli.py, cli_report.py, ...) import it
+A module of its own so the command modules (cli/students.py, cli/report.py, ...) import it
 without importing each other.
 """
 import functools

@@ -28,7 +28,7 @@ class Encodings:
         self._ids = {}
 
     def get(self, cap, max_len):
-        """(Vocab with max_len, train ids, dev ids) exactly as `train.fit` encodes them."""
+        """(Vocab with max_len, train ids, dev ids) exactly as `training.fit` encodes them."""
         if cap not in self._ids:
             v = self.vocabs[cap]
             self._ids[cap] = (v.encode_batch(self.train.sentences), v.encode_batch(self.dev.sentences))
@@ -39,7 +39,7 @@ class Encodings:
 
 # --------------------------------------------------------------------------- training
 def student_model(cfg):
-    """The Keras 3 model a trial trains: the student inside the Distiller, as `train.fit` builds it."""
+    """The Keras 3 model a trial trains: the student inside the Distiller, as `training.fit` builds it."""
     from tfdistil.training.distill import Distiller
     from tfdistil.students.builders import build_student
     return Distiller(build_student(cfg), alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,

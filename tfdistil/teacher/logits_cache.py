@@ -1,6 +1,6 @@
 """The teacher-logits cache: an npz of float16 logits per split plus a JSON header.
 
-Kept apart from `teacher.py` so a student process can read soft targets
+Kept apart from `teacher/model.py` so a student process can read soft targets
 without importing transformers or switching Keras versions.
 """
 import hashlib

@@ -70,7 +70,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
                callbacks=(), overwrite=False, restart=False):
     """Distil `cfg.student` from the shards in `shards_dir`; keep the best dev epoch; return metrics.json.
 
-    The vocabulary comes from the SST-2 train split of `data` (as in train.fit),
+    The vocabulary comes from the SST-2 train split of `data` (as in training.fit),
     dev accuracy picks the epoch. `steps_per_epoch` caps an epoch (the
     transfer set then repeats), e.g. to measure memory on a huge set;
     `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS). `cfg` is not
