@@ -132,7 +132,11 @@ def test_tfds_is_opt_in_and_has_no_test_labels():
 def test_shipped_logits_are_the_default_and_guard_their_data(good_data, tmp_path):
     """`--distill` with no cache given uses the shipped SST-2 cache, which refuses other data."""
     r = invoke("fit", "--distill", "--data", good_data, "--out", tmp_path / "r")
-    assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits")
+    assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits", "drop --limit", "tfdistil teacher fit",
+                      "--teacher-logits logits.npz")
+    # the fix is never to write into the installed package's assets/
+    from tfdistil.teacher.logits_cache import SHIPPED
+    assert f"--out {SHIPPED}" not in r.stderr and "--out tfdistil/assets" not in r.stderr
 
 
 # Every bad input a user can type, across the commands: one `error:` line, exit 2, within a

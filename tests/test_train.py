@@ -108,3 +108,20 @@ def test_paper_exact_sizes(tmp_path):
     attn = build_student(Config(student="bilstm_attn", vocab_size=PAPER_EXACT["max_vocab"], **PAPER_EXACT))
     assert 0.70 < attn.count_params() / 1e6 < 0.75     # the paper's Table 3: 0.75 M
     assert keras.backend.backend() == "tensorflow"
+
+
+def test_a_run_distilled_from_the_shipped_targets_names_them(tmp_path, data_dir, monkeypatch):
+    """metrics.json (and the CLI's `teacher_logits:` line) names the shipped asset, not None."""
+    import tfdistil.training.fit as F
+    from tfdistil.data.splits import load_split
+    from tfdistil.teacher.logits_cache import CACHE_FORMAT, SHIPPED_NAME, write_cache
+    train = load_split(data_dir, "train", 400)  # small(): train_limit=400
+    shipped = tmp_path / "assets" / "sst2_minilm_logits.npz"  # stands in for the 67k-row shipped cache
+    write_cache(str(shipped), {"format": CACHE_FORMAT, "splits": {"train": {"rows": 400, "sha256": train.sha256}}},
+                {"train": np.where(train.labels[:, None] == [0, 1], 2.0, -2.0)})
+    monkeypatch.setattr(F, "SHIPPED", str(shipped))
+    metrics = fit(small(epochs=1, distill=True), data_dir, str(tmp_path / "d"), log=lambda m: None)
+    assert metrics["teacher_logits"] == SHIPPED_NAME == "tfdistil/assets/sst2_minilm_logits.npz"
+    assert Config.load(str(tmp_path / "d" / "config.json")).teacher_logits == ""  # the default, as before
+    baseline = fit(small(epochs=1), data_dir, str(tmp_path / "b"), log=lambda m: None)
+    assert baseline["teacher_logits"] is None  # no teacher at all

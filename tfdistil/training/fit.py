@@ -20,7 +20,7 @@ from tfdistil.files import atomic_save, check_free_space, atomic_write_json, che
 from tfdistil.errors import UserError
 from tfdistil.runfolder import CONFIG, HISTORY, HISTORY_PLOT, METRICS, RUN_FILES, VOCAB, WEIGHTS
 from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
-from tfdistil.teacher.logits_cache import SHIPPED, read_logits
+from tfdistil.teacher.logits_cache import SHIPPED, SHIPPED_NAME, read_logits
 
 
 def _keras():
@@ -107,7 +107,8 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
                "vocab_sha256": vocab.sha256(), "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
                "train_rows": len(train), "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
-               "data_train_sha256": train.sha256, "teacher_logits": cfg.teacher_logits or None}
+               "data_train_sha256": train.sha256,
+               "teacher_logits": cfg.teacher_logits or (SHIPPED_NAME if cfg.distill else None)}
     if has_split(data, "test"):
         test = load_split(data, "test")
         from tfdistil.metrics import classification_report
