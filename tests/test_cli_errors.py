@@ -96,6 +96,19 @@ def test_stale_logits_cache(good_data, tmp_path):
     assert_user_error(r, "stale teacher logits", "regenerate")
 
 
+def test_evaluate_checks_the_data_before_tensorflow_loads(tmp_path):
+    """`evaluate RUN --data /nonexistent`: the one line comes at once, TensorFlow never imported."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom tfdistil.cli import main\ntry:\n    main(['evaluate', sys.argv[1], '--data', sys.argv[2]])\n"
+            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "nope")], capture_output=True,
+                          text=True)
+    assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().startswith("error: ") and "data folder not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
 def test_not_a_logits_cache(good_data, tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"not an npz")

@@ -27,7 +27,7 @@ def test_no_module_over_400_lines():
 # never a later stage nor a peer stage of its tuple (the foundations excepted: they are one floor).
 # `tfdistil` itself is the API: it calls every stage, as the CLI does.
 PIPELINE = (
-    ("errors", "files", "progress", "config", "metrics", "runfolder"),  # foundations, no stage
+    ("errors", "files", "progress", "quiet", "config", "metrics", "runfolder"),  # foundations, no stage
     ("data",),
     ("teacher",),
     ("slices",),  # per-slice scores, the teacher's logits beside the student's

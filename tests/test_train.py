@@ -125,3 +125,22 @@ def test_a_run_distilled_from_the_shipped_targets_names_them(tmp_path, data_dir,
     assert Config.load(str(tmp_path / "d" / "config.json")).teacher_logits == ""  # the default, as before
     baseline = fit(small(epochs=1), data_dir, str(tmp_path / "b"), log=lambda m: None)
     assert baseline["teacher_logits"] is None  # no teacher at all
+
+
+def test_the_python_api_drops_tensorflows_start_up_lines_as_the_cli_does(tmp_path, data_dir):
+    """`import tfdistil; tfdistil.fit(...)` in a plain process: no oneDNN/CUDA/absl lines on stderr."""
+    import re
+    import subprocess
+    import sys
+    code = ("import sys, tfdistil\n"
+            "cfg = tfdistil.Config(embed_dim=8, filters=8, epochs=1, train_limit=200)\n"
+            "tfdistil.fit(cfg, sys.argv[1], sys.argv[2], log=lambda m: None)\n"
+            "print(tfdistil.predict(sys.argv[2], ['a fine film'])[0]['label'])\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFDISTIL_VERBOSE")}
+    proc = subprocess.run([sys.executable, "-c", code, data_dir, str(tmp_path / "r")], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() in ("0", "1"), proc.stderr[-2000:]
+    noise = [line for line in proc.stderr.splitlines()
+             if re.match(r"[IWE]\d{4} |WARNING: All log messages before absl", line) or "oneDNN" in line
+             or "cuInit" in line or "cuda drivers" in line]
+    assert not noise, noise

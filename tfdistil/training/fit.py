@@ -249,8 +249,8 @@ def evaluate(run_dir, data, split="test", plot=None, slices=None, teacher_logits
     slices = resolve(slices)  # a bad slices file fails before the model loads
     from tfdistil.metrics import classification_report, plot_confusion
     from tfdistil.training.batches import predict_logits
+    s = load_split(data, split)  # a bad --data is one line before TensorFlow loads (load_run)
     cfg, vocab, student = load_run(run_dir)
-    s = load_split(data, split)
     check_labels(run_dir, vocab, s)
     t0 = time.time()
     pred = predict_logits(student, cfg.student, vocab.encode_batch(s.sentences)).argmax(-1)
