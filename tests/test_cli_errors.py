@@ -109,6 +109,20 @@ def test_evaluate_checks_the_data_before_tensorflow_loads(tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_result_prints_only_the_fields_that_apply():
+    """`convert` of a CNN printed `lstm_states: None`: a None field is left out (--json keeps it)."""
+    import click
+    from tfdistil.cli.common import command
+
+    @click.command()
+    @command
+    def show():
+        return {"student": "cnn", "lstm_states": None, "bytes": 0, "ops": ["CONV_2D"]}
+
+    assert CliRunner().invoke(show, []).output == "student: cnn\nbytes: 0\n"
+    assert json.loads(CliRunner().invoke(show, ["--json"]).output)["lstm_states"] is None
+
+
 def test_not_a_logits_cache(good_data, tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"not an npz")

@@ -51,7 +51,7 @@ def command(fn):
             click.echo(json.dumps(result, default=float))
         elif result is not None:
             for k, v in result.items():
-                if not isinstance(v, (dict, list)):
+                if v is not None and not isinstance(v, (dict, list)):  # None: not applicable, not news (--json has all)
                     click.echo(f"{k}: {v}")
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")(wrapper)
 

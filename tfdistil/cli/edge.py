@@ -34,6 +34,7 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
     from tfdistil.edge.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
                          fix_lstm_states=not no_lstm_state_fix, dynamic_length=dynamic_length)
+    result["run_dir"] = run_dir  # as given (the manifest keeps it relative to its own folder: "..")
     if c_array_dir:
         from tfdistil.edge.firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)
