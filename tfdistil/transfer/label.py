@@ -41,7 +41,6 @@ def transfer_rows(data, augmented=(), limit=None, include_train=True):
     return itertools.chain.from_iterable(parts), sources
 
 
-
 def label_shards(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_size=64, max_len=128,
                  strategy="auto", log=print, known_logits=None, engine="local", address=None, workers=None,
                  cpus_per_worker=1):
