@@ -1,4 +1,5 @@
-"""The house rules a reader relies on: small modules, imports that only run down the pipeline and\nnever in a circle, a cheap `import tfdistil`."""
+"""The house rules a reader relies on: small modules, imports that only run down the pipeline and
+never in a circle, a cheap `import tfdistil`."""
 import ast
 import os
 import subprocess
@@ -49,19 +50,17 @@ def imports(path, names):
     found = []
     for node in ast.walk(ast.parse(open(path).read())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfdistil"):
-            targets = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            # `from tfdistil.a import b, c`: module tfdistil.a.b if it is one; tfdistil.a for a name in it
+            targets = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in names]
+            targets += [node.module] if len(targets) < len(node.names) else []
         elif isinstance(node, ast.Import):
-            targets = [a.name for a in node.names if a.name.startswith("tfdistil")]
+            targets = [a.name for a in node.names]
         elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in
-              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)
-              and str(node.args[0].value).startswith("tfdistil")):
-            targets = [node.args[0].value]
+              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            targets = [str(node.args[0].value)]
         else:
             continue
-        # `from tfdistil.a import b`: module tfdistil.a.b if it is one, else tfdistil.a (b is a name in it)
-        module = next((t for t in targets if t in names), None)
-        if module:
-            found.append((node.lineno, module))
+        found += [(node.lineno, t) for t in targets if t in names]
     return found
 
 
@@ -113,9 +112,12 @@ def test_the_rules_see_function_level_imports(tmp_path):
     """The walk finds an import inside a function and a string import, not only the top level."""
     f = tmp_path / "m.py"
     f.write_text("import os\n\ndef g():\n    from tfdistil.cli.common import command\n"
+                 "    from tfdistil.transfer import shards, label_rows\n"
                  "    return __import__('tfdistil.edge.export')\n")
-    names = {"tfdistil.cli.common": "", "tfdistil.edge.export": ""}
-    assert imports(str(f), names) == [(4, "tfdistil.cli.common"), (5, "tfdistil.edge.export")]
+    names = {"tfdistil.cli.common": "", "tfdistil.edge.export": "", "tfdistil.transfer": "",
+             "tfdistil.transfer.shards": ""}
+    assert imports(str(f), names) == [(4, "tfdistil.cli.common"), (5, "tfdistil.transfer.shards"),
+                                      (5, "tfdistil.transfer"), (6, "tfdistil.edge.export")]
 
 
 def test_import_is_cheap_and_lists_the_api():
