@@ -38,9 +38,14 @@ def tflite_path(run_dir, student, quantize, length):
     return os.path.join(run_dir, TFLITE, f"{student}_{quantize}_{length}.tflite")
 
 
+def eval_name(runtime, quantize="int8", split="test"):
+    """eval_QUANT_RUNTIME_SPLIT.json: an `evaluate-tflite --json` result kept beside the model."""
+    return f"eval_{quantize}_{runtime}_{split}.json"
+
+
 def eval_json(run_dir, runtime, quantize="int8", split="test"):
-    """RUN/tflite/eval_QUANT_RUNTIME_SPLIT.json: an `evaluate-tflite --json` result the report reads."""
-    return os.path.join(run_dir, TFLITE, f"eval_{quantize}_{runtime}_{split}.json")
+    """RUN/tflite/eval_QUANT_RUNTIME_SPLIT.json, the one the report reads."""
+    return os.path.join(run_dir, TFLITE, eval_name(runtime, quantize, split))
 
 
 def resolve_model(run_or_model):

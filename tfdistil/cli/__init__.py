@@ -57,3 +57,5 @@ for cmd in (distil, teacher, fit, evaluate, predict, convert, evaluate_tflite, f
             compose):
     main.add_command(cmd)
 main.add_command(__import__("tfdistil.cli.bundle", fromlist=["bundle"]).bundle)  # one line: merges stay clean
+main.add_command(__import__("tfdistil.cli.benchmark", fromlist=["benchmark"]).benchmark)  # one line: merges stay clean
+main.add_command(__import__("tfdistil.cli.ship", fromlist=["ship"]).ship)  # one line: merges stay clean

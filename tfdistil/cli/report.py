@@ -14,7 +14,7 @@ from tfdistil.cli.common import command
 @click.argument("runs_dir")
 @click.option("--out", required=True, help="Folder for REPORT.md, plots and results.json (the committed one is results/).")
 @click.option("--benchmark", "benchmark", default=None,
-              help="Latency JSON from scripts/benchmark.py (e.g. results/benchmark.json).")
+              help="Latency JSON from `tfdistil benchmark` (e.g. experiments/paper_tables/benchmark.json).")
 @click.option("--commit-models", is_flag=True,
               help="Copy the best seed's int8 .tflite + vocab.json of each student/mode into OUT/models/.")
 @click.option("--teacher-info", default=None,

@@ -56,7 +56,7 @@ def estimate(o, rows, mean_words, unlabelled):
     transfer_rows = train_rows * (1 + 0.9 * o.augment_factor) + unlabelled
     finetuned = os.path.isfile(os.path.join(o.teacher, "teacher_meta.json"))
     plan = [("splits", FIXED["splits"]),
-            ("teacher", 0 if finetuned else train_rows * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
+            ("teacher", 0 if finetuned else min(train_rows, o.teacher_limit or train_rows) * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
             ("logits", rows * TEACHER_FORWARD * scale * t_len),
             ("transfer", (transfer_rows - train_rows) * TEACHER_FORWARD * scale * t_len)]
     for family in o.students:

@@ -47,9 +47,10 @@ def teacher(o, c, log):
     else:
         with quiet():
             meta = fit_teacher(o.teacher, c.work, out, epochs=o.teacher_epochs, lr=o.teacher_lr, max_len=o.teacher_max_len,
-                               eval_every=0, log=log)
+                               eval_every=0, train_limit=o.teacher_limit or None, log=log)
     return {"dir": out, "reused": False, "base": o.teacher, "dev_accuracy": meta["dev_accuracy"],
-            "params": meta["params"], "train_seconds": meta["train_seconds"], "epochs": o.teacher_epochs}
+            "params": meta["params"], "train_seconds": meta["train_seconds"], "epochs": o.teacher_epochs,
+            "train_rows": meta.get("train_rows", o.teacher_limit or None)}
 
 
 def logits(o, c, log):

@@ -103,7 +103,7 @@ class LiteRTRunner:
     Raspberry Pi OS runtime) computes exactly these int8 outputs, so a figure measured here is
     one a Pi reproduces. XNNPACK requantizes in float32 and moves a few int8 values by one step in
     the attention student, which flips 1-4 of 1,821 SST-2 test labels; it is
-    faster only for the CNN (p50 0.027 vs 0.079 ms, results/int8_kernels.json), so it is
+    faster only for the CNN (p50 0.027 vs 0.079 ms, experiments/runtimes/int8_kernels.json), so it is
     opt-in (`kernels="xnnpack"`).
     """
 

@@ -11,7 +11,7 @@ import json
 import os
 import re
 from tfdistil.errors import UserError
-from tfdistil.runfolder import CONFIG, HISTORY, METRICS, TFLITE, eval_json
+from tfdistil.runfolder import CONFIG, HISTORY, METRICS, TFLITE, eval_json, eval_name
 from tfdistil.report.paper import DASH, RUN_NAME, STUDENT_ORDER
 from tfdistil.report.stats import shown
 
@@ -69,7 +69,7 @@ def read_run(run_dir, notes):
     for rt in ("litert", "tflm"):
         ev = read_json(eval_json(run_dir, rt), notes)
         if isinstance(ev, dict) and ev.get("split", "test") != "test":
-            notes.append(f"{name}: {os.path.basename(eval_json(run_dir, rt))} is on the {ev['split']} split; ignored")
+            notes.append(f"{name}: {eval_name(rt)} is on the {ev['split']} split; ignored")
             ev = None
         run[f"eval_{rt}"] = ev if isinstance(ev, dict) and "accuracy" in ev else None
     return run
@@ -78,7 +78,7 @@ def read_run(run_dir, notes):
 def collect_runs(runs_dir, notes):
     """Finished runs (sorted by student, mode, seed) and the names of unfinished ones."""
     if not os.path.isdir(runs_dir):
-        raise UserError(f"{runs_dir}: runs folder not found (make runs with scripts/reproduce.sh)")
+        raise UserError(f"{runs_dir}: runs folder not found (make runs with experiments/paper_tables/reproduce.sh)")
     runs, unfinished = [], []
     for entry in sorted(os.listdir(runs_dir)):
         path = os.path.join(runs_dir, entry)
@@ -129,7 +129,7 @@ def read_teacher(info_path, teacher_dir, bench, notes):
                            commands=info.get("commands", []))
     teacher["short"] = (teacher["name"] or DASH).split(" (")[0]
     if bench and (bench.get("teacher") or {}).get("params"):
-        teacher.update(params=bench["teacher"]["params"], params_source="counted by scripts/benchmark.py")
+        teacher.update(params=bench["teacher"]["params"], params_source="counted by tfdistil benchmark")
     elif teacher_dir:
         params = bert_params(read_json(os.path.join(teacher_dir, "config.json")))
         if params:
@@ -143,7 +143,7 @@ def read_benchmark(path, notes):
     bench = read_json(path, notes)
     if bench is None:
         notes.append(f"benchmark `{path}` not found: latency columns left empty "
-                     f"(make it with `python scripts/benchmark.py`)")
+                     f"(make it with `tfdistil benchmark`)")
     return bench
 
 

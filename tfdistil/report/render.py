@@ -23,17 +23,17 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     lines = ["```bash", "# teacher (recorded in the teacher's provenance file)"]
     lines += teacher["commands"] or ["# (no commands recorded)"]
     lines += ["", "# every student run: fit -> int8/float32 conversion -> LiteRT/TFLM evaluation on test (resumable)",
-              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash scripts/reproduce.sh',
+              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash experiments/paper_tables/reproduce.sh',
               *([f'MODES=augment STUDENTS="{" ".join(sorted({r["student"] for r in runs if r["augmented"]}))}" '
-                 f'SEEDS="{seeds}" JOBS=1 bash scripts/reproduce.sh'] if any(r["augmented"] for r in runs) else []),
+                 f'SEEDS="{seeds}" JOBS=1 bash experiments/paper_tables/reproduce.sh'] if any(r["augmented"] for r in runs) else []),
               "",
               "# ... which runs, per run (DATA=../shared/data/sst2):"]
     for r in runs:
         lines.append(fit_command(r, f"{runs_dir.rstrip('/')}/{r['name']}"))
     if tuned:
         lines += ["", "# tuned students, per seed; CONFIG = a search's best.json (BEST=TUNE_DIR/best.json "
-                  "MODE={fit,stream} bash scripts/tuned_students.sh) or a config taken from one "
-                  "(scripts/configs/*.json); each run's settings are in its config.json"]
+                  "MODE={fit,stream} bash experiments/paper_tables/tuned_students.sh) or a config taken from one "
+                  "(experiments/*/configs/*.json); each run's settings are in its config.json"]
         lines += [fit_command(r, shown(r["dir"]), from_config=True) for r in tuned]
     lines += ["tfdistil convert RUN --tflite --quantize {int8,float32} --data $DATA --json",
               "tfdistil evaluate-tflite RUN/tflite/STUDENT_int8_L64.tflite --data $DATA --split test "
@@ -68,8 +68,8 @@ def render(c: Collected):
     off_paper = off_paper_settings(groups, students)
     t_note = (f"Teacher: {teacher['name'] or DASH}; test accuracy from `{teacher['source']}`; "
               f"parameters {teacher['params_source'] or 'unknown'}.")
-    bench_note = ("No benchmark JSON given: latency columns are empty (`python scripts/benchmark.py`, then "
-                  "`--benchmark results/benchmark.json`)." if not bench else
+    bench_note = ("No benchmark JSON given: latency columns are empty (`tfdistil benchmark`, then "
+                  "`--benchmark experiments/paper_tables/benchmark.json`)." if not bench else
                   f"Latency: batch 1, median (p50) per sentence over {bench.get('n', DASH)} test sentences after "
                   f"warm-up, forward pass only, on `{(bench.get('cpu') or {}).get('model', 'this CPU')}` with "
                   f"{(bench.get('threads') or {}).get('summary', 'the recorded thread settings')}; teacher and "

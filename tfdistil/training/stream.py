@@ -73,8 +73,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     The vocabulary comes from the SST-2 train split of `data` (as in training.fit),
     dev accuracy picks the epoch. `steps_per_epoch` caps an epoch (the
     transfer set then repeats), e.g. to measure memory on a huge set;
-    `callbacks` are extra Keras callbacks (scripts/stream_memory.py samples RSS). `cfg` is not
-    changed: the effective config goes to OUT/config.json.
+    `callbacks` are extra Keras callbacks (experiments/ablations/stream_memory.py samples RSS). `cfg`
+    is not changed: the effective config goes to OUT/config.json.
     """
     cfg = dataclasses.replace(cfg)  # ours to fill in; the caller's Config stays as given
     shard_files(shards_dir)  # a missing or unfinished transfer set fails before TensorFlow loads

@@ -2,7 +2,7 @@
 
 Tang-style augmentation (`augment.py`) masks and swaps words inside one sentence,
 so a student rarely sees the teacher read "X , but Y" or "is n't": the
-constructions where small students lose most to the teacher (`results/slices.md`).
+constructions where small students lose most to the teacher (`experiments/slices/slices.md`).
 This module builds them from train sentences, unlabelled; the teacher labels
 them (`tfdistil teacher shards --augmented OUT`). No rule here decides a label:
 "although X , Y" is not assumed to mean Y, and "is not good" is not assumed to
