@@ -105,7 +105,7 @@ def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, ti
     must agree on every row and be chosen; a run whose metrics say it trained on the set is refused."""
     import shutil
     from tfdistil.data.splits import load_split
-    from tfdistil.search.shards import FORMAT, MANIFEST, write_shard
+    from tfdistil.transfer.shards import FORMAT, MANIFEST, write_shard
     from tfdistil.training.batches import predict_logits
     from tfdistil.training.fit import load_run
     sentences = load_split(data_dir, "dev").sentences[:120]

@@ -37,7 +37,7 @@ DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", os.path.join(ROOT, "..", "shared"
 
 def synthetic_shards(data, out_dir, rows, shard_size, seed=0):
     """Write `rows` synthetic rows as shards + a complete manifest; return (seconds, bytes)."""
-    from tfdistil.search import shards as S
+    from tfdistil.transfer import shards as S
     manifest = S.load_manifest(out_dir)
     if manifest and manifest["complete"] and manifest["rows"] == rows and manifest["shard_size"] == shard_size:
         return 0.0, sum(s["bytes"] for s in manifest["shards"])

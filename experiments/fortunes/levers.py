@@ -43,8 +43,8 @@ def lever_configs(base):
 def more_shards(distil_dir, out, log):
     """A second augmented set from the work train split, labelled by distil's teacher."""
     from tfdistil.distil.workdata import work_data
-    from tfdistil.search import shards as S
-    from tfdistil.search.augment import write_augmented
+    from tfdistil.transfer import label as S
+    from tfdistil.transfer.augment import write_augmented
     work = work_data(os.path.join(distil_dir, "data"))
     first = os.path.join(distil_dir, "transfer", "augmented_f5.tsv")
     aug = os.path.join(out, "augmented_f15_s1.tsv")

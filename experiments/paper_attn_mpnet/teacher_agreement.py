@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def held_out_rows(shards_dir, rows):
     import numpy as np
     import tensorflow as tf
-    from tfdistil.search.shards import shard_files
+    from tfdistil.transfer.shards import shard_files
     files, manifest = shard_files(shards_dir, allow_partial=True)
     spec = {"sentence": tf.io.FixedLenFeature([], tf.string), "label": tf.io.FixedLenFeature([], tf.int64),
             "teacher_logits": tf.io.FixedLenFeature([manifest.get("num_labels", 2)], tf.float32)}

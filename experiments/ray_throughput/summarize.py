@@ -26,7 +26,7 @@ def parse(log):
 
 
 def logits(folder):
-    from tfdistil.search.shards import read_shards
+    from tfdistil.transfer.shards import read_shards
     rows = list(read_shards(folder, shuffle_buffer=0)[0].as_numpy_iterator())
     return [r["sentence"] for r in rows], np.array([r["teacher_logits"] for r in rows])
 

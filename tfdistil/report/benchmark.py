@@ -30,6 +30,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from tfdistil.runfolder import METRICS, TFLITE, VOCAB
+
 
 def legacy_keras_env():
     """transformers' TF BERT is a Keras 2 model: set before TensorFlow is first imported."""
@@ -144,8 +146,8 @@ def litert_entry(path, run_dir, sentences, warmup, threads, kernels="builtin"):
     (`convert --dynamic-length`) at each sentence's own length, the tensors re-planned when it changes."""
     from tfdistil.data.vocab import Vocab
     from tfdistil.edge.evaluate import LiteRTRunner, read_manifest, read_model
-    vocab_path = os.path.join(os.path.dirname(path), "vocab.json")
-    vocab = Vocab.load(vocab_path if os.path.isfile(vocab_path) else os.path.join(run_dir, "vocab.json"))
+    vocab_path = os.path.join(os.path.dirname(path), VOCAB)
+    vocab = Vocab.load(vocab_path if os.path.isfile(vocab_path) else os.path.join(run_dir, VOCAB))
     model_bytes = read_model(path)
     manifest = read_manifest(path, model_bytes)
     runner = LiteRTRunner(model_bytes, num_threads=threads if threads > 0 else os.cpu_count(), kernels=kernels,
@@ -160,7 +162,7 @@ def student_entries(run_dir, sentences, args):
     """Keras, float32 and int8 timings of one run; each missing piece becomes a skipped entry."""
     from tfdistil.report.collect import _tflite_files, read_json
     name = os.path.basename(os.path.normpath(run_dir))
-    metrics = read_json(os.path.join(run_dir, "metrics.json")) or {}
+    metrics = read_json(os.path.join(run_dir, METRICS)) or {}
     base = {"run": name, "run_dir": shown(run_dir), "student": metrics.get("student"),
             "distilled": metrics.get("distilled"), "seed": metrics.get("seed"), "params": metrics.get("params")}
     if not metrics:
@@ -172,7 +174,7 @@ def student_entries(run_dir, sentences, args):
         entries.append({**base, "format": "keras", "status": f"skipped: {type(e).__name__}: {e}"[:300]})
     files = [(q, _tflite_files(run_dir, base["student"], q)[0]) for q in ("float32", "int8")]
     files += [(f"{q} dynamic-length", p) for q in ("float32", "int8")
-              for p in sorted(glob.glob(os.path.join(run_dir, "tflite", f"{base['student']}_{q}_L1-*.tflite")))[:1]]
+              for p in sorted(glob.glob(os.path.join(run_dir, TFLITE, f"{base['student']}_{q}_L1-*.tflite")))[:1]]
     for q, path in files:
         if path is None:
             entries.append({**base, "format": q, "status": f"skipped: no {q} .tflite in {run_dir}/tflite"})
@@ -287,7 +289,7 @@ def int16x8_lines(path):
 
 
 def default_runs():
-    return [os.path.dirname(p) for p in sorted(glob.glob(os.path.join("runs", "*", "metrics.json")))
+    return [os.path.dirname(p) for p in sorted(glob.glob(os.path.join("runs", "*", METRICS)))
             if not os.path.dirname(p).endswith(".partial")]
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, HISTORY, METRICS, TFLITE
 from tfdistil.report.collect import collect_runs, group_runs, read_benchmark, read_teacher, read_tuned, students_of
 from tfdistil.report.paper import DASH, PAPER, SHIPPED_TEACHER_INFO
 from tfdistil.report.plots import plot_accuracy_vs_size, plot_dev_curves
@@ -148,7 +149,7 @@ def render(c: Collected):
         parts += [f"Not finished (no `metrics.json` yet, not reported): {', '.join(unfinished)}.", ""]
     parts += ["## Commands", "", commands_section(runs, teacher, bench, command, runs_dir, tuned), "",
               "## Sources", "",
-              f"- runs: `{runs_dir}/*/metrics.json`, `history.json`, `config.json`, `tflite/*.json`",
+              f"- runs: `{runs_dir}/*/{METRICS}`, `{HISTORY}`, `{CONFIG}`, `{TFLITE}/*.json`",
               f"- teacher: `{teacher['source']}`"
               + (f" ({teacher['params_source']})" if teacher["params_source"] else ""),
               f"- benchmark: `{bench_path}`" if bench else "- benchmark: none",

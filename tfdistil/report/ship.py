@@ -7,6 +7,7 @@ import os
 import shutil
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json
+from tfdistil.runfolder import CONFIG, METRICS, TFLITE, VOCAB, eval_name
 from tfdistil.report.collect import best_run, by_setting, read_json, setting_of
 from tfdistil.report.logsummary import last_json
 from tfdistil.report.stats import _rel, int8_accuracy
@@ -62,9 +63,9 @@ def _ship(r, dest, root, notes, chosen_by):
     os.makedirs(tmp)
     model = os.path.join(tmp, os.path.basename(r["tflite_int8"]))
     shutil.copyfile(r["tflite_int8"], model)
-    beside = os.path.join(os.path.dirname(r["tflite_int8"]), "vocab.json")
-    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], "vocab.json"),
-                    os.path.join(tmp, "vocab.json"))
+    beside = os.path.join(os.path.dirname(r["tflite_int8"]), VOCAB)
+    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], VOCAB),
+                    os.path.join(tmp, VOCAB))
     manifest = dict(r["manifest_int8"], run_dir=r["name"])  # no absolute paths of this machine
     atomic_write_json(model[: -len(".tflite")] + ".json", manifest)
     acc, rt = int8_accuracy(r)
@@ -77,7 +78,7 @@ def _ship(r, dest, root, notes, chosen_by):
         notes.append(f"`{_rel(dest, root)}`: flatbuffer is over 2 MB")
     _replace(tmp, dest)
     return {"tflite_int8": _rel(os.path.join(dest, os.path.basename(model)), root),
-            "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+            "vocab": _rel(os.path.join(dest, VOCAB), root)}
 
 
 def commit_models(groups, out, root, notes, tuned=()):
@@ -103,7 +104,7 @@ def ship_run(run, name, tflm_log, litert_log, chosen_by, commands=(), logs=(), t
     logs, how it was chosen, the accuracies read from those files). Paths are kept relative to the
     checkout. Written beside NAME and renamed into place."""
     root = repo_root(out)
-    models = glob.glob(os.path.join(run, "tflite", "*_int8_L64.tflite"))
+    models = glob.glob(os.path.join(run, TFLITE, "*_int8_L64.tflite"))
     if len(models) != 1:
         raise UserError(f"{run}/tflite: expected one *_int8_L64.tflite, found {len(models)}")
     model = os.path.realpath(models[0])
@@ -112,7 +113,7 @@ def ship_run(run, name, tflm_log, litert_log, chosen_by, commands=(), logs=(), t
         if not rec or rec.get("split") != "test" or model not in {
                 os.path.realpath(os.path.join(root, rec.get("model", ""))), os.path.realpath(rec.get("model", ""))}:
             raise UserError(f"{log} is not a test-split evaluation of {models[0]}")
-    metrics, config = (read_json(os.path.join(run, f)) for f in ("metrics.json", "config.json"))
+    metrics, config = (read_json(os.path.join(run, f)) for f in (METRICS, CONFIG))
     if not metrics or not config:
         raise UserError(f"{run}: no metrics.json/config.json (not a finished run)")
     dest = os.path.join(out, "models", name)
@@ -121,14 +122,14 @@ def ship_run(run, name, tflm_log, litert_log, chosen_by, commands=(), logs=(), t
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     stem = os.path.basename(model)[:-len(".tflite")]
-    for src in (model, os.path.join(run, "tflite", stem + ".json"), os.path.join(run, "tflite", "vocab.json"),
-                os.path.join(run, "metrics.json")):
+    for src in (model, os.path.join(run, TFLITE, stem + ".json"), os.path.join(run, TFLITE, VOCAB),
+                os.path.join(run, METRICS)):
         shutil.copy(src, tmp)
     manifest = read_json(os.path.join(tmp, stem + ".json"))
     # the name of the run; its "../" would point into results/models
     atomic_write_json(os.path.join(tmp, stem + ".json"), dict(manifest, run_dir=os.path.basename(os.path.normpath(run))))
     for kind, rec in (("tflm", tflm), ("litert", litert)):
-        with open(os.path.join(tmp, f"eval_int8_{kind}_test.json"), "w") as f:
+        with open(os.path.join(tmp, eval_name(kind)), "w") as f:
             f.write(json.dumps(rec) + "\n")
     source = {"run": _rel(run, root), "seed": config["seed"], "config": config,
               "commands": list(commands), "logs": [_rel(p, root) for p in (*logs, tflm_log, litert_log)],
@@ -151,7 +152,7 @@ def committed_models(runs, out, root):
         model = os.path.join(dest, os.path.basename(r["tflite_int8"] or ""))
         if src and src.get("run") == r["name"] and r["tflite_int8"] and os.path.isfile(model):
             shipped[r["name"]] = {"tflite_int8": _rel(model, root),
-                                  "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+                                  "vocab": _rel(os.path.join(dest, VOCAB), root)}
     return shipped
 
 

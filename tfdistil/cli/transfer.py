@@ -4,9 +4,9 @@ augment -> teacher shards -> fit-stream is `teacher logits` -> `fit` for a
 transfer set too large for memory: Tang-style synthetic sentences, labelled by
 the teacher into resumable TFRecord shards, streamed into a student.
 
-Kept out of cli.py so nothing heavy is imported until a command runs; cli.py
-registers `augment` and `fit_stream` with `main.add_command` and
-`teacher_shards` with `teacher.add_command`.
+The commands of `tfdistil/transfer/` (and `fit-stream`, which trains on its shards).
+Nothing heavy is imported until a command runs; cli/__init__.py registers `augment`
+and `fit_stream` with `main.add_command` and `teacher_shards` with `teacher.add_command`.
 """
 import os
 
@@ -35,7 +35,7 @@ from tfdistil.config import STUDENTS
 @command
 def augment(data, factor, out, seed, p_mask, p_swap, p_ngram, ngram_max, tagger, limit, exclude_from, max_rows):
     """Tang et al. augmentation of the train sentences: masking, replacement, n-gram sampling."""
-    from tfdistil.search.augment import write_augmented
+    from tfdistil.transfer.augment import write_augmented
     return write_augmented(data, factor, out, seed=seed, limit=limit, tagger=tagger, p_mask=p_mask, p_swap=p_swap,
                            p_ngram=p_ngram, ngram=(1, ngram_max), exclude_from=exclude_from, max_rows=max_rows,
                            log=lambda m: click.echo(m, err=True))
@@ -73,13 +73,13 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_log
     import importlib
     from tfdistil.errors import UserError
     if engine == "ray":  # bad flags and an unreachable cluster are reported before TensorFlow loads
-        from tfdistil.search.ray_shards import check_ray_args
+        from tfdistil.transfer.ray_shards import check_ray_args
         workers = check_ray_args(address, 2 if workers is None else workers, cpus_per_worker, teacher_dir)
     elif address or workers is not None:
         raise UserError("--address and --workers go with --engine ray")
     importlib.import_module("tfdistil.teacher.model")  # sets TF_USE_LEGACY_KERAS before TensorFlow loads
-    from tfdistil.search import shards as S
-    from tfdistil.search.strategy import configure_cpu_devices
+    from tfdistil.transfer import label as S
+    from tfdistil.transfer.strategy import configure_cpu_devices
     if engine == "local":
         configure_cpu_devices(cpu_devices)
     rows, sources = S.transfer_rows(data, augmented, limit, include_train)

@@ -36,7 +36,7 @@ from tfdistil.data.splits import load_split
 from tfdistil.data.tokenizer import split_words
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json
-from tfdistil.search.augment import _eval_sentences, normalise, read_sentences
+from tfdistil.transfer.augment import _eval_sentences, normalise, read_sentences
 
 CONTRAST = ("but", "yet")
 CONCESSIVE = ("although", "though", "even though", "while")

@@ -1,4 +1,4 @@
-"""Teacher labelling past one machine: the shards of `shards.label_shards` from a pool of Ray actors.
+"""Teacher labelling past one machine: the shards of `label.label_shards` from a pool of Ray actors.
 
 `label_shards_ray` writes the same folder as the local engine -- the same shard files, the
 same manifest, the same settings check -- so `fit-stream` cannot tell the engines apart and a
@@ -26,7 +26,7 @@ import socket
 import time
 
 from tfdistil.errors import UserError
-from tfdistil.search import shards as S
+from tfdistil.transfer import shards as S
 
 INSTALL = "pip install -e '.[ray]'"
 
@@ -136,7 +136,7 @@ class TeacherWorker:
         except RuntimeError:
             pass  # a reused worker process whose runtime is already up
         from tfdistil.teacher import model as T
-        from tfdistil.search.strategy import distributed_forward
+        from tfdistil.transfer.strategy import distributed_forward
         self.T, self.batch_size, self.max_len = T, batch_size, max_len
         self.model, self.tokenizer = T.load_teacher(teacher_dir)
         self.forward = distributed_forward(tf.distribute.get_strategy(), self.model)  # the local engine's own
@@ -194,7 +194,7 @@ def _cause(e):
 # --------------------------------------------------------------------------- the driver
 def label_shards_ray(teacher_dir, rows, out_dir, sources, shard_size=100_000, batch_size=64, max_len=128, log=print,
                      known_logits=None, address=None, workers=2, cpus_per_worker=1, retries=3):
-    """`shards.label_shards` on Ray: same arguments (`strategy` aside), same folder, same summary.
+    """`label.label_shards` on Ray: same arguments (`strategy` aside), same folder, same summary.
 
     `address`: a running cluster (HOST:PORT, ray://HOST:PORT, auto); None starts Ray here.
     `workers` actors of `cpus_per_worker` CPUs each; `retries`: restarts per actor and

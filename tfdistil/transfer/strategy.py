@@ -1,7 +1,6 @@
-"""tf.distribute strategies for the local labelling engine (`shards.label_shards`).
+"""tf.distribute strategies for the local labelling engine (`label.label_shards`).
 
-Kept apart from shards.py so the shard format and the engines stay small modules; shards.py
-re-exports these names.
+Kept apart from label.py so the engine stays a small module.
 """
 import json
 import os
