@@ -249,3 +249,16 @@ def test_bad_input_is_one_line_exit_2_and_fast(args, needle, bad_input_paths, tm
     assert time.time() - start < 5, "validation must come before TensorFlow"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "foreign" / "thesis.tex").read_text() == "do not delete"
+
+
+def test_default_data_is_found_from_any_folder_of_the_checkout(tmp_path, data_dir):
+    """The default SST-2 folder resolves beside the checkout when the working folder has no ../shared."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    inner = os.path.join(root, "tests")  # one level down: ../shared from here does not exist
+    env = {k: v for k, v in os.environ.items() if k != "TFDISTIL_DATA"}
+    out = subprocess.run([sys.executable, "-c", "import os; from tfdistil.cli.common import DEFAULT_DATA as d; "
+                          "print(d, os.path.isfile(os.path.join(d, 'train.tsv')))"],
+                         cwd=inner, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[1] == "True" and not os.path.isabs(out[0]), out

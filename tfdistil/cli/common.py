@@ -13,7 +13,20 @@ import click
 from tfdistil.errors import UserError
 from tfdistil.quiet import filter_native_stderr, quiet_tensorflow as _quiet_tf
 
-DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", "../shared/data/sst2")
+
+
+def _default_data():
+    """TFDISTIL_DATA, else ../shared/data/sst2 from the working folder, else the one beside the
+    checkout (so a command typed in any folder of a clone finds it), as a relative path."""
+    if os.environ.get("TFDISTIL_DATA"):
+        return os.environ["TFDISTIL_DATA"]
+    from tfdistil.files import REPO
+    here = os.path.join("..", "shared", "data", "sst2")
+    beside = os.path.join(os.path.dirname(REPO), "shared", "data", "sst2")
+    return os.path.relpath(beside) if not os.path.isdir(here) and os.path.isdir(beside) else here
+
+
+DEFAULT_DATA = _default_data()
 
 
 def command(fn):
