@@ -24,6 +24,38 @@ EXPERIMENTAL = ("int16x8",)
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
 
 
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def made_by_convert(path):
+    """A .tflite or vocab.json that a `convert` manifest in its folder names with this content's sha256."""
+    import glob
+    import json
+    folder, sha = os.path.dirname(os.path.abspath(path)), _sha256(path)
+    for manifest in glob.glob(os.path.join(folder, "*.json")):
+        try:
+            with open(manifest, encoding="utf-8") as f:
+                m = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("format") == "tfdistil-tflite-1" and sha in (
+                m.get("sha256") if path.endswith(".tflite") else None, m.get("vocab_sha256")):
+            return True
+    return False
+
+
+def check_not_users(out):
+    """convert writes OUT and vocab.json beside it: refuse, before any work, to replace either
+    when it exists and no convert manifest there says tfdistil wrote that very file."""
+    vocab = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
+    for path in (out, vocab):
+        if os.path.isfile(path) and not made_by_convert(path):
+            raise UserError(f"--out {out}: {path} exists and was not written by tfdistil convert; "
+                            "refusing to replace it (choose another --out)")
+
+
 def export_keras2(cfg, student, max_len):
     """The tf_keras twin of a Keras 3 student (batch 1, length max_len), weights copied by layer name."""
     import tf_keras
@@ -150,6 +182,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     length = f"L1-{max_len}" if dynamic_length else f"L{max_len}"
     out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_{length}.tflite")
     check_writable(out, "--out")
+    check_not_users(out)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     except OSError as e:

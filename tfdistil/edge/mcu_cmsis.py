@@ -25,6 +25,7 @@ from tfdistil.errors import UserError
 KERNEL_SETS = ("cmsis-nn", "reference")
 DEFINES = ["-DCMSIS_NN"]
 C_FLAGS = ["-std=c17"]
+C_OPT = "-O3"  # CMSIS-NN's own C sources: the hot loops of the LSTM and FULLY_CONNECTED
 TABLES = "Source/NNSupportFunctions/arm_nntables.c"  # the LSTM's sigmoid/tanh tables: no call reaches them
 
 _STATE = """  cmsis_buffers.cell_state = reinterpret_cast<int16_t*>(buffers.buffer2);
