@@ -173,15 +173,15 @@ def _units(ops, board, tools, src, kernels):
              if not (rel.startswith(KERNELS + "/") and rel[len(KERNELS) + 1:-3] in wrappers)]
     key = flags_key
     if wrappers:
-        key = hashlib.sha256(f"{flags_key}\n{mcu_cmsis.cmsis_digest()}\n{mcu_cmsis.PATCHES!r}\n{mcu_cmsis.C_OPT}"
+        key = hashlib.sha256(f"{flags_key}\n{mcu_cmsis.cmsis_digest()}\n{mcu_cmsis.PATCHES!r}\n{mcu_cmsis.C_OPT} {mcu_cmsis.C_FLAGS}"
                              .encode()).hexdigest()[:16]
-        cmsis_dir, (_, cmsis) = os.path.join(cache_dir(), "obj", f"cmsis-{key}"), mcu_cmsis.vendor_dirs()
+        cmsis_dir = os.path.join(cache_dir(), "obj", f"cmsis-{key}")
         extra = [*mcu_cmsis.DEFINES, *mcu_cmsis.include_flags()]
         units += [(f"cmsis_nn/{stem}.cc", path, os.path.join(cmsis_dir, f"cmsis_nn__{stem}.o"),
                    [tools["g++"], *compile_flags(src, board, f"{KERNELS}/{stem}.cc"), *extra])
                   for stem, path in sorted(wrappers.items())]
         c_flags = [tools["gcc"], *TARGET_FLAGS[board], mcu_cmsis.C_OPT, *CODE_FLAGS, *mcu_cmsis.C_FLAGS, *extra]
-        units += [(f"cmsis-nn/{rel}", os.path.join(cmsis, rel),
+        units += [(f"cmsis-nn/{rel}", mcu_cmsis.source_path(rel),
                    os.path.join(cmsis_dir, rel.replace("/", "__")[:-2] + ".o"), c_flags)
                   for rel in mcu_cmsis.cmsis_sources(wrappers.values())]
     lib_key = hashlib.sha256((key + "\n" + "\n".join(u[0] for u in units)).encode()).hexdigest()[:16]
