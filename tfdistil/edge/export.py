@@ -209,8 +209,13 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
             warn(f"warning: the LSTM cell state of {', '.join(clipped)} reaches "
                  f"{max(lstm_states[n]['cell_max'] for n in clipped):.1f} on the calibration sentences; the int8 "
                  "kernels hold at most ±64, so it is clipped there (a shorter --max-len keeps it smaller)")
+    attention = None
     if quantize == "int8":
         assert_integer_only(model_bytes)
+        from tfdistil.edge.graph_rewrite import attention_padding, padding_warning
+        attention = attention_padding(model_bytes)
+        if padding_warning(attention):
+            warn(padding_warning(attention))
     ops = op_list(model_bytes)
     bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
     if bad:
@@ -242,6 +247,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "train_rows_truncated_fraction": truncated,
         "calibration_sentences": len(calibration) if calibration is not None else 0,
         "lstm_states": lstm_states,
+        "attention_padding": attention,
         "runtimes": runtimes, "runtimes_not": not_running,
         # relative to this manifest's folder: the pair still points at its run after the checkout moves
         "run_dir": os.path.relpath(os.path.abspath(run_dir), os.path.dirname(os.path.abspath(out))),

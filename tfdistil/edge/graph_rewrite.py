@@ -144,3 +144,13 @@ def attention_padding(model_bytes):
                 "add_low": round(lo_a, 4), "gap": round(gap, 4), "exact": gap >= GAP_FOR_EXACT,
                 "gap_needed": GAP_FOR_EXACT, "softmax_output": int(op.outputs[0]), "mask_scale": float(mask.scale[0])}
     return None
+
+
+def padding_warning(bound):
+    """The line `convert` prints when an int8 attention's ranges do not guarantee exact padding."""
+    if not bound or bound["exact"]:
+        return None
+    return (f"warning: int8 attention scores span {bound['score_range'][0]:.1f} .. {bound['score_range'][1]:.1f}; "
+            f"padding sits only {bound['gap']:.1f} below the lowest real score (exact needs "
+            f"{bound['gap_needed']}), so padded positions may take weight and a label can differ from the "
+            "unpadded model (check with scripts/firmware_attention_padding.py)")

@@ -200,14 +200,21 @@ TfLiteStatus MulInvoke(TfLiteContext* context, TfLiteNode* node) {
   const int rows = cols ? tflite::ElementCount(*output->dims) / cols : 0;
   int8_t* out = output->data.int8;
   const int32_t lo = d.output_activation_min, hi = d.output_activation_max;
+  const int32_t zero = d.output_zero_point, multiplier = d.output_multiplier;
+  const int shift = d.output_shift;
   for (int r = 0; r < rows; ++r) {
     const int32_t y = off2 + b[m2 == kRow ? r : 0];
-    const int8_t* x = m1 == kFull ? a + r * cols : m1 == kRow ? a + r : a;
-    for (int c = 0; c < cols; ++c) {
-      const int32_t xv = off1 + x[m1 == kFull ? c : 0];
-      int32_t v = d.output_zero_point + Requantize(xv * y, d.output_multiplier, d.output_shift);
+    if (m1 == kFull) {  // the common case: a full operand times one value per row
+      const int8_t* x = a + r * cols;
+      for (int c = 0; c < cols; ++c) {
+        int32_t v = zero + Requantize((off1 + x[c]) * y, multiplier, shift);
+        v = v < lo ? lo : v > hi ? hi : v;
+        *out++ = static_cast<int8_t>(v);
+      }
+    } else {
+      int32_t v = zero + Requantize((off1 + a[m1 == kRow ? r : 0]) * y, multiplier, shift);
       v = v < lo ? lo : v > hi ? hi : v;
-      *out++ = static_cast<int8_t>(v);
+      for (int c = 0; c < cols; ++c) *out++ = static_cast<int8_t>(v);
     }
   }
   return kTfLiteOk;
