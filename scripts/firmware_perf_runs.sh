@@ -10,3 +10,6 @@ for board in mps2-an386 mps3-an547; do
     --per-token 16,32,64 --c-vocab fingerprint-ranks --out results/firmware/perf \
     > results/logs/firmware-perf/$board-cmsis-nn-test.log 2>&1
 done
+# where the instructions go, per op type, with both kernel sets (first 200 test sentences)
+.venv/bin/python scripts/firmware_op_profile.py $M --per-token 16,32,64 --c-vocab fingerprint-ranks --limit 200 \
+  --out results/firmware/perf/op-profile-mcu-attn-e20h32a16-v8800-sw.md > results/logs/firmware-perf/op-profile.log 2>&1

@@ -12,7 +12,8 @@
 //               sums and the same final MultiplyByQuantizedMultiplier.
 //   MUL int8:   broadcasts of a [..., 1] or one-element operand (the reference kernel's
 //               BroadcastMul4DSlow) as two plain loops with the reference's per-element formula.
-// tests/test_firmware_fast_ops.py runs them against the reference kernels on the emulated board.
+// tests/test_firmware_boards.py (test_cmsis_nn_answers_as_the_reference_kernels) runs them against the
+// reference kernels on the emulated board, bit for bit.
 #include "fast_ops.h"
 
 #include <string.h>

@@ -13,7 +13,7 @@
  * original code path below (a copy of CMSIS-NN's, calling arm_nn_lstm_calculate_gate_s8_s16).
  * The requantizations use CMSIS-NN's inline-assembly form of arm_nn_requantize (the same rounding in
  * fewer instructions; CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY, in this file only).
- * tests/test_firmware_boards.py compares the CMSIS-NN firmware with the reference kernels. */
+ * tests/test_firmware_boards.py compares the CMSIS-NN firmware with the reference kernels, bit for bit. */
 #define CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY 1
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
