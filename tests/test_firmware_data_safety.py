@@ -36,6 +36,14 @@ def test_convert_keeps_a_users_vocab_json_beside_out(tiny_run, data_dir, tmp_pat
                    "--calibration-size", "20", check=False)
     _refused(proc, "vocab.json", "not written by tfdistil")
     _intact(folder, files)
+    # a vocab.json with exactly the bytes convert writes (here the run's own) is no user's data: converted
+    same = tmp_path / "same"
+    os.makedirs(same)
+    with open(os.path.join(tiny_run["cnn"], "vocab.json"), "rb") as f:
+        (same / "vocab.json").write_bytes(f.read())
+    run_cli("convert", tiny_run["cnn"], "--out", str(same / "cnn_int8.tflite"), "--data", data_dir,
+            "--calibration-size", "20")
+    assert sorted(os.listdir(same)) == ["cnn_int8.json", "cnn_int8.tflite", "vocab.json"]
 
 
 def test_convert_c_array_refuses_a_users_folder(tiny_run, data_dir, tmp_path):

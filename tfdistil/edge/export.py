@@ -46,12 +46,21 @@ def made_by_convert(path):
     return False
 
 
-def check_not_users(out):
+def check_not_users(out, vocab=None, run_dir=None):
     """convert writes OUT and vocab.json beside it: refuse, before any work, to replace either
-    when it exists and no convert manifest there says tfdistil wrote that very file."""
-    vocab = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
-    for path in (out, vocab):
-        if os.path.isfile(path) and not made_by_convert(path):
+    when it exists and no convert manifest there says tfdistil wrote that very file. Also kept:
+    a vocab.json holding exactly the bytes convert would write (nothing to lose, e.g. a run's own,
+    or one a killed convert wrote before its manifest), and a .tflite in RUN_DIR/tflite/."""
+    vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
+    if vocab is not None and os.path.isfile(vocab_path):
+        import json
+        with open(vocab_path, "rb") as f:
+            if f.read() == json.dumps(vocab.to_json(), ensure_ascii=False).encode("utf-8"):
+                vocab_path = None
+    in_run = run_dir is not None and os.path.dirname(os.path.abspath(out)) == os.path.join(
+        os.path.abspath(run_dir), "tflite")
+    for path in (None if in_run else out, vocab_path):
+        if path and os.path.isfile(path) and not made_by_convert(path):
             raise UserError(f"--out {out}: {path} exists and was not written by tfdistil convert; "
                             "refusing to replace it (choose another --out)")
 
@@ -182,7 +191,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     length = f"L1-{max_len}" if dynamic_length else f"L{max_len}"
     out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_{length}.tflite")
     check_writable(out, "--out")
-    check_not_users(out)
+    check_not_users(out, vocab, run_dir)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     except OSError as e:
