@@ -6,7 +6,7 @@
 // integers with less work. Shapes a fast path does not cover go to the original invoke.
 //   TANH int8:  an int8 -> int8 function has 256 inputs: the reference kernel's own integer
 //               routine (reference_integer_ops::Tanh with the node's OpData) fills a 256-entry
-//               table at the first invoke; every later element is one table read.
+//               table in prepare; every element is then one table read.
 //   SUM int8:   the reference kernel walks every element with a general N-d index; over one
 //               contiguous block of axes it is outer x reduced x inner loops with the same int32
 //               sums and the same final MultiplyByQuantizedMultiplier.
@@ -21,6 +21,7 @@
 #include "tensorflow/lite/kernels/internal/common.h"
 #include "tensorflow/lite/kernels/internal/reference/integer_ops/tanh.h"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/micro_context.h"
 #include "tensorflow/lite/micro/micro_utils.h"
 
 namespace tfdistil_fast {
@@ -69,24 +70,39 @@ const TfLiteNode* g_table_node[kMaxTables];
 int8_t g_table[kMaxTables][256];
 int g_tables = 0;
 
+// The table is filled in prepare (AllocateTensors()), after the kernel's own prepare has filled
+// its OpData, so no Invoke() pays for it.
+TfLiteStatus (*g_tanh_prepare)(TfLiteContext*, TfLiteNode*) = nullptr;
+
+TfLiteStatus TanhPrepare(TfLiteContext* context, TfLiteNode* node) {
+  TF_LITE_ENSURE_OK(context, g_tanh_prepare(context, node));
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* input = micro_context->AllocateTempInputTensor(node, 0);
+  TF_LITE_ENSURE(context, input != nullptr);
+  const bool int8 = input->type == kTfLiteInt8;
+  micro_context->DeallocateTempTfLiteTensor(input);
+  int k = 0;
+  while (k < g_tables && g_table_node[k] != node) ++k;
+  if (!int8 || (k == g_tables && g_tables == kMaxTables)) return kTfLiteOk;  // invoke falls back
+  const TanhOpData& d = *static_cast<const TanhOpData*>(node->user_data);
+  int8_t all[256];
+  for (int i = 0; i < 256; ++i) all[i] = static_cast<int8_t>(i - 128);
+  const int32_t size = 256;
+  const tflite::RuntimeShape shape(1, &size);
+  tflite::reference_integer_ops::Tanh(d.input_zero_point, d.input_range_radius, d.input_multiplier,
+                                      d.input_left_shift, shape, all, shape, g_table[k]);
+  g_table_node[k] = node;
+  if (k == g_tables) ++g_tables;
+  return kTfLiteOk;
+}
+
 TfLiteStatus TanhInvoke(TfLiteContext* context, TfLiteNode* node) {
   const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
   TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
   if (input->type != kTfLiteInt8) return g_tanh_invoke(context, node);
   int k = 0;
   while (k < g_tables && g_table_node[k] != node) ++k;
-  if (k == g_tables) {
-    if (g_tables == kMaxTables) return g_tanh_invoke(context, node);
-    const TanhOpData& d = *static_cast<const TanhOpData*>(node->user_data);
-    int8_t all[256];
-    for (int i = 0; i < 256; ++i) all[i] = static_cast<int8_t>(i - 128);
-    const int32_t size = 256;
-    const tflite::RuntimeShape shape(1, &size);
-    tflite::reference_integer_ops::Tanh(d.input_zero_point, d.input_range_radius, d.input_multiplier,
-                                        d.input_left_shift, shape, all, shape, g_table[k]);
-    g_table_node[k] = node;
-    ++g_tables;
-  }
+  if (k == g_tables) return g_tanh_invoke(context, node);  // no table (more than kMaxTables nodes)
   const int8_t* table = g_table[k];
   const int8_t* in = input->data.int8;
   int8_t* out = output->data.int8;
@@ -237,7 +253,14 @@ const TFLMRegistration* Swap(const TFLMRegistration* r, TFLMRegistration* copy,
 
 const TFLMRegistration* Substitute(tflite::BuiltinOperator op, const TFLMRegistration* r) {
   switch (op) {
-    case tflite::BuiltinOperator_TANH: return Swap(r, &g_tanh, &g_tanh_invoke, TanhInvoke);
+    case tflite::BuiltinOperator_TANH:
+      if (r != nullptr && g_tanh_prepare == nullptr) {
+        g_tanh_prepare = r->prepare;
+        const TFLMRegistration* swapped = Swap(r, &g_tanh, &g_tanh_invoke, TanhInvoke);
+        g_tanh.prepare = TanhPrepare;
+        return swapped;
+      }
+      return r == nullptr ? r : &g_tanh;
     case tflite::BuiltinOperator_SUM: return Swap(r, &g_sum, &g_sum_invoke, SumInvoke);
     case tflite::BuiltinOperator_MUL: return Swap(r, &g_mul, &g_mul_invoke, MulInvoke);
     default: return r;
