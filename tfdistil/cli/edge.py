@@ -18,19 +18,23 @@ from tfdistil.config import EXPERIMENTAL_QUANTIZATIONS, QUANTIZATIONS
 @click.option("--out", default=None, help="Output .tflite (default RUN_DIR/tflite/STUDENT_Q_LL.tflite).")
 @data_options("GLUE folder whose train split calibrates int8 (or --train FILE).")
 @click.option("--calibration-size", default=500, show_default=True, help="Training sentences used to calibrate int8.")
-@click.option("--c-array", "c_array_dir", default=None, help="Also write the MCU firmware kit (C arrays) to this folder.")
+@click.option("--c-array", "c_array_dir", default=None,
+              help="Also write the MCU firmware kit (C arrays) to this folder: a new or empty one, or (with "
+                   "--overwrite) a kit folder tfdistil made.")
+@click.option("--overwrite", is_flag=True, help="Replace a --c-array kit folder that tfdistil made.")
 @click.option("--no-lstm-state-fix", is_flag=True, hidden=True,
               help="Keep the converter's int8 LSTM state quantization (to reproduce the LiteRT bug).")
 @command
 def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, calibration_size, c_array_dir,
-            no_lstm_state_fix):
+            overwrite, no_lstm_state_fix):
     """Convert a student to a builtin-ops-only TFLite flatbuffer (+ vocab.json and a manifest)."""
     from tfdistil.errors import UserError
-    from tfdistil.files import check_writable
+    from tfdistil.files import mark
     if c_array_dir and dynamic_length:
         raise UserError("--c-array builds a microcontroller kit, which needs a fixed length: drop --dynamic-length")
     if c_array_dir:  # before the .tflite is written, not after
-        check_writable(c_array_dir, "--c-array", folder=True)
+        from tfdistil.edge.firmware import check_kit_folder
+        check_kit_folder(c_array_dir, overwrite, "--c-array")
     from tfdistil.edge.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
                          fix_lstm_states=not no_lstm_state_fix, dynamic_length=dynamic_length)
@@ -38,6 +42,7 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
     if c_array_dir:
         from tfdistil.edge.firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)
+        mark(c_array_dir, "firmware-kit")
     return result
 
 

@@ -41,7 +41,9 @@ def parse_head_lengths(text):
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
 @click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
 @click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json).")
-@click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary).")
+@click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary). "
+                                                "A new or empty folder, or one an earlier --build-dir made (with --overwrite).")
+@click.option("--overwrite", is_flag=True, help="Replace the files of a --build-dir that tfdistil made.")
 @click.option("--per-token", "head_lengths", default=None, metavar="L1,L2,...",
               help="LSTM students: run token by token (a step model + heads of these lengths, e.g. 16,32,64), "
                    "so the work follows the sentence, not the padded length.")
@@ -51,7 +53,7 @@ def parse_head_lengths(text):
                    "of each and its id (6 bytes a word; no two vocabulary words share a hash); or the hash "
                    "alone, with the model's embedding rows reordered so a word's id is its hash's rank (4 bytes).")
 @command
-def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, head_lengths, vocab_layout):
+def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, overwrite, head_lengths, vocab_layout):
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
     from tfdistil.data.splits import data_cli_args, load_split
@@ -59,6 +61,9 @@ def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, h
     if limit is not None and limit < 1:
         raise UserError("--limit must be positive")
     lengths = parse_head_lengths(head_lengths) if head_lengths else None
+    if build_dir:  # never write kit files into a folder tfdistil did not make
+        from tfdistil.edge.firmware import check_kit_folder
+        check_kit_folder(build_dir, overwrite, "--build-dir")
     model = resolve_model(run_or_model)
     check_inputs(model, board, kernels)
     load_split(data, split, limit)  # a bad --data fails here, before any build

@@ -23,6 +23,47 @@ from tfdistil.runfolder import tflite_path, vocab_beside
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
 
 
+def _sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def made_by_convert(path):
+    """A .tflite or vocab.json that a `convert` manifest in its folder names with this content's sha256."""
+    import glob
+    import json
+    folder, sha = os.path.dirname(os.path.abspath(path)), _sha256(path)
+    for manifest in glob.glob(os.path.join(folder, "*.json")):
+        try:
+            with open(manifest, encoding="utf-8") as f:
+                m = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("format") == "tfdistil-tflite-1" and sha in (
+                m.get("sha256") if path.endswith(".tflite") else None, m.get("vocab_sha256")):
+            return True
+    return False
+
+
+def check_not_users(out, vocab=None, run_dir=None):
+    """convert writes OUT and vocab.json beside it: refuse, before any work, to replace either
+    when it exists and no convert manifest there says tfdistil wrote that very file. Also kept:
+    a vocab.json holding exactly the bytes convert would write (nothing to lose, e.g. a run's own,
+    or one a killed convert wrote before its manifest), and a .tflite in RUN_DIR/tflite/."""
+    vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
+    if vocab is not None and os.path.isfile(vocab_path):
+        import json
+        with open(vocab_path, "rb") as f:
+            if f.read() == json.dumps(vocab.to_json(), ensure_ascii=False).encode("utf-8"):
+                vocab_path = None
+    in_run = run_dir is not None and os.path.dirname(os.path.abspath(out)) == os.path.join(
+        os.path.abspath(run_dir), "tflite")
+    for path in (None if in_run else out, vocab_path):
+        if path and os.path.isfile(path) and not made_by_convert(path):
+            raise UserError(f"--out {out}: {path} exists and was not written by tfdistil convert; "
+                            "refusing to replace it (choose another --out)")
+
+
 def export_keras2(cfg, student, max_len):
     """The tf_keras twin of a Keras 3 student (batch 1, length max_len), weights copied by layer name."""
     import tf_keras
@@ -149,6 +190,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     length = f"L1-{max_len}" if dynamic_length else f"L{max_len}"
     out = out or tflite_path(run_dir, cfg.student, quantize, length)
     check_writable(out, "--out")
+    check_not_users(out, vocab, run_dir)
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     except OSError as e:
@@ -175,8 +217,13 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
             warn(f"warning: the LSTM cell state of {', '.join(clipped)} reaches "
                  f"{max(lstm_states[n]['cell_max'] for n in clipped):.1f} on the calibration sentences; the int8 "
                  "kernels hold at most ±64, so it is clipped there (a shorter --max-len keeps it smaller)")
+    attention = None
     if quantize == "int8":
         assert_integer_only(model_bytes)
+        from tfdistil.edge.graph_rewrite import attention_padding, padding_warning
+        attention = attention_padding(model_bytes)
+        if padding_warning(attention):
+            warn(padding_warning(attention))
     ops = op_list(model_bytes)
     bad = [op for op in ops if any(f in op for f in FORBIDDEN_OPS)]
     if bad:
@@ -208,6 +255,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "train_rows_truncated_fraction": truncated,
         "calibration_sentences": len(calibration) if calibration is not None else 0,
         "lstm_states": lstm_states,
+        "attention_padding": attention,
         "runtimes": runtimes, "runtimes_not": not_running,
         # relative to this manifest's folder: the pair still points at its run after the checkout moves
         "run_dir": os.path.relpath(os.path.abspath(run_dir), os.path.dirname(os.path.abspath(out))),

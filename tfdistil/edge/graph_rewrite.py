@@ -95,3 +95,62 @@ def reorder_embedding_rows(model_bytes, order):
     builder = flatbuffers.Builder(len(model_bytes) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+# The attention masks padding by adding a penalty (-20) to a padded position's score before the
+# int8 SOFTMAX. A padded position then gets weight exactly 0, and leaves the real weights as they
+# are, only while every padded input sits far enough below the largest real one. From the int8
+# ranges alone: the largest real score is at least the score tensor's lowest value, a padded one at
+# most max(highest score - penalty, lowest value of the ADD's output). GAP_FOR_EXACT: a padded
+# weight below 1/512 rounds to int8 zero (ln 512 = 6.2), and up to 63 of them change the
+# softmax's sum by less than one int8 step of a real weight (ln(63 * 512) = 10.4).
+GAP_FOR_EXACT = 10.4
+
+
+def _real_range(tensor):
+    q = tensor.quantization
+    scale, zero = float(q.scale[0]), int(q.zeroPoint[0])
+    return scale * (-128 - zero), scale * (127 - zero)
+
+
+def attention_padding(model_bytes):
+    """None for a model without the masked attention; else {score_range, penalty, add_low, gap,
+    exact, softmax_output} from the int8 quantization of the ADD that feeds the SOFTMAX (see above).
+    `exact` is a guarantee from the ranges alone; a False says only that they do not guarantee it."""
+    schema = _schema()
+    model = schema.ModelT.InitFromPackedBuf(model_bytes, 0)
+    graph = model.subgraphs[0]
+    producer = {int(t): op for op in graph.operators for t in op.outputs}
+    for op in graph.operators:
+        if _op_name(model, op) != "SOFTMAX":
+            continue
+        add = producer.get(int(op.inputs[0]))
+        if add is None or _op_name(model, add) != "ADD":
+            continue
+        kinds = [_op_name(model, producer[int(t)]) if int(t) in producer else None for t in add.inputs]
+        if kinds.count("MUL") != 1 or graph.tensors[int(op.inputs[0])].type != schema.TensorType.INT8:
+            continue
+        mask_t = int(add.inputs[kinds.index("MUL")])
+        score_t = int(add.inputs[1 - kinds.index("MUL")])
+        lo_s, hi_s = _real_range(graph.tensors[score_t])
+        lo_m, _ = _real_range(graph.tensors[mask_t])
+        lo_a, _ = _real_range(graph.tensors[int(add.outputs[0])])
+        mask = graph.tensors[mask_t].quantization
+        # the penalty: the mask branch's value at a padded position, as its int8 range holds it
+        penalty = -max(lo_m, -20.0)
+        padded_high = max(hi_s - penalty, lo_a)
+        gap = lo_s - padded_high
+        return {"score_range": [round(lo_s, 4), round(hi_s, 4)], "penalty": round(penalty, 4),
+                "add_low": round(lo_a, 4), "gap": round(gap, 4), "exact": gap >= GAP_FOR_EXACT,
+                "gap_needed": GAP_FOR_EXACT, "softmax_output": int(op.outputs[0]), "mask_scale": float(mask.scale[0])}
+    return None
+
+
+def padding_warning(bound):
+    """The line `convert` prints when an int8 attention's ranges do not guarantee exact padding."""
+    if not bound or bound["exact"]:
+        return None
+    return (f"warning: int8 attention scores span {bound['score_range'][0]:.1f} .. {bound['score_range'][1]:.1f}; "
+            f"padding sits only {bound['gap']:.1f} below the lowest real score (exact needs "
+            f"{bound['gap_needed']}), so padded positions may take weight and a label can differ from the "
+            "unpadded model (check with scripts/firmware_attention_padding.py)")

@@ -242,6 +242,10 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     s = load_split(data, split, limit)
     with tempfile.TemporaryDirectory(prefix="tfdistil-fw-") as tmp:
         work = build_dir or tmp
+        if build_dir:
+            from tfdistil.files import mark
+            os.makedirs(build_dir, exist_ok=True)
+            mark(build_dir, "firmware-build")
         kit_dir, out_dir = os.path.join(work, "kit"), os.path.join(work, "build")
         t0 = time.time()
         log(f"kit: writing the firmware kit (measures the arena in host TFLM) into {kit_dir}")

@@ -159,14 +159,15 @@ def _units(ops, board, tools, src, kernels):
              if not (rel.startswith(KERNELS + "/") and rel[len(KERNELS) + 1:-3] in wrappers)]
     key = flags_key
     if wrappers:
-        key = hashlib.sha256(f"{flags_key}\n{mcu_cmsis.cmsis_digest()}\n{mcu_cmsis.PATCHES!r}".encode()).hexdigest()[:16]
-        cmsis_dir, (_, cmsis) = os.path.join(cache_dir(), "obj", f"cmsis-{key}"), mcu_cmsis.vendor_dirs()
+        key = hashlib.sha256(f"{flags_key}\n{mcu_cmsis.cmsis_digest()}\n{mcu_cmsis.PATCHES!r}\n{mcu_cmsis.C_OPT} {mcu_cmsis.C_FLAGS}"
+                             .encode()).hexdigest()[:16]
+        cmsis_dir = os.path.join(cache_dir(), "obj", f"cmsis-{key}")
         extra = [*mcu_cmsis.DEFINES, *mcu_cmsis.include_flags()]
         units += [(f"cmsis_nn/{stem}.cc", path, os.path.join(cmsis_dir, f"cmsis_nn__{stem}.o"),
                    [tools["g++"], *compile_flags(src, board, f"{KERNELS}/{stem}.cc"), *extra])
                   for stem, path in sorted(wrappers.items())]
-        c_flags = [tools["gcc"], *TARGET_FLAGS[board], KERNEL_OPT, *CODE_FLAGS, *mcu_cmsis.C_FLAGS, *extra]
-        units += [(f"cmsis-nn/{rel}", os.path.join(cmsis, rel),
+        c_flags = [tools["gcc"], *TARGET_FLAGS[board], mcu_cmsis.C_OPT, *CODE_FLAGS, *mcu_cmsis.C_FLAGS, *extra]
+        units += [(f"cmsis-nn/{rel}", mcu_cmsis.source_path(rel),
                    os.path.join(cmsis_dir, rel.replace("/", "__")[:-2] + ".o"), c_flags)
                   for rel in mcu_cmsis.cmsis_sources(wrappers.values())]
     lib_key = hashlib.sha256((key + "\n" + "\n".join(u[0] for u in units)).encode()).hexdigest()[:16]
@@ -235,6 +236,9 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     app = [(os.path.join(kit_dir, "model_data.cpp"), True), (os.path.join(kit_dir, "vocab_data.c"), False),
            (os.path.join(kit_dir, "tokenizer.c"), False), (os.path.join(MCU_SRC, "main_qemu.cc"), True),
            (os.path.join(MCU_SRC, "vectors.c"), False)]
+    if kernels == "cmsis-nn":  # CMSIS-NN plus tfdistil's exact fast invokes (mcu_src/fast_ops.cc)
+        app.append((os.path.join(MCU_SRC, "fast_ops.cc"), True))
+        defines = (*defines, "-DTFDISTIL_FAST_OPS")
     objects = []
     for path, cxx in app:
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
@@ -249,6 +253,8 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
         raise UserError(overflow_message(board, proc.stderr) or "linking firmware.elf failed: " + next(
             (l for l in proc.stderr.splitlines() if "error" in l or "undefined" in l), proc.stderr.strip()[-300:]).strip())
     _say(log, f"firmware: compiled and linked in {time.time() - t0:.0f} s: {elf}")
+    if kernels == "cmsis-nn":
+        info = {**info, "fast_ops": ["TANH (int8 table)", "SUM (int8, one block of axes)", "MUL (int8 row/scalar broadcast)"]}
     return {"elf": elf, "map": map_path, "tflm": info, "arena_percent": int(arena_percent)}
 
 

@@ -24,8 +24,13 @@ from tfdistil.errors import UserError
 
 KERNEL_SETS = ("cmsis-nn", "reference")
 DEFINES = ["-DCMSIS_NN"]
-C_FLAGS = ["-std=c17"]
+C_FLAGS = ["-std=c17", "-DCMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY"]  # the same rounding, fewer instructions
+C_OPT = "-O3"  # CMSIS-NN's own C sources: the hot loops of the LSTM and FULLY_CONNECTED
 TABLES = "Source/NNSupportFunctions/arm_nntables.c"  # the LSTM's sigmoid/tanh tables: no call reaches them
+# CMSIS-NN sources the firmware compiles from tfdistil's own file instead (same function, same
+# integers, less work: see the file's header).
+REPLACED = {"Source/NNSupportFunctions/arm_nn_lstm_step_s8.c":
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src", "tfdistil_lstm_step_s8.c")}
 
 _STATE = """  cmsis_buffers.cell_state = reinterpret_cast<int16_t*>(buffers.buffer2);
 """
@@ -129,7 +134,7 @@ def cmsis_sources(wrapper_paths):
         for f in files:
             if f.endswith(".c"):
                 rel = os.path.relpath(os.path.join(root, f), cmsis)
-                text = _strip_comments(open(os.path.join(root, f), encoding="utf-8").read())
+                text = _strip_comments(open(source_path(rel), encoding="utf-8").read())
                 calls[rel] = set(_CALL.findall(text))
                 for name in _DEFINITION.findall(text):
                     defined.setdefault(name, rel)
@@ -147,11 +152,17 @@ def cmsis_sources(wrapper_paths):
     return sorted(needed)
 
 
+def source_path(rel):
+    """The file compiled for the CMSIS-NN source `rel`: tfdistil's replacement, or the vendored one."""
+    return REPLACED.get(rel) or os.path.join(vendor_dirs()[1], rel)
+
+
 def cmsis_digest():
-    """sha256 of both CMSIS-NN folders (a changed file rebuilds the CMSIS-NN objects)."""
+    """sha256 of both CMSIS-NN folders and the replacements (a changed file rebuilds the objects)."""
     from tfdistil.files import tree_sha256 as _tree_digest
     wrappers, cmsis = vendor_dirs()
-    return hashlib.sha256((_tree_digest(wrappers) + _tree_digest(cmsis)).encode()).hexdigest()
+    replaced = "".join(hashlib.sha256(open(p, "rb").read()).hexdigest() for p in REPLACED.values())
+    return hashlib.sha256((_tree_digest(wrappers) + _tree_digest(cmsis) + replaced).encode()).hexdigest()
 
 
 def include_flags():

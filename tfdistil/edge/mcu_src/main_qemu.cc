@@ -39,6 +39,9 @@
 #include "model_settings.h"
 #include "qemu_board.h"
 #include "tokenizer.h"
+#ifdef TFDISTIL_FAST_OPS
+#include "fast_ops.h"
+#endif
 
 namespace {
 
@@ -216,7 +219,12 @@ class TapDequantizeResolver : public tflite::MicroOpResolver {
   }
   bool tapping() const { return g_dequantize_invoke != nullptr; }
   const TFLMRegistration* FindOp(tflite::BuiltinOperator op) const override {
-    return op == tflite::BuiltinOperator_DEQUANTIZE && tapping() ? &tapped_ : kit_.FindOp(op);
+    if (op == tflite::BuiltinOperator_DEQUANTIZE && tapping()) return &tapped_;
+#ifdef TFDISTIL_FAST_OPS
+    return tfdistil_fast::Substitute(op, kit_.FindOp(op));  // exact fast invokes (fast_ops.cc)
+#else
+    return kit_.FindOp(op);
+#endif
   }
   const TFLMRegistration* FindOp(const char* op) const override { return kit_.FindOp(op); }
   tflite::TfLiteBridgeBuiltinParseFunction GetOpDataParser(tflite::BuiltinOperator op) const override {

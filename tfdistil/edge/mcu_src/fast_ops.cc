@@ -1,0 +1,270 @@
+// fast_ops.cc: exact fast paths for the int8 ops of the students' attention heads, for the
+// firmware built with `--kernels cmsis-nn` (tfdistil/edge/mcu_build.py defines TFDISTIL_FAST_OPS).
+//
+// Each op keeps the registration TFLM (or CMSIS-NN) gives it — init and prepare run as usual and
+// fill the kernel's own OpData — and only its invoke is replaced, by one that computes the same
+// integers with less work. Shapes a fast path does not cover go to the original invoke.
+//   TANH int8:  an int8 -> int8 function has 256 inputs: the reference kernel's own integer
+//               routine (reference_integer_ops::Tanh with the node's OpData) fills a 256-entry
+//               table in prepare; every element is then one table read.
+//   SUM int8:   the reference kernel walks every element with a general N-d index; over one
+//               contiguous block of axes it is outer x reduced x inner loops with the same int32
+//               sums and the same final MultiplyByQuantizedMultiplier.
+//   MUL int8:   broadcasts of a [..., 1] or one-element operand (the reference kernel's
+//               BroadcastMul4DSlow) as two plain loops with the reference's per-element formula.
+// tests/test_firmware_boards.py (test_cmsis_nn_answers_as_the_reference_kernels) runs them against the
+// reference kernels on the emulated board, bit for bit.
+#include "fast_ops.h"
+
+#include <string.h>
+
+#include "tensorflow/lite/kernels/internal/common.h"
+#include "tensorflow/lite/kernels/internal/reference/integer_ops/tanh.h"
+#include "tensorflow/lite/micro/kernels/kernel_util.h"
+#include "tensorflow/lite/micro/micro_context.h"
+#include "tensorflow/lite/micro/micro_utils.h"
+
+namespace tfdistil_fast {
+namespace {
+
+// The OpData structs of TFLM's tanh.cc, reduce.h and mul.h (TFLM 90b983c2b), field for field.
+struct TanhOpData {
+  int32_t input_zero_point;
+  int32_t input_range_radius;
+  int32_t input_multiplier;
+  int input_left_shift;
+};
+struct ReduceOpData {
+  int32_t multiplier;
+  int shift;
+  int scratch_accumulator_idx;
+  int scratch_resolved_axis_idx;
+  int scratch_input_iter_idx;
+  int input_zp;
+  float input_scale;
+  int output_zp;
+  float output_scale;
+  int num_output_elements;
+  int num_axis;
+};
+struct MulOpData {
+  int32_t input1_zero_point;
+  int32_t input2_zero_point;
+  int32_t output_activation_min;
+  int32_t output_activation_max;
+  int32_t output_zero_point;
+  int32_t output_multiplier;
+  int output_shift;
+  float output_activation_min_f32;
+  float output_activation_max_f32;
+};
+
+TFLMRegistration g_tanh, g_sum, g_mul;
+TfLiteStatus (*g_tanh_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
+TfLiteStatus (*g_sum_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
+TfLiteStatus (*g_mul_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
+
+// ---------------------------------------------------------------- TANH
+constexpr int kMaxTables = 8;
+const TfLiteNode* g_table_node[kMaxTables];
+int8_t g_table[kMaxTables][256];
+int g_tables = 0;
+
+// The table is filled in prepare (AllocateTensors()), after the kernel's own prepare has filled
+// its OpData, so no Invoke() pays for it.
+TfLiteStatus (*g_tanh_prepare)(TfLiteContext*, TfLiteNode*) = nullptr;
+
+TfLiteStatus TanhPrepare(TfLiteContext* context, TfLiteNode* node) {
+  TF_LITE_ENSURE_OK(context, g_tanh_prepare(context, node));
+  tflite::MicroContext* micro_context = tflite::GetMicroContext(context);
+  TfLiteTensor* input = micro_context->AllocateTempInputTensor(node, 0);
+  TF_LITE_ENSURE(context, input != nullptr);
+  const bool int8 = input->type == kTfLiteInt8;
+  micro_context->DeallocateTempTfLiteTensor(input);
+  int k = 0;
+  while (k < g_tables && g_table_node[k] != node) ++k;
+  if (!int8 || (k == g_tables && g_tables == kMaxTables)) return kTfLiteOk;  // invoke falls back
+  const TanhOpData& d = *static_cast<const TanhOpData*>(node->user_data);
+  int8_t all[256];
+  for (int i = 0; i < 256; ++i) all[i] = static_cast<int8_t>(i - 128);
+  const int32_t size = 256;
+  const tflite::RuntimeShape shape(1, &size);
+  tflite::reference_integer_ops::Tanh(d.input_zero_point, d.input_range_radius, d.input_multiplier,
+                                      d.input_left_shift, shape, all, shape, g_table[k]);
+  g_table_node[k] = node;
+  if (k == g_tables) ++g_tables;
+  return kTfLiteOk;
+}
+
+TfLiteStatus TanhInvoke(TfLiteContext* context, TfLiteNode* node) {
+  const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  if (input->type != kTfLiteInt8) return g_tanh_invoke(context, node);
+  int k = 0;
+  while (k < g_tables && g_table_node[k] != node) ++k;
+  if (k == g_tables) return g_tanh_invoke(context, node);  // no table (more than kMaxTables nodes)
+  const int8_t* table = g_table[k];
+  const int8_t* in = input->data.int8;
+  int8_t* out = output->data.int8;
+  const int n = tflite::ElementCount(*input->dims);
+  for (int i = 0; i < n; ++i) out[i] = table[in[i] + 128];
+  return kTfLiteOk;
+}
+
+// ---------------------------------------------------------------- SUM
+TfLiteStatus SumInvoke(TfLiteContext* context, TfLiteNode* node) {
+  const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
+  const TfLiteEvalTensor* axis = tflite::micro::GetEvalInput(context, node, 1);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  if (input->type != kTfLiteInt8 || output->type != kTfLiteInt8) return g_sum_invoke(context, node);
+  const int dims = input->dims->size;
+  bool reduced[8] = {};
+  if (dims > 8) return g_sum_invoke(context, node);
+  const int n_axis = tflite::ElementCount(*axis->dims);
+  for (int i = 0; i < n_axis; ++i) {
+    int a = axis->data.i32[i];
+    if (a < 0) a += dims;
+    if (a < 0 || a >= dims) return g_sum_invoke(context, node);
+    reduced[a] = true;
+  }
+  int first = -1, last = -1;
+  for (int a = 0; a < dims; ++a)
+    if (reduced[a]) {
+      if (first < 0) first = a;
+      if (last >= 0 && last != a - 1) return g_sum_invoke(context, node);  // not one block
+      last = a;
+    }
+  if (first < 0) return g_sum_invoke(context, node);
+  int outer = 1, count = 1, inner = 1;
+  for (int a = 0; a < dims; ++a) {
+    const int d = input->dims->data[a];
+    if (d == 0) return g_sum_invoke(context, node);
+    (a < first ? outer : a <= last ? count : inner) *= d;
+  }
+  const ReduceOpData& d = *static_cast<const ReduceOpData*>(node->user_data);
+  int32_t* sums = static_cast<int32_t*>(context->GetScratchBuffer(context, d.scratch_accumulator_idx));
+  if (sums == nullptr || outer * inner != tflite::ElementCount(*output->dims)) return g_sum_invoke(context, node);
+  const int8_t* in = input->data.int8;
+  int8_t* out = output->data.int8;
+  for (int o = 0; o < outer; ++o) {
+    int32_t* s = sums + o * inner;
+    for (int i = 0; i < inner; ++i) s[i] = 0;
+    const int8_t* p = in + o * count * inner;
+    for (int r = 0; r < count; ++r, p += inner)
+      for (int i = 0; i < inner; ++i) s[i] += p[i];
+  }
+  const int32_t offset = static_cast<int32_t>(static_cast<int64_t>(d.input_zp) * count);
+  for (int i = 0; i < outer * inner; ++i) {
+    int32_t v = tflite::MultiplyByQuantizedMultiplier(static_cast<int32_t>(sums[i] - offset), d.multiplier, d.shift) +
+                d.output_zp;
+    v = v < -128 ? -128 : v > 127 ? 127 : v;
+    out[i] = static_cast<int8_t>(v);
+  }
+  return kTfLiteOk;
+}
+
+// ---------------------------------------------------------------- MUL
+// How an operand maps onto the output's rows x columns (columns = the output's last axis).
+enum Mode { kFull, kRow, kScalar, kOther };
+
+Mode ModeOf(const TfLiteIntArray* in, const TfLiteIntArray* out) {
+  if (tflite::ElementCount(*in) == 1) return kScalar;
+  const int shift = out->size - in->size;
+  if (shift < 0) return kOther;
+  bool full = true, row = true;
+  for (int a = 0; a < out->size; ++a) {
+    const int d = a < shift ? 1 : in->data[a - shift];
+    const bool last = a == out->size - 1;
+    if (d != out->data[a]) full = false;
+    if (last ? d != 1 : d != out->data[a]) row = false;
+  }
+  return full ? kFull : row ? kRow : kOther;
+}
+
+// tflite::MultiplyByQuantizedMultiplier(int32_t, int32_t, int) as TFLM builds it (double rounding,
+// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT), inlined.
+inline int32_t Requantize(int32_t x, int32_t multiplier, int shift) {
+  const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  const int32_t a = static_cast<int32_t>(static_cast<uint32_t>(x) << left);
+  const bool overflow = a == multiplier && a == INT32_MIN;
+  const int64_t ab = static_cast<int64_t>(a) * multiplier;
+  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+  int32_t high = static_cast<int32_t>((ab + nudge) / (INT64_C(1) << 31));
+  high = overflow ? INT32_MAX : high;
+  const int32_t mask = static_cast<int32_t>((INT64_C(1) << right) - 1);
+  const int32_t remainder = high & mask;
+  const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+  return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
+TfLiteStatus MulInvoke(TfLiteContext* context, TfLiteNode* node) {
+  const TfLiteEvalTensor* in1 = tflite::micro::GetEvalInput(context, node, 0);
+  const TfLiteEvalTensor* in2 = tflite::micro::GetEvalInput(context, node, 1);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  if (in1->type != kTfLiteInt8 || output->dims->size == 0) return g_mul_invoke(context, node);
+  Mode m1 = ModeOf(in1->dims, output->dims), m2 = ModeOf(in2->dims, output->dims);
+  if (m1 == kOther || m2 == kOther || (m1 == kFull && m2 == kFull)) return g_mul_invoke(context, node);
+  const MulOpData& d = *static_cast<const MulOpData*>(node->user_data);
+  const int8_t* a = in1->data.int8;
+  const int8_t* b = in2->data.int8;
+  int32_t off1 = -d.input1_zero_point, off2 = -d.input2_zero_point;
+  if (m1 != kFull && m2 == kFull) {  // multiplication commutes: the full operand first
+    const int8_t* t = a; a = b; b = t;
+    const int32_t o = off1; off1 = off2; off2 = o;
+    const Mode m = m1; m1 = m2; m2 = m;
+  }
+  const int cols = output->dims->data[output->dims->size - 1];
+  const int rows = cols ? tflite::ElementCount(*output->dims) / cols : 0;
+  int8_t* out = output->data.int8;
+  const int32_t lo = d.output_activation_min, hi = d.output_activation_max;
+  const int32_t zero = d.output_zero_point, multiplier = d.output_multiplier;
+  const int shift = d.output_shift;
+  for (int r = 0; r < rows; ++r) {
+    const int32_t y = off2 + b[m2 == kRow ? r : 0];
+    if (m1 == kFull) {  // the common case: a full operand times one value per row
+      const int8_t* x = a + r * cols;
+      for (int c = 0; c < cols; ++c) {
+        int32_t v = zero + Requantize((off1 + x[c]) * y, multiplier, shift);
+        v = v < lo ? lo : v > hi ? hi : v;
+        *out++ = static_cast<int8_t>(v);
+      }
+    } else {
+      int32_t v = zero + Requantize((off1 + a[m1 == kRow ? r : 0]) * y, multiplier, shift);
+      v = v < lo ? lo : v > hi ? hi : v;
+      for (int c = 0; c < cols; ++c) *out++ = static_cast<int8_t>(v);
+    }
+  }
+  return kTfLiteOk;
+}
+
+const TFLMRegistration* Swap(const TFLMRegistration* r, TFLMRegistration* copy,
+                             TfLiteStatus (**original)(TfLiteContext*, TfLiteNode*),
+                             TfLiteStatus (*fast)(TfLiteContext*, TfLiteNode*)) {
+  if (r == nullptr) return r;
+  if (*original == nullptr) {
+    *copy = *r;
+    *original = r->invoke;
+    copy->invoke = fast;
+  }
+  return copy;
+}
+
+}  // namespace
+
+const TFLMRegistration* Substitute(tflite::BuiltinOperator op, const TFLMRegistration* r) {
+  switch (op) {
+    case tflite::BuiltinOperator_TANH:
+      if (r != nullptr && g_tanh_prepare == nullptr) {
+        g_tanh_prepare = r->prepare;
+        const TFLMRegistration* swapped = Swap(r, &g_tanh, &g_tanh_invoke, TanhInvoke);
+        g_tanh.prepare = TanhPrepare;
+        return swapped;
+      }
+      return r == nullptr ? r : &g_tanh;
+    case tflite::BuiltinOperator_SUM: return Swap(r, &g_sum, &g_sum_invoke, SumInvoke);
+    case tflite::BuiltinOperator_MUL: return Swap(r, &g_mul, &g_mul_invoke, MulInvoke);
+    default: return r;
+  }
+}
+
+}  // namespace tfdistil_fast
