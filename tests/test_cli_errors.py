@@ -262,3 +262,19 @@ def test_default_data_is_found_from_any_folder_of_the_checkout(tmp_path, data_di
                           "print(d, os.path.isfile(os.path.join(d, 'train.tsv')))"],
                          cwd=inner, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[1] == "True" and not os.path.isabs(out[0]), out
+
+
+def test_overwrite_replaces_only_a_folder_tfdistil_made(tmp_path):
+    from tfdistil.errors import UserError
+    from tfdistil.files import check_output_folder, mark
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for d in (ours, theirs):
+        d.mkdir()
+        (d / "x.txt").write_text("keep")
+    mark(str(ours), "run")
+    check_output_folder(str(ours), overwrite=True)  # allowed: tfdistil made it
+    with pytest.raises(UserError, match="pass --overwrite"):
+        check_output_folder(str(ours))
+    with pytest.raises(UserError, match="not made by tfdistil"):
+        check_output_folder(str(theirs), overwrite=True)
+    assert (theirs / "x.txt").read_text() == "keep"

@@ -141,7 +141,7 @@ def check_output_folder(out, overwrite=False, flag="--out"):
     partial = out.rstrip("/") + ".partial"
     if os.path.exists(partial) and (not os.path.isdir(partial) or (os.listdir(partial) and not is_ours(partial))):
         raise UserError(f"{partial}: exists and was not made by tfdistil; move it away")
-    check_writable(out, flag)
+    check_writable(out, flag, folder=True)
 
 
 def check_writable(path, flag, folder=False):
