@@ -51,7 +51,7 @@ def main():
         return
     from check_tflite_runtime import recorded_accuracies
     from tfdistil.data.splits import read_tsv
-    from tfdistil.edge.pi_check import classify_aarch64, classify_x86, compare
+    from tfdistil.edge.pi_check import classify_many_aarch64, classify_many_x86, compare
     from tfdistil.edge.pi_root import ensure_root
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5")
@@ -65,39 +65,46 @@ def main():
         with open(os.path.join(args.data, "test.tsv"), encoding="utf-8") as f, open(tsv, "w", encoding="utf-8") as g:
             g.write("".join(line for _, line in zip(range(args.limit + 1), f)))
     split = read_tsv(tsv, "test")
+    t0 = time.time()
     root, build_seconds = ensure_root()
     recorded = recorded_accuracies()
-    models = sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "results", "models", "*", "*int8*.tflite")))
+    folders = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(ROOT, "results", "models", "*", "*int8*.tflite")))
+    models = {f: os.path.relpath(glob.glob(os.path.join(f, "*int8*.tflite"))[0], ROOT) for f in folders}
     result = {"command": "python scripts/check_pi_aarch64.py " + " ".join(sys.argv[1:]), "split": "test",
-              "n": len(split.sentences), "root_build_seconds_this_run": round(build_seconds), "models": {}}
-    if os.path.isfile(args.out):  # resume: keep the runs an earlier, stopped check finished on the same split
+              "n": len(split.sentences), "root_build_seconds_this_run": round(build_seconds),
+              "how": "one classify_many.py process per runtime/CPU loading every model (tflite/classify_many.py)",
+              "process_seconds": {}, "models": {}}
+    if os.path.isfile(args.out):  # resume: keep the pairings an earlier, stopped check finished on the same split
         with open(args.out) as f:
             old = json.load(f)
-        if old.get("n") == result["n"]:
-            result["models"] = old["models"]
-    x86 = {}
-    for m in models:
-        x86[m] = classify_x86(os.path.join(ROOT, m), tsv)
-        result["models"].setdefault(m, {}).update({"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[m][2],
-                                                   "x86_accuracy": round(float((x86[m][0] == split.labels).mean()), 6)})
+        if old.get("n") == result["n"] and old.get("how") == result["how"]:
+            result["models"], result["process_seconds"] = old["models"], old.get("process_seconds", {})
+    x86 = classify_many_x86(folders, tsv)
+    print(f"x86: {len(folders)} models in {time.time() - t0:.0f} s (root ready after {build_seconds:.0f} s)", flush=True)
+    for f in folders:
+        m = models[f]
+        result["models"].setdefault(m, {}).update({"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[f][2],
+                                                   "x86_accuracy": round(float((x86[f][0] == split.labels).mean()), 6)})
     for config in args.configs.split(","):
+        if config in result["process_seconds"]:
+            continue
         runtime, pi = config.split("/")
-        for m in models:
-            if config in result["models"][m]:
-                continue
-            t0 = time.time()
-            c = compare(x86[m], classify_aarch64(root, runtime, pi, os.path.join(ROOT, m), tsv),
-                        list(split.sentences), split.labels)
-            c["seconds"] = round(time.time() - t0, 1)
-            result["models"][m][config] = c
-            print(f"{m} {config}: labels = x86 {c['labels_identical']}/{c['n']}, accuracy {c['accuracy']:.4f} "
-                  f"(x86 {c['accuracy_x86']:.4f}), printed p identical {c['printed_p_identical']}, "
-                  f"differing {[(d['index'], d['p_x86'], d['p_aarch64']) for d in c['differing']]} ({c['seconds']} s)",
-                  flush=True)
-            with open(args.out + ".tmp", "w") as f:
-                json.dump(result, f, indent=1)
-                f.write("\n")
-            os.replace(args.out + ".tmp", args.out)
+        arm, seconds, wall = classify_many_aarch64(root, runtime, pi, folders, tsv)
+        for f in folders:
+            c = compare(x86[f], arm[f], list(split.sentences), split.labels)
+            c["seconds"] = seconds[f]
+            result["models"][models[f]][config] = c
+            print(f"{models[f]} {config}: {c['runtime']}: labels = x86 {c['labels_identical']}/{c['n']}, accuracy "
+                  f"{c['accuracy']:.4f} (x86 {c['accuracy_x86']:.4f}, recorded {recorded.get(models[f])}), printed p "
+                  f"identical {c['printed_p_identical']}, differing "
+                  f"{[(d['index'], d['p_x86'], d['p_aarch64'], d['margin_x86']) for d in c['differing']]} "
+                  f"({c['seconds']} s)", flush=True)
+        result["process_seconds"][config] = round(wall, 1)
+        print(f"{config}: one process, {len(folders)} models, {wall:.0f} s wall", flush=True)
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        os.replace(args.out + ".tmp", args.out)
     if args.limit:
         os.remove(tsv)
     print(f"wrote {os.path.relpath(args.out, ROOT)}")

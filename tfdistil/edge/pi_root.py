@@ -134,12 +134,12 @@ def ensure_root(log=None):
 
 
 def run_in_root(root, argv, cpu, files, stdin=None, timeout=3600):
-    """Run `argv` inside the root under QEMU_CPU=cpu, with `files` ({name: host path}) copied into a
-    fresh work folder, named in argv as `{work}/name`. Returns the CompletedProcess."""
+    """Run `argv` inside the root under QEMU_CPU=cpu, with `files` ({name: host path of a file or a
+    folder}) copied into a fresh work folder, named in argv as `{work}/name`. Returns the CompletedProcess."""
     work = tempfile.mkdtemp(prefix="tfdistil-", dir=os.path.join(root, "tmp"))
     try:
-        for name, path in files.items():
-            shutil.copy(path, os.path.join(work, name))
+        for name, path in files.items():  # a folder is copied whole
+            (shutil.copytree if os.path.isdir(path) else shutil.copy)(path, os.path.join(work, name))
         inside = "/tmp/" + os.path.basename(work)
         env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "QEMU_CPU": cpu, "LANG": "C.UTF-8"}
         cmd = [shutil.which("chroot") or "/usr/sbin/chroot", root, *[a.replace("{work}", inside) for a in argv]]
