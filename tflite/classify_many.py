@@ -2,8 +2,10 @@
 """classify.py over several models in one process: what the Pi checks run under emulation.
 
     python classify_many.py --tsv test.tsv MODEL_DIR [MODEL_DIR ...]
+    python classify_many.py MODEL_DIR=ITS.tsv [MODEL_DIR=ITS.tsv ...]
 
-Each MODEL_DIR holds one `*_int8_*.tflite` (or a single `.tflite`) and its `vocab.json`. For each
+Each MODEL_DIR holds one `*_int8_*.tflite` (or a single `.tflite`) and its `vocab.json`; `=TSV`
+gives that model its own sentences instead of --tsv's. For each
 model it prints one JSON line: {"model": MODEL_DIR, "runtime": ..., "lines": [...], "seconds": ...},
 where `lines` are exactly what `classify.py MODEL --vocab vocab.json --tsv test.tsv` prints
 (label<TAB>P(positive)), made by the same functions (classify.Classifier, classify.classify_rows).
@@ -29,13 +31,17 @@ def model_in(folder):
 
 def main(argv=None):
     ap = classify.OneLineParser(description=__doc__.split("\n")[0])
-    ap.add_argument("folders", nargs="+", help="model folders, each with one .tflite and its vocab.json")
-    ap.add_argument("--tsv", required=True, help="sentence<TAB>label file, as for classify.py --tsv")
+    ap.add_argument("folders", nargs="+", help="model folders, each with one .tflite and its vocab.json "
+                                                "(FOLDER=TSV: that model's own sentences)")
+    ap.add_argument("--tsv", help="sentence<TAB>label file, as for classify.py --tsv")
     args = ap.parse_args(argv)
-    for folder in args.folders:
+    for arg in args.folders:
+        folder, _, tsv = arg.partition("=")
+        if not (tsv or args.tsv):
+            classify.fail(f"{folder}: no sentences: give --tsv or {folder}=FILE.tsv")
         t0 = time.time()
         clf = classify.Classifier(model_in(folder), os.path.join(folder, "vocab.json"))
-        rows = classify.read_tsv(args.tsv, clf.labels)
+        rows = classify.read_tsv(tsv or args.tsv, clf.labels)
         lines, correct, labelled = classify.classify_rows(clf, rows)
         print(json.dumps({"model": folder, "runtime": clf.it.runtime, "lines": lines,
                           "accuracy": correct / labelled if labelled else None,

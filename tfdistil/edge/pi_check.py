@@ -78,23 +78,39 @@ def _parse_many(stdout, folders, what):
 
 
 def classify_many_x86(folders, tsv):
-    """classify_many.py (classify.py's functions, one process) in this Python over model folders."""
-    proc = subprocess.run([sys.executable, CLASSIFY_MANY, "--tsv", tsv, *folders], capture_output=True, text=True)
+    """classify_many.py (classify.py's functions, one process) in this Python over model folders;
+    `tsv` is one file for all, or {folder: its own file}."""
+    args = [f"{f}={tsv[f]}" for f in folders] if isinstance(tsv, dict) else ["--tsv", tsv, *folders]
+    proc = subprocess.run([sys.executable, CLASSIFY_MANY, *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"x86 classify_many.py failed: {proc.stderr.strip()[-300:]}")
     return _parse_many(proc.stdout, folders, "x86")[0]
 
 
 def classify_many_aarch64(root, runtime, pi, folders, tsv):
-    """classify_many.py inside the root, one emulated process for all `folders`, with `runtime` on `pi`.
-    Returns (per-folder results as classify_many_x86, {folder: seconds}, wall seconds of the whole process)."""
+    """classify_many.py inside the root, one emulated process for all `folders`, with `runtime` on `pi`;
+    `tsv` as for classify_many_x86. Returns (results as classify_many_x86, {folder: seconds}, wall seconds)."""
     venv = VENVS[runtime][0]
-    files = {"classify.py": CLASSIFY, "classify_many.py": CLASSIFY_MANY, "test.tsv": tsv}
+    files = {"classify.py": CLASSIFY, "classify_many.py": CLASSIFY_MANY}
     names = [f"m{i}" for i in range(len(folders))]
     files.update(zip(names, folders))
+    if isinstance(tsv, dict):
+        files.update({f"{n}.tsv": tsv[f] for n, f in zip(names, folders)})
+        args = [f"{{work}}/{n}={{work}}/{n}.tsv" for n in names]
+    else:
+        files["test.tsv"] = tsv
+        args = ["--tsv", "{work}/test.tsv", *(f"{{work}}/{n}" for n in names)]
     t0 = time.time()
-    proc = run_in_root(root, [f"{venv}/bin/python", "{work}/classify_many.py", "--tsv", "{work}/test.tsv",
-                              *(f"{{work}}/{n}" for n in names)], PI_CPUS[pi], files, timeout=4 * 3600)
+    proc = run_in_root(root, [f"{venv}/bin/python", "{work}/classify_many.py", *args], PI_CPUS[pi], files,
+                       timeout=4 * 3600)
     if proc.returncode != 0:
         raise UserError(f"aarch64 {runtime} on {pi}: classify_many.py failed: {proc.stderr.strip()[-300:]}")
     return (*_parse_many(proc.stdout, folders, f"aarch64 {runtime} on {pi}"), time.time() - t0)
+
+
+def near_boundary(printed_p, margin, at_least):
+    """Indices of the sentences whose printed P(class 1) lies within `margin` of 0.5 (the ones kernel
+    rounding could flip), and at least the `at_least` nearest, in input order."""
+    dist = np.abs(np.array([float(p) for p in printed_p]) - 0.5)
+    chosen = set(np.flatnonzero(dist <= margin)) | set(np.argsort(dist, kind="stable")[:at_least])
+    return sorted(int(i) for i in chosen)

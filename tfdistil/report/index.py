@@ -215,6 +215,10 @@ def build(root=ROOT):
 
 def validate(index, root=ROOT):
     """Problems (strings) of `index` against the committed files; [] when it is complete and agrees."""
+    if not isinstance(index, dict) or index.get("schema") != SCHEMA or not isinstance(index.get("models"), list):
+        return [f"not a results index of schema {SCHEMA}"]
+    if not os.path.isdir(os.path.join(root, "results", "models")):
+        return [f"no results/models/ beside the index ({os.path.join(root, 'results', 'models')})"]
     problems = []
     names = [m["name"] for m in index.get("models", [])]
     on_disk = model_folders(root)
@@ -242,6 +246,36 @@ def validate(index, root=ROOT):
         if m.get("test_in_view") is None:
             problems.append(f"{n}: whether test was in view is not stated")
     return problems
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def table(index):
+    """Markdown: one row per model, its recorded figures and checks."""
+    lines = ["| model | seed | dev | test (Keras) | int8 LiteRT | int8 TFLM | aarch64 Pi 4/5, both runtimes: "
+             "labels = x86 | firmware (board: flash / RAM B) | test in view |", "|" + " --- |" * 9]
+    for m in index["models"]:
+        pi = m.get("pi_aarch64") or {}
+        arm = pi.get("aarch64", {})
+        pi_cell = ("-" if not arm else ", ".join(f"{c} {r['labels_equal_x86']}/{r['n']}" for c, r in sorted(arm.items())))
+        fw = min((f for f in m["firmware"] if f.get("n") == 1821), default=None,  # the top-level run first
+                 key=lambda f: (f["file"].count("/"), f["board"] != "mps2-an386", f["file"]))
+        fw_cell = "-" if not fw else f"{fw['board']}: {fw['flash_bytes']:,} / {fw['ram_bytes']:,}"
+        i8 = m["int8_test_accuracy"]
+        lines.append(f"| {m['name']} | {m['seed']} | {_pct(m['dev_accuracy'])} | {_pct(m['test_accuracy'])} | "
+                     f"{_pct(i8.get('litert', {}).get('accuracy'))} | {_pct(i8.get('tflm', {}).get('accuracy'))} | "
+                     f"{pi_cell} | {fw_cell} | {'yes' if m['test_in_view'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def read_checked(path):
+    """The index at `path` (results/index.json of a checkout), validated against that checkout's
+    results/models/: (index, problems)."""
+    index = _load(path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+    return index, validate(index, root)
 
 
 def main(argv=None):
