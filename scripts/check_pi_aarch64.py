@@ -3,7 +3,8 @@
 
     python scripts/check_pi_aarch64.py [--configs tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5]
         [--data ../shared/data/sst2] [--limit N] [--out results/pi_aarch64_check.json]
-    python scripts/check_pi_aarch64.py --table results/pi_aarch64_check*.json > results/pi_aarch64_check.md
+    python scripts/check_pi_aarch64.py --merge results/pi_aarch64_check.json PART.json [PART.json ...]
+    python scripts/check_pi_aarch64.py --table results/pi_aarch64_check.json > results/pi_aarch64_check.md
 
 The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.pi_root (built once, ~10-15 min,
 cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
@@ -37,17 +38,41 @@ def table(paths):
              " | ".join(f"aarch64 {c}: accuracy, labels = x86" for c in configs) + " |",
              "| --- | --- | --- | " + " | ".join("---" for _ in configs) + " |"]
     for m, row in sorted(merged.items()):
-        cells = [f"{100 * row[c]['accuracy']:.2f} %, {row[c]['labels_identical']}/{row[c]['n']}" +
-                 "".join(f" (#{d['index']}: x86 p {d['p_x86']}, aarch64 {d['p_aarch64']})" for d in row[c]["differing"])
+        cells = [f"{100 * row[c]['accuracy']:.2f} %, {row[c]['labels_identical']}/{row[c]['n']} "
+                 f"(p digits = x86 on {row[c]['printed_p_identical']})" +
+                 "".join(f" (#{d['index']}: x86 p {d['p_x86']}, margin {d['margin_x86']}, aarch64 {d['p_aarch64']})"
+                         for d in row[c]["differing"])
                  if c in row else "not run" for c in configs]
         rec = f"{100 * row['recorded_litert_accuracy']:.2f} %" if row.get("recorded_litert_accuracy") else "-"
         lines.append(f"| {m.split('/')[2]} | {rec} | {100 * row['x86_accuracy']:.2f} % | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
+def merge(out, paths):
+    """One JSON of several runs (e.g. one pairing each, run side by side): every run's command kept."""
+    merged = {"commands": [], "process_seconds": {}, "models": {}}
+    for path in paths:
+        with open(path) as f:
+            r = json.load(f)
+        for k in ("split", "n", "how"):
+            if merged.setdefault(k, r[k]) != r[k]:
+                raise SystemExit(f"error: {path}: {k} {r[k]!r} differs from {merged[k]!r}")
+        merged["commands"].append({"command": r["command"], "pairings": sorted(r["process_seconds"]), "json": path})
+        merged["process_seconds"].update(r["process_seconds"])
+        for m, row in r["models"].items():
+            merged["models"].setdefault(m, {}).update({k: v for k, v in row.items() if "/" not in k or k in r["process_seconds"]})
+    merged["command"] = " ; ".join(c["command"] for c in merged["commands"])
+    with open(out, "w") as f:
+        json.dump(merged, f, indent=1)
+        f.write("\n")
+
+
 def main():
     if sys.argv[1:2] == ["--table"]:
         sys.stdout.write(table(sys.argv[2:]))
+        return
+    if sys.argv[1:2] == ["--merge"]:
+        merge(sys.argv[2], sys.argv[3:])
         return
     from check_tflite_runtime import recorded_accuracies
     from tfdistil.data.splits import read_tsv
