@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +49,26 @@ def table(paths):
     return "\n".join(lines) + "\n"
 
 
+def x86_answers(folders, tsv, cache):
+    """classify_many on x86 for every folder, computed once and kept in `cache` (locked: parallel runs share it)."""
+    import fcntl
+
+    import numpy as np
+    from tfdistil.edge.pi_check import classify_many_x86
+    with open(cache + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rel = {f: os.path.relpath(f, ROOT) for f in folders}
+        if os.path.isfile(cache):
+            with open(cache) as f:
+                kept = json.load(f)
+            if all(r in kept for r in rel.values()):
+                return {f: (np.array(kept[r][0]), kept[r][1], kept[r][2]) for f, r in rel.items()}
+        x86 = classify_many_x86(folders, tsv)
+        with open(cache, "w") as f:
+            json.dump({rel[k]: [v[0].tolist(), v[1], v[2]] for k, v in x86.items()}, f)
+        return x86
+
+
 def merge(out, paths):
     """One JSON of several runs (e.g. one pairing each, run side by side): every run's command kept."""
     merged = {"commands": [], "process_seconds": {}, "models": {}}
@@ -60,7 +81,7 @@ def merge(out, paths):
         merged["commands"].append({"command": r["command"], "pairings": sorted(r["process_seconds"]), "json": path})
         merged["process_seconds"].update(r["process_seconds"])
         for m, row in r["models"].items():
-            merged["models"].setdefault(m, {}).update({k: v for k, v in row.items() if "/" not in k or k in r["process_seconds"]})
+            merged["models"].setdefault(m, {}).update(row)
     merged["command"] = " ; ".join(c["command"] for c in merged["commands"])
     with open(out, "w") as f:
         json.dump(merged, f, indent=1)
@@ -76,13 +97,14 @@ def main():
         return
     from check_tflite_runtime import recorded_accuracies
     from tfdistil.data.splits import read_tsv
-    from tfdistil.edge.pi_check import classify_many_aarch64, classify_many_x86, compare
+    from tfdistil.edge.pi_check import classify_many_aarch64, compare
     from tfdistil.edge.pi_root import ensure_root
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5")
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))
     ap.add_argument("--limit", type=int, default=None, help="only the first N test sentences")
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "pi_aarch64_check.json"))
+    ap.add_argument("--x86-cache", default=None, help="x86 answers kept between runs (default: in the temp folder)")
     args = ap.parse_args()
     tsv = os.path.join(args.data, "test.tsv")
     if args.limit:
@@ -104,32 +126,41 @@ def main():
             old = json.load(f)
         if old.get("n") == result["n"] and old.get("how") == result["how"]:
             result["models"], result["process_seconds"] = old["models"], old.get("process_seconds", {})
-    x86 = classify_many_x86(folders, tsv)
-    print(f"x86: {len(folders)} models in {time.time() - t0:.0f} s (root ready after {build_seconds:.0f} s)", flush=True)
+    x86 = x86_answers(folders, tsv, args.x86_cache or os.path.join(
+        tempfile.gettempdir(), f"tfdistil-pi-x86-{len(split.sentences)}.json"))
+    print(f"x86: {len(folders)} models ready after {time.time() - t0:.0f} s (root ready after {build_seconds:.0f} s)",
+          flush=True)
     for f in folders:
         m = models[f]
         result["models"].setdefault(m, {}).update({"recorded_litert_accuracy": recorded.get(m), "x86_runtime": x86[f][2],
                                                    "x86_accuracy": round(float((x86[f][0] == split.labels).mean()), 6)})
+
+    def save():
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+        os.replace(args.out + ".tmp", args.out)
+
     for config in args.configs.split(","):
-        if config in result["process_seconds"]:
-            continue
         runtime, pi = config.split("/")
-        arm, seconds, wall = classify_many_aarch64(root, runtime, pi, folders, tsv)
-        for f in folders:
-            c = compare(x86[f], arm[f], list(split.sentences), split.labels)
-            c["seconds"] = seconds[f]
+        todo = [f for f in folders if config not in result["models"][models[f]]]  # resume: per model
+        if not todo:
+            continue
+
+        def keep(f, arm, seconds, config=config):
+            c = compare(x86[f], arm, list(split.sentences), split.labels)
+            c["seconds"] = seconds
             result["models"][models[f]][config] = c
             print(f"{models[f]} {config}: {c['runtime']}: labels = x86 {c['labels_identical']}/{c['n']}, accuracy "
                   f"{c['accuracy']:.4f} (x86 {c['accuracy_x86']:.4f}, recorded {recorded.get(models[f])}), printed p "
                   f"identical {c['printed_p_identical']}, differing "
                   f"{[(d['index'], d['p_x86'], d['p_aarch64'], d['margin_x86']) for d in c['differing']]} "
                   f"({c['seconds']} s)", flush=True)
-        result["process_seconds"][config] = round(wall, 1)
-        print(f"{config}: one process, {len(folders)} models, {wall:.0f} s wall", flush=True)
-        with open(args.out + ".tmp", "w") as f:
-            json.dump(result, f, indent=1)
-            f.write("\n")
-        os.replace(args.out + ".tmp", args.out)
+            save()
+        _, _, wall = classify_many_aarch64(root, runtime, pi, todo, tsv, on_model=keep)
+        result["process_seconds"][config] = round(wall + result["process_seconds"].get(config, 0), 1)
+        print(f"{config}: one process, {len(todo)} models, {wall:.0f} s wall", flush=True)
+        save()
     if args.limit:
         os.remove(tsv)
     print(f"wrote {os.path.relpath(args.out, ROOT)}")

@@ -87,9 +87,10 @@ def classify_many_x86(folders, tsv):
     return _parse_many(proc.stdout, folders, "x86")[0]
 
 
-def classify_many_aarch64(root, runtime, pi, folders, tsv):
+def classify_many_aarch64(root, runtime, pi, folders, tsv, on_model=None):
     """classify_many.py inside the root, one emulated process for all `folders`, with `runtime` on `pi`;
-    `tsv` as for classify_many_x86. Returns (results as classify_many_x86, {folder: seconds}, wall seconds)."""
+    `tsv` as for classify_many_x86. Returns (results as classify_many_x86, {folder: seconds}, wall seconds).
+    `on_model(folder, result, seconds)` is called as each model's answers arrive."""
     venv = VENVS[runtime][0]
     files = {"classify.py": CLASSIFY, "classify_many.py": CLASSIFY_MANY}
     names = [f"m{i}" for i in range(len(folders))]
@@ -101,8 +102,16 @@ def classify_many_aarch64(root, runtime, pi, folders, tsv):
         files["test.tsv"] = tsv
         args = ["--tsv", "{work}/test.tsv", *(f"{{work}}/{n}" for n in names)]
     t0 = time.time()
+    done = []
+
+    def line(text):
+        if on_model and text.startswith("{"):
+            f = folders[len(done)]
+            done.append(f)
+            res, secs = _parse_many(text, [f], f"aarch64 {runtime} on {pi}")
+            on_model(f, res[f], secs[f])
     proc = run_in_root(root, [f"{venv}/bin/python", "{work}/classify_many.py", *args], PI_CPUS[pi], files,
-                       timeout=4 * 3600)
+                       timeout=4 * 3600, on_line=line if on_model else None)
     if proc.returncode != 0:
         raise UserError(f"aarch64 {runtime} on {pi}: classify_many.py failed: {proc.stderr.strip()[-300:]}")
     return (*_parse_many(proc.stdout, folders, f"aarch64 {runtime} on {pi}"), time.time() - t0)
