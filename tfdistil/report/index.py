@@ -161,16 +161,24 @@ def entry(root, name, results_rows):
         int8[ev["runtime"]] = {"accuracy": ev["accuracy"], "n": ev["n"], "macro_f1": ev.get("macro_f1"),
                                "kernels": ev.get("kernels"), "source": os.path.relpath(path, root)}
     src_litert = (src or {}).get("tflite_int8_test_accuracy") if (src or {}).get("tflite_int8_test_runtime") == "litert" else None
-    fallbacks = {"litert": [(src_litert, f"results/models/{name}/source.json"),
-                            ((row or {}).get("tflite_int8_litert_test_accuracy"), "results/results.json")],
-                 "tflm": [((src or {}).get("tflite_int8_tflm_test_accuracy"), f"results/models/{name}/source.json"),
-                          ((row or {}).get("tflite_int8_tflm_test_accuracy"), "results/results.json")]}
+    # results.json before source.json: the migration that rewrote the attention DIV (the committed
+    # files are the rewritten ones) updated results.json; a source.json may still hold the figure before it
+    fallbacks = {"litert": [((row or {}).get("tflite_int8_litert_test_accuracy"), "results/results.json"),
+                            (src_litert, f"results/models/{name}/source.json")],
+                 "tflm": [((row or {}).get("tflite_int8_tflm_test_accuracy"), "results/results.json"),
+                          ((src or {}).get("tflite_int8_tflm_test_accuracy"), f"results/models/{name}/source.json")]}
     for rt, options in fallbacks.items():
         got = next(((a, where) for a, where in options if a is not None), None) if rt not in int8 else None
         if got:
             int8[rt] = {"accuracy": got[0], "n": 1821, "source": got[1]}
         elif rt not in int8:
             e["notes"].append(f"int8 {rt} accuracy: not recorded in any committed file")
+        stale = options[1][0] if rt in int8 and int8[rt]["source"] == "results/results.json" else None
+        if stale is not None and stale != int8[rt]["accuracy"]:
+            before = (row or {}).get("before_div_removal", {}).get(f"tflite_int8_{rt}_test_accuracy")
+            e["notes"].append(f"int8 {rt}: source.json records {stale}, " + (
+                "the figure before the attention DIV rewrite (results.json before_div_removal); the committed file is "
+                "the rewritten one" if before == stale else "which disagrees with results.json"))
     e["int8_test_accuracy"] = int8
     e["pi_aarch64"] = _pi_checks(root, tflite)
     if e["pi_aarch64"] is None:
