@@ -8,7 +8,7 @@ gets; it needs numpy<2, so it lives in a venv of its own (made here if missing: 
 only). `tflite/classify.py --tsv test.tsv` runs in that venv, where no other runtime and no
 TensorFlow is installed, and its test accuracy is compared with the accuracy recorded for
 the model (results/results.json, LiteRT builtin kernels; for a model outside it, its own
-eval_int8_litert_test.json; see scripts/record_int8_kernels.py).
+eval_int8_litert_test.json; see experiments/runtimes/record_int8_kernels.py).
 """
 import argparse
 import glob

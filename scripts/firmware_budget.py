@@ -18,7 +18,7 @@ scripts/firmware_runs.sh) for the same model bytes reuses it; the others run on 
 `--limit` sentences of the split.
 
     .venv/bin/python scripts/firmware_budget.py                      # every results/models/*/*_int8_L64.tflite
-    .venv/bin/python scripts/firmware_budget.py results/models/cnn-distill --limit 50 --out /tmp/budget.md
+    .venv/bin/python scripts/firmware_budget.py results/models/cnn-distill --limit 50 --out $TMPDIR/budget.md
 """
 import argparse
 import datetime
@@ -199,14 +199,14 @@ def per_token_rows():
 
 
 def int16x8_lines():
-    """The int16x8 rows: what scripts/int16x8_check.py recorded, one line per student and runtime."""
+    """The int16x8 rows: what experiments/ablations/int16x8_check.py recorded, one line per student and runtime."""
     path = os.path.join(ROOT, "results", "int16x8.json")
     if not os.path.isfile(path):
         return []
     with open(path, encoding="utf-8") as f:
         rec = json.load(f)
     lines = ["", "## int16x8 (16-bit activations, 8-bit weights)", "",
-             f"From `{rec['command']}` (`results/int16x8.json`, TensorFlow {rec['tensorflow']}):", "",
+             f"From `{rec['command']}` (`experiments/ablations/int16x8.json`, TensorFlow {rec['tensorflow']}):", "",
              "| student | runtime | int16x8 |", "| --- | --- | --- |"]
     for st in rec["students"]:
         for runtime, what in st["runtimes"].items():

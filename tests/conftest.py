@@ -95,3 +95,23 @@ def wordpiece_txt(data_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("wordpiece") / "vocab.txt"
     path.write_text("\n".join(dict.fromkeys(pieces)) + "\n", encoding="utf-8")
     return str(path)
+
+
+# What each test file costs (setup + call + teardown of its tests, summed over both xdist workers'
+# reports): printed after the run so a slow file shows up by name, not only its slowest test.
+_FILE_SECONDS = {}
+
+
+def pytest_runtest_logreport(report):
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _FILE_SECONDS:
+        return
+    total = sum(_FILE_SECONDS.values())
+    terminalreporter.section("seconds per test file (worker time; wall is about half with -n 2)")
+    for path, seconds in sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:20]:
+        terminalreporter.write_line(f"{seconds:8.1f}  {100 * seconds / total:5.1f} %  {path}")
+    terminalreporter.write_line(f"{total:8.1f}  100.0 %  all {len(_FILE_SECONDS)} files")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
-from tfdistil.search.augment import MASK, Replacer, augment, normalise, write_augmented
+from tfdistil.transfer.augment import MASK, Replacer, augment, normalise, write_augmented
 from tfdistil.data.splits import load_split
 from tfdistil.errors import UserError
 from tfdistil.data.tokenizer import split_words
@@ -20,7 +20,7 @@ BOOT = "from tfdistil.cli import main; main(prog_name='tfdistil')"
 # here, in the test, not as a hook in the product.
 KILLED_AFTER_FIRST_SHARD = """
 import os, signal
-import tfdistil.search.shards as S
+import tfdistil.transfer.shards as S
 commit = S.commit_shard
 def commit_then_die(*args, **kwargs):
     commit(*args, **kwargs)
@@ -136,7 +136,7 @@ def test_tf_tokenizer_matches_encode(data_dir, wordpiece_txt):
     import tensorflow as tf
 
     from tfdistil.data.vocab import Vocab
-    from tfdistil.training.stream import make_tokenizer, reverse_index
+    from tfdistil.transfer.stream import make_tokenizer, reverse_index
     from tfdistil.students.builders import reverse_index as reverse_index_np
     train = load_split(data_dir, "train").sentences
     # A vocabulary from few rows: many unknown words, so the peeling rules are exercised.
@@ -183,7 +183,7 @@ import os, sys, json
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import numpy as np
 from tfdistil.teacher import model as T
-from tfdistil.search.shards import read_shards
+from tfdistil.transfer.shards import read_shards
 rows = list(read_shards(sys.argv[2], shuffle_buffer=0)[0].as_numpy_iterator())
 model, tok = T.load_teacher(sys.argv[1])
 shown = [r["sentence"].decode().replace("<unk>", tok.mask_token) for r in rows]
@@ -195,7 +195,7 @@ print(json.dumps({"max_err": float(np.abs(ref - got).max()), "spread": float(np.
 
 
 def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_dir):
-    from tfdistil.search.shards import shard_files
+    from tfdistil.transfer.shards import shard_files
     aug = tmp_path / "aug.tsv"
     meta = last_json(tfdistil("augment", "--data", data_dir, "--limit", 100, "--factor", 2, "--seed", 3,
                               "--out", aug, "--json"))
@@ -292,7 +292,7 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
 
 DUMP_LOGITS = """
 import os, sys, json
-from tfdistil.search.shards import read_shards
+from tfdistil.transfer.shards import read_shards
 rows = list(read_shards(sys.argv[1], shuffle_buffer=0)[0].as_numpy_iterator())
 print(json.dumps([[float(x) for x in r["teacher_logits"]] for r in rows]))
 """

@@ -96,6 +96,33 @@ def test_stale_logits_cache(good_data, tmp_path):
     assert_user_error(r, "stale teacher logits", "regenerate")
 
 
+def test_evaluate_checks_the_data_before_tensorflow_loads(tmp_path):
+    """`evaluate RUN --data /nonexistent`: the one line comes at once, TensorFlow never imported."""
+    import subprocess
+    import sys
+    code = ("import sys\nfrom tfdistil.cli import main\ntry:\n    main(['evaluate', sys.argv[1], '--data', sys.argv[2]])\n"
+            "except SystemExit as e:\n    print(e.code, 'tensorflow' in sys.modules)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "nope")], capture_output=True,
+                          text=True)
+    assert proc.stdout.split() == ["2", "False"], (proc.stdout, proc.stderr)
+    assert proc.stderr.strip().startswith("error: ") and "data folder not found" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_result_prints_only_the_fields_that_apply():
+    """`convert` of a CNN printed `lstm_states: None`: a None field is left out (--json keeps it)."""
+    import click
+    from tfdistil.cli.common import command
+
+    @click.command()
+    @command
+    def show():
+        return {"student": "cnn", "lstm_states": None, "bytes": 0, "ops": ["CONV_2D"]}
+
+    assert CliRunner().invoke(show, []).output == "student: cnn\nbytes: 0\n"
+    assert json.loads(CliRunner().invoke(show, ["--json"]).output)["lstm_states"] is None
+
+
 def test_not_a_logits_cache(good_data, tmp_path):
     path = tmp_path / "junk.npz"
     path.write_bytes(b"not an npz")
@@ -132,7 +159,11 @@ def test_tfds_is_opt_in_and_has_no_test_labels():
 def test_shipped_logits_are_the_default_and_guard_their_data(good_data, tmp_path):
     """`--distill` with no cache given uses the shipped SST-2 cache, which refuses other data."""
     r = invoke("fit", "--distill", "--data", good_data, "--out", tmp_path / "r")
-    assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits")
+    assert_user_error(r, "sst2_minilm_logits.npz", "stale teacher logits", "drop --limit", "tfdistil teacher fit",
+                      "--teacher-logits logits.npz")
+    # the fix is never to write into the installed package's assets/
+    from tfdistil.teacher.logits_cache import SHIPPED
+    assert f"--out {SHIPPED}" not in r.stderr and "--out tfdistil/assets" not in r.stderr
 
 
 # Every bad input a user can type, across the commands: one `error:` line, exit 2, within a
@@ -218,3 +249,16 @@ def test_bad_input_is_one_line_exit_2_and_fast(args, needle, bad_input_paths, tm
     assert time.time() - start < 5, "validation must come before TensorFlow"
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
     assert (tmp_path / "foreign" / "thesis.tex").read_text() == "do not delete"
+
+
+def test_default_data_is_found_from_any_folder_of_the_checkout(tmp_path, data_dir):
+    """The default SST-2 folder resolves beside the checkout when the working folder has no ../shared."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    inner = os.path.join(root, "tests")  # one level down: ../shared from here does not exist
+    env = {k: v for k, v in os.environ.items() if k != "TFDISTIL_DATA"}
+    out = subprocess.run([sys.executable, "-c", "import os; from tfdistil.cli.common import DEFAULT_DATA as d; "
+                          "print(d, os.path.isfile(os.path.join(d, 'train.tsv')))"],
+                         cwd=inner, env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[1] == "True" and not os.path.isabs(out[0]), out

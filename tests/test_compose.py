@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_cli
 from tfdistil.errors import UserError
-from tfdistil.search.compose import CONCESSIVE, CONTRAST, clause, iter_composed, negate, write_composed
+from tfdistil.transfer.compose import CONCESSIVE, CONTRAST, clause, iter_composed, negate, write_composed
 
 TRAIN = ["the film is good .", "the plot was a mess", "it does work", "the actors can act !",
          "a warm , funny movie", "we will remember it", "dull and lifeless", "the ending has heart"]

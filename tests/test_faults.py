@@ -9,10 +9,10 @@ import time
 from click.testing import CliRunner
 
 from conftest import ROOT
+from studies import study_module
 from tfdistil.cli import main
 
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
-import fault_test  # noqa: E402
+fault_test = study_module("ablations", "fault_test")
 
 
 def snapshot(folder):
@@ -62,7 +62,7 @@ def test_second_process_on_the_same_out_is_told_the_pid(tmp_path, data_dir):
 
 
 def test_sigkill_at_random_moments_and_inside_checkpoint_writes_always_resumes(tmp_path):
-    """A few kills here; `python scripts/fault_test.py --kills 30` is the full run (results/fault_test.json)."""
+    """A few kills here; `python experiments/ablations/fault_test.py --kills 30` is the full run (experiments/ablations/fault_test.json)."""
     result = fault_test.fault_test(6, seed=1, workdir=str(tmp_path), log=lambda m: None)
     assert result["killed"] >= 4, result
     assert result["ok"] == result["kills"], json.dumps(result["cases"], indent=1)

@@ -1,4 +1,5 @@
-"""The house rules a reader relies on: small modules, no import cycles, a cheap `import tfdistil`."""
+"""The house rules a reader relies on: small modules, imports that only run down the pipeline and
+never in a circle, a cheap `import tfdistil`."""
 import ast
 import os
 import subprocess
@@ -23,30 +24,100 @@ def test_no_module_over_400_lines():
     assert not long, long
 
 
-def test_no_import_cycles_between_modules():
-    """Top-level imports only (function-level imports are lazy by design)."""
-    graph = {}
+# The pipeline, bottom to top: a module may import its own subpackage and anything below it,
+# never a later stage nor a peer stage of its tuple (the foundations excepted: they are one floor).
+# `tfdistil` itself is the API: it calls every stage, as the CLI does.
+PIPELINE = (
+    ("errors", "files", "progress", "quiet", "config", "metrics", "runfolder"),  # foundations, no stage
+    ("data",),
+    ("teacher",),
+    ("slices",),  # per-slice scores, the teacher's logits beside the student's
+    ("transfer",),
+    ("students",),
+    ("training",),
+    ("edge",),
+    ("search",),  # the tuner converts and measures its trials: above edge
+    ("report", "distil"),
+    ("cli",),
+    ("", "__main__"),
+)
+FLOOR = {part: (i, j) for i, parts in enumerate(PIPELINE) for j, part in enumerate(parts)}
+
+
+def imports(path, names):
+    """(line, module) of every tfdistil module `path` imports: top level, inside functions and
+    classes, and `importlib.import_module("tfdistil...")` / `__import__("tfdistil...")` calls."""
+    found = []
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfdistil"):
+            # `from tfdistil.a import b, c`: module tfdistil.a.b if it is one; tfdistil.a for a name in it
+            targets = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in names]
+            targets += [node.module] if len(targets) < len(node.names) else []
+        elif isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) in
+              ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant)):
+            targets = [str(node.args[0].value)]
+        else:
+            continue
+        found += [(node.lineno, t) for t in targets if t in names]
+    return found
+
+
+def part(module):
+    """tfdistil.data.splits -> data; tfdistil -> ''."""
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_every_module_is_on_a_floor_of_the_pipeline():
+    assert not {name for name, _ in modules() if part(name) not in FLOOR}, "add it to PIPELINE"
+
+
+def test_no_import_runs_up_the_pipeline():
+    """Lazy imports inside functions count: what a stage needs from a later one belongs lower down."""
     names = dict(modules())
+    bad = []
     for name, path in names.items():
-        deps = set()
-        for node in ast.parse(open(path).read()).body:
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tfdistil"):
-                deps.add(node.module if node.module in names else node.module.rsplit(".", 1)[0])
-                deps |= {f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in names}
-        graph[name] = deps & set(names) - {name}
-    state = {}
+        for line, target in imports(path, names):
+            (a, i), (b, j) = FLOOR[part(name)], FLOOR[part(target)]
+            if b > a or (b == a and i != j and a > 0):
+                bad.append(f"{os.path.relpath(path, ROOT)}:{line}: {name} imports {target} "
+                           f"({part(target) or 'tfdistil'} is {'above' if b > a else 'beside'} {part(name)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_no_import_cycles_between_modules():
+    """Top level and function level alike: a circle is a circle even when one side is lazy."""
+    names = dict(modules())
+    graph = {name: {m for _, m in imports(path, names)} - {name} for name, path in names.items()}
+    state, circles = {}, []
 
     def visit(n, stack):
         state[n] = "open"
-        for m in graph[n]:
-            assert state.get(m) != "open", " -> ".join(stack + [n, m])
-            if m not in state:
+        for m in sorted(graph[n]):
+            if state.get(m) == "open":
+                path = stack + [n]
+                circles.append(" -> ".join(path[path.index(m):] + [m]))
+            elif m not in state:
                 visit(m, stack + [n])
         state[n] = "done"
 
-    for n in graph:
+    for n in sorted(graph):
         if n not in state:
             visit(n, [])
+    assert not circles, "\n".join(circles)
+
+
+def test_the_rules_see_function_level_imports(tmp_path):
+    """The walk finds an import inside a function and a string import, not only the top level."""
+    f = tmp_path / "m.py"
+    f.write_text("import os\n\ndef g():\n    from tfdistil.cli.common import command\n"
+                 "    from tfdistil.transfer import shards, label_rows\n"
+                 "    return __import__('tfdistil.edge.export')\n")
+    names = {"tfdistil.cli.common": "", "tfdistil.edge.export": "", "tfdistil.transfer": "",
+             "tfdistil.transfer.shards": ""}
+    assert imports(str(f), names) == [(4, "tfdistil.cli.common"), (5, "tfdistil.transfer.shards"),
+                                      (5, "tfdistil.transfer"), (6, "tfdistil.edge.export")]
 
 
 def test_import_is_cheap_and_lists_the_api():
@@ -59,7 +130,7 @@ def test_import_is_cheap_and_lists_the_api():
 
 def test_pyflakes_clean():
     """No unused imports, undefined names or dead f-strings anywhere in the project's Python."""
-    proc = subprocess.run([sys.executable, "-m", "pyflakes", "tfdistil", "tests", "scripts", "tflite"],
+    proc = subprocess.run([sys.executable, "-m", "pyflakes", "tfdistil", "tests", "scripts", "tflite", "experiments"],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

@@ -35,7 +35,7 @@ def cluster():
 @pytest.fixture(scope="module")
 def inputs(tiny_bert, data_dir, tmp_path_factory):
     """100 labelled train rows + 111 augmented sentences: 4 shards of 64 (the last 19 rows)."""
-    from tfdistil.search.augment import write_augmented
+    from tfdistil.transfer.augment import write_augmented
     aug = tmp_path_factory.mktemp("ray") / "aug.tsv"
     write_augmented(data_dir, 1, str(aug), seed=3, limit=150, tagger="none", log=lambda m: None)
     return ["teacher", "shards", "--teacher", tiny_bert, "--data", data_dir, "--limit", 100, "--augmented", aug,
@@ -43,7 +43,7 @@ def inputs(tiny_bert, data_dir, tmp_path_factory):
 
 
 def rows(out):
-    from tfdistil.search.shards import read_shards
+    from tfdistil.transfer.shards import read_shards
     got = list(read_shards(str(out), shuffle_buffer=0)[0].as_numpy_iterator())
     return ([r["sentence"].decode() for r in got], [int(r["label"]) for r in got],
             np.array([r["teacher_logits"] for r in got]))
@@ -195,7 +195,8 @@ def test_ray_bad_input_is_one_line_before_tensorflow(inputs, tmp_path, tiny_bert
         assert len(errors) == 1 and "Traceback" not in proc.stderr
         assert "tensorflow imported: False" in proc.stderr and time.time() - t0 < 30
     # Shards of one teacher are never mixed with another's (the manifest's settings check).
-    from tfdistil.search.shards import MANIFEST, new_manifest, shard_settings, transfer_rows
+    from tfdistil.transfer.label import transfer_rows
+    from tfdistil.transfer.shards import MANIFEST, new_manifest, shard_settings
     from tfdistil.files import atomic_write_json
     _, sources = transfer_rows(inputs[inputs.index("--data") + 1], [str(inputs[inputs.index("--augmented") + 1])], 100)
     atomic_write_json(str(tmp_path / "out" / MANIFEST), new_manifest(shard_settings(tiny_bert, sources, 64, 128)))

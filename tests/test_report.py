@@ -1,7 +1,7 @@
-"""`tfdistil report` and scripts/benchmark.py on real (tiny) run folders.
+"""`tfdistil report` and `tfdistil benchmark` on real (tiny) run folders.
 
 The runs are trained, converted and evaluated by the library itself, laid out the
-way scripts/reproduce.sh lays them out, with some pieces deliberately missing or
+way experiments/paper_tables/reproduce.sh lays them out, with some pieces deliberately missing or
 broken, so the report is checked against the files it reads, number by number.
 """
 import json
@@ -78,9 +78,9 @@ def manifest(runs, name):
 
 @pytest.fixture(scope="module")
 def benchmark(runs_dir, data_dir):
-    """scripts/benchmark.py for real on two runs plus a missing one, no teacher: it must skip, not crash."""
+    """`tfdistil benchmark` for real on two runs plus a missing one, no teacher: it must skip, not crash."""
     out = runs_dir.parent / "bench"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "benchmark.py"), "--runs",
+    proc = subprocess.run([sys.executable, "-m", "tfdistil", "benchmark",
                            str(runs_dir / "cnn-baseline-s0"), str(runs_dir / "bilstm-baseline-s0"),
                            str(runs_dir / "gone-baseline-s0"), "--teacher", str(runs_dir / "no-teacher"),
                            "--n", "8", "--warmup", "2", "--data", data_dir, "--out", str(out)],
@@ -281,3 +281,81 @@ def test_script_sections_are_spliced_and_kept(tmp_path):
     assert "rows" in (tmp_path / "REPORT.md").read_text()
     rerendered = append_sections("# Report\n\nnew body\n", str(tmp_path))
     assert "new body" in rerendered and "## Paper sizes" in rerendered
+
+
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_commit_models_never_replaces_a_folder_tfdistil_did_not_make(runs_dir, tmp_path):
+    """results/models/<name> of the user's own (no tfdistil source.json, or one of theirs): one line,
+    exit 2, their folder intact and nothing else written; a folder tfdistil made is replaced."""
+    out = tmp_path / "results"
+    mine = out / "models" / "cnn-baseline"
+    mine.mkdir(parents=True)
+    (mine / "notes.txt").write_text("my own model notes\n")
+    (mine / "source.json").write_text(json.dumps({"author": "me"}))  # a source.json, but not tfdistil's
+    before = _tree(out)
+    for _ in range(2):
+        res = CliRunner().invoke(report, [str(runs_dir), "--out", str(out), "--commit-models"])
+        assert res.exit_code == 2, res.output
+        assert res.stderr.count("\n") == 1 and res.stderr.startswith(f"error: {mine} exists and tfdistil did not make it")
+        assert _tree(out) == before  # no other model folder, no REPORT.md, no results.json
+    (mine / "source.json").unlink()
+    (mine / "notes.txt").unlink()
+    mine.rmdir()
+    _run_report(str(runs_dir), "--out", str(out), "--commit-models")
+    _run_report(str(runs_dir), "--out", str(out), "--commit-models")  # its own folders: replaced
+    assert json.loads((mine / "source.json").read_text())["run"] in ("cnn-baseline-s0", "cnn-baseline-s1")
+
+
+def test_ship_commits_one_run_with_its_sources_and_refuses_a_user_folder(runs_dir, tmp_path):
+    """`tfdistil ship` (one shipping path with report --commit-models): the model, manifest, vocab,
+    metrics, both evaluations and source.json; over a folder of the user's: one line, exit 2, intact."""
+    from tfdistil.cli import main
+    run = runs_dir / "cnn-baseline-s0"
+    model = run / "tflite" / "cnn_int8_L64.tflite"
+    logs = {}
+    for rt, acc in (("tflm", 0.81), ("litert", 0.82)):
+        logs[rt] = tmp_path / f"evaltflite-{rt}.log"
+        logs[rt].write_text("progress 1/2\r progress 2/2\n" + json.dumps(
+            {"model": str(model), "split": "test", "runtime": rt, "accuracy": acc}) + "\n")
+    out = tmp_path / "results"
+    args = ["ship", str(run), "picked", "--tflm-log", str(logs["tflm"]), "--litert-log", str(logs["litert"]),
+            "--chosen-by", "held-out agreement", "--command", "tfdistil fit ...", "--out", str(out), "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    dest = out / "models" / "picked"
+    assert sorted(os.listdir(dest)) == ["cnn_int8_L64.json", "cnn_int8_L64.tflite", "eval_int8_litert_test.json",
+                                        "eval_int8_tflm_test.json", "metrics.json", "source.json", "vocab.json"]
+    src = json.loads((dest / "source.json").read_text())
+    assert (src["chosen_by"], src["commands"], src["seed"]) == ("held-out agreement", ["tfdistil fit ..."], 0)
+    assert (src["tflite_int8_test_accuracy"], src["tflite_int8_tflm_test_accuracy"]) == (0.82, 0.81)
+    assert json.loads((dest / "cnn_int8_L64.json").read_text())["run_dir"] == "cnn-baseline-s0"
+    assert CliRunner().invoke(main, args).exit_code == 0  # its own folder: replaced
+    # A wrong log (another model) is refused before anything is written.
+    wrong = tmp_path / "wrong.log"
+    wrong.write_text(json.dumps({"model": "elsewhere.tflite", "split": "test", "accuracy": 0.5}) + "\n")
+    res = CliRunner().invoke(main, [*args[:2], "other", args[3], str(wrong), *args[5:]])
+    assert res.exit_code == 2 and "is not a test-split evaluation" in res.stderr and not (out / "models" / "other").exists()
+    user = out / "models" / "users"
+    user.mkdir()
+    (user / "model.tflite").write_bytes(b"mine")
+    res = CliRunner().invoke(main, [*args[:2], "users", *args[3:]])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1
+    assert res.stderr.startswith(f"error: {user} exists and tfdistil did not make it")
+    assert _tree(user) == {"model.tflite": b"mine"} and sorted(os.listdir(out / "models")) == ["picked", "users"]
+
+
+def test_benchmark_rerenders_the_committed_table_3(tmp_path):
+    """`tfdistil benchmark --render-json`: the committed Table 3 (experiments/paper_tables/) comes back
+    line for line from its JSON, int16x8 rows included; only the note on the moved script is extra."""
+    from tfdistil.cli import main
+    study = os.path.join(ROOT, "experiments", "paper_tables")
+    res = CliRunner().invoke(main, ["benchmark", "--render-json", os.path.join(study, "benchmark.json"), "--out",
+                                    str(tmp_path / "new"), "--int16x8",
+                                    os.path.join(ROOT, "experiments", "ablations", "int16x8.json")])
+    assert res.exit_code == 0, res.output
+    committed = open(os.path.join(study, "benchmark.md"), encoding="utf-8").read().splitlines()
+    assert (tmp_path / "new" / "benchmark.md").read_text().splitlines() == [
+        line for line in committed if not line.startswith("- made by `scripts/benchmark.py`")]

@@ -1,4 +1,4 @@
-"""scripts/reproduce.sh says when a step failed: a non-zero exit, the failed run named, the others run."""
+"""experiments/paper_tables/reproduce.sh says when a step failed: a non-zero exit, the failed run named, the others run."""
 import os
 import subprocess
 
@@ -20,7 +20,7 @@ def test_a_failed_run_makes_reproduce_exit_non_zero(tmp_path):
     env = {**os.environ, "TFDISTIL": str(fake), "TEACHER_DIR": str(teacher), "LOGITS": str(tmp_path / "logits.npz"),
            "RUNS": str(tmp_path / "runs"), "LOGS": str(tmp_path / "logs"), "SEEDS": "0 1", "STUDENTS": "cnn",
            "MODES": "baseline", "JOBS": "1"}
-    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "reproduce.sh")], env=env, capture_output=True,
+    proc = subprocess.run(["bash", os.path.join(ROOT, "experiments", "paper_tables", "reproduce.sh")], env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "[failed] cnn-baseline-s1" in proc.stdout

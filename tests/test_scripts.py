@@ -1,4 +1,4 @@
-"""scripts/tuned_students.sh: a tuner's best.json retrained per seed, converted and measured on test."""
+"""experiments/paper_tables/tuned_students.sh: a tuner's best.json retrained per seed, converted and measured on test."""
 import json
 import os
 import subprocess
@@ -7,10 +7,11 @@ import sys
 import pytest
 
 from conftest import ROOT
+from studies import study_module
 
 
 def _script(env):
-    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "tuned_students.sh")], capture_output=True,
+    return subprocess.run(["bash", os.path.join(ROOT, "experiments", "paper_tables", "tuned_students.sh")], capture_output=True,
                           text=True, env={**os.environ, "TFDISTIL": f"{sys.executable} -m tfdistil", **env})
 
 
@@ -47,10 +48,9 @@ def test_tuned_students_bad_input_is_one_line(tmp_path):
 
 
 def test_paper_attn_summary_reads_seeds_teacher_init_and_tflm(tmp_path):
-    """The summary behind results/paper_attn_mpnet.md: one row per finished fit log, the --embed-init
+    """The summary behind experiments/paper_attn_mpnet/paper_attn_mpnet.md: one row per finished fit log, the --embed-init
     line read from the log, TFLM from the log beside it, and a mean only for three seeds or more."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import paper_attn_summary as S
+    S = study_module("paper_attn_mpnet", "summarize")
     for seed, test in enumerate((0.87, 0.88, 0.89)):
         metrics = {"params": 1000, "train_rows": 50, "best_epoch": 2, "dev_accuracy": 0.8, "test_accuracy": test}
         head = "embeddings: 9 of 10 words start from teachers/t's input embeddings\n" if seed else ""
@@ -65,11 +65,10 @@ def test_paper_attn_summary_reads_seeds_teacher_init_and_tflm(tmp_path):
 
 
 def test_teacher_effect_pairs_students_by_teacher_and_skips_other_rows(tmp_path):
-    """The summary behind results/teacher_effect.md: per teacher and student, finished train-rows-only
+    """The summary behind experiments/paper_attn_mpnet/teacher_effect.md: per teacher and student, finished train-rows-only
     seeds from the fit logs, the teacher's test accuracy from its provenance JSON, a mean only for
     three seeds; an unfinished log or a run on other rows (a --limit run) is not a row."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import teacher_effect as S
+    S = study_module("paper_attn_mpnet", "teacher_effect")
     teachers = {}
     for name, tag, test in (("A", "", 0.9), ("B", "-b", 0.95)):
         logs = tmp_path / name
@@ -102,11 +101,11 @@ def test_fingerprint_check_tries_what_the_c_wordpiece_loop_tries():
 
 
 def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, tiny_run, data_dir):
-    """scripts/teacher_agreement.py --choose: the held-out "teacher" here is the CNN run itself, so the CNN
+    """experiments/paper_attn_mpnet/teacher_agreement.py --choose: the held-out "teacher" here is the CNN run itself, so the CNN
     must agree on every row and be chosen; a run whose metrics say it trained on the set is refused."""
     import shutil
     from tfdistil.data.splits import load_split
-    from tfdistil.search.shards import FORMAT, MANIFEST, write_shard
+    from tfdistil.transfer.shards import FORMAT, MANIFEST, write_shard
     from tfdistil.training.batches import predict_logits
     from tfdistil.training.fit import load_run
     sentences = load_split(data_dir, "dev").sentences[:120]
@@ -121,7 +120,7 @@ def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, ti
     logs = tmp_path / "logs"
     logs.mkdir()
     (logs / "evaltflite-cnn-tflm.log").write_text("progress\n" + json.dumps({"accuracy": 0.5123}) + "\n")
-    script = os.path.join(ROOT, "scripts", "teacher_agreement.py")
+    script = os.path.join(ROOT, "experiments", "paper_attn_mpnet", "teacher_agreement.py")
     out = tmp_path / "choice.md"
     runs = [tiny_run["bilstm_attn"], tiny_run["cnn"]]
     done = subprocess.run([sys.executable, script, "--shards", str(shards), "--rows", "100", "--choose", str(out),
@@ -136,8 +135,7 @@ def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, ti
     assert f"| `{tiny_run['cnn']}` | 100.00 | 0.0000 |" in table and "| 51.23 | **yes** |" in table
     assert f"Chosen: `{tiny_run['cnn']}`, int8 TFLM test 51.23." in table
     assert "Rank correlation" not in table  # two runs (one without a TFLM log) rank nothing
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    from teacher_agreement import spearman
+    spearman = study_module("paper_attn_mpnet", "teacher_agreement").spearman
     assert spearman([1, 2, 3], [0.2, 0.5, 0.9]) == pytest.approx(1.0)
     assert spearman([1, 1, 2], [1, 2, 3]) == pytest.approx(3 ** 0.5 / 2)  # ties share their average rank
     # A run that trained on the "held-out" set is not held out: one line, exit 2.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, run_cli
+from studies import study_module
 from tfdistil.data.splits import load_split
 from tfdistil.errors import UserError
 from tfdistil.slices import (DEFAULT_SLICES, compile_slices, evaluate_slices, load_slices, markdown, slice_masks,
@@ -153,14 +154,13 @@ def test_evaluate_keras_run_has_slices(tmp_path, data_dir):
 
 
 def test_slice_table_script_writes_md_and_json(tmp_path, data_dir):
-    """scripts/slice_table.py on one committed model: both teachers, the model, the command it was run with."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
-    import slice_table
+    """experiments/slices/slice_table.py on one committed model: both teachers, the model, the command it was run with."""
+    slice_table = study_module("slices", "slice_table")
     out = str(tmp_path / "slices")
     slice_table.main(["--models", os.path.join(ROOT, "results", "models", "cnn-distill"), "--data", data_dir,
                       "--out", out])
     table = json.loads(open(out + ".json").read())
-    assert table["command"] == "python scripts/slice_table.py" and table["slices"] == DEFAULT_SLICES
+    assert table["command"] == "python experiments/slices/slice_table.py" and table["slices"] == DEFAULT_SLICES
     names = [m["name"] for m in table["models"]]
     assert names == ["teacher MPNet-base", "teacher MiniLM-L6", "cnn-distill"]
     cnn = table["models"][2]

@@ -315,3 +315,13 @@ def test_int16x8_converts_and_runs_or_says_why_in_one_line(tiny_run, data_dir, t
         assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
         assert lines[0].startswith("error: int16x8: TensorFlow ") and student in lines[0]
         assert not out.exists()
+
+
+def test_convert_prints_the_run_as_given_and_no_field_that_does_not_apply(tiny_run, data_dir, tmp_path):
+    """A CNN has no LSTM states: no `lstm_states: None` line; `run_dir` is the run, not the manifest's `..`."""
+    out = tmp_path / "cnn.tflite"
+    result = CliRunner().invoke(main, ["convert", tiny_run["cnn"], "--quantize", "float32", "--out", str(out),
+                                       "--data", data_dir, "--calibration-size", "10"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"run_dir: {tiny_run['cnn']}\n" in result.output and "None" not in result.output
+    assert json.loads((tmp_path / "cnn.json").read_text())["run_dir"] != tiny_run["cnn"]  # the manifest: relative

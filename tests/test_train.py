@@ -15,9 +15,12 @@ def small(student="cnn", **kw):
                   **{"epochs": 2, "seed": 3, **kw})
 
 
-def test_same_seed_same_model(tmp_path, data_dir):
-    a = fit(small(), data_dir, str(tmp_path / "a"), log=lambda m: None)
-    b = fit(small(), data_dir, str(tmp_path / "b"), log=lambda m: None)
+def test_same_seed_same_model_and_the_callers_config_unchanged(tmp_path, data_dir):
+    cfg = small()
+    a = fit(cfg, data_dir, str(tmp_path / "a"), log=lambda m: None)
+    assert cfg == small() and cfg.vocab_size == 0  # fit filled in a copy ...
+    assert Config.load(str(tmp_path / "a" / "config.json")).vocab_size == a["vocab_size"] > 0  # ... and recorded it
+    b = fit(cfg, data_dir, str(tmp_path / "b"), log=lambda m: None)
     assert a["dev_accuracy"] == b["dev_accuracy"] and a["test_accuracy"] == b["test_accuracy"]
     wa = load_run(str(tmp_path / "a"))[2].get_weights()
     wb = load_run(str(tmp_path / "b"))[2].get_weights()
@@ -105,3 +108,39 @@ def test_paper_exact_sizes(tmp_path):
     attn = build_student(Config(student="bilstm_attn", vocab_size=PAPER_EXACT["max_vocab"], **PAPER_EXACT))
     assert 0.70 < attn.count_params() / 1e6 < 0.75     # the paper's Table 3: 0.75 M
     assert keras.backend.backend() == "tensorflow"
+
+
+def test_a_run_distilled_from_the_shipped_targets_names_them(tmp_path, data_dir, monkeypatch):
+    """metrics.json (and the CLI's `teacher_logits:` line) names the shipped asset, not None."""
+    import tfdistil.training.fit as F
+    from tfdistil.data.splits import load_split
+    from tfdistil.teacher.logits_cache import CACHE_FORMAT, SHIPPED_NAME, write_cache
+    train = load_split(data_dir, "train", 400)  # small(): train_limit=400
+    shipped = tmp_path / "assets" / "sst2_minilm_logits.npz"  # stands in for the 67k-row shipped cache
+    write_cache(str(shipped), {"format": CACHE_FORMAT, "splits": {"train": {"rows": 400, "sha256": train.sha256}}},
+                {"train": np.where(train.labels[:, None] == [0, 1], 2.0, -2.0)})
+    monkeypatch.setattr(F, "SHIPPED", str(shipped))
+    metrics = fit(small(epochs=1, distill=True), data_dir, str(tmp_path / "d"), log=lambda m: None)
+    assert metrics["teacher_logits"] == SHIPPED_NAME == "tfdistil/assets/sst2_minilm_logits.npz"
+    assert Config.load(str(tmp_path / "d" / "config.json")).teacher_logits == ""  # the default, as before
+    baseline = fit(small(epochs=1), data_dir, str(tmp_path / "b"), log=lambda m: None)
+    assert baseline["teacher_logits"] is None  # no teacher at all
+
+
+def test_the_python_api_drops_tensorflows_start_up_lines_as_the_cli_does(tmp_path, data_dir):
+    """`import tfdistil; tfdistil.fit(...)` in a plain process: no oneDNN/CUDA/absl lines on stderr."""
+    import re
+    import subprocess
+    import sys
+    code = ("import sys, tfdistil\n"
+            "cfg = tfdistil.Config(embed_dim=8, filters=8, epochs=1, train_limit=200)\n"
+            "tfdistil.fit(cfg, sys.argv[1], sys.argv[2], log=lambda m: None)\n"
+            "print(tfdistil.predict(sys.argv[2], ['a fine film'])[0]['label'])\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TFDISTIL_VERBOSE")}
+    proc = subprocess.run([sys.executable, "-c", code, data_dir, str(tmp_path / "r")], capture_output=True,
+                          text=True, env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() in ("0", "1"), proc.stderr[-2000:]
+    noise = [line for line in proc.stderr.splitlines()
+             if re.match(r"[IWE]\d{4} |WARNING: All log messages before absl", line) or "oneDNN" in line
+             or "cuInit" in line or "cuda drivers" in line]
+    assert not noise, noise

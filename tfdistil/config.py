@@ -16,6 +16,11 @@ STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 # already the paper's.
 PAPER_EXACT = {"filters": 1, "max_vocab": 9825}
 
+# `convert --quantize`: defined here (no numpy, no TensorFlow) so the CLI's choices are the library's.
+QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")  # each runs in every runtime (tests/test_runtime_matrix.py)
+# 16-bit activations, 8-bit weights: offered, but TF 2.21's converter refuses every student (one line says why)
+EXPERIMENTAL_QUANTIZATIONS = ("int16x8",)
+
 
 @dataclass
 class Config:

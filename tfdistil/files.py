@@ -10,6 +10,8 @@
 """
 import errno
 import fcntl
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -17,6 +19,8 @@ import shutil
 from tfdistil.errors import UserError
 
 MARKER = ".tfdistil"
+# The folder holding tfdistil/ (the checkout): vendored sources default to REPO/../shared/vendor.
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCK = ".lock"
 
 
@@ -222,3 +226,17 @@ def open_partial(out, kind, overwrite=False, restart=False):
     except OSError as e:
         raise UserError(f"--out {out}: cannot write {partial} ({e.strerror})") from None
     return partial, lock
+
+
+@functools.lru_cache(maxsize=None)
+def tree_sha256(src):
+    """sha256 of every file of a folder tree, paths and bytes (a vendored tree: a changed header rebuilds everything)."""
+    h = hashlib.sha256()
+    for root, dirs, files in os.walk(src):
+        dirs.sort()
+        for f in sorted(files):
+            path = os.path.join(root, f)
+            h.update(os.path.relpath(path, src).encode() + b"\0")
+            with open(path, "rb") as fh:
+                h.update(hashlib.sha256(fh.read()).digest())
+    return h.hexdigest()

@@ -1,6 +1,6 @@
 """`tfdistil` command line: click parses, the library does the work.
 
-One module per command group (teacher, students, edge, search, tune, report); this
+One module per command group (teacher, transfer, students, edge, tune, report, ...); this
 one only assembles them. Every command takes `--json` and then prints one JSON
 object as its last stdout line. A `UserError` becomes one line on stderr and exit 2.
 """
@@ -13,7 +13,7 @@ from tfdistil.cli.distil import distil
 from tfdistil.cli.edge import convert, evaluate_tflite
 from tfdistil.cli.firmware import firmware
 from tfdistil.cli.report import report
-from tfdistil.cli.search import augment, fit_stream, teacher_shards
+from tfdistil.cli.transfer import augment, fit_stream, teacher_shards
 from tfdistil.cli.students import evaluate, fit, predict
 from tfdistil.cli.teacher import teacher
 from tfdistil.cli.tune import tune
@@ -57,3 +57,5 @@ for cmd in (distil, teacher, fit, evaluate, predict, convert, evaluate_tflite, f
             compose):
     main.add_command(cmd)
 main.add_command(__import__("tfdistil.cli.bundle", fromlist=["bundle"]).bundle)  # one line: merges stay clean
+main.add_command(__import__("tfdistil.cli.benchmark", fromlist=["benchmark"]).benchmark)  # one line: merges stay clean
+main.add_command(__import__("tfdistil.cli.ship", fromlist=["ship"]).ship)  # one line: merges stay clean

@@ -1,32 +1,32 @@
 """What every `tfdistil` command shares: the `--json` / one-line-error wrapper and defaults.
 
-A module of its own so command modules (cli.py, cli_report.py, ...) import it
+A module of its own so the command modules (cli/students.py, cli/report.py, ...) import it
 without importing each other.
 """
 import functools
-import io
 import json
 import os
-import re
 import sys
-import threading
 
 import click
 
 from tfdistil.errors import UserError
+from tfdistil.quiet import filter_native_stderr, quiet_tensorflow as _quiet_tf
 
-DEFAULT_DATA = os.environ.get("TFDISTIL_DATA", "../shared/data/sst2")
 
 
-def _quiet_tf():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-    if os.environ.get("TFDISTIL_VERBOSE") != "1":  # "TF classes are deprecated", "newly initialized": not news here
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        import warnings
-        # the converter calibrates with tf.lite.Interpreter, which warns that it is deprecated on
-        # every conversion: a message for TensorFlow's developers, not for ours
-        warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+def _default_data():
+    """TFDISTIL_DATA, else ../shared/data/sst2 from the working folder, else the one beside the
+    checkout (so a command typed in any folder of a clone finds it), as a relative path."""
+    if os.environ.get("TFDISTIL_DATA"):
+        return os.environ["TFDISTIL_DATA"]
+    from tfdistil.files import REPO
+    here = os.path.join("..", "shared", "data", "sst2")
+    beside = os.path.join(os.path.dirname(REPO), "shared", "data", "sst2")
+    return os.path.relpath(beside) if not os.path.isdir(here) and os.path.isdir(beside) else here
+
+
+DEFAULT_DATA = _default_data()
 
 
 def command(fn):
@@ -64,47 +64,9 @@ def command(fn):
             click.echo(json.dumps(result, default=float))
         elif result is not None:
             for k, v in result.items():
-                if not isinstance(v, (dict, list)):
+                if v is not None and not isinstance(v, (dict, list)):  # None: not applicable, not news (--json has all)
                     click.echo(f"{k}: {v}")
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object as the last stdout line.")(wrapper)
-
-
-# TensorFlow/absl/CUDA write C++ log lines straight to fd 2 (absl's pre-init INFO lines ignore
-# TF_CPP_MIN_LOG_LEVEL). They are not for users: drop them unless --verbose / TFDISTIL_VERBOSE=1.
-NATIVE_NOISE = re.compile(rb"^(?:[IWE]\d{4} [\d:.]+\s+\d+ \S+:\d+\]|WARNING: All log messages before absl::InitializeLog|"
-                          rb"To enable the following instructions|.*oneDNN custom operations|.*cuda drivers|"
-                          rb"INFO: Created TensorFlow Lite XNNPACK delegate|fully_quantize: \d, inference_type: |.*failed call to cuInit|.*Unable to register cu|.*computation placer already registered)")
-
-
-def filter_native_stderr():
-    """Route C-level writes to fd 2 through a filter thread; Python's sys.stderr keeps the real fd.
-
-    Only in a real process (not under click's CliRunner, which swaps sys.stderr) and once."""
-    if os.environ.get("TFDISTIL_VERBOSE") == "1" or sys.stderr is not sys.__stderr__ or \
-            getattr(filter_native_stderr, "done", False):
-        return
-    filter_native_stderr.done = True
-    sys.stderr.flush()
-    real = os.dup(2)
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(real, "w", closefd=False), write_through=True,
-                                                   encoding=sys.stderr.encoding, errors="backslashreplace")
-    r, w = os.pipe()
-    os.dup2(w, 2)
-    os.close(w)
-
-    def pump():
-        pending = b""
-        while True:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if not NATIVE_NOISE.match(line):
-                    os.write(real, line + b"\n")
-
-    threading.Thread(target=pump, daemon=True).start()
 
 
 def data_options(help_data="GLUE folder (train.tsv/dev.tsv/test.tsv), or `tfds`."):

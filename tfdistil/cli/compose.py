@@ -1,6 +1,6 @@
 """`tfdistil compose`: contrast, concession and negation sentences for the transfer set.
 
-Its own module so `cli/search.py` stays as it is; `cli/__init__.py` registers it.
+Its own module so `cli/transfer.py` stays as it is; `cli/__init__.py` registers it.
 """
 import click
 
@@ -22,7 +22,7 @@ from tfdistil.cli.common import command, data_options
 @command
 def compose(data, out, augmented, factor, seed, constructions, max_words, limit, max_rows):
     """Unlabelled 'X , but Y' / 'although X , Y' / 'is n't' sentences from train, for the teacher to label."""
-    from tfdistil.search.compose import write_composed
+    from tfdistil.transfer.compose import write_composed
     kinds = tuple(c.strip() for c in constructions.split(",") if c.strip())
     return write_composed(data, out, factor=factor, seed=seed, augmented=augmented, limit=limit, max_rows=max_rows,
                           constructions=kinds, max_words=max_words, log=lambda m: click.echo(m, err=True))

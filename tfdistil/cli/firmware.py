@@ -4,8 +4,6 @@ Registered in tfdistil/cli/__init__.py. Every input is
 checked before TensorFlow or the toolchain's work starts: a bad model path, a missing tool or
 an unknown board is one `error:` line and exit code 2.
 """
-import glob
-import json
 import os
 import shlex
 
@@ -14,34 +12,10 @@ import click
 from tfdistil.cli.common import command, data_options
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
+from tfdistil.runfolder import resolve_model
 
 DEFAULT_BOARD = "mps2-an386"
 DEFAULT_KERNELS = "cmsis-nn"  # as TFLM's OPTIMIZED_KERNEL_DIR=cmsis_nn on a Cortex-M
-
-
-def resolve_model(run_or_model):
-    """A .tflite (with vocab.json beside it), or a run folder's int8 model at max_len 64."""
-    if run_or_model.endswith(".tflite"):
-        return run_or_model
-    if not os.path.isdir(run_or_model):
-        raise UserError(f"{run_or_model}: neither a .tflite file nor a run folder")
-    try:
-        with open(os.path.join(run_or_model, "config.json"), encoding="utf-8") as f:
-            student = json.load(f)["student"]
-    except (OSError, ValueError, KeyError):
-        raise UserError(f"{run_or_model}: not a run folder (no readable config.json)") from None
-    model = os.path.join(run_or_model, "tflite", f"{student}_int8_L64.tflite")
-    if os.path.isfile(model):
-        return model
-    # another fixed length (a task converted with --max-len 128): the one int8 model there is
-    found = sorted(glob.glob(os.path.join(run_or_model, "tflite", f"{student}_int8_L[0-9]*.tflite")))
-    if len(found) == 1:
-        return found[0]
-    if len(found) > 1:
-        raise UserError(f"{run_or_model}/tflite holds {len(found)} int8 models ({', '.join(map(os.path.basename, found))}): "
-                        "pass the .tflite to run")
-    raise UserError(f"{model} not found: convert the run first "
-                    f"(tfdistil convert {run_or_model} --quantize int8 --data DIR)")
 
 
 def parse_head_lengths(text):

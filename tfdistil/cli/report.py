@@ -18,7 +18,7 @@ from tfdistil.cli.common import command
               help="Instead: print the results index (e.g. results/index.json: every committed model, its figures, "
                    "checks and commands) as a table, after checking it against results/models/.")
 @click.option("--benchmark", "benchmark", default=None,
-              help="Latency JSON from scripts/benchmark.py (e.g. results/benchmark.json).")
+              help="Latency JSON from `tfdistil benchmark` (e.g. experiments/paper_tables/benchmark.json).")
 @click.option("--commit-models", is_flag=True,
               help="Copy the best seed's int8 .tflite + vocab.json of each student/mode into OUT/models/.")
 @click.option("--teacher-info", default=None,

@@ -1,4 +1,4 @@
-"""`tfdistil teacher fit|logits|evaluate` (and `shards`, from cli/search.py): the BERT teacher's commands.
+"""`tfdistil teacher fit|logits|evaluate` (and `shards`, from cli/transfer.py): the BERT teacher's commands.
 
 They run in a process whose Keras is tf_keras (transformers' TF models need it).
 """

@@ -4,6 +4,8 @@
 `FILE:LINE:` UserError); `load_task` maps labels to indices through the train
 file's label set and, when there is no dev file, holds out a stratified part of
 train. Plain Python + numpy, like splits.py, so the CLI's error paths stay fast.
+`Split` (one split as every stage sees it) lives here so splits.py can import
+this module and nothing imports back.
 """
 import codecs
 import csv
@@ -16,12 +18,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfdistil.data.splits import Split
 from tfdistil.errors import UserError
 
 FORMATS = (".csv", ".tsv", ".jsonl")
 TEXT_COLUMNS = ("sentence", "text")  # the default text column: the first one present
 _INT = re.compile(r"[+-]?[0-9]+")
+
+
+@dataclass
+class Split:
+    name: str
+    sentences: list
+    labels: np.ndarray  # int32 indices into label_names (0/1 for SST-2)
+    sha256: str  # of the file bytes, so caches can tell when data changed
+    label_names: tuple = ("0", "1")  # SST-2's; load_task sets the task's own
+
+    def __len__(self):
+        return len(self.sentences)
 
 
 @dataclass

@@ -1,7 +1,9 @@
-"""SST-2 in GLUE format: read, validate, fingerprint, and the word vocabulary.
+"""One split of the data, whatever holds it: a GLUE folder (SST-2), the user's own files
+(`TaskFiles`, read by readers.py) or TFDS. `load_split` is what every stage calls.
 
 Everything here is plain Python + numpy so it is cheap to import (the CLI's
-error paths and the Pi runner never pay for TensorFlow).
+error paths and the Pi runner never pay for TensorFlow). readers.py does not
+import this module: the arrow runs one way.
 """
 import functools
 import hashlib
@@ -10,22 +12,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tfdistil.data.readers import Split, load_task
 from tfdistil.errors import UserError
 
 SPLITS = ("train", "dev", "test")
 PAD, UNK = "<pad>", "<unk>"
-
-
-@dataclass
-class Split:
-    name: str
-    sentences: list
-    labels: np.ndarray  # int32 indices into label_names (0/1 for SST-2)
-    sha256: str  # of the file bytes, so caches can tell when data changed
-    label_names: tuple = ("0", "1")  # SST-2's; readers.load_task sets the task's own
-
-    def __len__(self):
-        return len(self.sentences)
 
 
 def read_tsv(path, name=None):
@@ -83,7 +74,6 @@ class TaskFiles:
 
 @functools.lru_cache(maxsize=4)
 def _task(files):
-    from tfdistil.data.readers import load_task
     return load_task(files.train, files.dev, files.test, files.text_column, files.label_column, seed=files.seed)
 
 

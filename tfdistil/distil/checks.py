@@ -15,6 +15,7 @@ import numpy as np
 
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json, atomic_write_text
+from tfdistil.runfolder import VOCAB
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNNER = os.path.join(REPO, "tflite", "classify.py")
@@ -72,7 +73,7 @@ def runtime_checks(o, c, chosen, log):
     from tfdistil.data.splits import load_split
     shutil.rmtree(c.path("checks"), ignore_errors=True)  # inside --out: an earlier, killed try of this stage
     os.makedirs(c.path("checks"))
-    model, vocab = chosen["model"], os.path.join(os.path.dirname(chosen["model"]), "vocab.json")
+    model, vocab = chosen["model"], os.path.join(os.path.dirname(chosen["model"]), VOCAB)
     sel = load_split(c.selection, "test")
     litert, litert_labels = _labels(model, c.selection, "litert")
     tflm, tflm_labels = _labels(model, c.selection, "tflm")
@@ -142,7 +143,7 @@ def test_read(o, c, guard, chosen, seeds, log):
               "accuracy": mean_std([r["accuracy"] for r in rows]), "macro_f1": mean_std([r["macro_f1"] for r in rows]),
               "chosen": next(r for r in rows if r["chosen"])}
     if o.kind == "pi":
-        vocab = os.path.join(os.path.dirname(chosen["model"]), "vocab.json")
+        vocab = os.path.join(os.path.dirname(chosen["model"]), VOCAB)
         labels = runner_labels(pi_venv(), chosen["model"], vocab, test.sentences, c.splits["label_names"], c.path("checks"))
         result["tflite_runtime_chosen_accuracy"] = float(np.mean(labels == test.labels))
     atomic_write_json(guard.record, result)
@@ -163,7 +164,7 @@ def write_bundle(o, c, chosen, checks, log):
     model_dir = os.path.dirname(chosen["model"])
     if o.kind == "pi":
         shutil.copy(chosen["model"], os.path.join(tmp, "model.tflite"))
-        shutil.copy(os.path.join(model_dir, "vocab.json"), os.path.join(tmp, "vocab.json"))
+        shutil.copy(os.path.join(model_dir, VOCAB), os.path.join(tmp, VOCAB))
         shutil.copy(RUNNER, os.path.join(tmp, "classify.py"))
         howto = ("# On the Raspberry Pi (64-bit OS, Python 3.11)\n\n"
                  "    python3 -m venv venv && venv/bin/pip install ai-edge-litert   # or: tflite-runtime==2.14.0 'numpy<2'\n"

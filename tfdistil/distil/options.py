@@ -62,6 +62,7 @@ class DistilOptions:
     teacher_epochs: int = 3
     teacher_lr: float = 5e-5
     teacher_max_len: int = 128
+    teacher_limit: int = 0                           # fine-tune on the first N train rows only (big tasks); 0 = all
     # transfer set
     augment_factor: int = 5                          # synthetic sentences attempted per train text (0 = none)
     compose: int = 0                                 # composed texts ("X , but Y", negations) per train text; 0 = off
@@ -75,6 +76,7 @@ class DistilOptions:
     trial_epochs: int = 3
     epochs: int = 10                                 # each candidate, on the transfer set
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
+    grow: bool = True                                # also try the best student grown to fill --flash (a lever)
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64
@@ -155,8 +157,8 @@ def check(o):
     for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
-    if o.augment_factor < 0 or o.compose < 0 or o.limit < 0 or o.flash < 0 or o.ram < 0 or o.time_budget < 0:
-        raise UserError("--augment-factor, --compose, --limit, --flash, --ram and --time-budget cannot be negative")
+    if o.augment_factor < 0 or o.compose < 0 or o.limit < 0 or o.teacher_limit < 0 or o.flash < 0 or o.ram < 0 or o.time_budget < 0:
+        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram and --time-budget cannot be negative")
     if not 0 < o.selection_fraction < 0.5:
         raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
     if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:

@@ -56,7 +56,7 @@ def estimate(o, rows, mean_words, unlabelled):
     transfer_rows = train_rows * (1 + 0.9 * o.augment_factor) + unlabelled
     finetuned = os.path.isfile(os.path.join(o.teacher, "teacher_meta.json"))
     plan = [("splits", FIXED["splits"]),
-            ("teacher", 0 if finetuned else train_rows * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
+            ("teacher", 0 if finetuned else min(train_rows, o.teacher_limit or train_rows) * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
             ("logits", rows * TEACHER_FORWARD * scale * t_len),
             ("transfer", (transfer_rows - train_rows) * TEACHER_FORWARD * scale * t_len)]
     for family in o.students:
@@ -67,6 +67,8 @@ def estimate(o, rows, mean_words, unlabelled):
     cand = transfer_rows * worst * length * o.epochs + FIXED["convert"]
     plan += [(f"candidate-{f}{'-ei' if i else ''}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
              for f in o.students for i in range(inits)]
+    if o.grow and o.flash:
+        plan.append(("candidate-grown", cand * 1.3))
     if o.compose:
         composed = train_rows * o.compose
         plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
@@ -80,6 +82,7 @@ def estimate(o, rows, mean_words, unlabelled):
 CUTS = (  # (what is cut, how): applied in order until the plan fits
     ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
     ("transfer set (augmentation factor)", "augment_factor", lambda v: v // 2, 0),
+    ("the best student grown to fill the budget", "grow", lambda v: False, False),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
     ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),

@@ -21,7 +21,7 @@ from tfdistil.files import atomic_write_json, is_ours, mark, MARKER
 # Which options each stage reads (beyond the results of the stages before it).
 READS = {
     "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed"),
-    "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len"),
+    "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len", "teacher_limit"),
     "logits": ("teacher_max_len",),
     "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),  # not engine: same shards
     "composed": ("compose", "shard_size", "teacher_max_len"),
@@ -75,8 +75,14 @@ class Context:
         return selection_data(self.path("data"))
 
 
+# Settings added after runs existed: at their default they leave a stage's key as it was, so an
+# older --out stays resumable.
+ADDED_LATER = {"teacher_limit": 0}
+
+
 def _key(o, group, deps):
-    d = {"options": {k: getattr(o, k) for k in READS[group]}, "deps": deps}
+    opts = {k: getattr(o, k) for k in READS[group] if ADDED_LATER.get(k, object()) != getattr(o, k)}
+    d = {"options": opts, "deps": deps}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -142,6 +148,14 @@ def distil(o, log=print, dry_run=False):
                                 lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
+    grown = S.grown_config(o, best) if o.grow else None
+    if grown:  # one lever, measured on the best recipe: the same student grown to fill the budget
+        name = best["name"] + "-grown"
+        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], grown, 0],
+                      lambda: S.train_and_score(o, c, name, grown, 0, log))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
     if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
         both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]

@@ -14,6 +14,7 @@ import numpy as np
 
 from tfdistil.config import Config
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, METRICS, VOCAB, tflite_path
 
 VOCAB_LAYOUT = "fingerprint-ranks"  # the MCU word table the budget counts: 4 bytes a word, no strings
 
@@ -46,9 +47,10 @@ def teacher(o, c, log):
     else:
         with quiet():
             meta = fit_teacher(o.teacher, c.work, out, epochs=o.teacher_epochs, lr=o.teacher_lr, max_len=o.teacher_max_len,
-                               eval_every=0, log=log)
+                               eval_every=0, train_limit=o.teacher_limit or None, log=log)
     return {"dir": out, "reused": False, "base": o.teacher, "dev_accuracy": meta["dev_accuracy"],
-            "params": meta["params"], "train_seconds": meta["train_seconds"], "epochs": o.teacher_epochs}
+            "params": meta["params"], "train_seconds": meta["train_seconds"], "epochs": o.teacher_epochs,
+            "train_rows": meta.get("train_rows", o.teacher_limit or None)}
 
 
 def logits(o, c, log):
@@ -101,7 +103,7 @@ def _unlabelled_tsv(o, c):
     text of dev or selection (test is unread here: keep it out of --unlabelled)."""
     from tfdistil.data.splits import load_split
     from tfdistil.files import atomic_write_text
-    from tfdistil.search.augment import normalise
+    from tfdistil.transfer.augment import normalise
     held = {normalise(s) for split in ("dev", "test") for s in load_split(c.selection, split).sentences}
     texts = []
     for path in o.unlabelled:
@@ -115,8 +117,8 @@ def _unlabelled_tsv(o, c):
 
 def transfer(o, c, log):
     """Augment train (Tang et al.), add the unlabelled text, and have the teacher label it all into shards."""
-    from tfdistil.search.augment import write_augmented
-    from tfdistil.search import shards as S
+    from tfdistil.transfer.augment import write_augmented
+    from tfdistil.transfer import label as S
     from tfdistil.teacher.logits_cache import reusable_train_logits
     os.makedirs(c.path("transfer"), exist_ok=True)
     files, info = [], {}
@@ -145,8 +147,8 @@ def composed(o, c, log):
     """Texts that compose clauses ("X , but Y" both ways, "although X , Y", negated predicates) from
     train, never dev or selection, labelled by the teacher into shards of their own: whether they
     help is measured on the selection split (`train_and_score` with both shard sets), not assumed."""
-    from tfdistil.search.compose import write_composed
-    from tfdistil.search import shards as S
+    from tfdistil.transfer.compose import write_composed
+    from tfdistil.transfer import label as S
     path = c.path("transfer", f"composed_x{o.compose}.tsv")
     if not os.path.isfile(path + ".json"):
         write_composed(c.selection, path, factor=o.compose, seed=0, log=log)
@@ -203,19 +205,39 @@ def candidate_configs(o, c):
     return out
 
 
+def grown_config(o, best):
+    """The best candidate with the largest hidden size of its family's space that still fits the
+    flash budget, or None. Why a lever: tuner trials rank capacity on the labelled rows for a few
+    epochs, where a small model looks as good as a big one; on the transfer set (many times the
+    rows) capacity can pay. The size delta comes from the int8 estimate (the vocabulary is the
+    same), added to the best candidate's measured flash; the selection split decides."""
+    from tfdistil.search.space import FAMILY_SPACE, estimate_int8_bytes
+    if not o.flash:
+        return None
+    config = dict(best["config"])
+    room = 0.98 * budget_bytes(o) - best["flash_bytes"]  # 2 %: the estimate's error on conversion
+    size = lambda cfg: estimate_int8_bytes(Config.from_dict(cfg))  # noqa: E731
+    grown = None
+    for hidden in sorted(FAMILY_SPACE.get(config["student"], {}).get("hidden", [])):
+        trial = {**config, "hidden": hidden}
+        if hidden > config["hidden"] and size(trial) - size(config) <= room:
+            grown = trial
+    return grown
+
+
 def _c_vocab_bytes(run_dir):
     from tfdistil.data.vocab import Vocab
     from tfdistil.edge.c_vocab import c_vocabulary_layout
-    return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, "vocab.json")), VOCAB_LAYOUT)["flash_bytes"]
+    return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, VOCAB)), VOCAB_LAYOUT)["flash_bytes"]
 
 
 def finished(run, cfg):
     """metrics.json of a run `fit_stream` finished with `cfg` (a kill can land after the run is
     published and before its stage is recorded); None otherwise."""
     try:
-        with open(os.path.join(run, "metrics.json"), encoding="utf-8") as f:
+        with open(os.path.join(run, METRICS), encoding="utf-8") as f:
             metrics = json.load(f)
-        done = Config.load(os.path.join(run, "config.json")).to_dict()
+        done = Config.load(os.path.join(run, CONFIG)).to_dict()
     except (OSError, ValueError, UserError):
         return None
     ignore = ("vocab_size", "num_classes", "teacher_logits", "distill")
@@ -234,7 +256,7 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     with quiet():
         shards = shards or c.result("transfer")["shards"]
         metrics = finished(run, cfg) or fit_stream(cfg, shards, c.work, run, log=log)
-        model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
+        model = tflite_path(run, cfg.student, "int8", f"L{cfg.max_len}")
         conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not os.path.isfile(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
         runtime = "tflm" if o.kind == "mcu" else "litert"

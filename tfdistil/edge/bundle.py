@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, vocab_beside
 from tfdistil.edge import mcu_build
 from tfdistil.edge.mcu_build import LINUX_TARGETS, MCU_SRC
 
@@ -37,8 +38,8 @@ def resolve_model(path):
     """A .tflite; a folder holding exactly one int8 .tflite (a committed model: results/models/NAME);
     or a run folder (its int8 model, as `tfdistil firmware` finds it)."""
     import glob
-    from tfdistil.cli.firmware import resolve_model as run_model
-    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "config.json")):
+    from tfdistil.runfolder import resolve_model as run_model
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, CONFIG)):
         found = sorted(glob.glob(os.path.join(path, "*int8*.tflite")))
         if len(found) == 1:
             return found[0]
@@ -66,7 +67,7 @@ def check_inputs(model_path, target, out):
     find_tools(target)
     mcu_build.tflm_source_dir()
     read_model(model_path)
-    vocab = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab = vocab_beside(model_path)
     if not os.path.isfile(vocab):
         raise UserError(f"{vocab}: vocabulary file not found (convert writes it beside the .tflite)")
 

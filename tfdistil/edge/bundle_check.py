@@ -16,11 +16,12 @@ from tfdistil.data.splits import read_tsv
 from tfdistil.data.vocab import Vocab
 from tfdistil.edge.bundle import build_bundle, run_bundle
 from tfdistil.edge.evaluate import read_model
+from tfdistil.runfolder import vocab_beside
 
 
 def host_tflm(model_path, sentences):
     from tfdistil.edge.mcu import host_reference
-    vocab = Vocab.load(os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json"))
+    vocab = Vocab.load(vocab_beside(model_path))
     return host_reference(read_model(model_path), vocab, sentences)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
+from tfdistil.runfolder import RUN_FILES, vocab_beside
 from tfdistil.students.builders import reverse_index
 
 TFLITE_MAGIC = b"TFL3"
@@ -102,7 +103,7 @@ class LiteRTRunner:
     Raspberry Pi OS runtime) computes exactly these int8 outputs, so a figure measured here is
     one a Pi reproduces. XNNPACK requantizes in float32 and moves a few int8 values by one step in
     the attention student, which flips 1-4 of 1,821 SST-2 test labels; it is
-    faster only for the CNN (p50 0.027 vs 0.079 ms, results/int8_kernels.json), so it is
+    faster only for the CNN (p50 0.027 vs 0.079 ms, experiments/runtimes/int8_kernels.json), so it is
     opt-in (`kernels="xnnpack"`).
     """
 
@@ -247,7 +248,7 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     slices = resolve(slices)  # a bad slices file fails before the model runs
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
-    vocab_path = vocab_path or os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab_path = vocab_path or vocab_beside(model_path)
     vocab = Vocab.load(vocab_path)
     check_vocab(model_bytes, manifest, vocab, vocab_path)
     s = load_split(data, split, limit)
@@ -284,7 +285,6 @@ def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path
     if not run_dir and manifest.get("run_dir"):  # stored relative to the manifest's folder
         run_dir = os.path.join(os.path.dirname(os.path.abspath(model_path)), manifest["run_dir"])
         # only a hint: a flatbuffer copied away from its run (a committed model) has no Keras model beside it
-        from tfdistil.training.fit import RUN_FILES
         if not all(os.path.isfile(os.path.join(run_dir, f)) for f in RUN_FILES):
             run_dir = None
     if run_dir and os.path.isdir(run_dir):

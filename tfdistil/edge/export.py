@@ -16,11 +16,10 @@ import numpy as np
 
 from tfdistil.data.splits import load_split
 from tfdistil.files import atomic_write_bytes, atomic_write_json, check_writable
+from tfdistil.config import EXPERIMENTAL_QUANTIZATIONS as EXPERIMENTAL, QUANTIZATIONS
 from tfdistil.errors import UserError
+from tfdistil.runfolder import tflite_path, vocab_beside
 
-QUANTIZATIONS = ("float32", "dynamic", "float16", "int8")  # each runs in every runtime (tests/test_runtime_matrix.py)
-# 16-bit activations, 8-bit weights: offered, but TF 2.21's converter refuses every student (one line says why)
-EXPERIMENTAL = ("int16x8",)
 FORBIDDEN_OPS = ("FLEX", "WHILE", "CUSTOM", "CALL_ONCE", "VAR_HANDLE")
 
 
@@ -148,7 +147,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     from tfdistil.training.fit import load_run
     cfg, vocab, student = load_run(run_dir)
     length = f"L1-{max_len}" if dynamic_length else f"L{max_len}"
-    out = out or os.path.join(run_dir, "tflite", f"{cfg.student}_{quantize}_{length}.tflite")
+    out = out or tflite_path(run_dir, cfg.student, quantize, length)
     check_writable(out, "--out")
     try:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -193,7 +192,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         if runtime != "cortex-m4" and not (dynamic_length and runtime == "tflm"):  # said with tflm / asked for
             warn(f"warning: this {quantize} {cfg.student} does not run in {runtime} ({why}); it runs in "
                  f"{', '.join(runtimes) or 'none of the checked runtimes'}")
-    vocab_path = os.path.join(os.path.dirname(os.path.abspath(out)), "vocab.json")
+    vocab_path = vocab_beside(out)
     vocab.save(vocab_path)
     truncated = None
     if train is not None:

@@ -17,6 +17,7 @@ import os
 
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
+from tfdistil.runfolder import vocab_beside
 from tfdistil.edge.c_vocab import c_vocabulary_source, c_string, c_vocabulary_layout, rank_order
 from tfdistil.edge.graph_rewrite import reorder_embedding_rows
 from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
@@ -245,7 +246,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
     C files as step.tflite and head_L{n}.tflite, and main_qemu.cc's per-token mode runs them."""
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
-    vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab_path = vocab_beside(model_path)
     vocab = Vocab.load(vocab_path)
     check_vocab(model_bytes, manifest, vocab, vocab_path)
     layout = c_vocabulary_layout(vocab, vocab_layout)  # checks the layout name first

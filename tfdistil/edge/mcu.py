@@ -30,6 +30,7 @@ import numpy as np
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
+from tfdistil.runfolder import TFLITE, vocab_beside
 from tfdistil.edge.mcu_boards import BOARDS, check_board
 from tfdistil.edge.mcu_build import build_firmware, build_host_reference, find_tools, tflm_source_dir
 from tfdistil.edge.mcu_cmsis import check_kernels
@@ -54,7 +55,7 @@ def check_inputs(model_path, board, kernels="cmsis-nn"):
     find_tools()
     tflm_source_dir()
     read_model(model_path)
-    vocab = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab = vocab_beside(model_path)
     if not os.path.isfile(vocab):
         raise UserError(f"{vocab}: vocabulary file not found (convert writes it beside the .tflite)")
 
@@ -235,7 +236,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board, kernels)
     model_bytes = read_model(model_path)
-    vocab_path = os.path.join(os.path.dirname(os.path.abspath(model_path)), "vocab.json")
+    vocab_path = vocab_beside(model_path)
     vocab = Vocab.load(vocab_path)
     check_vocab(model_bytes, read_manifest(model_path, model_bytes), vocab, vocab_path)
     s = load_split(data, split, limit)
@@ -375,7 +376,7 @@ def output_name(model_path, split, limit=None, per_token=False, vocab_layout="st
     NAME[-pertoken][-LAYOUT][-BOARD][-KERNELS]-SPLIT[-firstN].json (LAYOUT unless strings, BOARD
     unless mps2-an386, KERNELS unless reference: the names of the runs made before either existed)."""
     folder = os.path.dirname(os.path.abspath(model_path))
-    if os.path.basename(folder) == "tflite":
+    if os.path.basename(folder) == TFLITE:
         folder = os.path.dirname(folder)
     return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}"
             f"{'' if vocab_layout == 'strings' else '-' + vocab_layout}"

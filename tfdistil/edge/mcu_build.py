@@ -19,10 +19,10 @@ import tempfile
 import time
 
 from tfdistil.errors import UserError
+from tfdistil.files import REPO, tree_sha256 as _tree_digest  # mcu_cmsis needs them too: below both
 from tfdistil.edge import mcu_cmsis
 from tfdistil.edge.mcu_boards import BOARDS, board_defines, link_flags, overflow_message
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MCU_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src")
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 TOOLS = {"gcc": "arm-none-eabi-gcc", "g++": "arm-none-eabi-g++", "ar": "arm-none-eabi-ar", "qemu": "qemu-system-arm"}
@@ -121,20 +121,6 @@ def compile_flags(src, board, rel=None, cxx=True, opt=None):
 def _compiler_id(gxx):
     out = subprocess.run([gxx, "--version"], capture_output=True, text=True).stdout
     return out.splitlines()[0] if out else gxx
-
-
-@functools.lru_cache(maxsize=None)
-def _tree_digest(src):
-    """sha256 of every file of the vendored tree: a changed header rebuilds everything."""
-    h = hashlib.sha256()
-    for root, dirs, files in os.walk(src):
-        dirs.sort()
-        for f in sorted(files):
-            path = os.path.join(root, f)
-            h.update(os.path.relpath(path, src).encode() + b"\0")
-            with open(path, "rb") as fh:
-                h.update(hashlib.sha256(fh.read()).digest())
-    return h.hexdigest()
 
 
 def _object_name(rel):

@@ -62,7 +62,7 @@ PATCHES = {
 def vendor_dirs():
     """(tflite-micro-cmsis-nn, cmsis-nn): `<repo>/../shared/vendor/...`, or $TFDISTIL_CMSIS_NN_SRC
     holding both folders."""
-    from tfdistil.edge.mcu_build import REPO
+    from tfdistil.files import REPO
     root = os.environ.get("TFDISTIL_CMSIS_NN_SRC") or os.path.join(REPO, "..", "shared", "vendor")
     wrappers, cmsis = os.path.join(root, "tflite-micro-cmsis-nn"), os.path.join(root, "cmsis-nn")
     if not os.path.isfile(os.path.join(wrappers, "fully_connected.cc")) or not os.path.isfile(
@@ -149,7 +149,7 @@ def cmsis_sources(wrapper_paths):
 
 def cmsis_digest():
     """sha256 of both CMSIS-NN folders (a changed file rebuilds the CMSIS-NN objects)."""
-    from tfdistil.edge.mcu_build import _tree_digest
+    from tfdistil.files import tree_sha256 as _tree_digest
     wrappers, cmsis = vendor_dirs()
     return hashlib.sha256((_tree_digest(wrappers) + _tree_digest(cmsis)).encode()).hexdigest()
 

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from tfdistil.errors import UserError
+from tfdistil.runfolder import VOCAB, vocab_beside
 from tfdistil.edge.pi_root import PI_CPUS, VENVS, run_in_root
 
 TFLITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tflite")
@@ -34,7 +35,7 @@ def parse(stdout, stderr, what):
 
 
 def classify_x86(model, tsv):
-    vocab = os.path.join(os.path.dirname(os.path.abspath(model)), "vocab.json")
+    vocab = vocab_beside(model)
     proc = subprocess.run([sys.executable, CLASSIFY, model, "--vocab", vocab, "--tsv", tsv],
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -45,8 +46,8 @@ def classify_x86(model, tsv):
 def classify_aarch64(root, runtime, pi, model, tsv):
     """classify.py inside the root with `runtime` (a key of pi_root.VENVS) on `pi` (a key of PI_CPUS)."""
     venv = VENVS[runtime][0]
-    vocab = os.path.join(os.path.dirname(os.path.abspath(model)), "vocab.json")
-    files = {"classify.py": CLASSIFY, "model.tflite": model, "vocab.json": vocab, "test.tsv": tsv}
+    vocab = vocab_beside(model)
+    files = {"classify.py": CLASSIFY, "model.tflite": model, VOCAB: vocab, "test.tsv": tsv}
     proc = run_in_root(root, [f"{venv}/bin/python", "{work}/classify.py", "{work}/model.tflite", "--vocab",
                               "{work}/vocab.json", "--tsv", "{work}/test.tsv"], PI_CPUS[pi], files)
     if proc.returncode != 0:

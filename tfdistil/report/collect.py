@@ -11,6 +11,7 @@ import json
 import os
 import re
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, HISTORY, METRICS, TFLITE, eval_json, eval_name
 from tfdistil.report.paper import DASH, RUN_NAME, STUDENT_ORDER
 from tfdistil.report.stats import shown
 
@@ -32,7 +33,7 @@ def read_json(path, notes=None):
 
 def _tflite_files(run_dir, student, quantization):
     """(flatbuffer, manifest) of one quantization; the L64 export first, any length otherwise."""
-    folder = os.path.join(run_dir, "tflite")
+    folder = os.path.join(run_dir, TFLITE)
     preferred = os.path.join(folder, f"{student}_{quantization}_L64.tflite")
     candidates = [preferred] + sorted(glob.glob(os.path.join(folder, f"{student}_{quantization}_L*.tflite")))
     for path in candidates:
@@ -45,11 +46,11 @@ def _tflite_files(run_dir, student, quantization):
 def read_run(run_dir, notes):
     """Everything one run folder has to say, or None when it has no metrics.json (still training)."""
     name = os.path.basename(os.path.normpath(run_dir))
-    metrics = read_json(os.path.join(run_dir, "metrics.json"), notes)
+    metrics = read_json(os.path.join(run_dir, METRICS), notes)
     if not metrics:
         return None
     if not isinstance(metrics, dict):
-        raise UserError(f"{os.path.join(run_dir, 'metrics.json')}: expected a JSON object of run metrics, "
+        raise UserError(f"{os.path.join(run_dir, METRICS)}: expected a JSON object of run metrics, "
                         f"got a {type(metrics).__name__}")
     match = RUN_NAME.match(name)
     student = metrics.get("student") or (match and match["student"])
@@ -59,16 +60,16 @@ def read_run(run_dir, notes):
     run = {"name": name, "dir": run_dir, "student": student, "distilled": distilled,
            "augmented": augmented, "mode": "augment" if augmented else "distill" if distilled else "baseline",
            "seed": seed, "metrics": metrics,
-           "config": read_json(os.path.join(run_dir, "config.json"), notes) or {},
-           "history": read_json(os.path.join(run_dir, "history.json"), notes) or []}
+           "config": read_json(os.path.join(run_dir, CONFIG), notes) or {},
+           "history": read_json(os.path.join(run_dir, HISTORY), notes) or []}
     for q in ("int8", "float32"):
         path, manifest = _tflite_files(run_dir, student, q)
         run[f"tflite_{q}"] = path
         run[f"manifest_{q}"] = read_json(manifest, notes) if manifest else None
     for rt in ("litert", "tflm"):
-        ev = read_json(os.path.join(run_dir, "tflite", f"eval_int8_{rt}_test.json"), notes)
+        ev = read_json(eval_json(run_dir, rt), notes)
         if isinstance(ev, dict) and ev.get("split", "test") != "test":
-            notes.append(f"{name}: eval_int8_{rt}_test.json is on the {ev['split']} split; ignored")
+            notes.append(f"{name}: {eval_name(rt)} is on the {ev['split']} split; ignored")
             ev = None
         run[f"eval_{rt}"] = ev if isinstance(ev, dict) and "accuracy" in ev else None
     return run
@@ -77,7 +78,7 @@ def read_run(run_dir, notes):
 def collect_runs(runs_dir, notes):
     """Finished runs (sorted by student, mode, seed) and the names of unfinished ones."""
     if not os.path.isdir(runs_dir):
-        raise UserError(f"{runs_dir}: runs folder not found (make runs with scripts/reproduce.sh)")
+        raise UserError(f"{runs_dir}: runs folder not found (make runs with experiments/paper_tables/reproduce.sh)")
     runs, unfinished = [], []
     for entry in sorted(os.listdir(runs_dir)):
         path = os.path.join(runs_dir, entry)
@@ -128,7 +129,7 @@ def read_teacher(info_path, teacher_dir, bench, notes):
                            commands=info.get("commands", []))
     teacher["short"] = (teacher["name"] or DASH).split(" (")[0]
     if bench and (bench.get("teacher") or {}).get("params"):
-        teacher.update(params=bench["teacher"]["params"], params_source="counted by scripts/benchmark.py")
+        teacher.update(params=bench["teacher"]["params"], params_source="counted by tfdistil benchmark")
     elif teacher_dir:
         params = bert_params(read_json(os.path.join(teacher_dir, "config.json")))
         if params:
@@ -142,7 +143,7 @@ def read_benchmark(path, notes):
     bench = read_json(path, notes)
     if bench is None:
         notes.append(f"benchmark `{path}` not found: latency columns left empty "
-                     f"(make it with `python scripts/benchmark.py`)")
+                     f"(make it with `tfdistil benchmark`)")
     return bench
 
 

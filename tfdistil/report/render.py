@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, HISTORY, METRICS, TFLITE
 from tfdistil.report.collect import collect_runs, group_runs, read_benchmark, read_teacher, read_tuned, students_of
 from tfdistil.report.paper import DASH, PAPER, SHIPPED_TEACHER_INFO
 from tfdistil.report.plots import plot_accuracy_vs_size, plot_dev_curves
@@ -22,17 +23,17 @@ def commands_section(runs, teacher, bench, command, runs_dir, tuned=()):
     lines = ["```bash", "# teacher (recorded in the teacher's provenance file)"]
     lines += teacher["commands"] or ["# (no commands recorded)"]
     lines += ["", "# every student run: fit -> int8/float32 conversion -> LiteRT/TFLM evaluation on test (resumable)",
-              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash scripts/reproduce.sh',
+              f'SEEDS="{seeds}" STUDENTS="{students}" JOBS=2 bash experiments/paper_tables/reproduce.sh',
               *([f'MODES=augment STUDENTS="{" ".join(sorted({r["student"] for r in runs if r["augmented"]}))}" '
-                 f'SEEDS="{seeds}" JOBS=1 bash scripts/reproduce.sh'] if any(r["augmented"] for r in runs) else []),
+                 f'SEEDS="{seeds}" JOBS=1 bash experiments/paper_tables/reproduce.sh'] if any(r["augmented"] for r in runs) else []),
               "",
               "# ... which runs, per run (DATA=../shared/data/sst2):"]
     for r in runs:
         lines.append(fit_command(r, f"{runs_dir.rstrip('/')}/{r['name']}"))
     if tuned:
         lines += ["", "# tuned students, per seed; CONFIG = a search's best.json (BEST=TUNE_DIR/best.json "
-                  "MODE={fit,stream} bash scripts/tuned_students.sh) or a config taken from one "
-                  "(scripts/configs/*.json); each run's settings are in its config.json"]
+                  "MODE={fit,stream} bash experiments/paper_tables/tuned_students.sh) or a config taken from one "
+                  "(experiments/*/configs/*.json); each run's settings are in its config.json"]
         lines += [fit_command(r, shown(r["dir"]), from_config=True) for r in tuned]
     lines += ["tfdistil convert RUN --tflite --quantize {int8,float32} --data $DATA --json",
               "tfdistil evaluate-tflite RUN/tflite/STUDENT_int8_L64.tflite --data $DATA --split test "
@@ -67,8 +68,8 @@ def render(c: Collected):
     off_paper = off_paper_settings(groups, students)
     t_note = (f"Teacher: {teacher['name'] or DASH}; test accuracy from `{teacher['source']}`; "
               f"parameters {teacher['params_source'] or 'unknown'}.")
-    bench_note = ("No benchmark JSON given: latency columns are empty (`python scripts/benchmark.py`, then "
-                  "`--benchmark results/benchmark.json`)." if not bench else
+    bench_note = ("No benchmark JSON given: latency columns are empty (`tfdistil benchmark`, then "
+                  "`--benchmark experiments/paper_tables/benchmark.json`)." if not bench else
                   f"Latency: batch 1, median (p50) per sentence over {bench.get('n', DASH)} test sentences after "
                   f"warm-up, forward pass only, on `{(bench.get('cpu') or {}).get('model', 'this CPU')}` with "
                   f"{(bench.get('threads') or {}).get('summary', 'the recorded thread settings')}; teacher and "
@@ -148,7 +149,7 @@ def render(c: Collected):
         parts += [f"Not finished (no `metrics.json` yet, not reported): {', '.join(unfinished)}.", ""]
     parts += ["## Commands", "", commands_section(runs, teacher, bench, command, runs_dir, tuned), "",
               "## Sources", "",
-              f"- runs: `{runs_dir}/*/metrics.json`, `history.json`, `config.json`, `tflite/*.json`",
+              f"- runs: `{runs_dir}/*/{METRICS}`, `{HISTORY}`, `{CONFIG}`, `{TFLITE}/*.json`",
               f"- teacher: `{teacher['source']}`"
               + (f" ({teacher['params_source']})" if teacher["params_source"] else ""),
               f"- benchmark: `{bench_path}`" if bench else "- benchmark: none",

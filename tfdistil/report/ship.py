@@ -1,8 +1,15 @@
-"""Ship results: copy the best-dev seed's int8 flatbuffer + vocabulary into results/models/, build results.json."""
+"""Ship results: copy a run's int8 flatbuffer + vocabulary into results/models/NAME/ (the best-dev
+seed of each setting for `report --commit-models`, or one chosen run for `tfdistil ship`), build
+results.json. One shipping path: both replace only a folder tfdistil made (its source.json)."""
+import glob
+import json
 import os
 import shutil
+from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json
+from tfdistil.runfolder import CONFIG, METRICS, TFLITE, VOCAB, eval_name
 from tfdistil.report.collect import best_run, by_setting, read_json, setting_of
+from tfdistil.report.logsummary import last_json
 from tfdistil.report.stats import _rel, int8_accuracy
 
 
@@ -26,6 +33,29 @@ def model_folder(out, run):
     return os.path.join(out, "models", name)
 
 
+def made_by_tfdistil(dest):
+    """True if `dest` is free, or a model folder tfdistil wrote: its source.json names the run and
+    how it was chosen. Anything else is someone's own folder and is never replaced."""
+    if not os.path.lexists(dest):
+        return True
+    src = read_json(os.path.join(dest, "source.json")) if os.path.isdir(dest) and not os.path.islink(dest) else None
+    return isinstance(src, dict) and {"run", "chosen_by"} <= set(src)
+
+
+def check_model_folders(dests):
+    """Before anything is copied: refuse (one line, exit 2) if any destination is not tfdistil's."""
+    for dest in dests:
+        if not made_by_tfdistil(dest):
+            raise UserError(f"{dest} exists and tfdistil did not make it (no source.json of a shipped model): "
+                            "not replacing it; move it away or choose another --out")
+
+
+def _replace(tmp, dest):
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+
+
 def _ship(r, dest, root, notes, chosen_by):
     """Copy one run's int8 flatbuffer + manifest + vocab (+ source.json) into dest, atomically."""
     tmp = f"{dest}.tmp{os.getpid()}"
@@ -33,9 +63,9 @@ def _ship(r, dest, root, notes, chosen_by):
     os.makedirs(tmp)
     model = os.path.join(tmp, os.path.basename(r["tflite_int8"]))
     shutil.copyfile(r["tflite_int8"], model)
-    beside = os.path.join(os.path.dirname(r["tflite_int8"]), "vocab.json")
-    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], "vocab.json"),
-                    os.path.join(tmp, "vocab.json"))
+    beside = os.path.join(os.path.dirname(r["tflite_int8"]), VOCAB)
+    shutil.copyfile(beside if os.path.isfile(beside) else os.path.join(r["dir"], VOCAB),
+                    os.path.join(tmp, VOCAB))
     manifest = dict(r["manifest_int8"], run_dir=r["name"])  # no absolute paths of this machine
     atomic_write_json(model[: -len(".tflite")] + ".json", manifest)
     acc, rt = int8_accuracy(r)
@@ -46,10 +76,9 @@ def _ship(r, dest, root, notes, chosen_by):
         "tflite_int8_tflm_test_accuracy": (r["eval_tflm"] or {}).get("accuracy")})
     if os.path.getsize(model) > 2 * 1024 * 1024:
         notes.append(f"`{_rel(dest, root)}`: flatbuffer is over 2 MB")
-    shutil.rmtree(dest, ignore_errors=True)
-    os.replace(tmp, dest)
+    _replace(tmp, dest)
     return {"tflite_int8": _rel(os.path.join(dest, os.path.basename(model)), root),
-            "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+            "vocab": _rel(os.path.join(dest, VOCAB), root)}
 
 
 def commit_models(groups, out, root, notes, tuned=()):
@@ -59,12 +88,58 @@ def commit_models(groups, out, root, notes, tuned=()):
     chosen = [(best_run(rs), "best dev accuracy over seeds") for rs in groups.values()]
     chosen += [(best_run(rs), "best dev accuracy over the seeds of a tuned setting (--tuned)")
                for rs in by_setting(tuned).values()]
+    check_model_folders(model_folder(out, r) for r, _ in chosen if r["tflite_int8"])
     for r, why in chosen:
         if not r["tflite_int8"]:
             notes.append(f"{model_folder(out, r)}: `{r['name']}` has no int8 flatbuffer; nothing committed")
             continue
         shipped[r["name"]] = _ship(r, model_folder(out, r), root, notes, why)
     return shipped
+
+
+def ship_run(run, name, tflm_log, litert_log, chosen_by, commands=(), logs=(), teacher=None, out="results"):
+    """Commit one run's int8 student as OUT/models/NAME/ with where it came from: the flatbuffer, its
+    manifest and vocab.json (RUN/tflite/), metrics.json, the last JSON line of the two `evaluate-tflite
+    --json` logs as eval_int8_{tflm,litert}_test.json, and source.json (run, seed, config, commands,
+    logs, how it was chosen, the accuracies read from those files). Paths are kept relative to the
+    checkout. Written beside NAME and renamed into place."""
+    root = repo_root(out)
+    models = glob.glob(os.path.join(run, TFLITE, "*_int8_L64.tflite"))
+    if len(models) != 1:
+        raise UserError(f"{run}/tflite: expected one *_int8_L64.tflite, found {len(models)}")
+    model = os.path.realpath(models[0])
+    tflm, litert = last_json(tflm_log), last_json(litert_log)
+    for rec, log in ((tflm, tflm_log), (litert, litert_log)):
+        if not rec or rec.get("split") != "test" or model not in {
+                os.path.realpath(os.path.join(root, rec.get("model", ""))), os.path.realpath(rec.get("model", ""))}:
+            raise UserError(f"{log} is not a test-split evaluation of {models[0]}")
+    metrics, config = (read_json(os.path.join(run, f)) for f in (METRICS, CONFIG))
+    if not metrics or not config:
+        raise UserError(f"{run}: no metrics.json/config.json (not a finished run)")
+    dest = os.path.join(out, "models", name)
+    check_model_folders([dest])
+    tmp = f"{dest}.tmp{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    stem = os.path.basename(model)[:-len(".tflite")]
+    for src in (model, os.path.join(run, TFLITE, stem + ".json"), os.path.join(run, TFLITE, VOCAB),
+                os.path.join(run, METRICS)):
+        shutil.copy(src, tmp)
+    manifest = read_json(os.path.join(tmp, stem + ".json"))
+    # the name of the run; its "../" would point into results/models
+    atomic_write_json(os.path.join(tmp, stem + ".json"), dict(manifest, run_dir=os.path.basename(os.path.normpath(run))))
+    for kind, rec in (("tflm", tflm), ("litert", litert)):
+        with open(os.path.join(tmp, eval_name(kind)), "w") as f:
+            f.write(json.dumps(rec) + "\n")
+    source = {"run": _rel(run, root), "seed": config["seed"], "config": config,
+              "commands": list(commands), "logs": [_rel(p, root) for p in (*logs, tflm_log, litert_log)],
+              "chosen_by": chosen_by, "dev_accuracy": metrics["dev_accuracy"],
+              "test_accuracy": metrics["test_accuracy"], "tflite_int8_test_accuracy": litert["accuracy"],
+              "tflite_int8_test_runtime": "litert", "tflite_int8_tflm_test_accuracy": tflm["accuracy"],
+              "model_bytes": os.path.getsize(model), "teacher": teacher}
+    atomic_write_json(os.path.join(tmp, "source.json"), source)
+    _replace(tmp, dest)
+    return source
 
 
 def committed_models(runs, out, root):
@@ -77,7 +152,7 @@ def committed_models(runs, out, root):
         model = os.path.join(dest, os.path.basename(r["tflite_int8"] or ""))
         if src and src.get("run") == r["name"] and r["tflite_int8"] and os.path.isfile(model):
             shipped[r["name"]] = {"tflite_int8": _rel(model, root),
-                                  "vocab": _rel(os.path.join(dest, "vocab.json"), root)}
+                                  "vocab": _rel(os.path.join(dest, VOCAB), root)}
     return shipped
 
 

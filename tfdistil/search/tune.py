@@ -4,7 +4,7 @@ Why it is built this way:
 - The vocabulary cap is a hyperparameter and changes the token ids, so Keras
   Tuner's stock `Tuner` (one `x`/`y` for every trial) does not fit. A
   `BaseTuner` subclass runs each trial itself, on ids encoded once per cap.
-- A trial trains with exactly `train.fit`'s recipe (seed, Distiller, batches,
+- A trial trains with exactly `training.fit`'s recipe (seed, Distiller, batches,
   StepLR, best dev epoch), so `tfdistil fit --config best.json` gets the same
   dev accuracy again. It never reads the test split.
 - The int8 size is estimated from the architecture (`estimate_int8_bytes`).
@@ -17,7 +17,7 @@ Why it is built this way:
 TUNE_DIR layout: search.json (the settings a rerun must repeat), search/
 (Keras Tuner's project; search/trial_N/run/ is a run folder of that trial's
 best epoch), leaderboard.csv and .md, best.json, best_run/ (the winner
-retrained by `train.fit`, with its int8 flatbuffer under best_run/tflite/).
+retrained by `training.fit`, with its int8 flatbuffer under best_run/tflite/).
 """
 import contextlib
 import json
@@ -27,6 +27,7 @@ from tfdistil.config import STUDENTS, Config
 from tfdistil.data.splits import load_split
 from tfdistil.files import atomic_write_json
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, METRICS
 from tfdistil.teacher.logits_cache import SHIPPED, read_logits
 from tfdistil.search.leaderboard import _ranked, _write_leaderboard
 from tfdistil.search.space import KB, SIZE_KEYS, TUNERS, _describe, config_from_values, estimate_int8_bytes, search_space, smallest_config
@@ -191,15 +192,15 @@ def _measure_top(completed, top_k, budget, data, calibration_size, log):
 
 
 def _finish(winner, settings, max_trials, data, out, budget, calibration_size, eval_limit, log):
-    """Retrain the winner with `train.fit`, convert it to int8, run it in TFLM on dev; write best.json."""
+    """Retrain the winner with `training.fit`, convert it to int8, run it in TFLM on dev; write best.json."""
     from tfdistil.edge.export import convert
     from tfdistil.edge.evaluate import evaluate_tflite
     from tfdistil.training.fit import fit
     cfg = Config.from_dict(winner["config"])
     run_dir = os.path.join(out, "best_run")
     previous = _load_json(os.path.join(out, "best.json"))
-    metrics = _load_json(os.path.join(run_dir, "metrics.json"))
-    if not (metrics and _same_run(_load_json(os.path.join(run_dir, "config.json")), winner["config"])):
+    metrics = _load_json(os.path.join(run_dir, METRICS))
+    if not (metrics and _same_run(_load_json(os.path.join(run_dir, CONFIG)), winner["config"])):
         log(f"retraining trial {winner['trial']} with `tfdistil fit` into {run_dir}")
         with contextlib.redirect_stdout(sys.stderr):
             metrics = fit(Config.from_dict(winner["config"]), data, run_dir, log=log)

@@ -8,6 +8,7 @@ import numpy as np
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_save, atomic_write_json, mark
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, VOCAB, WEIGHTS
 from tfdistil.search.space import KB, OBJECTIVE, SIZE_KEYS, TUNERS, _describe, config_from_values, count_params, declare, estimate_int8_bytes
 
 
@@ -27,7 +28,7 @@ class Encodings:
         self._ids = {}
 
     def get(self, cap, max_len):
-        """(Vocab with max_len, train ids, dev ids) exactly as `train.fit` encodes them."""
+        """(Vocab with max_len, train ids, dev ids) exactly as `training.fit` encodes them."""
         if cap not in self._ids:
             v = self.vocabs[cap]
             self._ids[cap] = (v.encode_batch(self.train.sentences), v.encode_batch(self.dev.sentences))
@@ -38,7 +39,7 @@ class Encodings:
 
 # --------------------------------------------------------------------------- training
 def student_model(cfg):
-    """The Keras 3 model a trial trains: the student inside the Distiller, as `train.fit` builds it."""
+    """The Keras 3 model a trial trains: the student inside the Distiller, as `training.fit` builds it."""
     from tfdistil.training.distill import Distiller
     from tfdistil.students.builders import build_student
     return Distiller(build_student(cfg), alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,
@@ -71,9 +72,9 @@ def train_trial(cfg, enc, teacher_logits, run_dir, log):
     fingerprint = json.loads(json.dumps(cfg.to_dict()))
     history, best, seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, enc.dev.labels, partial,
                                           fingerprint, log=log, indent="  ")
-    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
-    vocab.save(os.path.join(partial, "vocab.json"))
-    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
+    atomic_save(os.path.join(partial, WEIGHTS), student.save_weights)
+    vocab.save(os.path.join(partial, VOCAB))
+    atomic_write_json(os.path.join(partial, CONFIG), cfg.to_dict())
     finish(partial, run_dir)
     return {"dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"], "history": history,
             "params": int(student.count_params()), "train_seconds": round(seconds, 2)}

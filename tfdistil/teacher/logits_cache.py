@@ -1,6 +1,6 @@
 """The teacher-logits cache: an npz of float16 logits per split plus a JSON header.
 
-Kept apart from `teacher.py` so a student process can read soft targets
+Kept apart from `teacher/model.py` so a student process can read soft targets
 without importing transformers or switching Keras versions.
 """
 import hashlib
@@ -13,7 +13,10 @@ import numpy as np
 from tfdistil.errors import UserError
 
 CACHE_FORMAT = "tfdistil-logits-1"
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(__file__)), "assets", "sst2_minilm_logits.npz")
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED = os.path.join(PACKAGE, "assets", "sst2_minilm_logits.npz")
+# How a run names the shipped targets (metrics.json, the CLI): where they are in any install.
+SHIPPED_NAME = "tfdistil/assets/sst2_minilm_logits.npz"
 
 
 def write_cache(path, header, logits_by_split):
@@ -57,12 +60,22 @@ def read_logits(path, split, expected_sha256, expected_rows=None):
         raise UserError(f"{path}: cache has no '{split}' logits; regenerate with `tfdistil teacher logits`")
     if info["sha256"] != expected_sha256:
         raise UserError(f"{path}: stale teacher logits: made for other {split} data (sha256 {info['sha256'][:12]}..., "
-                        f"data is {expected_sha256[:12]}...); regenerate with "
-                        f"`tfdistil teacher logits --teacher DIR --data DATA --out {path}`")
+                        f"data is {expected_sha256[:12]}...); {_remake(path)}")
     if expected_rows is not None and (logits.ndim != 2 or logits.shape[0] != expected_rows or logits.shape[1] < 2):
         raise UserError(f"{path}: '{split}' logits have shape {list(logits.shape)}, expected [{expected_rows}, classes]: "
                         "a damaged cache; regenerate it with `tfdistil teacher logits`")
     return logits, header
+
+
+def _remake(path):
+    """What to do about stale logits. A cache inside the installed package (the shipped SST-2
+    targets) is never to be overwritten: its fix is other data's own teacher, or the data it fits."""
+    if os.path.realpath(path).startswith(os.path.realpath(PACKAGE) + os.sep):
+        return ("these are the shipped targets of the whole SST-2 train split: drop --limit to use them, or, "
+                "for other data, fine-tune a teacher on it (`tfdistil teacher fit --data DATA --out TEACHER`), "
+                "cache its logits outside the package (`tfdistil teacher logits --teacher TEACHER --data DATA "
+                "--out logits.npz`) and pass --teacher-logits logits.npz")
+    return f"regenerate with `tfdistil teacher logits --teacher DIR --data DATA --out {path}`"
 
 
 def reusable_train_logits(cache_path, teacher_dir, sources):

@@ -3,7 +3,7 @@
 Most SST-2 training rows are short phrases (mean 9.4 words, max 52), so padding
 each batch only to its own longest row, and grouping rows of similar length,
 cuts the LSTM's time steps several-fold versus padding everything to 128.
-Padding never changes a student's output (see students.py), so this is exact.
+Padding never changes a student's output (see students/builders.py), so this is exact.
 """
 
 import numpy as np

@@ -6,6 +6,7 @@ history.json (per epoch), metrics.json, history.png. It is built in
 run never leaves a half-written OUT; rerunning the same command resumes from
 the last finished epoch kept in `OUT.partial/`.
 """
+import dataclasses
 import json
 import os
 import time
@@ -17,10 +18,9 @@ from tfdistil.data.splits import has_split, load_split, task_notes
 from tfdistil.data.vocab import Vocab, read_wordpieces
 from tfdistil.files import atomic_save, check_free_space, atomic_write_json, check_output_folder, is_ours, open_partial, publish
 from tfdistil.errors import UserError
+from tfdistil.runfolder import CONFIG, HISTORY, HISTORY_PLOT, METRICS, RUN_FILES, VOCAB, WEIGHTS
 from tfdistil.students.teacher_embeddings import check_teacher_dir, init_student_embeddings
-from tfdistil.teacher.logits_cache import SHIPPED, read_logits
-
-RUN_FILES = ("config.json", "vocab.json", "model.weights.h5")
+from tfdistil.teacher.logits_cache import SHIPPED, SHIPPED_NAME, read_logits
 
 
 def _keras():
@@ -34,8 +34,10 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
 
     `out` is checked before anything loads (see files.check_output_folder): tfdistil
     never writes into a folder it did not make. Work happens in `OUT.partial/` (locked,
-    checkpointed every epoch) and is renamed to `OUT` at the end.
+    checkpointed every epoch) and is renamed to `OUT` at the end. `cfg` is not changed: the
+    effective config (classes, vocabulary size, teacher logits) goes to OUT/config.json.
     """
+    cfg = dataclasses.replace(cfg)  # ours to fill in; the caller's Config stays as given
     out = out.rstrip("/")
     train = load_split(data, "train", cfg.train_limit or None)
     wordpieces = read_wordpieces(cfg.subwords) if cfg.subwords else None  # a bad path fails before TF loads
@@ -95,17 +97,18 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
 
     history, best, train_seconds = train_epochs(model, student, cfg, epoch_data, dev_ids, dev.labels, partial,
                                                 _comparable(cfg, train.sha256), log=log)
-    atomic_save(os.path.join(partial, "model.weights.h5"), student.save_weights)
-    vocab.save(os.path.join(partial, "vocab.json"))
+    atomic_save(os.path.join(partial, WEIGHTS), student.save_weights)
+    vocab.save(os.path.join(partial, VOCAB))
     cfg.teacher_logits = portable_path(cfg.teacher_logits)
-    atomic_write_json(os.path.join(partial, "config.json"), cfg.to_dict())
-    atomic_write_json(os.path.join(partial, "history.json"), history)
+    atomic_write_json(os.path.join(partial, CONFIG), cfg.to_dict())
+    atomic_write_json(os.path.join(partial, HISTORY), history)
     metrics = {"student": cfg.student, "distilled": cfg.distill, "seed": cfg.seed,
                "params": int(student.count_params()), "vocab_size": cfg.vocab_size, "tokens": vocab.kind(),
                "vocab_sha256": vocab.sha256(), "best_epoch": best["epoch"], "dev_accuracy": best["dev_accuracy"],
                "train_rows": len(train), "train_seconds": round(train_seconds, 1),
                "seconds_per_epoch": round(float(np.mean([h["seconds"] for h in history])), 2),
-               "data_train_sha256": train.sha256, "teacher_logits": cfg.teacher_logits or None}
+               "data_train_sha256": train.sha256,
+               "teacher_logits": cfg.teacher_logits or (SHIPPED_NAME if cfg.distill else None)}
     if has_split(data, "test"):
         test = load_split(data, "test")
         from tfdistil.metrics import classification_report
@@ -120,9 +123,9 @@ def finished_run(out, cfg, train_sha):
     """metrics.json of a finished tfdistil run at `out` made with `cfg` on the same data, else None:
     rerunning a command that already finished is not an error."""
     try:
-        with open(os.path.join(out, "metrics.json")) as f:
+        with open(os.path.join(out, METRICS)) as f:
             metrics = json.load(f)
-        done_cfg = Config.load(os.path.join(out, "config.json"))
+        done_cfg = Config.load(os.path.join(out, CONFIG))
     except (OSError, ValueError, UserError):
         return None
     want = cfg.to_dict()
@@ -139,8 +142,8 @@ def finished_run(out, cfg, train_sha):
 def publish_run(partial, out, lock, metrics, history, cfg, best_epoch):
     """The last step of `fit` and `fit-stream`: the history plot and metrics.json go into
     OUT.partial, which becomes OUT; returns the metrics with `run_dir`."""
-    _plot_history(history, os.path.join(partial, "history.png"), cfg, best_epoch)
-    atomic_write_json(os.path.join(partial, "metrics.json"), metrics)
+    _plot_history(history, os.path.join(partial, HISTORY_PLOT), cfg, best_epoch)
+    atomic_write_json(os.path.join(partial, METRICS), metrics)
     finish(partial, out)
     lock.release()
     return {**metrics, "run_dir": out}
@@ -205,23 +208,23 @@ def load_run(run_dir):
     missing = [f for f in RUN_FILES if not os.path.isfile(os.path.join(run_dir, f))]
     if missing:
         raise UserError(f"{run_dir}: not a tfdistil run folder (missing {', '.join(missing)})")
-    cfg = Config.load(os.path.join(run_dir, "config.json"))
-    vocab = Vocab.load(os.path.join(run_dir, "vocab.json"))
+    cfg = Config.load(os.path.join(run_dir, CONFIG))
+    vocab = Vocab.load(os.path.join(run_dir, VOCAB))
     check_run_vocab(run_dir, cfg, vocab)
     _keras()
     from tfdistil.students.builders import build_student
     student = build_student(cfg)
-    load_weights(student, os.path.join(run_dir, "model.weights.h5"))
+    load_weights(student, os.path.join(run_dir, WEIGHTS))
     return cfg, vocab, student
 
 
 def check_run_vocab(run_dir, cfg, vocab):
     """Another run's vocab.json maps words to the wrong rows: accuracy near chance, exit 0. Refuse it."""
-    wrong = f"{os.path.join(run_dir, 'vocab.json')}: not this run's vocabulary"
+    wrong = f"{os.path.join(run_dir, VOCAB)}: not this run's vocabulary"
     if cfg.vocab_size and len(vocab) != cfg.vocab_size:
         raise UserError(f"{wrong} ({len(vocab)} words; the model was trained with {cfg.vocab_size})")
     try:
-        with open(os.path.join(run_dir, "metrics.json")) as f:
+        with open(os.path.join(run_dir, METRICS)) as f:
             recorded = json.load(f).get("vocab_sha256")
     except (OSError, ValueError, AttributeError):
         recorded = None  # runs made before the fingerprint was recorded: the size check above
@@ -246,8 +249,8 @@ def evaluate(run_dir, data, split="test", plot=None, slices=None, teacher_logits
     slices = resolve(slices)  # a bad slices file fails before the model loads
     from tfdistil.metrics import classification_report, plot_confusion
     from tfdistil.training.batches import predict_logits
+    s = load_split(data, split)  # a bad --data is one line before TensorFlow loads (load_run)
     cfg, vocab, student = load_run(run_dir)
-    s = load_split(data, split)
     check_labels(run_dir, vocab, s)
     t0 = time.time()
     pred = predict_logits(student, cfg.student, vocab.encode_batch(s.sentences)).argmax(-1)
