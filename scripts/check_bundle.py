@@ -7,7 +7,8 @@
 
 Arm targets run under qemu user mode (qemu-arm-static / qemu-aarch64-static, one emulated CPU
 each, see tfdistil/edge/bundle.py); labels and float32 logits are compared with the `tflite-micro`
-interpreter, and size and peak RSS (GNU time -v) recorded.
+interpreter, and size and peak RSS (GNU time -v) recorded. Targets not checked this time keep their
+earlier record in --out (same model and split), each with the command that made it (`checked_by`).
 """
 import argparse
 import json
@@ -36,6 +37,16 @@ def main():
         print(f"  {t}: accuracy {c['accuracy']:.4f}, labels = host TFLM {c['labels_identical']}/{r['n']}, "
               f"float32 logits bit-identical {c['float_outputs_bit_identical']}/{r['n']}, binary {c['binary_bytes']} B, "
               f"peak RSS {c['peak_rss_kb']} kB ({c['peak_rss_of']}), {c['seconds']} s")
+    for c in r["targets"].values():
+        c["checked_by"] = r["command"]
+    if os.path.isfile(args.out):  # keep the other targets' records (each names the command that made it)
+        with open(args.out) as f:
+            old = json.load(f)
+        if old.get("model") == r["model"] and old.get("n") == r["n"]:
+            for t, c in old.get("targets", {}).items():
+                c.setdefault("checked_by", old.get("command"))
+                r["targets"].setdefault(t, c)
+            r["targets"] = dict(sorted(r["targets"].items()))
     with open(args.out, "w") as f:
         json.dump(r, f, indent=1)
         f.write("\n")

@@ -265,6 +265,25 @@ def read_tsv(path, labels=("0", "1")):
     return rows
 
 
+def classify_rows(clf, rows, every_class=False):
+    """(printed lines, correct, labelled) for (sentence, label or None) rows: one line per row,
+    `label<TAB>P(positive)` (binary) or `CLASS<TAB>its probability`, plus every class with --all."""
+    binary = clf.labels == ["0", "1"]
+    correct = labelled = 0
+    out = []
+    for text, label in rows:
+        z = clf.logits(text)
+        p, pred = softmax(z), decide(z)
+        line = f"{pred}\t{float(p[1]):.6f}" if binary else f"{clf.labels[pred]}\t{float(p[pred]):.6f}"
+        if every_class:
+            line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(clf.labels, p))
+        out.append(line)
+        if label is not None:
+            labelled += 1
+            correct += pred == label
+    return out, int(correct), labelled
+
+
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         fail(f"{message} (see {self.prog} --help)")
@@ -284,19 +303,7 @@ def main(argv=None):
     args = ap.parse_intermixed_args(argv)
     clf = Classifier(args.model, args.vocab, args.threads, args.xnnpack)
     rows = [(t, None) for t in args.texts] + (read_tsv(args.tsv, clf.labels) if args.tsv else [])
-    binary = clf.labels == ["0", "1"]
-    correct = labelled = 0
-    out = []
-    for text, label in rows:
-        z = clf.logits(text)
-        p, pred = softmax(z), decide(z)
-        line = f"{pred}\t{float(p[1]):.6f}" if binary else f"{clf.labels[pred]}\t{float(p[pred]):.6f}"
-        if args.all:
-            line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(clf.labels, p))
-        out.append(line)
-        if label is not None:
-            labelled += 1
-            correct += pred == label
+    out, correct, labelled = classify_rows(clf, rows, args.all)
     sys.stdout.write("\n".join(out) + ("\n" if out else ""))
     if labelled:
         print(f"accuracy {correct / labelled:.4f} on {labelled} labelled rows", file=sys.stderr)

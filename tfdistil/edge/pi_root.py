@@ -133,16 +133,27 @@ def ensure_root(log=None):
         return root, seconds
 
 
-def run_in_root(root, argv, cpu, files, stdin=None, timeout=3600):
-    """Run `argv` inside the root under QEMU_CPU=cpu, with `files` ({name: host path}) copied into a
-    fresh work folder, named in argv as `{work}/name`. Returns the CompletedProcess."""
+def run_in_root(root, argv, cpu, files, stdin=None, timeout=3600, on_line=None):
+    """Run `argv` inside the root under QEMU_CPU=cpu, with `files` ({name: host path of a file or a
+    folder}) copied into a fresh work folder, named in argv as `{work}/name`. Returns the CompletedProcess.
+    With `on_line`, each stdout line is handed to it as it comes (a long run's results are kept as they arrive)."""
     work = tempfile.mkdtemp(prefix="tfdistil-", dir=os.path.join(root, "tmp"))
     try:
-        for name, path in files.items():
-            shutil.copy(path, os.path.join(work, name))
+        for name, path in files.items():  # a folder is copied whole
+            (shutil.copytree if os.path.isdir(path) else shutil.copy)(path, os.path.join(work, name))
         inside = "/tmp/" + os.path.basename(work)
         env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "QEMU_CPU": cpu, "LANG": "C.UTF-8"}
         cmd = [shutil.which("chroot") or "/usr/sbin/chroot", root, *[a.replace("{work}", inside) for a in argv]]
-        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+        if on_line is None:
+            return subprocess.run(cmd, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+            out = []
+            for line in proc.stdout:
+                out.append(line)
+                on_line(line)
+            proc.wait()
+            err.seek(0)
+            return subprocess.CompletedProcess(cmd, proc.returncode, "".join(out), err.read())
     finally:
         shutil.rmtree(work, ignore_errors=True)
