@@ -12,7 +12,7 @@
 //   class_name<TAB>probability              (more classes: kLabels[] from model_settings.h)
 // (the same format as tflite/classify.py), followed by a comment line "# tokens=N invoke_us=T".
 //
-// The model's contract (tfdistil/edge/export.py, tfdistil/students/builders.py):
+// The model's contract (tfdistil/edge/convert/export.py, tfdistil/students/builders.py):
 //   - inputs are int32 [1, kMaxLen] token ids, right-padded with 0 (unknown word = 1);
 //   - the LSTM students (bilstm, bilstm_attn) have a second int32 [1, kMaxLen] input,
 //     reverse_index, computed on the host by tfdistil_reverse_index();

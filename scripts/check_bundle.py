@@ -6,7 +6,7 @@
         [--out results/bundle_check.json]
 
 Arm targets run under qemu user mode (qemu-arm-static / qemu-aarch64-static, one emulated CPU
-each, see tfdistil/edge/bundle.py); labels and float32 logits are compared with the `tflite-micro`
+each, see tfdistil/edge/mcu/bundle.py); labels and float32 logits are compared with the `tflite-micro`
 interpreter, and size and peak RSS (GNU time -v) recorded. Targets not checked this time keep their
 earlier record in --out (same model and split), each with the command that made it (`checked_by`).
 """
@@ -20,8 +20,8 @@ sys.path.insert(0, ROOT)
 
 
 def main():
-    from tfdistil.edge.bundle import resolve_model
-    from tfdistil.edge.bundle_check import check_bundle
+    from tfdistil.edge.mcu.bundle import resolve_model
+    from tfdistil.edge.mcu.bundle_check import check_bundle
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
     ap.add_argument("--targets", default="linux-armv7,linux-aarch64,linux-x86_64")

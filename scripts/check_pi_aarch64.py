@@ -6,7 +6,7 @@
     python scripts/check_pi_aarch64.py --merge results/pi_aarch64_check.json PART.json [PART.json ...]
     python scripts/check_pi_aarch64.py --table results/pi_aarch64_check.json > results/pi_aarch64_check.md
 
-The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.pi_root (built once, ~10-15 min,
+The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.host.pi_root (built once, ~10-15 min,
 cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
 is classify.py in this Python (ai-edge-litert, builtin kernels). Compared: labels and accuracy, and
 every differing sentence with both probabilities; the printed digits are only counted. The JSON is
@@ -54,7 +54,7 @@ def x86_answers(folders, tsv, cache):
     import fcntl
 
     import numpy as np
-    from tfdistil.edge.pi_check import classify_many_x86
+    from tfdistil.edge.host.pi_check import classify_many_x86
     with open(cache + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         rel = {f: os.path.relpath(f, ROOT) for f in folders}
@@ -97,8 +97,8 @@ def main():
         return
     from check_tflite_runtime import recorded_accuracies
     from tfdistil.data.splits import read_tsv
-    from tfdistil.edge.pi_check import classify_many_aarch64, compare
-    from tfdistil.edge.pi_root import ensure_root
+    from tfdistil.edge.host.pi_check import classify_many_aarch64, compare
+    from tfdistil.edge.host.pi_root import ensure_root
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5")
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))

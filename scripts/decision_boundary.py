@@ -6,7 +6,7 @@
 For every results/models/*/*int8*.tflite: the float32 logits of the SST-2 test split in LiteRT
 (builtin kernels, what tflite/classify.py runs) and in host TFLM (reference kernels, what the
 firmware and `tfdistil bundle` run), turned back into the int8 output tensor the final DEQUANTIZE
-read (q = z / scale + zero_point, checked to be exact), then `tfdistil.edge.decision.boundary_summary`:
+read (q = z / scale + zero_point, checked to be exact), then `tfdistil.edge.host.decision.boundary_summary`:
 ties (equal int8 outputs, p exactly 0.5), and sentences whose label changes if any single output
 moves by one int8 step - the ones another runtime's rounding (a Pi's aarch64 kernels) can flip.
 """
@@ -42,8 +42,8 @@ def int8_outputs(logits, scale, zero_point):
 def main():
     from tfdistil.data.splits import load_split
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.decision import boundary_summary
-    from tfdistil.edge.evaluate import LiteRTRunner, TFLMRunner, read_model
+    from tfdistil.edge.host.decision import boundary_summary
+    from tfdistil.edge.host.evaluate import LiteRTRunner, TFLMRunner, read_model
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2"))
     ap.add_argument("--out", default=os.path.join(ROOT, "results", "decision_boundary.json"))

@@ -44,7 +44,7 @@ def greedy_lookups(piece, keys, longest):
 def check(vocab_path, splits):
     from tfdistil.data.tokenizer import fnv1a32, peel, split_words
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout, fingerprint_table
     vocab = Vocab.load(vocab_path)
     if vocab.hash_buckets:
         return {"vocab": vocab_path, "hashed": True}

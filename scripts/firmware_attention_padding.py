@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Is the int8 attention's padding exact? For each attention model: the static bound from its int8
-ranges (`tfdistil.edge.graph_rewrite.attention_padding`, what `convert` warns about), and over a
+ranges (`tfdistil.edge.convert.graph_rewrite.attention_padding`, what `convert` warns about), and over a
 split, sentence by sentence, the model as it runs (host TFLM, the full graph at its padded length)
-against the same model with no padding at all: the per-token split (tfdistil.edge.stream_split)
+against the same model with no padding at all: the per-token split (tfdistil.edge.convert.stream_split)
 with a head cut at exactly the sentence's length, so no padded position exists to mask. The LSTM
 outputs at real positions are the same in both; only the masking differs.
 
@@ -22,9 +22,9 @@ if ROOT not in sys.path:
 def check(model_path, sentences, gold):
     import numpy as np
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.graph_rewrite import attention_padding
-    from tfdistil.edge.mcu import host_reference
-    from tfdistil.edge.stream_split import PerTokenTFLM, analyse, split
+    from tfdistil.edge.convert.graph_rewrite import attention_padding
+    from tfdistil.edge.mcu.run import host_reference
+    from tfdistil.edge.convert.stream_split import PerTokenTFLM, analyse, split
     model_bytes = open(model_path, "rb").read()
     bound = attention_padding(model_bytes)
     if bound is None:

@@ -4,7 +4,7 @@
 
 Every number comes from building the student's firmware (the kit of `tfdistil convert --c-array`,
 TFLite Micro from ../shared/vendor/tflite-micro, arm-none-eabi-gcc) and running it under QEMU
-(`mps2-an386`) with `tfdistil.edge.mcu.run_firmware`, the code behind `tfdistil firmware`:
+(`mps2-an386`) with `tfdistil.edge.mcu.run.run_firmware`, the code behind `tfdistil firmware`:
 
 - flash = text + rodata + data of the ELF, split by the linker map into the model, the C
   vocabulary, the TFLM runtime and the rest (application, tokenizer, newlib, libstdc++);
@@ -68,7 +68,7 @@ def find_models(targets):
 
 def measured(model, data, split, limit, board):
     """The run_firmware result: the committed full-split JSON if it is for these bytes, else a new run."""
-    from tfdistil.edge.mcu import output_name, run_firmware
+    from tfdistil.edge.mcu.run import output_name, run_firmware
     with open(model, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     full = os.path.join(ROOT, "results", "firmware", output_name(model, split))
@@ -86,7 +86,7 @@ def board_rows():
     """One row per (board, kernel set) run of scripts/firmware_boards.sh (results/firmware/boards/):
     whole-image flash and RAM as the board's linker script
     placed them, instructions per sentence, agreement with host TFLM."""
-    from tfdistil.edge.mcu_boards import BOARDS as EMULATED
+    from tfdistil.edge.mcu.boards import BOARDS as EMULATED
     out = []
     for path in sorted(glob.glob(os.path.join(ROOT, "results", "firmware", "boards", "*.json"))):
         with open(path, encoding="utf-8") as f:
@@ -159,7 +159,7 @@ def board_lines(rows):
     lines = ["", "## Per board: the same firmware on six emulated boards, CMSIS-NN and reference kernels", "",
              "From `bash scripts/firmware_boards.sh` (`tfdistil firmware MODEL --board B --kernels K --per-token "
              "16,32,64 --c-vocab fingerprint-ranks`; logs in `results/logs/firmware-boards/`, JSON in "
-             "`results/firmware/`). Each board links with its own script (`tfdistil/edge/mcu_boards.py`): "
+             "`results/firmware/`). Each board links with its own script (`tfdistil/edge/mcu/boards.py`): "
              "**flash** = every byte of the image (vectors, text, rodata, tables, .data's initial values), "
              "**RAM** = .data + .bss (with the arena) + the reserved 8 KiB heap and 16 KiB stack, as the linker "
              "placed them in the board's RAM region; the link fails if either does not fit. The arena is sized "
@@ -263,7 +263,7 @@ def render_markdown(rows, meta):
         f"Board: QEMU `{meta['board']}` (Cortex-M4, soft float); {meta['compiler']}; TFLite Micro from "
         "`../shared/vendor/tflite-micro` (core -Os, kernels -O2, reference kernels), linked with "
         "`--gc-sections` and newlib over semihosting. Each firmware is the kit of "
-        "`tfdistil convert --c-array` plus the measuring main of `tfdistil/edge/mcu_src/`.",
+        "`tfdistil convert --c-array` plus the measuring main of `tfdistil/edge/mcu/src/`.",
         "",
         "- **flash** = text + rodata + data of the ELF (`arm-none-eabi-size` sums), split with the linker map: "
         "**model** (`g_model`, the .tflite bytes), **vocab** (the C word table and its strings), **TFLM** "
@@ -340,8 +340,8 @@ def main(argv=None):
     if args.limit < 1:
         sys.exit("error: --limit must be positive")
     models = find_models(args.targets)
-    from tfdistil.edge.mcu import check_inputs
-    from tfdistil.edge.mcu_build import _compiler_id, find_tools
+    from tfdistil.edge.mcu.run import check_inputs
+    from tfdistil.edge.mcu.build import _compiler_id, find_tools
     from tfdistil.errors import UserError
     try:
         for m in models:

@@ -24,9 +24,9 @@ MODELS = {"cnn": "results/models/cnn-distill/cnn_int8_L64.tflite",
 
 
 def main():
-    from tfdistil.edge.export import op_list
-    from tfdistil.edge.mcu_boards import BOARDS
-    from tfdistil.edge.mcu_build import HOST, HOST_TOOLS, cache_dir, find_tools, tflm_library, tflm_source_dir
+    from tfdistil.edge.convert.export import op_list
+    from tfdistil.edge.mcu.boards import BOARDS
+    from tfdistil.edge.mcu.build import HOST, HOST_TOOLS, cache_dir, find_tools, tflm_library, tflm_source_dir
     import shutil
     tools, src = find_tools(), tflm_source_dir()
     host_tools = {k: shutil.which(v) for k, v in HOST_TOOLS.items()}

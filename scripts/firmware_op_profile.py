@@ -35,15 +35,15 @@ def main(argv=None):
     if not args.out.endswith(".md"):
         sys.exit("error: --out must end in .md")
     from tfdistil.errors import UserError
-    from tfdistil.edge.mcu import check_inputs
+    from tfdistil.edge.mcu.run import check_inputs
     try:
         check_inputs(args.model, args.board, "cmsis-nn")
         from tfdistil.data.splits import load_split
         sentences = load_split(args.data, args.split, args.limit).sentences
     except UserError as e:
         sys.exit(f"error: {e}")
-    from tfdistil.edge.firmware import write_firmware_kit
-    from tfdistil.edge.mcu import instruction_counts, op_instructions, run_on_board
+    from tfdistil.edge.mcu.firmware import write_firmware_kit
+    from tfdistil.edge.mcu.run import instruction_counts, op_instructions, run_on_board
     heads = [int(x) for x in args.per_token.split(",")] if args.per_token else None
     result = {"command": " ".join(["python", "scripts/firmware_op_profile.py", *(argv or sys.argv[1:])]),
               "model": args.model, "board": args.board, "split": args.split, "n": len(sentences), "kernels": {}}

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The committed 256 KB student per token on the emulated M4 and M55 with the CMSIS-NN kernel set
-# (CMSIS-NN + tfdistil's exact fast paths: mcu_src/fast_ops.cc, mcu_src/tfdistil_lstm_step_s8.c),
+# (CMSIS-NN + tfdistil's exact fast paths: tfdistil/edge/mcu/src/fast_ops.cc, tfdistil/edge/mcu/src/tfdistil_lstm_step_s8.c),
 # the whole SST-2 test split. JSON in results/firmware/perf/, logs in results/logs/firmware-perf/.
 set -e
 cd "$(dirname "$0")/.."

@@ -16,7 +16,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-from tfdistil.edge.stream_split import pick_head  # noqa: E402
+from tfdistil.edge.convert.stream_split import pick_head  # noqa: E402
 
 
 def fit(result):

@@ -3,7 +3,7 @@
 
     python scripts/migrate_attention_div.py [--data ../shared/data/sst2] [--out results/migration_attention_div.json]
 
-For every results/models/*/*.tflite that holds a DIV: `tfdistil.edge.graph_rewrite` drops
+For every results/models/*/*.tflite that holds a DIV: `tfdistil.edge.convert.graph_rewrite` drops
 the attention renormalisation (see its docstring), the file is replaced atomically, its
 manifest updated (bytes, sha256, ops, and a `migrated` record), and the model is measured
 again on the SST-2 test split in LiteRT and TFLite Micro, next to the old model's labels.
@@ -23,9 +23,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from tfdistil.edge.evaluate import LiteRTRunner, evaluate_tflite  # noqa: E402
-from tfdistil.edge.export import op_list  # noqa: E402
-from tfdistil.edge.graph_rewrite import drop_attention_renormalisation  # noqa: E402
+from tfdistil.edge.host.evaluate import LiteRTRunner, evaluate_tflite  # noqa: E402
+from tfdistil.edge.convert.export import op_list  # noqa: E402
+from tfdistil.edge.convert.graph_rewrite import drop_attention_renormalisation  # noqa: E402
 from tfdistil.data.splits import load_split  # noqa: E402
 from tfdistil.data.vocab import Vocab  # noqa: E402
 from tfdistil.files import atomic_write_bytes, atomic_write_json  # noqa: E402

@@ -42,7 +42,7 @@ def tiny_run(tmp_path_factory, data_dir):
 @pytest.fixture(scope="session")
 def converted_int8(tiny_run, data_dir, tmp_path_factory):
     """int8 flatbuffers (+ vocab.json) of the three tiny students, converted once per session."""
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.convert.export import convert
     out = tmp_path_factory.mktemp("int8")
     return {s: convert(run, "int8", max_len=64, out=str(out / s / f"{s}_int8.tflite"), data=data_dir,
                        calibration_size=100) for s, run in tiny_run.items()}

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from conftest import ROOT
-from tfdistil.edge.bundle import find_tools, run_bundle
-from tfdistil.edge.bundle_check import check_bundle
+from tfdistil.edge.mcu.bundle import find_tools, run_bundle
+from tfdistil.edge.mcu.bundle_check import check_bundle
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 ARM = ("linux-armv7", "linux-aarch64")

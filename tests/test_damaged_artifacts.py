@@ -147,7 +147,7 @@ def test_a_hub_name_offline_fails_in_seconds(tmp_path, monkeypatch):
 
 def test_int8_conversion_that_kept_float_weights_is_refused(tiny_run, tmp_path):
     """The converter writes a float32 model when it has nothing to calibrate with; never call it int8."""
-    from tfdistil.edge.export import assert_integer_only, convert
+    from tfdistil.edge.convert.export import assert_integer_only, convert
     from tfdistil.errors import UserError
     float_model = convert(tiny_run["cnn"], "float32", out=str(tmp_path / "f.tflite"))
     with pytest.raises(UserError, match="left float32 weights"):

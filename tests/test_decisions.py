@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from tfdistil.edge.decision import boundary_summary, decide, margin_steps, one_step_from_other_decision
+from tfdistil.edge.host.decision import boundary_summary, decide, margin_steps, one_step_from_other_decision
 
 MODEL = os.path.join(ROOT, "results", "models", "mcu-attn-e20h32a16-v8800-sw", "bilstm_attn_int8_L64.tflite")
 
@@ -51,9 +51,9 @@ def test_one_step_from_another_decision_is_exact():
 def host_ties(data_dir):
     """Sentences of the SST-2 test split on which host TFLM / LiteRT give equal logits."""
     from tfdistil.data.splits import load_split
-    from tfdistil.edge.bundle_check import host_tflm
+    from tfdistil.edge.mcu.bundle_check import host_tflm
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner, read_model
+    from tfdistil.edge.host.evaluate import LiteRTRunner, read_model
     sentences = list(load_split(data_dir, "test").sentences)
     z = host_tflm(MODEL, sentences)["bits"].view(np.float32)
     runner = LiteRTRunner(read_model(MODEL))
@@ -75,7 +75,7 @@ def test_classify_py_gives_a_tie_to_class_0(host_ties):
 
 
 def test_c_runner_gives_a_tie_to_class_0(host_ties, tmp_path):
-    from tfdistil.edge.bundle import build_bundle, run_bundle
+    from tfdistil.edge.mcu.bundle import build_bundle, run_bundle
     built = build_bundle(MODEL, "linux-armv7", str(tmp_path / "b"))
     ran = run_bundle(str(tmp_path / "b" / built["binary"]), "linux-armv7", host_ties["tflm"])
     assert ran["lines"] == ["0\t0.500000"] * len(host_ties["tflm"])

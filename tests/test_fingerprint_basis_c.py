@@ -11,8 +11,8 @@ import pytest
 
 from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
 from tfdistil.data.vocab import Vocab
-from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table, rank_order
-from tfdistil.edge.firmware import write_tokenizer_files
+from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout, fingerprint_table, rank_order
+from tfdistil.edge.mcu.firmware import write_tokenizer_files
 
 WORDS = ["good", "film", "glbvs", "yacxa", "bad", "not", "a", ".", ",", "!", "u.s."]
 SENTENCES = ["a good film", "glbvs yacxa", "yacxa , glbvs !", "not a GLBVS film.", "unknown yacxa words",

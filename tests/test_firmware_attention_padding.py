@@ -3,7 +3,7 @@ the manifest and warns about when the score range leaves padding too close to th
 import os
 
 from conftest import ROOT
-from tfdistil.edge.graph_rewrite import GAP_FOR_EXACT, attention_padding, padding_warning
+from tfdistil.edge.convert.graph_rewrite import GAP_FOR_EXACT, attention_padding, padding_warning
 
 MODELS = os.path.join(ROOT, "results", "models")
 

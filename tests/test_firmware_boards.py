@@ -1,5 +1,5 @@
-"""The firmware on every emulated board with both kernel sets (tfdistil.edge.mcu_boards,
-tfdistil.edge.mcu_cmsis): a tiny int8 student answers exactly as host TFLM on each, CMSIS-NN
+"""The firmware on every emulated board with both kernel sets (tfdistil.edge.mcu.boards,
+tfdistil.edge.mcu.cmsis): a tiny int8 student answers exactly as host TFLM on each, CMSIS-NN
 answers exactly as the reference kernels for every student type, and a firmware that does not fit
 the Netduino's real flash fails at link time with one line.
 
@@ -17,11 +17,11 @@ from conftest import ROOT
 from tfdistil.cli import main
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.edge.firmware import write_firmware_kit
-from tfdistil.edge.mcu import host_reference, instruction_counts, run_on_board
-from tfdistil.edge.mcu_boards import BOARDS, HEAP_BYTES, STACK_BYTES, ticks_per_instruction
-from tfdistil.edge.mcu_cmsis import PATCHES, patched
-from tfdistil.edge.mcu_memory import firmware_memory
+from tfdistil.edge.mcu.firmware import write_firmware_kit
+from tfdistil.edge.mcu.run import host_reference, instruction_counts, run_on_board
+from tfdistil.edge.mcu.boards import BOARDS, HEAP_BYTES, STACK_BYTES, ticks_per_instruction
+from tfdistil.edge.mcu.cmsis import PATCHES, patched
+from tfdistil.edge.mcu.memory import firmware_memory
 from tfdistil.errors import UserError
 
 N = 8

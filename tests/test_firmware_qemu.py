@@ -19,11 +19,11 @@ from click.testing import CliRunner
 from conftest import ROOT
 from tfdistil.cli import main
 from tfdistil.data.splits import load_split
-from tfdistil.edge.export import convert
-from tfdistil.edge.firmware import write_firmware_kit
-from tfdistil.edge.mcu import run_firmware, run_qemu
-from tfdistil.edge.mcu_boards import link_flags
-from tfdistil.edge.mcu_build import (APT_PACKAGES, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
+from tfdistil.edge.convert.export import convert
+from tfdistil.edge.mcu.firmware import write_firmware_kit
+from tfdistil.edge.mcu.run import run_firmware, run_qemu
+from tfdistil.edge.mcu.boards import link_flags
+from tfdistil.edge.mcu.build import (APT_PACKAGES, MCU_SRC, TOOLS, compile_flags, find_tools, tflm_library,
                                 tflm_source_dir)
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")

@@ -113,11 +113,11 @@ def test_the_rules_see_function_level_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text("import os\n\ndef g():\n    from tfdistil.cli.common import command\n"
                  "    from tfdistil.transfer import shards, label_rows\n"
-                 "    return __import__('tfdistil.edge.export')\n")
-    names = {"tfdistil.cli.common": "", "tfdistil.edge.export": "", "tfdistil.transfer": "",
+                 "    return __import__('tfdistil.edge.convert.export')\n")
+    names = {"tfdistil.cli.common": "", "tfdistil.edge.convert.export": "", "tfdistil.transfer": "",
              "tfdistil.transfer.shards": ""}
     assert imports(str(f), names) == [(4, "tfdistil.cli.common"), (5, "tfdistil.transfer.shards"),
-                                      (5, "tfdistil.transfer"), (6, "tfdistil.edge.export")]
+                                      (5, "tfdistil.transfer"), (6, "tfdistil.edge.convert.export")]
 
 
 def test_import_is_cheap_and_lists_the_api():

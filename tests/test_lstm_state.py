@@ -1,4 +1,4 @@
-"""The int8 LSTM state fix (tfdistil/edge/lstm_state.py), tested on what it writes and on what
+"""The int8 LSTM state fix (tfdistil/edge/convert/lstm_state.py), tested on what it writes and on what
 LiteRT and TFLM then answer.
 
 A tiny BiLSTM is given gate biases that make its cell state grow with every step (forget gate
@@ -11,9 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from tfdistil.edge.evaluate import _feeds
-from tfdistil.edge.export import convert
-from tfdistil.edge.lstm_state import CELL_SCALE_POWERS, LSTM_LAYERS, lstm_cell_state_max, lstm_state_scales
+from tfdistil.edge.host.evaluate import _feeds
+from tfdistil.edge.convert.export import convert
+from tfdistil.edge.convert.lstm_state import CELL_SCALE_POWERS, LSTM_LAYERS, lstm_cell_state_max, lstm_state_scales
 
 N = 24
 

@@ -63,7 +63,7 @@ def test_topic_task_from_csv_to_every_runtime(student, fortunes, tiny_config, tm
     assert accs["litert"] == accs["tflm"]
 
     if student == "cnn":  # the C kit names the classes too
-        from tfdistil.edge.firmware import write_firmware_kit
+        from tfdistil.edge.mcu.firmware import write_firmware_kit
         kit = write_firmware_kit(conv["path"], str(tmp_path / "kit"))
         settings = open(tmp_path / "kit" / "model_settings.h").read()
         assert kit["labels"] == names and f"constexpr int kNumClasses = {len(names)};" in settings

@@ -29,8 +29,8 @@ import pytest
 
 from conftest import ROOT
 from tfdistil.data.splits import read_tsv
-from tfdistil.edge.pi_check import classify_many_aarch64, classify_many_x86, near_boundary
-from tfdistil.edge.pi_root import PI_CPUS, ensure_root
+from tfdistil.edge.host.pi_check import classify_many_aarch64, classify_many_x86, near_boundary
+from tfdistil.edge.host.pi_root import PI_CPUS, ensure_root
 from tfdistil.report.index import validate
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")

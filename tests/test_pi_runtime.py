@@ -19,7 +19,7 @@ STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 def test_int8_students_run_in_tflite_runtime_2_14_like_litert(pi_python, converted_int8, slice_tsv, student):
     from tfdistil.data.splits import read_tsv
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner
+    from tfdistil.edge.host.evaluate import LiteRTRunner
     m = converted_int8[student]
     vocab = os.path.join(os.path.dirname(m["path"]), "vocab.json")
     proc = subprocess.run([pi_python, os.path.join(ROOT, "tflite", "classify.py"), m["path"], "--vocab", vocab,
@@ -64,8 +64,8 @@ def test_dynamic_length_model_matches_the_fixed_one_in_both_pi_runtimes(pi_pytho
     TFLite Micro, which cannot resize, is refused in one line and not listed in the manifest."""
     from tfdistil.data.splits import read_tsv
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner, TFLMRunner
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.host.evaluate import LiteRTRunner, TFLMRunner
+    from tfdistil.edge.convert.export import convert
     from tfdistil.errors import UserError
     kw = dict(data=data_dir, calibration_size=100, max_len=64)
     fixed = convert(tiny_run[student], "int8", out=str(tmp_path / "f" / "m.tflite"), **kw)

@@ -42,8 +42,8 @@ def runs_dir(tmp_path_factory, data_dir):
     from tfdistil.config import Config
     from tfdistil.data.splits import load_split
     from tfdistil.files import atomic_write_json
-    from tfdistil.edge.export import convert
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.convert.export import convert
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     from tfdistil.training.fit import fit
 
     base = tmp_path_factory.mktemp("report")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from tfdistil.edge.export import QUANTIZATIONS, convert
+from tfdistil.edge.convert.export import QUANTIZATIONS, convert
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 MIN_LABEL_AGREEMENT = 0.95  # the int8 tolerance; float models agree on every sentence here
@@ -43,7 +43,7 @@ def classify_labels(python, model, tsv):
 def tflm_labels(model, tsv):
     from tfdistil.data.splits import read_tsv
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import TFLMRunner, read_model
+    from tfdistil.edge.host.evaluate import TFLMRunner, read_model
     from tfdistil.errors import UserError
     try:
         runner = TFLMRunner(read_model(model), 4 * 1024 * 1024)

@@ -118,7 +118,7 @@ def test_cli_bad_slices_one_line_exit_2_before_tensorflow(tmp_path):
 
 def test_evaluate_tflite_slices_in_library_and_cli(tmp_path, data_dir):
     """A committed int8 model on the first 300 test rows: the slice rows are what its own predictions give."""
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     custom = tmp_path / "slices.toml"
     custom.write_text('negation = "not|[a-z]*n\'t"\nsuperlative = "best|worst"\n')
     r = evaluate_tflite(COMMITTED, data_dir, "test", limit=300, warmup=0, keep_logits=True, slices=str(custom))

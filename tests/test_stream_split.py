@@ -1,4 +1,4 @@
-"""Per-token form of the LSTM students (tfdistil/edge/stream_split.py): a step model invoked once
+"""Per-token form of the LSTM students (tfdistil/edge/convert/stream_split.py): a step model invoked once
 per token and heads over fewer positions answer bit for bit as the 64-step flatbuffer, in the
 host TFLM interpreter (what the per-token firmware runs, see test_firmware_qemu.py) and LiteRT."""
 import os
@@ -8,9 +8,9 @@ import pytest
 
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.edge.evaluate import TFLMRunner
-from tfdistil.edge.export import op_list
-from tfdistil.edge.stream_split import PerTokenTFLM, pick_head, split, step_model
+from tfdistil.edge.host.evaluate import TFLMRunner
+from tfdistil.edge.convert.export import op_list
+from tfdistil.edge.convert.stream_split import PerTokenTFLM, pick_head, split, step_model
 from tfdistil.errors import UserError
 
 HEADS = [8, 16, 32]
@@ -48,7 +48,7 @@ def test_a_feature_axis_as_long_as_the_time_axis_is_not_cut(data_dir, tmp_path, 
     positions; only the time axis of a shorter head may shrink. Also with a narrower attention
     projection (64 -> 12, `attention_dim`)."""
     from tfdistil.config import Config
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.convert.export import convert
     from tfdistil.training.fit import fit
     run = str(tmp_path / "run")
     fit(Config(student="bilstm_attn", embed_dim=8, hidden=32, attention_dim=attention_dim, epochs=1, train_limit=300,
@@ -71,7 +71,7 @@ def test_a_cnn_cannot_be_split_and_says_why(converted_int8):
 
 
 def test_a_float32_model_is_refused_in_one_line(tiny_run, data_dir, tmp_path):
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.convert.export import convert
     model = convert(tiny_run["bilstm"], "float32", max_len=64, out=str(tmp_path / "f.tflite"), data=data_dir)["path"]
     with open(model, "rb") as f:
         with pytest.raises(UserError, match="only int8 models"):

@@ -13,9 +13,9 @@ from conftest import ROOT
 from tfdistil.cli import main
 from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
-from tfdistil.edge.export import convert
-from tfdistil.edge.firmware import write_firmware_kit
-from tfdistil.edge.evaluate import evaluate_tflite
+from tfdistil.edge.convert.export import convert
+from tfdistil.edge.mcu.firmware import write_firmware_kit
+from tfdistil.edge.host.evaluate import evaluate_tflite
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")
 
@@ -115,7 +115,7 @@ def kit_ids(vocab, ids, layout):
     """Python's ids as the C kit numbers them: with fingerprint ranks, 2 + the rank of the word's hash."""
     if layout != "fingerprint-ranks":
         return ids
-    from tfdistil.edge.c_vocab import rank_order
+    from tfdistil.edge.mcu.c_vocab import rank_order
     kit_id = np.arange(len(vocab))
     kit_id[rank_order(vocab)] = np.arange(2, len(vocab))
     return kit_id[ids]
@@ -185,7 +185,7 @@ def test_a_subword_student_trains_converts_and_runs_in_every_runtime(data_dir, t
                            os.path.join(os.path.dirname(conv["path"]), "vocab.json"), "--tsv", str(tsv)],
                           capture_output=True, text=True, check=True)
     labels = [int(line.split("\t")[0]) for line in proc.stdout.splitlines()]
-    from tfdistil.edge.evaluate import LiteRTRunner  # the runner tokenized by rule 6: LiteRT's labels exactly
+    from tfdistil.edge.host.evaluate import LiteRTRunner  # the runner tokenized by rule 6: LiteRT's labels exactly
     litert = LiteRTRunner(open(conv["path"], "rb").read())
     pi_ids = vocab.encode_batch(dev.sentences, 64)
     assert labels == [int(litert(pi_ids[i:i + 1]).argmax()) for i in range(len(pi_ids))]
@@ -199,8 +199,8 @@ def test_c_tokenizer_splits_wordpieces_like_python(data_dir, tmp_path, wordpiece
     test split (thousands of unseen words split into pieces) and odd inputs (an uncoverable
     word, one longer than any piece, non-ASCII bytes, a cut at max_len mid-word)."""
     from tfdistil.data.vocab import read_wordpieces
-    from tfdistil.edge.c_vocab import c_vocabulary_layout
-    from tfdistil.edge.firmware import write_tokenizer_files
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
+    from tfdistil.edge.mcu.firmware import write_tokenizer_files
     assert shutil.which("gcc"), "gcc missing: .ci/run installs it (no silent skip)"
     vocab = Vocab.build(load_split(data_dir, "train", 3000).sentences, 128, max_size=1500,
                         wordpieces=read_wordpieces(wordpiece_txt))
@@ -230,9 +230,9 @@ def test_c_tokenizer_splits_wordpieces_like_python(data_dir, tmp_path, wordpiece
 def test_reordered_embedding_rows_answer_as_before(converted, data_dir, student):
     """The fingerprint-ranks kit's model: rows put in hash order, fed the ranked ids, gives the
     original model's outputs bit for bit (LiteRT); a wrong order is one UserError."""
-    from tfdistil.edge.evaluate import LiteRTRunner
-    from tfdistil.edge.c_vocab import rank_order
-    from tfdistil.edge.graph_rewrite import reorder_embedding_rows
+    from tfdistil.edge.host.evaluate import LiteRTRunner
+    from tfdistil.edge.mcu.c_vocab import rank_order
+    from tfdistil.edge.convert.graph_rewrite import reorder_embedding_rows
     from tfdistil.errors import UserError
     model = converted[student, "int8"]["path"]
     vocab = Vocab.load(os.path.join(os.path.dirname(model), "vocab.json"))
@@ -255,7 +255,7 @@ def test_fingerprint_table_avoids_a_collision():
     """w673879 and w1180600 share a standard FNV-1a-32 hash: the table moves to another basis,
     the same one every time, under which all words differ; a bad layout name is one UserError."""
     from tfdistil.data.tokenizer import FNV_BASIS, fnv1a32
-    from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout, fingerprint_table
     from tfdistil.errors import UserError
     assert fnv1a32(b"w673879") == fnv1a32(b"w1180600")
     vocab = Vocab(["w673879", "film", "w1180600"], max_len=8)
@@ -273,8 +273,8 @@ def test_c_tokenizer_with_a_non_default_fnv_basis(tmp_path, layout):
     FNV-1a-32 hash) the kit's kVocabBasis is not the standard one, and the compiled C tokenizer
     still gives every word, both colliding ones included, Python's id (unknown words <unk>)."""
     from tfdistil.data.tokenizer import FNV_BASIS
-    from tfdistil.edge.c_vocab import c_vocabulary_layout, fingerprint_table
-    from tfdistil.edge.firmware import write_tokenizer_files
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout, fingerprint_table
+    from tfdistil.edge.mcu.firmware import write_tokenizer_files
     assert shutil.which("gcc"), "gcc missing: .ci/run installs it (no silent skip)"
     words = ["w673879", "film", "w1180600", "good", "bad", "not"] + [f"x{i}" for i in range(200)]
     vocab = Vocab(words, max_len=16)

@@ -80,7 +80,7 @@ def test_budget_can_pay_for_the_c_vocabulary_too(tmp_path, data_dir, space_path)
     """--budget-includes-vocab: a microcontroller stores the C word table beside the model; the
     smallest configuration that fits 11 KB as a flatbuffer alone no longer does with its table."""
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.c_vocab import c_vocabulary_layout
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
     out = tmp_path / "tune"
     result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) + ["--budget-includes-vocab"])
     assert result.exit_code == 2, result.output
@@ -95,7 +95,7 @@ def test_a_subword_search_counts_its_piece_table(tmp_path, data_dir, space_path,
     """tune --subwords: every trial's vocabulary is wordpieces, and --budget-includes-vocab counts
     that table (not the word table); a missing vocab.txt is one line."""
     from tfdistil.data.vocab import Vocab, read_wordpieces
-    from tfdistil.edge.c_vocab import c_vocabulary_layout
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
     out = tmp_path / "tune"
     result = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path) +
                                 ["--budget-includes-vocab", "--subwords", wordpiece_txt])

@@ -74,21 +74,21 @@ def predict(run_dir, texts):
 def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, **kw):
     """A builtin-ops-only TFLite flatbuffer of a run's student (+ vocab.json and a manifest)."""
     _quiet()
-    from tfdistil.edge.export import convert as _convert
+    from tfdistil.edge.convert.export import convert as _convert
     return _convert(run_dir, quantize, max_len, out, data, **kw)
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", **kw):
     """A flatbuffer's accuracy, agreement with Keras and latency in LiteRT or TFLite Micro."""
     _quiet()
-    from tfdistil.edge.evaluate import evaluate_tflite as _evaluate_tflite
+    from tfdistil.edge.host.evaluate import evaluate_tflite as _evaluate_tflite
     return _evaluate_tflite(model_path, data, split, runtime, **kw)
 
 
 def write_firmware_kit(model_path, out_dir):
     """The MCU kit of a flatbuffer: C array, exact op resolver, measured arena, C tokenizer."""
     _quiet()
-    from tfdistil.edge.firmware import write_firmware_kit as _kit
+    from tfdistil.edge.mcu.firmware import write_firmware_kit as _kit
     return _kit(model_path, out_dir)
 
 

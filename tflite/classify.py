@@ -164,7 +164,7 @@ def runtime_version(name):
 def decide(logits):
     """The label: the first index of the largest logit. Equal logits (equal int8 outputs; p exactly
     0.5 for two classes) go to the lowest class index - the rule of tfdistil's evaluators, the C
-    runner (`tfdistil bundle`) and the firmware main (tfdistil/edge/decision.py)."""
+    runner (`tfdistil bundle`) and the firmware main (tfdistil/edge/host/decision.py)."""
     return int(np.argmax(logits))
 
 

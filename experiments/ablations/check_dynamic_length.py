@@ -29,7 +29,7 @@ def main():
     args = ap.parse_args()
     from tfdistil.data.splits import load_split
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner, read_manifest, read_model
+    from tfdistil.edge.host.evaluate import LiteRTRunner, read_manifest, read_model
     split = load_split(args.data, args.split)
     runners, outputs, times = {}, {}, {}
     for kind, path in (("fixed", args.fixed), ("dynamic", args.dynamic)):

@@ -25,7 +25,7 @@ RUNTIMES = ("LiteRT (ai-edge-litert)", "tflite-runtime 2.14 (Raspberry Pi)", "TF
 
 
 def check_run(run_dir, data):
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.convert.export import convert
     from tfdistil.errors import UserError
     with open(os.path.join(run_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)

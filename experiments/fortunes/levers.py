@@ -79,8 +79,8 @@ def main():
 
     from tfdistil.config import Config
     from tfdistil.distil.workdata import selection_data, work_data
-    from tfdistil.edge.evaluate import evaluate_tflite
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.host.evaluate import evaluate_tflite
+    from tfdistil.edge.convert.export import convert
     from tfdistil.training.stream import fit_stream
     work = work_data(os.path.join(a.distil, "data"))
     selection = selection_data(os.path.join(a.distil, "data"))

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The per-token form of a committed LSTM student (step model + heads, tfdistil/edge/stream_split.py)
+"""The per-token form of a committed LSTM student (step model + heads, tfdistil/edge/convert/stream_split.py)
 against its 64-step flatbuffer, both in the host TFLM interpreter, on a whole data split: how many
 float outputs are bit-identical, how many labels agree, and each form's accuracy.
 
@@ -26,8 +26,8 @@ def main(argv=None):
     import numpy as np
     from tfdistil.data.splits import load_split
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import TFLMRunner
-    from tfdistil.edge.stream_split import PerTokenTFLM, split
+    from tfdistil.edge.host.evaluate import TFLMRunner
+    from tfdistil.edge.convert.stream_split import PerTokenTFLM, split
     heads = [int(x) for x in args.heads.split(",")]
     data = load_split(args.data, args.split)
     for folder in args.folders:

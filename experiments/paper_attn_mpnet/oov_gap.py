@@ -54,7 +54,7 @@ def main(argv=None):
                                                     os.path.join(ROOT, "..", "shared", "data", "sst2")))
     p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "oov_gap.md"))
     args = p.parse_args(argv)
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     test = load_split(args.data, "test")
     teacher_logits, header = read_logits(args.teacher_logits, "test", test.sha256, len(test))
     teacher_pred = teacher_logits.argmax(-1)

@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tfdistil.data.splits import load_split  # noqa: E402
 from tfdistil.data.vocab import Vocab  # noqa: E402
-from tfdistil.edge.evaluate import LiteRTRunner, evaluate_tflite, read_model  # noqa: E402
+from tfdistil.edge.host.evaluate import LiteRTRunner, evaluate_tflite, read_model  # noqa: E402
 from tfdistil.files import atomic_write_json  # noqa: E402
 
 

@@ -30,7 +30,7 @@ TEACHERS = (("teacher MPNet-base", "tfdistil/assets/sst2_mpnet_logits.npz"),
 
 def model_rows(folders, data, slices, log=print):
     """One entry per committed int8 model: its slice rows beside the MPNet teacher's."""
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     out = []
     for folder in folders:
         found = sorted(glob.glob(os.path.join(folder, "*_int8_L*.tflite")))

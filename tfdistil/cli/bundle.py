@@ -6,7 +6,7 @@ is checked before TensorFlow is imported or a compiler runs: one `error:` line, 
 import click
 
 from tfdistil.cli.common import command
-from tfdistil.edge.mcu_build import LINUX_TARGETS
+from tfdistil.edge.mcu.build import LINUX_TARGETS
 
 
 @click.command("bundle")
@@ -17,7 +17,7 @@ from tfdistil.edge.mcu_build import LINUX_TARGETS
 def bundle(model_or_run, target, out):
     """Build a static Linux executable that classifies sentences with an int8 student (TFLite Micro
     from the vendored sources, the kit's C tokenizer): `classify "some text"`, stdin lines, or --tsv FILE."""
-    from tfdistil.edge.bundle import build_bundle, check_inputs, check_target, resolve_model
+    from tfdistil.edge.mcu.bundle import build_bundle, check_inputs, check_target, resolve_model
     check_target(target)
     model = resolve_model(model_or_run)
     check_inputs(model, target, out)

@@ -33,14 +33,14 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
     if c_array_dir and dynamic_length:
         raise UserError("--c-array builds a microcontroller kit, which needs a fixed length: drop --dynamic-length")
     if c_array_dir:  # before the .tflite is written, not after
-        from tfdistil.edge.firmware import check_kit_folder
+        from tfdistil.edge.mcu.firmware import check_kit_folder
         check_kit_folder(c_array_dir, overwrite, "--c-array")
-    from tfdistil.edge.export import convert as convert_run
+    from tfdistil.edge.convert.export import convert as convert_run
     result = convert_run(run_dir, quantize, max_len, out, data, calibration_size,
                          fix_lstm_states=not no_lstm_state_fix, dynamic_length=dynamic_length)
     result["run_dir"] = run_dir  # as given (the manifest keeps it relative to its own folder: "..")
     if c_array_dir:
-        from tfdistil.edge.firmware import write_firmware_kit
+        from tfdistil.edge.mcu.firmware import write_firmware_kit
         result["firmware"] = write_firmware_kit(result["path"], c_array_dir)
         mark(c_array_dir, "firmware-kit")
     return result
@@ -60,6 +60,6 @@ def convert(run_dir, as_tflite, quantize, max_len, dynamic_length, out, data, ca
 @slice_options
 def evaluate_tflite(model, data, split, runtime, vocab_path, run_dir, limit, kernels, slices, teacher_logits):
     """Accuracy, agreement with Keras, latency and (TFLM) arena of a flatbuffer on a split, and per slice."""
-    from tfdistil.edge.evaluate import evaluate_tflite as run_eval
+    from tfdistil.edge.host.evaluate import evaluate_tflite as run_eval
     return echo_slices(run_eval(model, data, split, runtime, vocab_path, run_dir, limit, kernels=kernels,
                                 slices=slices, teacher_logits=teacher_logits))

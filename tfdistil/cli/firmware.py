@@ -57,17 +57,17 @@ def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, o
     """Build the TFLM firmware of an int8 model, run a split on an emulated Cortex-M (QEMU), and
     report accuracy, agreement with host TFLM, flash/RAM split, stack and instructions per sentence."""
     from tfdistil.data.splits import data_cli_args, load_split
-    from tfdistil.edge.mcu import check_inputs, output_name
+    from tfdistil.edge.mcu.run import check_inputs, output_name
     if limit is not None and limit < 1:
         raise UserError("--limit must be positive")
     lengths = parse_head_lengths(head_lengths) if head_lengths else None
     if build_dir:  # never write kit files into a folder tfdistil did not make
-        from tfdistil.edge.firmware import check_kit_folder
+        from tfdistil.edge.mcu.firmware import check_kit_folder
         check_kit_folder(build_dir, overwrite, "--build-dir")
     model = resolve_model(run_or_model)
     check_inputs(model, board, kernels)
     load_split(data, split, limit)  # a bad --data fails here, before any build
-    from tfdistil.edge.mcu import run_firmware
+    from tfdistil.edge.mcu.run import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
                           log=lambda m: click.echo(m, err=True), head_lengths=lengths, vocab_layout=vocab_layout,
                           kernels=kernels)

@@ -63,7 +63,7 @@ def _sha256(path):
 
 
 def _labels(model, data, runtime, **kw):
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     ev = evaluate_tflite(model, data, "test", runtime=runtime, keep_logits=True, **kw)
     return ev, ev.pop("logits").argmax(-1)
 
@@ -88,7 +88,7 @@ def runtime_checks(o, c, chosen, log):
         out["tflite_runtime"] = {"version": "2.14.0", "accuracy": float(np.mean(labels == sel.labels)),
                                  "labels_identical_to_litert": int((labels == litert_labels).sum())}
     else:
-        from tfdistil.edge.mcu import run_firmware
+        from tfdistil.edge.mcu.run import run_firmware
         from tfdistil.distil.steps import VOCAB_LAYOUT, quiet
         log(f"firmware on the emulated {o.board}: {min(o.board_limit, len(sel))} selection texts")
         with quiet():
@@ -172,7 +172,7 @@ def write_bundle(o, c, chosen, checks, log):
                  f"Classes: {', '.join(c.splits['label_names'])}. Checked here under tflite-runtime 2.14 on x86 "
                  "(see ../report.md), not on Pi hardware.\n")
     else:
-        from tfdistil.edge.firmware import write_firmware_kit
+        from tfdistil.edge.mcu.firmware import write_firmware_kit
         from tfdistil.distil.steps import VOCAB_LAYOUT
         kit = write_firmware_kit(chosen["model"], os.path.join(tmp, "kit"), vocab_layout=VOCAB_LAYOUT)
         atomic_write_json(os.path.join(tmp, "measured.json"), {"board": checks.get("board"), "kit": {

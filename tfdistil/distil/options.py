@@ -140,7 +140,7 @@ def check(o):
     if o.target not in TARGETS:
         raise UserError(f"unknown target {o.target!r}; choose one of {', '.join(TARGETS)}")
     if o.kind == "mcu":
-        from tfdistil.edge.mcu_build import BOARDS
+        from tfdistil.edge.mcu.build import BOARDS
         if o.board not in BOARDS:
             raise UserError(f"target {o.target} runs on board {o.board}, which this tfdistil cannot build for "
                             f"(boards: {', '.join(BOARDS)})")

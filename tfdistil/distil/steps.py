@@ -227,7 +227,7 @@ def grown_config(o, best):
 
 def _c_vocab_bytes(run_dir):
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.c_vocab import c_vocabulary_layout
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
     return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, VOCAB)), VOCAB_LAYOUT)["flash_bytes"]
 
 
@@ -248,8 +248,8 @@ def finished(run, cfg):
 def train_and_score(o, c, name, config, seed, log, shards=None):
     """Distil one (recipe, seed) from the transfer set, convert to int8, score it on the selection
     split in the target's runtime (TFLM for a microcontroller, LiteRT for a Pi)."""
-    from tfdistil.edge.evaluate import evaluate_tflite
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.host.evaluate import evaluate_tflite
+    from tfdistil.edge.convert.export import convert
     from tfdistil.training.stream import fit_stream
     cfg = Config.from_dict({**config, "seed": seed})
     run = c.path("runs", f"{name}-s{seed}")

@@ -145,7 +145,7 @@ def litert_entry(path, run_dir, sentences, warmup, threads, kernels="builtin"):
     """A student's flatbuffer in LiteRT (the Raspberry Pi runtime): at its fixed input length, or
     (`convert --dynamic-length`) at each sentence's own length, the tensors re-planned when it changes."""
     from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.evaluate import LiteRTRunner, read_manifest, read_model
+    from tfdistil.edge.host.evaluate import LiteRTRunner, read_manifest, read_model
     vocab_path = os.path.join(os.path.dirname(path), VOCAB)
     vocab = Vocab.load(vocab_path if os.path.isfile(vocab_path) else os.path.join(run_dir, VOCAB))
     model_bytes = read_model(path)

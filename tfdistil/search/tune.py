@@ -62,7 +62,7 @@ def tune(student, data, out, tuner="hyperband", max_trials=20, budget_kb=256.0, 
     enc = Encodings(train, dev, base.min_freq, space["max_vocab"], max(space["max_len"]), wordpieces)
     vocab_flash = {}
     if budget_includes_vocab:
-        from tfdistil.edge.c_vocab import c_vocabulary_layout
+        from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
         vocab_flash = {cap: c_vocabulary_layout(v, vocab_layout)["flash_bytes"] for cap, v in enc.vocabs.items()}
     model_budget = lambda cfg: budget - vocab_flash.get(cfg.max_vocab, 0)  # noqa: E731
     _check_budget(base, space, enc.sizes, budget, budget_kb, vocab_flash)
@@ -169,7 +169,7 @@ def _trial_rows(search):
 
 def _measure_top(completed, top_k, budget, data, calibration_size, log):
     """Convert the top trials to int8 to measure their real size; the winner is the best one that fits."""
-    from tfdistil.edge.export import convert
+    from tfdistil.edge.convert.export import convert
     winner = None
     for i, row in enumerate(_ranked(completed)):
         if i >= top_k and winner is not None:
@@ -193,8 +193,8 @@ def _measure_top(completed, top_k, budget, data, calibration_size, log):
 
 def _finish(winner, settings, max_trials, data, out, budget, calibration_size, eval_limit, log):
     """Retrain the winner with `training.fit`, convert it to int8, run it in TFLM on dev; write best.json."""
-    from tfdistil.edge.export import convert
-    from tfdistil.edge.evaluate import evaluate_tflite
+    from tfdistil.edge.convert.export import convert
+    from tfdistil.edge.host.evaluate import evaluate_tflite
     from tfdistil.training.fit import fit
     cfg = Config.from_dict(winner["config"])
     run_dir = os.path.join(out, "best_run")

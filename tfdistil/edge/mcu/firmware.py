@@ -18,9 +18,9 @@ import os
 from tfdistil.data.vocab import Vocab
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.runfolder import vocab_beside
-from tfdistil.edge.c_vocab import c_vocabulary_source, c_string, c_vocabulary_layout, rank_order
-from tfdistil.edge.graph_rewrite import reorder_embedding_rows
-from tfdistil.edge.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
+from tfdistil.edge.mcu.c_vocab import c_vocabulary_source, c_string, c_vocabulary_layout, rank_order
+from tfdistil.edge.convert.graph_rewrite import reorder_embedding_rows
+from tfdistil.edge.host.evaluate import (TFLMRunner, check_vocab, read_manifest, read_model, smallest_arena,
                                     tflm_arena_used)
 
 # TFLite builtin op name -> MicroMutableOpResolver method.
@@ -220,7 +220,7 @@ def _measured_arena(path, margin):
     """(smallest arena that ran the flatbuffer at `path` in TFLM, arena with margin)."""
     from ai_edge_litert.interpreter import Interpreter
     from tflite_micro.python.tflite_micro import runtime
-    from tfdistil.edge.runtimes import feed_probe
+    from tfdistil.edge.host.runtimes import feed_probe
     with open(path, "rb") as f:
         model_bytes = f.read()
     names = [d["name"] for d in Interpreter(model_content=model_bytes).get_input_details()]
@@ -257,7 +257,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
     "fingerprint-ranks" (the hash alone; the model's embedding rows are put in hash order).
 
     With `head_lengths` (e.g. [16, 32, 64]) the kit runs an LSTM student token by token: the
-    model is split into a step model and heads (tfdistil.edge.stream_split), written beside the
+    model is split into a step model and heads (tfdistil.edge.convert.stream_split), written beside the
     C files as step.tflite and head_L{n}.tflite, and main_qemu.cc's per-token mode runs them."""
     model_bytes = read_model(model_path)
     manifest = read_manifest(model_path, model_bytes)
@@ -269,10 +269,10 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
         model_bytes = reorder_embedding_rows(model_bytes, rank_order(vocab))
     os.makedirs(out_dir, exist_ok=True)
     max_len = manifest.get("max_len") or TFLMRunner(model_bytes).max_len
-    from tfdistil.edge.export import op_list
+    from tfdistil.edge.convert.export import op_list
     parts = None
     if head_lengths:
-        from tfdistil.edge.stream_split import split
+        from tfdistil.edge.convert.stream_split import split
         parts = split(model_bytes, head_lengths)
         pieces = [("step.tflite", parts["step"])] + [(f"head_L{n}.tflite", b) for n, b in parts["heads"].items()]
         for name, data in pieces:
@@ -314,7 +314,7 @@ def write_firmware_kit(model_path, out_dir, arena_margin=1.1, head_lengths=None,
                      "const unsigned char* const g_head_models[] = {" +
                      ", ".join(f"g_head_L{n}" for n in parts["heads"]) + "};\n")
         per_token = f"""
-// Per-token mode (tfdistil/edge/stream_split.py): g_model is the step model, advanced once per
+// Per-token mode (tfdistil/edge/convert/stream_split.py): g_model is the step model, advanced once per
 // token; then the shortest head holding the sentence runs. Arenas measured per part in TFLM.
 #define TFDISTIL_PER_TOKEN 1
 constexpr int kHidden = {parts["hidden"]};                 // LSTM units per direction

@@ -5,7 +5,7 @@ printed probability may differ in its last digits while the decision does not; a
 decision differs is named with both probabilities and its margin, so a flip is explained, not
 averaged away. The x86 side is the same classify.py in this Python (ai-edge-litert, builtin
 kernels: the runtime tfdistil records accuracies with); the aarch64 side runs in the cached root
-of `tfdistil.edge.pi_root` under `QEMU_CPU` = the Pi's CPU.
+of `tfdistil.edge.host.pi_root` under `QEMU_CPU` = the Pi's CPU.
 """
 import json
 import os
@@ -16,10 +16,11 @@ import time
 import numpy as np
 
 from tfdistil.errors import UserError
+from tfdistil.files import REPO
 from tfdistil.runfolder import VOCAB, vocab_beside
-from tfdistil.edge.pi_root import PI_CPUS, VENVS, run_in_root
+from tfdistil.edge.host.pi_root import PI_CPUS, VENVS, run_in_root
 
-TFLITE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "tflite")
+TFLITE_DIR = os.path.join(REPO, "tflite")
 CLASSIFY = os.path.join(TFLITE_DIR, "classify.py")
 CLASSIFY_MANY = os.path.join(TFLITE_DIR, "classify_many.py")
 

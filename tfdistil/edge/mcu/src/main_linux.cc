@@ -1,5 +1,5 @@
 // main_linux.cc: a command-line classifier for Linux (a Raspberry Pi's 32-bit or 64-bit OS, or x86)
-// from a tfdistil firmware kit and TFLite Micro. Built by tfdistil/edge/mcu_build.py
+// from a tfdistil firmware kit and TFLite Micro. Built by tfdistil/edge/mcu/build.py
 // (`tfdistil bundle MODEL --target linux-armv7|linux-aarch64|linux-x86_64`), linked statically.
 //
 // Why TFLM on a Pi: 32-bit Raspberry Pi OS bookworm (Python 3.11) has no TFLite runtime on PyPI at

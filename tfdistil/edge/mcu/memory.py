@@ -2,14 +2,14 @@
 
 Flash is every section with bytes in the image (text, rodata, the tables, and .data's initial
 values); RAM is every section the linker placed in the board's RAM region (.data, .bss and the
-heap and stack the board's linker script reserves, see tfdistil.edge.mcu_boards).
+heap and stack the board's linker script reserves, see tfdistil.edge.mcu.boards).
 """
 import os
 import re
 import struct
 
 from tfdistil.errors import UserError
-from tfdistil.edge.mcu_boards import BOARDS
+from tfdistil.edge.mcu.boards import BOARDS
 
 def elf_layout(path):
     """({section: (address, size, flags, nobits)} of the loaded sections, {symbol: size}) of an ELF32 file."""

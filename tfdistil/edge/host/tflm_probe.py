@@ -1,6 +1,6 @@
 """Does a model allocate and run in TFLite Micro with an arena of N bytes?
 
-Run as `python -m tfdistil.edge.tflm_probe MODEL.tflite N INPUT_NAMES [explain]`; exit 0 = yes.
+Run as `python -m tfdistil.edge.host.tflm_probe MODEL.tflite N INPUT_NAMES [explain]`; exit 0 = yes.
 A process of its own because TFLM can crash (not raise) when the arena is too small. With
 `explain`, TFLM's own report of what failed stays on stderr.
 Imports only tflite_micro and numpy (through runtimes.feed_probe).
@@ -8,7 +8,7 @@ Imports only tflite_micro and numpy (through runtimes.feed_probe).
 import os
 import sys
 
-from tfdistil.edge.runtimes import feed_probe
+from tfdistil.edge.host.runtimes import feed_probe
 
 
 def main(path, size, names, explain=False):

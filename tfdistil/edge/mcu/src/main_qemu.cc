@@ -1,7 +1,7 @@
 // main_qemu.cc: run a tfdistil firmware kit on an emulated Cortex-M board and measure it.
 //
-// Built by tfdistil/edge/mcu_build.py with the kit (model_data, model_settings.h, vocab_data,
-// tokenizer) and TFLite Micro, run by tfdistil/edge/mcu.py as
+// Built by tfdistil/edge/mcu/build.py with the kit (model_data, model_settings.h, vocab_data,
+// tokenizer) and TFLite Micro, run by tfdistil/edge/mcu/run.py as
 //   qemu-system-arm -M mps2-an386 -nographic -semihosting -icount shift=6 -kernel firmware.elf
 //                   -append sentences.txt
 // It reads one sentence per line from that host file (fopen over semihosting: piping into
@@ -49,7 +49,7 @@ constexpr int kLineMax = 2048;  // the host refuses longer sentences rather than
 constexpr int kBaselineReads = 16;
 constexpr int kMaxOutputs = 64;  // classes; the tap copies at most this many int8 logits
 constexpr uint32_t kPaint = 0xA5C3E1F0u;
-// The stack is what the board's linker script reserved (tfdistil/edge/mcu_boards.py): paint most
+// The stack is what the board's linker script reserved (tfdistil/edge/mcu/boards.py): paint most
 // of it, before setup (AllocateTensors(), stdio) and again before every sentence.
 #ifndef TFDISTIL_PAINT_BYTES
 #define TFDISTIL_PAINT_BYTES (12 * 1024)
@@ -174,7 +174,7 @@ uint32_t StackUsed(uintptr_t bottom, uintptr_t reference, bool* overflow) {
   return static_cast<uint32_t>(reference - reinterpret_cast<uintptr_t>(p));
 }
 #else
-// The host build (tfdistil/edge/mcu_build.py's reference for the board) has no stack to
+// The host build (tfdistil/edge/mcu/build.py's reference for the board) has no stack to
 // measure: an x86 stack says nothing about a Cortex-M one. It reports 0.
 inline uintptr_t StackPointer() { return 0; }
 inline uintptr_t PaintStack(uint32_t) { return 0; }
@@ -286,7 +286,7 @@ bool Classify(tflite::MicroInterpreter& interpreter, int token_ids, int reverse_
 
 #ifdef TFDISTIL_PER_TOKEN
 // ---------------------------------------------------------------- per-token mode
-// The kit holds the model split in two (tfdistil/edge/stream_split.py): a step model whose
+// The kit holds the model split in two (tfdistil/edge/convert/stream_split.py): a step model whose
 // LSTMs advance one token per Invoke() (their state lives in variable tensors until Reset()),
 // and heads over 16/32/64... positions. Work follows the sentence: n steps, then the shortest
 // head that holds it. One arena, cut into the step's and each head's part.

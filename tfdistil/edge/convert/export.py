@@ -208,7 +208,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     model_bytes = to_tflite(twin, cfg.student, quantize, calibration)
     lstm_states = None
     if quantize == "int8" and cfg.student != "cnn" and fix_lstm_states:
-        from tfdistil.edge.lstm_state import LSTM_LAYERS, fix_lstm_state_quantization, lstm_cell_state_max
+        from tfdistil.edge.convert.lstm_state import LSTM_LAYERS, fix_lstm_state_quantization, lstm_cell_state_max
         kernels = {name: student.get_layer(name).get_weights()[0] for name in LSTM_LAYERS}
         model_bytes, lstm_states = fix_lstm_state_quantization(
             model_bytes, lstm_cell_state_max(student, calibration), kernels)
@@ -220,7 +220,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
     attention = None
     if quantize == "int8":
         assert_integer_only(model_bytes)
-        from tfdistil.edge.graph_rewrite import attention_padding, padding_warning
+        from tfdistil.edge.convert.graph_rewrite import attention_padding, padding_warning
         attention = attention_padding(model_bytes)
         if padding_warning(attention):
             warn(padding_warning(attention))
@@ -233,7 +233,7 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         atomic_write_bytes(out, model_bytes)
     except OSError as e:
         raise UserError(f"--out {out}: cannot write the model ({e.strerror})") from None
-    from tfdistil.edge.runtimes import known_runtimes
+    from tfdistil.edge.host.runtimes import known_runtimes
     runtimes, not_running = known_runtimes(out, model_bytes, [i["name"] for i in inputs], dynamic_length)
     for runtime, why in not_running.items():
         if runtime != "cortex-m4" and not (dynamic_length and runtime == "tflm"):  # said with tflm / asked for

@@ -7,7 +7,7 @@
 //
 // Instruction counter: under `-icount shift=S` QEMU's virtual clock advances exactly 2^S ns
 // per executed instruction, and the board's timers run on that clock, so a free-running timer
-// counts instructions. Which timer depends on the board (tfdistil/edge/mcu_boards.py sets
+// counts instructions. Which timer depends on the board (tfdistil/edge/mcu/boards.py sets
 // TFDISTIL_TIMER_KIND and TFDISTIL_TIMER_BASE):
 //   0: CMSDK APB timer 0 of the MPS2 boards (a 32-bit down-counter at 25 MHz: with S = 6 it
 //      ticks 1.6 times per instruction);

@@ -42,11 +42,11 @@ def probe_litert(model_bytes, input_names):
 
 
 def run_tflm_probe(model_path, arena_bytes, input_names, explain=False):
-    """`python -m tfdistil.edge.tflm_probe` in its own process (TFLM can crash, not raise). cwd: the
+    """`python -m tfdistil.edge.host.tflm_probe` in its own process (TFLM can crash, not raise). cwd: the
     folder holding the tfdistil package, so `-m` finds it even when not installed; hence the
     absolute model path."""
-    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    return subprocess.run([sys.executable, "-m", "tfdistil.edge.tflm_probe", os.path.abspath(model_path),
+    from tfdistil.files import REPO as package_parent  # the folder holding tfdistil/
+    return subprocess.run([sys.executable, "-m", "tfdistil.edge.host.tflm_probe", os.path.abspath(model_path),
                            str(arena_bytes), ",".join(input_names), *(["explain"] if explain else [])],
                           capture_output=True, text=True, cwd=package_parent)
 
@@ -84,7 +84,7 @@ def probe_inputs(names, max_len):
 
 def feed_probe(it, names):
     """Set a TFLM interpreter's inputs to `probe_inputs`; any other input (a per-token step or
-    head input of tfdistil.edge.stream_split, where any values do) is filled with 2s / 0s."""
+    head input of tfdistil.edge.convert.stream_split, where any values do) is filled with 2s / 0s."""
     import numpy as np
     for i, x in enumerate(probe_inputs(names, int(it.get_input_details(0)["shape"][1]))):
         if x is None:

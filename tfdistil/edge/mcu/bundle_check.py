@@ -14,13 +14,13 @@ import numpy as np
 
 from tfdistil.data.splits import read_tsv
 from tfdistil.data.vocab import Vocab
-from tfdistil.edge.bundle import build_bundle, run_bundle
-from tfdistil.edge.evaluate import read_model
+from tfdistil.edge.mcu.bundle import build_bundle, run_bundle
+from tfdistil.edge.host.evaluate import read_model
 from tfdistil.runfolder import vocab_beside
 
 
 def host_tflm(model_path, sentences):
-    from tfdistil.edge.mcu import host_reference
+    from tfdistil.edge.mcu.run import host_reference
     vocab = Vocab.load(vocab_beside(model_path))
     return host_reference(read_model(model_path), vocab, sentences)
 

@@ -2,8 +2,8 @@
 
 Why: 32-bit Raspberry Pi OS bookworm (Python 3.11) has no TFLite runtime on PyPI, and a Pi without
 Python packages still runs a static binary. The executable is the firmware kit
-(`tfdistil.edge.firmware`: model as a C array, vocabulary, C tokenizer, exact op resolver), the
-command-line main `mcu_src/main_linux.cc` and TFLite Micro compiled from the vendored sources by
+(`tfdistil.edge.mcu.firmware`: model as a C array, vocabulary, C tokenizer, exact op resolver), the
+command-line main `edge/mcu/src/main_linux.cc` and TFLite Micro compiled from the vendored sources by
 the firmware's own machinery (`mcu_build.tflm_library`, cached per compiler and flags), with
 Debian's cross compilers. `run_bundle` runs it under qemu user mode (or natively for x86_64).
 """
@@ -18,8 +18,8 @@ import numpy as np
 
 from tfdistil.errors import UserError
 from tfdistil.runfolder import CONFIG, vocab_beside
-from tfdistil.edge import mcu_build
-from tfdistil.edge.mcu_build import LINUX_TARGETS, MCU_SRC
+from tfdistil.edge.mcu import build as mcu_build
+from tfdistil.edge.mcu.build import LINUX_TARGETS, MCU_SRC
 
 BINARY = "classify"
 APT = {"linux-armv7": "gcc-arm-linux-gnueabihf g++-arm-linux-gnueabihf",
@@ -60,7 +60,7 @@ def find_tools(target):
 
 def check_inputs(model_path, target, out):
     """Everything that can be wrong before TensorFlow or a compiler runs: one UserError, nothing written."""
-    from tfdistil.edge.evaluate import read_model
+    from tfdistil.edge.host.evaluate import read_model
     from tfdistil.files import check_output_folder
     check_target(target)
     check_output_folder(out)
@@ -90,7 +90,7 @@ def compile_and_link(kit_dir, build_dir, exe, target, ops, log=None):
 
 def build_bundle(model_path, target, out, log=None):
     """Write OUT/classify (static, stripped) and OUT/bundle.json; OUT is made whole or not at all."""
-    from tfdistil.edge.firmware import write_firmware_kit
+    from tfdistil.edge.mcu.firmware import write_firmware_kit
     from tfdistil.files import atomic_write_json, open_partial, publish
     check_inputs(model_path, target, out)
     t0 = time.time()

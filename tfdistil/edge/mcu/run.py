@@ -1,7 +1,7 @@
 """Firmware on an emulated board: build a student's firmware, run a data split through it in
 QEMU, and measure what a microcontroller would need and do.
 
-`run_firmware()` writes the kit (`tfdistil.edge.firmware`), builds the ELF (`tfdistil.edge.mcu_build`),
+`run_firmware()` writes the kit (`tfdistil.edge.mcu.firmware`), builds the ELF (`tfdistil.edge.mcu.build`),
 feeds the split's sentences to the emulated Cortex-M over semihosting and returns:
 
 - accuracy on the split, and agreement with the host TFLM interpreter (`tflite-micro`):
@@ -13,7 +13,7 @@ feeds the split's sentences to the emulated Cortex-M over semihosting and return
   RAM (data + bss) with the arena, from the ELF and its linker map, plus the stack high-water
   mark and heap measured on the board;
 - instructions per sentence, exact: QEMU's `-icount` makes the board's timer count executed
-  instructions (see mcu_src/qemu_board.h). A time in ms follows only by assuming a clock and
+  instructions (see edge/mcu/src/qemu_board.h). A time in ms follows only by assuming a clock and
   one instruction per cycle, and is labelled as that estimate.
 """
 import hashlib
@@ -31,12 +31,12 @@ from tfdistil.data.splits import load_split
 from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
 from tfdistil.runfolder import TFLITE, vocab_beside
-from tfdistil.edge.mcu_boards import BOARDS, check_board
-from tfdistil.edge.mcu_build import build_firmware, build_host_reference, find_tools, tflm_source_dir
-from tfdistil.edge.mcu_cmsis import check_kernels
-from tfdistil.edge.mcu_counts import _stats, instruction_counts, op_instructions
-from tfdistil.edge.mcu_memory import firmware_memory
-from tfdistil.edge.evaluate import _feeds, check_vocab, read_manifest, read_model
+from tfdistil.edge.mcu.boards import BOARDS, check_board
+from tfdistil.edge.mcu.build import build_firmware, build_host_reference, find_tools, tflm_source_dir
+from tfdistil.edge.mcu.cmsis import check_kernels
+from tfdistil.edge.mcu.counts import _stats, instruction_counts, op_instructions
+from tfdistil.edge.mcu.memory import firmware_memory
+from tfdistil.edge.host.evaluate import _feeds, check_vocab, read_manifest, read_model
 
 ESTIMATE_CLOCK_HZ = 64_000_000  # nRF52840 (Arduino Nano 33 BLE)
 # No line from the board for this long: it hangs (a failed TFLM DCHECK prints "HALTED" and spins,
@@ -62,7 +62,7 @@ def check_inputs(model_path, board, kernels="cmsis-nn"):
 
 def host_reference_per_token(parts, max_len, vocab, sentences):
     """host_reference() for the per-token kit: the split model run step by step in host TFLM."""
-    from tfdistil.edge.stream_split import PerTokenTFLM
+    from tfdistil.edge.convert.stream_split import PerTokenTFLM
     runner = PerTokenTFLM(parts, preserve_all_tensors=True)
     ids = vocab.encode_batch(sentences, max_len)
     bits, raw = [], []
@@ -226,13 +226,13 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     """Build, run and measure the firmware of a converted model over a split (see module doc).
 
     `kernels`: "reference" (TFLM's portable kernels) or "cmsis-nn" (Arm's optimized ones for the
-    ops that have them, tfdistil.edge.mcu_cmsis). The arena is sized on the board: the kit's,
+    ops that have them, tfdistil.edge.mcu.cmsis). The arena is sized on the board: the kit's,
     then larger (ARENA_PERCENTS) until AllocateTensors() succeeds there.
 
-    `head_lengths`: run an LSTM student token by token (see tfdistil.edge.stream_split).
+    `head_lengths`: run an LSTM student token by token (see tfdistil.edge.convert.stream_split).
     `vocab_layout`: the C word table, "strings", "fingerprints" or "fingerprint-ranks"
     (edge.c_vocab.c_vocabulary_layout)."""
-    from tfdistil.edge.firmware import write_firmware_kit
+    from tfdistil.edge.mcu.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board, kernels)
     model_bytes = read_model(model_path)
@@ -255,7 +255,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
         t_build = time.time()
         log(f"host: {len(s)} {split} sentences through the host TFLM interpreter (tflite-micro package)")
         if head_lengths:
-            from tfdistil.edge.stream_split import split as split_model
+            from tfdistil.edge.convert.stream_split import split as split_model
             host = host_reference_per_token(split_model(model_bytes, head_lengths), kit["max_len"], vocab,
                                             s.sentences)
         else:
@@ -352,7 +352,7 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
                     "the tflite-micro package above is built from another TFLM commit"},
         "flash": memory["flash"],
         "board_memory": {"flash_bytes": memory["board_flash_bytes"], "ram_bytes": memory["board_ram_bytes"],
-                         "what": "the regions the board's linker script gives the firmware (tfdistil/edge/mcu_boards.py)"},
+                         "what": "the regions the board's linker script gives the firmware (tfdistil/edge/mcu/boards.py)"},
         "ram": {**memory["ram"], "arena_used_on_board": ready["arena_used"],
                 "arena_percent_of_kit": build["arena_percent"], "arena_percents_failed": build["arena_percents_failed"],
                 "stack_high_water_bytes": {"setup": end["setup_stack_bytes"],

@@ -1,5 +1,5 @@
 /* tfdistil_lstm_step_s8.c: arm_nn_lstm_step_s8 for the firmware's CMSIS-NN build, in place of
- * CMSIS-NN's Source/NNSupportFunctions/arm_nn_lstm_step_s8.c (tfdistil/edge/mcu_cmsis.py swaps
+ * CMSIS-NN's Source/NNSupportFunctions/arm_nn_lstm_step_s8.c (tfdistil/edge/mcu/cmsis.py swaps
  * the file). Same integers, less work, on cores with the DSP extension and no Helium (Cortex-M4,
  * M7, M33):
  *   - CMSIS-NN computes each gate as two matrix-vector products (input, then hidden state), each

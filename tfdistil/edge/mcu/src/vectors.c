@@ -1,5 +1,5 @@
 // Cortex-M vector table and reset handler for the emulated boards, placed by the linker script
-// of tfdistil/edge/mcu_boards.py (.vectors first, where the core fetches the table at reset).
+// of tfdistil/edge/mcu/boards.py (.vectors first, where the core fetches the table at reset).
 //
 // Word 0 is the initial stack pointer (top of the stack the linker reserved in RAM), word 1
 // the reset handler below. newlib's own `_start` (rdimon crt0) is not used: it asks the host

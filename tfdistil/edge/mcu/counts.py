@@ -1,4 +1,4 @@
-"""Timer ticks from the board -> instructions (see mcu_src/qemu_board.h): per sentence and step,
+"""Timer ticks from the board -> instructions (see edge/mcu/src/qemu_board.h): per sentence and step,
 and, for a build with -DTFDISTIL_PROFILE_OPS, per op type."""
 import numpy as np
 

@@ -1,7 +1,7 @@
 """Build a student's firmware for an emulated Cortex-M board, and say what its flash and RAM hold.
 
-The firmware is the kit `tfdistil.edge.firmware.write_firmware_kit` writes, the measuring main in
-`mcu_src/` and a TFLite Micro library compiled with Debian's arm-none-eabi-gcc from the
+The firmware is the kit `tfdistil.edge.mcu.firmware.write_firmware_kit` writes, the measuring main in
+`edge/mcu/src/` and a TFLite Micro library compiled with Debian's arm-none-eabi-gcc from the
 vendored tree (`<repo>/../shared/vendor/tflite-micro`, or `TFDISTIL_TFLM_SRC`). Compiling all
 of TFLM takes 16 min of CPU here, so only the core and the kernels of the model's ops are
 compiled, each object once: objects are cached under the hash of the compiler, the flags and
@@ -20,10 +20,10 @@ import time
 
 from tfdistil.errors import UserError
 from tfdistil.files import REPO, tree_sha256 as _tree_digest  # mcu_cmsis needs them too: below both
-from tfdistil.edge import mcu_cmsis
-from tfdistil.edge.mcu_boards import BOARDS, board_defines, link_flags, overflow_message
+from tfdistil.edge.mcu import cmsis as mcu_cmsis
+from tfdistil.edge.mcu.boards import BOARDS, board_defines, link_flags, overflow_message
 
-MCU_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src")
+MCU_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
 APT_PACKAGES = "gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib qemu-system-arm"
 TOOLS = {"gcc": "arm-none-eabi-gcc", "g++": "arm-none-eabi-g++", "ar": "arm-none-eabi-ar", "qemu": "qemu-system-arm"}
 
@@ -32,7 +32,7 @@ TOOLS = {"gcc": "arm-none-eabi-gcc", "g++": "arm-none-eabi-g++", "ar": "arm-none
 HOST = "host"
 HOST_TOOLS = {"gcc": "gcc", "g++": "g++", "ar": "ar"}
 HOST_ARENA_BYTES = 8 * 1024 * 1024  # 64-bit bookkeeping needs more than the board's arena
-# Linux targets of `tfdistil bundle` (tfdistil/edge/bundle.py): Debian's cross compilers (tool
+# Linux targets of `tfdistil bundle` (tfdistil/edge/mcu/bundle.py): Debian's cross compilers (tool
 # prefix) with their default flags; linux-x86_64 is this machine's gcc, so it shares HOST's objects.
 LINUX_TARGETS = {"linux-armv7": "arm-linux-gnueabihf-", "linux-aarch64": "aarch64-linux-gnu-", "linux-x86_64": ""}
 TARGET_FLAGS = {**{name: b["cpu_flags"] for name, b in BOARDS.items()}, HOST: [], **{t: [] for t in LINUX_TARGETS}}
@@ -176,7 +176,7 @@ def _units(ops, board, tools, src, kernels):
 
 def tflm_library(ops, board, tools, src, jobs=None, log=None, kernels="reference"):
     """Path of a cached libtflm.a with the core and the kernels of `ops` (`kernels`: "reference",
-    or "cmsis-nn" as in tfdistil.edge.mcu_cmsis), building what is missing with `jobs` compiler
+    or "cmsis-nn" as in tfdistil.edge.mcu.cmsis), building what is missing with `jobs` compiler
     processes (default 2, or $TFDISTIL_JOBS). Returns (path, info)."""
     jobs = jobs or int(os.environ.get("TFDISTIL_JOBS", "2"))
     units, lib_key = _units(ops, board, tools, src, kernels)
@@ -236,7 +236,7 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     app = [(os.path.join(kit_dir, "model_data.cpp"), True), (os.path.join(kit_dir, "vocab_data.c"), False),
            (os.path.join(kit_dir, "tokenizer.c"), False), (os.path.join(MCU_SRC, "main_qemu.cc"), True),
            (os.path.join(MCU_SRC, "vectors.c"), False)]
-    if kernels == "cmsis-nn":  # CMSIS-NN plus tfdistil's exact fast invokes (mcu_src/fast_ops.cc)
+    if kernels == "cmsis-nn":  # CMSIS-NN plus tfdistil's exact fast invokes (edge/mcu/src/fast_ops.cc)
         app.append((os.path.join(MCU_SRC, "fast_ops.cc"), True))
         defines = (*defines, "-DTFDISTIL_FAST_OPS")
     objects = []

@@ -30,7 +30,7 @@ TABLES = "Source/NNSupportFunctions/arm_nntables.c"  # the LSTM's sigmoid/tanh t
 # CMSIS-NN sources the firmware compiles from tfdistil's own file instead (same function, same
 # integers, less work: see the file's header).
 REPLACED = {"Source/NNSupportFunctions/arm_nn_lstm_step_s8.c":
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "mcu_src", "tfdistil_lstm_step_s8.c")}
+            os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", "tfdistil_lstm_step_s8.c")}
 
 _STATE = """  cmsis_buffers.cell_state = reinterpret_cast<int16_t*>(buffers.buffer2);
 """

@@ -1,5 +1,5 @@
 // fast_ops.cc: exact fast paths for the int8 ops of the students' attention heads, for the
-// firmware built with `--kernels cmsis-nn` (tfdistil/edge/mcu_build.py defines TFDISTIL_FAST_OPS).
+// firmware built with `--kernels cmsis-nn` (tfdistil/edge/mcu/build.py defines TFDISTIL_FAST_OPS).
 //
 // Each op keeps the registration TFLM (or CMSIS-NN) gives it — init and prepare run as usual and
 // fill the kernel's own OpData — and only its invoke is replaced, by one that computes the same

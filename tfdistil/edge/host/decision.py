@@ -1,7 +1,7 @@
 """The decision at the boundary, and how many sentences sit next to it.
 
 Rule (the same in tflite/classify.py, the library's evaluators, the C runner
-`mcu_src/main_linux.cc`, the measuring firmware `mcu_src/main_qemu.cc` and
+`edge/mcu/src/main_linux.cc`, the measuring firmware `edge/mcu/src/main_qemu.cc` and
 `firmware_notes/main_example.cc`): the label is the FIRST index of the largest float32 logit.
 Equal logits - equal int8 outputs, p exactly 0.5 for two classes - go to the lowest class index,
 as numpy's argmax does. For two classes this is `p(class 1) > 0.5`, never `>=`.

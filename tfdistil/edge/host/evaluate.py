@@ -121,7 +121,7 @@ class LiteRTRunner:
             raise UserError(f"LiteRT cannot load the model: {str(e).splitlines()[0]}") from None
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
-        from tfdistil.edge.runtimes import is_dynamic_length
+        from tfdistil.edge.host.runtimes import is_dynamic_length
         # A dynamic-length flatbuffer runs each sentence at its own length (padding never changes
         # an output, so only the work changes); `max_len` is then the cap a sentence is cut to.
         self.dynamic = is_dynamic_length(self.inputs)
@@ -169,7 +169,7 @@ class TFLMRunner:
     def __init__(self, model_bytes, arena_size=256 * 1024):
         import tflite_micro
         from ai_edge_litert.interpreter import Interpreter
-        from tfdistil.edge.runtimes import NO_RESIZING, is_dynamic_length
+        from tfdistil.edge.host.runtimes import NO_RESIZING, is_dynamic_length
         if is_dynamic_length(Interpreter(model_content=model_bytes).get_input_details()):
             raise UserError(f"this model does not run in TFLite Micro ({NO_RESIZING})")
         self.model_bytes = model_bytes
@@ -228,7 +228,7 @@ def smallest_arena(model_path, input_names, used_bytes, step=64):
 
 
 def _arena_ok(model_path, size, input_names):
-    from tfdistil.edge.runtimes import run_tflm_probe
+    from tfdistil.edge.host.runtimes import run_tflm_probe
     return run_tflm_probe(model_path, size, input_names).returncode == 0
 
 
