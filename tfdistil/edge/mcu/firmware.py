@@ -197,16 +197,8 @@ void tfdistil_reverse_index(int n, int max_len, int32_t* reverse_index) {
 def check_kit_folder(path, overwrite, flag):
     """Refuse, before any work, a kit or build folder tfdistil must not write (one UserError): a
     new or empty folder is fine, one tfdistil made only with `overwrite`, any other never."""
-    from tfdistil.files import check_writable, is_ours
-    from tfdistil.errors import UserError
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UserError(f"{flag} {path}: is a file, not a folder")
-    if os.path.isdir(path) and os.listdir(path):
-        if not is_ours(path):
-            raise UserError(f"{flag} {path}: folder exists and was not made by tfdistil; choose another {flag}")
-        if not overwrite:
-            raise UserError(f"{flag} {path}: holds files tfdistil made earlier; pass --overwrite to replace them")
-    check_writable(path, flag, folder=True)
+    from tfdistil.files import check_output_folder
+    check_output_folder(path, overwrite, flag)
 
 
 def _bytes_array(data, per_line=16):
