@@ -209,3 +209,20 @@ def test_dry_run_prints_the_plan_with_estimates_and_the_cuts(tiny_task, tmp_path
     assert names[:4] == ["splits", "teacher", "logits", "transfer"] and "checks" in names and "test" in names
     assert plan["estimated_minutes"] <= 6 and plan["cuts"], plan
     assert "cut to fit --time-budget" in proc.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])
+def test_a_run_published_before_its_stage_was_recorded_counts_as_finished(tmp_path, student):
+    """A kill after fit publishes runs/NAME-sSEED but before the stage is recorded: the rerun must
+    take that run, not refuse its folder. (CI found the CNN's tuple field compared to a list.)"""
+    from tfdistil.config import Config
+    from tfdistil.distil.steps import finished
+    from tfdistil.files import atomic_write_json
+    from tfdistil.runfolder import CONFIG, METRICS
+    cfg = Config(student=student, seed=1, teacher_logits="x.npy")
+    run = tmp_path / "run"
+    run.mkdir()
+    atomic_write_json(str(run / CONFIG), cfg.to_dict())
+    atomic_write_json(str(run / METRICS), {"dev_accuracy": 0.5})
+    assert finished(str(run), cfg) == {"dev_accuracy": 0.5}
+    assert finished(str(run), Config.from_dict({**cfg.to_dict(), "seed": 2})) is None

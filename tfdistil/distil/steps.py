@@ -237,10 +237,11 @@ def finished(run, cfg):
     try:
         with open(os.path.join(run, METRICS), encoding="utf-8") as f:
             metrics = json.load(f)
-        done = Config.load(os.path.join(run, CONFIG)).to_dict()
+        done = json.loads(json.dumps(Config.load(os.path.join(run, CONFIG)).to_dict()))
     except (OSError, ValueError, UserError):
         return None
     ignore = ("vocab_size", "num_classes", "teacher_logits", "distill")
+    # both sides through JSON: a tuple field (the CNN's kernel_sizes) must compare equal to its list
     same = all(done.get(k) == v for k, v in json.loads(json.dumps(cfg.to_dict())).items() if k not in ignore)
     return metrics if same else None
 
