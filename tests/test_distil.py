@@ -226,3 +226,17 @@ def test_a_run_published_before_its_stage_was_recorded_counts_as_finished(tmp_pa
     atomic_write_json(str(run / METRICS), {"dev_accuracy": 0.5})
     assert finished(str(run), cfg) == {"dev_accuracy": 0.5}
     assert finished(str(run), Config.from_dict({**cfg.to_dict(), "seed": 2})) is None
+
+
+def test_a_resumed_run_keeps_its_eta():
+    """Resumed after the teacher (cached, 40 min estimated): the next stage is still estimated at its
+    own 50 min, not ~0, and the speed learnt afterwards comes from stages run now."""
+    from tfdistil.distil.plan import Clock
+    clock = Clock([("teacher", 2400), ("logits", 3000), ("transfer", 6000)])
+    clock.cached("teacher")
+    minutes, _ = clock.start("logits", 0)
+    assert minutes == pytest.approx(50)
+    clock.done("logits", 6000)  # twice as slow as estimated
+    minutes, eta = clock.start("transfer", 0)
+    assert minutes == pytest.approx(200)
+    assert eta == time.strftime("%H:%M", time.localtime(12000))

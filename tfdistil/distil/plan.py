@@ -147,3 +147,29 @@ def describe(plan, cuts=()):
     lines.append(f"  {'total':<22} ~{total / 60:6.1f} min (estimates for 2 CPU cores)")
     lines += [f"  cut to fit --time-budget: {c}" for c in cuts]
     return "\n".join(lines)
+
+
+class Clock:
+    """The ETA `distil` prints before each stage: the plan's estimates scaled by how fast this machine
+    has been so far (actual / estimated seconds of the stages this process ran). A stage found cached
+    on resume took no time now, so it teaches nothing about speed: counting its estimate (with no
+    seconds beside it) once made a resumed run's ETA collapse to ~0."""
+
+    def __init__(self, estimates):
+        self.estimates, self.spent, self.estimated_done, self.finished = dict(estimates), 0.0, 0.0, set()
+
+    def cached(self, name):
+        self.finished.add(name)
+
+    def start(self, name, now):
+        """(this stage's minutes, "HH:MM" when everything should be done)."""
+        import time
+        speed = self.spent / self.estimated_done if self.estimated_done > 60 else 1.0
+        remaining = sum(v for k, v in self.estimates.items() if k not in self.finished)
+        eta = time.strftime("%H:%M", time.localtime(now + remaining * speed))
+        return self.estimates.get(name, 60) * speed / 60, eta
+
+    def done(self, name, seconds):
+        self.finished.add(name)
+        self.spent += seconds
+        self.estimated_done += self.estimates.get(name, 60)

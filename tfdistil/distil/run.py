@@ -104,7 +104,7 @@ def distil(o, log=print, dry_run=False):
         log(f"  cut to fit --time-budget: {c}")
     c = Context(o, log)
     estimates = dict(plan)
-    clock = {"start": time.time(), "estimated_done": 0.0, "spent": 0.0}
+    clock = P.Clock(plan)
 
     def stage(name, group, deps, fn):
         key = _key(o, group, deps)
@@ -114,22 +114,19 @@ def distil(o, log=print, dry_run=False):
                 saved = json.load(f)
             if saved.get("key") == key:
                 c.results[name], c.keys[name], c.seconds[name] = saved["result"], key, saved.get("seconds", 0)
-                clock["estimated_done"] += estimates.get(name, 0)
+                clock.cached(name)
                 log(f"[{name}] done before (cached)")
                 return saved["result"]
         est = estimates.get(name, 60)
-        remaining = sum(v for k, v in estimates.items() if k not in c.results)
-        speed = clock["spent"] / clock["estimated_done"] if clock["estimated_done"] > 60 else 1.0
-        eta = time.strftime("%H:%M", time.localtime(time.time() + remaining * speed))
-        log(f"[{name}] starting: ~{est * speed / 60:.1f} min; everything done by ~{eta} (estimate)")
+        minutes, eta = clock.start(name, time.time())
+        log(f"[{name}] starting: ~{minutes:.1f} min; everything done by ~{eta} (estimate)")
         t0 = time.time()
         c.keys[name] = key
         result = fn()
         seconds = round(time.time() - t0, 1)
         atomic_write_json(path, {"key": key, "result": result, "seconds": seconds, "estimated_seconds": round(est)})
         c.results[name], c.seconds[name] = result, seconds
-        clock["spent"] += seconds
-        clock["estimated_done"] += est
+        clock.done(name, seconds)
         log(f"[{name}] done in {seconds / 60:.1f} min")
         return result
 
