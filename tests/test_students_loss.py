@@ -72,3 +72,40 @@ def test_distillation_loss_by_hand():
     assert float(distillation_loss(labels, None, student)) == pytest.approx(ce, rel=1e-5)
     kl = float(distillation_loss(labels, teacher, teacher, alpha=0.0, kind="kl", temperature=2.0))
     assert kl == pytest.approx(0.0, abs=1e-6)
+
+
+def test_disagreement_weighted_soft_term_by_hand():
+    """disagree=2: row weights 1 + 2 x TV(p_teacher, p_student), normalised to mean 1; 0 is the plain loss."""
+    from tfdistil.training.distill import distillation_loss
+    labels = np.array([1, 0], np.int32)
+    student = np.array([[0.5, 1.5], [2.0, -1.0]], np.float32)
+    teacher = np.array([[-1.0, 2.0], [-1.0, 2.0]], np.float32)  # row 1: teacher and student disagree
+    softmax = lambda z: np.exp(z) / np.exp(z).sum(-1, keepdims=True)  # noqa: E731
+    tv = 0.5 * np.abs(softmax(teacher) - softmax(student)).sum(-1)
+    w = 1 + 2 * tv
+    w = w / w.mean()
+    rows = ((teacher - student) ** 2).mean(-1)
+    ce = float(distillation_loss(labels, None, student))
+    got = float(distillation_loss(labels, teacher, student, alpha=0.3, disagree=2.0))
+    assert got == pytest.approx(0.3 * ce + 0.7 * (rows * w).mean(), rel=1e-5)
+    assert w[1] > 1.4 * w[0]  # the disagreeing row counts for more
+    plain = float(distillation_loss(labels, teacher, student, alpha=0.3))
+    assert plain == pytest.approx(0.3 * ce + 0.7 * rows.mean(), rel=1e-5) and got != pytest.approx(plain)
+    # the weights carry no gradient: d(loss)/d(student) equals the fixed-weight MSE's
+    import tensorflow as tf
+    s = tf.Variable(student)
+    with tf.GradientTape() as tape:
+        loss = distillation_loss(labels, teacher, s, alpha=0.0, disagree=2.0)
+    grad = tape.gradient(loss, s).numpy()
+    expected = -2 * (teacher - student) / 2 * w[:, None] / 2  # d/ds mean_rows(w * mean_cols((t-s)^2))
+    np.testing.assert_allclose(grad, expected, rtol=1e-4)
+
+
+def test_disagree_weight_is_checked_and_reaches_the_trainer():
+    from tfdistil.config import Config
+    from tfdistil.errors import UserError
+    with pytest.raises(UserError, match="disagree_weight"):
+        Config(disagree_weight=-1)
+    from tfdistil.search.tuner import student_model
+    model = student_model(Config(student="cnn", vocab_size=50, distill=True, disagree_weight=1.5))
+    assert model.disagree == 1.5

@@ -56,6 +56,10 @@ class Config:
     alpha: float = 0.5
     distill_loss: str = "mse"            # mse | kl (temperature-scaled KL, Hinton et al.)
     temperature: float = 1.0
+    # > 0: each row's soft term is weighted by 1 + this x how far apart teacher and student are on it
+    # (total variation of their softmaxes, 0..1; weights renormalised to mean 1 in the batch): more of
+    # the gradient goes where the student does not yet read the sentence as the teacher does
+    disagree_weight: float = 0.0
     teacher_logits: str = ""             # path of the npz cache; "" = the shipped SST-2 cache
     train_limit: int = 0                 # 0 = all training rows (tests use small slices)
     # With min_freq 1 every training word is in the vocabulary, so the <unk> row would never
@@ -98,6 +102,8 @@ class Config:
                             f"{', '.join(str(getattr(self, n)) for n in bad)}")
         if not 0.0 < self.gamma <= 1.0:
             raise UserError(f"gamma (the per-epoch learning-rate decay) must be in (0, 1], got {self.gamma}")
+        if self.disagree_weight < 0:
+            raise UserError(f"disagree_weight must be 0 (off) or positive, got {self.disagree_weight}")
         if not 0.0 <= self.ema < 1.0:
             raise UserError(f"ema (the weight average's momentum per step) must be in [0, 1), got {self.ema}")
         if not 0.0 <= self.dropout < 1.0:

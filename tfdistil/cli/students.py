@@ -18,6 +18,8 @@ def _students():
 @click.option("--alpha", type=float, default=None, help="Weight of the label cross-entropy (default 0.5).")
 @click.option("--loss", "distill_loss", type=click.Choice(["mse", "kl"]), default=None, help="Soft-target loss (default mse).")
 @click.option("--temperature", type=float, default=None, help="Temperature for --loss kl.")
+@click.option("--disagree-weight", type=float, default=None,
+              help="Weight each row's soft term by 1 + this x teacher-student disagreement (default 0: off).")
 @click.option("--teacher-logits", default=None, help="Teacher logits cache (.npz); default: the shipped SST-2 cache.")
 @click.option("--epochs", type=int, default=None, help="Default 20.")
 @click.option("--batch-size", type=int, default=None, help="Default 32.")

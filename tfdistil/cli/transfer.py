@@ -98,6 +98,8 @@ def teacher_shards(teacher_dir, data, augmented, include_train, limit, train_log
 @click.option("--alpha", type=float, default=None, help="Weight of the label CE on labelled rows (default 0.5).")
 @click.option("--loss", "distill_loss", type=click.Choice(["mse", "kl"]), default=None, help="Soft-target loss.")
 @click.option("--temperature", type=float, default=None, help="Temperature for --loss kl.")
+@click.option("--disagree-weight", type=float, default=None,
+              help="Weight each row's soft term by 1 + this x teacher-student disagreement (default 0: off).")
 @click.option("--epochs", type=int, default=None, help="Default 20.")
 @click.option("--batch-size", type=int, default=None, help="Default 32.")
 @click.option("--lr", type=float, default=None, help="Adam learning rate (default 1e-3), x0.9 per epoch.")

@@ -43,7 +43,7 @@ def student_model(cfg):
     from tfdistil.training.distill import Distiller
     from tfdistil.students.builders import build_student
     return Distiller(build_student(cfg), alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,
-                     temperature=cfg.temperature)
+                     temperature=cfg.temperature, disagree=cfg.disagree_weight)
 
 
 def train_trial(cfg, enc, teacher_logits, run_dir, log):

@@ -87,7 +87,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
     check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
     model = Distiller(student, alpha=cfg.alpha if cfg.distill else 1.0, kind=cfg.distill_loss,
-                      temperature=cfg.temperature)
+                      temperature=cfg.temperature, disagree=cfg.disagree_weight)
     batches = StudentBatches(cfg.student, train_ids, train.labels, teacher_logits, cfg.batch_size, cfg.seed,
                              cfg.word_dropout)
 

@@ -27,7 +27,8 @@ from tfdistil.transfer.shards import shard_files
 from tfdistil.transfer.stream import stream_dataset
 
 
-def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, kind="mse", temperature=1.0):
+def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, kind="mse", temperature=1.0,
+                             disagree=0.0):
     """distill.distillation_loss where rows labelled -1 (augmented) contribute only the soft term.
 
     CE is averaged over the labelled rows of the batch (0 when there are none),
@@ -44,7 +45,8 @@ def masked_distillation_loss(labels, teacher_logits, student_logits, alpha=0.5, 
     if alpha == 1.0:
         return ce
     # alpha=0 makes distillation_loss return its soft term alone: the same MSE / KL math.
-    soft = distillation_loss(safe, teacher_logits, student_logits, alpha=0.0, kind=kind, temperature=temperature)
+    soft = distillation_loss(safe, teacher_logits, student_logits, alpha=0.0, kind=kind, temperature=temperature,
+                             disagree=disagree)
     return alpha * ce + (1.0 - alpha) * soft
 
 
@@ -56,7 +58,7 @@ def _stream_distiller():
 
         def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
             return masked_distillation_loss(y["label"], y["teacher_logits"], y_pred,
-                                            self.alpha, self.kind, self.temperature)
+                                            self.alpha, self.kind, self.temperature, self.disagree)
 
     return StreamDistiller
 
@@ -106,7 +108,8 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
         init_student_embeddings(student, vocab, cfg.embed_init, log)
     # best + last weights and Adam's two moments at 4 bytes a parameter, one spare copy while renaming
     check_free_space(partial, 6 * 4 * student.count_params() + (1 << 20), "training this student")
-    model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature)
+    model = _stream_distiller()(student, alpha=cfg.alpha, kind=cfg.distill_loss, temperature=cfg.temperature,
+                                disagree=cfg.disagree_weight)
 
     def epoch_data(epoch):  # shuffled from (seed, epoch): a resumed run replays the same order
         ds, _ = stream_dataset(shards_dir, vocab, cfg.student, cfg.batch_size, shuffle_buffer,
