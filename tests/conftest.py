@@ -10,13 +10,39 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TFDISTIL_DATA"] = DATA
 
 
+# Commands that never load the teacher (Keras 2, tf_keras) run inside the test worker, which has
+# TensorFlow loaded already: a fresh process would spend ~5 s importing it for each call. The same
+# click command, parser, error wrapper and exit codes run either way; the kill tests, the teacher's
+# commands and every "exits before TensorFlow is imported" check keep their own processes.
+IN_PROCESS = {"fit", "evaluate", "predict", "convert", "evaluate-tflite", "firmware", "fit-stream", "bundle"}
+
+
 def run_cli(*args, check=True, env=None):
-    """The real `tfdistil` CLI in its own process (needed for the Keras 2 teacher)."""
-    proc = subprocess.run([sys.executable, "-m", "tfdistil", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=ROOT)
+    """The real `tfdistil` CLI: in this process for the student-side commands (see IN_PROCESS), in a
+    process of its own otherwise, or always with TFDISTIL_TEST_SUBPROCESS=1."""
+    args = [str(a) for a in args]
+    if args and args[0] in IN_PROCESS and env is None and os.environ.get("TFDISTIL_TEST_SUBPROCESS") != "1":
+        proc = _run_in_process(args)
+    else:
+        proc = subprocess.run([sys.executable, "-m", "tfdistil", *args], capture_output=True, text=True,
+                              env={**os.environ, **(env or {})}, cwd=ROOT)
     if check and proc.returncode != 0:
-        raise AssertionError(f"tfdistil {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"tfdistil {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return proc
+
+
+def _run_in_process(args):
+    from click.testing import CliRunner
+    from tfdistil.cli import main
+    here = os.getcwd()
+    os.chdir(ROOT)  # as the subprocess would run
+    try:
+        result = CliRunner().invoke(main, args, prog_name="tfdistil", catch_exceptions=True)
+    finally:
+        os.chdir(here)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a crash the CLI did not turn into a message: show its traceback
+    return subprocess.CompletedProcess(["tfdistil", *args], result.exit_code, result.stdout, result.stderr)
 
 
 @pytest.fixture(scope="session")

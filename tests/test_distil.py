@@ -109,9 +109,12 @@ def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninte
     out, _ = uninterrupted
     again = run_cli(*tiny_args(tiny_task, tiny_bert, out))
     assert again.stderr.count("done before (cached)") == len(os.listdir(os.path.join(out, "stages")))
-    # a changed choice would need test again: refused, one line, exit 2
+    # a changed choice would need test again: refused at once (before anything trains), one line, exit 2
+    stages = sorted(os.listdir(os.path.join(out, "stages")))
     changed = run_cli(*tiny_args(tiny_task, tiny_bert, out, seeds=3), check=False)
-    assert changed.returncode == 2 and "test was already read once" in changed.stderr.strip().splitlines()[-1]
+    line = changed.stderr.strip().splitlines()[-1]
+    assert changed.returncode == 2 and "test was already read once" in line and "--seeds changed" in line
+    assert len(changed.stderr.strip().splitlines()) == 1 and sorted(os.listdir(os.path.join(out, "stages"))) == stages
 
 
 def test_sigkill_at_three_random_moments_then_the_same_chosen_model(uninterrupted, tiny_task, tiny_bert, tmp_path):
@@ -240,3 +243,17 @@ def test_a_resumed_run_keeps_its_eta():
     minutes, eta = clock.start("transfer", 0)
     assert minutes == pytest.approx(200)
     assert eta == time.strftime("%H:%M", time.localtime(12000))
+
+
+def test_only_choice_making_options_count_as_a_change_after_the_test_read(tmp_path):
+    from tfdistil.distil.options import DistilOptions as Options, changed_since_test_read, choice_options
+    o = Options(train="t.csv", out=str(tmp_path), target="cortex-m4", flash=262144)
+    record = str(tmp_path / "test_read.json")
+    assert changed_since_test_read(o, record) == []  # no read yet
+    with open(record, "w", encoding="utf-8") as f:
+        json.dump({"purpose": "x", "choice": choice_options(o)}, f)
+    assert changed_since_test_read(o, record) == []
+    faster = Options(**{**o.to_dict(), "workers": 8, "engine": "ray", "board_limit": 3, "time_budget": 60.0})
+    assert changed_since_test_read(faster, record) == []
+    other = Options(**{**o.to_dict(), "seeds": 5, "students": ["cnn"]})
+    assert changed_since_test_read(other, record) == ["seeds", "students"]

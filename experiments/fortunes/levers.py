@@ -14,6 +14,8 @@ candidates are. Levers:
   hidden48      hidden 48, the same 4,000 wordpieces (fits 256 KB; `wide` does not)
   dropout       dropout 0.3 (the tuner chose 0.0; the runs peak at epoch 6 and then overfit)
   aug-more-dropout  the two levers against overfitting together: more rows and dropout
+  disagree-1, disagree-3  the soft term weighted towards the rows where teacher and student
+                disagree (Config.disagree_weight 1 and 3; issue 34's loss lever)
 
     python experiments/fortunes/levers.py --distil runs/fortunes-distil --out runs/fortunes-levers \
         [--levers base-e10,epochs20,...] > experiments/fortunes/levers.log
@@ -37,6 +39,8 @@ def lever_configs(base):
         "hidden48": ({**base, "epochs": 10, "hidden": 48}, False),
         "dropout": ({**base, "epochs": 10, "dropout": 0.3}, False),
         "aug-more-dropout": ({**base, "epochs": 10, "dropout": 0.3}, True),
+        "disagree-1": ({**base, "epochs": 10, "disagree_weight": 1.0}, False),
+        "disagree-3": ({**base, "epochs": 10, "disagree_weight": 3.0}, False),
     }
 
 

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 
 from tfdistil.errors import UserError
+from tfdistil.distil.options import choice_options
 from tfdistil.files import atomic_write_json, atomic_write_text
 from tfdistil.runfolder import VOCAB
 
@@ -138,7 +139,7 @@ def test_read(o, c, guard, chosen, seeds, log):
         model, tokenizer = load_teacher(c.result("teacher")["dir"])
         teacher_pred = predict_logits(model, tokenizer, test.sentences, max_len=o.teacher_max_len).argmax(-1)
     rep = classification_report(test.labels, teacher_pred, c.splits["label_names"])
-    result = {"read": True, **info, "runtime": runtime, "seeds": rows, "identity": identity,
+    result = {"read": True, **info, "runtime": runtime, "seeds": rows, "identity": identity, "choice": choice_options(o),
               "teacher": {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]},
               "accuracy": mean_std([r["accuracy"] for r in rows]), "macro_f1": mean_std([r["macro_f1"] for r in rows]),
               "chosen": next(r for r in rows if r["chosen"])}

@@ -5,6 +5,7 @@ A TOML file (`--config distil.toml`) can hold any field; flags given on the comm
 The report quotes the merged settings, so a result names exactly what made it.
 """
 import dataclasses
+import json
 import os
 import re
 import tomllib
@@ -172,3 +173,26 @@ def check(o):
             raise UserError(f"--workers must be at least 1, got {o.workers}")
     if o.kind == "mcu" and not o.flash:
         raise UserError(f"target {o.target}: give --flash (bytes for the model + C vocabulary, e.g. 256KB)")
+
+
+# Options that cannot change which model is chosen or what test measures: where and how fast the work
+# runs, and the checks beside it. Any other option changed after test was read needs a second read.
+NOT_CHOICES = ("out", "engine", "ray_address", "workers", "board_limit", "ram", "time_budget", "read_test_again")
+
+
+def choice_options(o):
+    """The options the test read depends on, as recorded in test_read.json (JSON types)."""
+    return {k: v for k, v in json.loads(json.dumps(o.to_dict(), default=str)).items() if k not in NOT_CHOICES}
+
+
+def changed_since_test_read(o, record):
+    """The choice-making options that differ from those of the recorded test read ([] when none, or
+    when the record predates this check), so a run that would need a second read stops before any work."""
+    if not os.path.isfile(record):
+        return []
+    with open(record, encoding="utf-8") as f:
+        before = json.load(f).get("choice")
+    if before is None:
+        return []
+    now = choice_options(o)
+    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))

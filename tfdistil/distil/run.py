@@ -15,6 +15,7 @@ from tfdistil.distil import checks as K
 from tfdistil.distil import plan as P
 from tfdistil.distil import steps as S
 from tfdistil.distil.workdata import TestGuard, carve, selection_data, work_data
+from tfdistil.distil.options import changed_since_test_read
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json, is_ours, mark, MARKER
 
@@ -93,6 +94,11 @@ def distil(o, log=print, dry_run=False):
     P.check_budget(o, train)
     o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled))
     plan = P.estimate(o, len(train), words, unlabelled)
+    changed = changed_since_test_read(o, os.path.join(o.out, "test_read.json"))
+    if changed and not o.read_test_again:  # say so now, not after the changed stages have trained
+        raise UserError(f"test was already read once in {o.out}; the protocol allows one read, and "
+                        f"{', '.join('--' + k.replace('_', '-') for k in changed)} changed since. Start a new --out, "
+                        "or pass --read-test-again (the report will say so)")
     if dry_run:
         return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1)} for n, s in plan],
                 "estimated_minutes": round(sum(s for _, s in plan) / 60, 1), "cuts": cuts,
