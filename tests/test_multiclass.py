@@ -14,7 +14,7 @@ from conftest import ROOT, run_cli
 @pytest.fixture(scope="module")
 def fortunes(tmp_path_factory):
     out = tmp_path_factory.mktemp("fortunes")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_fortunes_task.py"), "--out", str(out)],
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "fortunes", "make_fortunes_task.py"), "--out", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     task = json.load(open(out / "task.json"))

@@ -88,8 +88,8 @@ def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):
     assert result.exit_code == 2 and "wrong vocab.json" in result.stderr
 
 
-# classify.py with TensorFlow made unimportable (the same runner scripts/check_pi_runner.py uses).
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+# classify.py with TensorFlow made unimportable (the same runner experiments/pi/check_pi_runner.py uses).
+sys.path.insert(0, os.path.join(ROOT, "experiments", "pi"))
 from check_pi_runner import NO_TF  # noqa: E402
 
 
