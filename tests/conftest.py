@@ -77,7 +77,7 @@ def converted_int8(tiny_run, data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def pi_python():
     """python of a venv with only tflite-runtime 2.14.0 and numpy<2 (made from PyPI if missing)."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    sys.path.insert(0, os.path.join(ROOT, "experiments", "pi"))
     import check_tflite_runtime as C
     python, versions = C.ensure_venv(None)  # the one venv distil uses too (under the cache)
     assert versions["tflite_runtime"] == "2.14.0" and versions["numpy"].startswith("1."), versions

@@ -1,4 +1,4 @@
-"""scripts/make_fortunes_task.py: a reproducible multi-class task from Debian's `fortunes` package."""
+"""experiments/fortunes/make_fortunes_task.py: a reproducible multi-class task from Debian's `fortunes` package."""
 import csv
 import json
 import os
@@ -12,7 +12,7 @@ SOURCE = "/usr/share/games/fortunes"
 
 
 def _make(out, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_fortunes_task.py"),
+    return subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "fortunes", "make_fortunes_task.py"),
                            "--out", str(out), *args], capture_output=True, text=True)
 
 

@@ -14,7 +14,7 @@ from conftest import ROOT, run_cli
 @pytest.fixture(scope="module")
 def fortunes(tmp_path_factory):
     out = tmp_path_factory.mktemp("fortunes")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "make_fortunes_task.py"), "--out", str(out)],
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "experiments", "fortunes", "make_fortunes_task.py"), "--out", str(out)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     task = json.load(open(out / "task.json"))
@@ -87,7 +87,8 @@ def test_topic_task_from_csv_to_every_runtime(student, fortunes, tiny_config, tm
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == len(rows) and all(l.split("\t")[0] in names for l in lines)
-    assert all(len(l.split("\t")) == 2 + len(names) for l in lines)
+    assert all(len(l.split("\t")) == 2 + len(names) + 1 for l in lines)  # + the sentence, last
+    assert [l.split("\t")[-1] for l in lines] == [t for t, _ in rows]
     pi_acc = float(proc.stderr.split()[1])
     assert pi_acc == pytest.approx(accs["litert"], abs=1e-4)
 
@@ -164,4 +165,5 @@ def test_three_class_csv_with_own_columns_from_the_cli_alone(fortunes, tiny_conf
                            "the program crashed and the computer would not boot"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     fields = proc.stdout.strip().split("\t")
-    assert fields[0] in keep and len(fields) == 2 + 3
+    assert fields[0] in keep and len(fields) == 2 + 3 + 1
+    assert fields[-1] == "the program crashed and the computer would not boot"  # the text beside its label

@@ -15,7 +15,7 @@ near 10-15 min; that full run is committed instead):
   (the largest |dp| seen between ISAs is 0.021). Labels must equal x86's; a differing sentence is
   named with both probabilities and its margin;
 - the committed full run (results/pi_aarch64_check.json: all 4 pairings, all models, all 1,821
-  sentences, `python scripts/check_pi_aarch64.py`) covers every indexed model with labels = x86 and
+  sentences, `python experiments/pi/check_pi_aarch64.py`) covers every indexed model with labels = x86 and
   the recorded accuracy.
 Each pairing runs in ONE emulated process over all models (tflite/classify_many.py), so qemu and
 Python start-up are paid once per pairing.

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.join(ROOT, "experiments", "pi"))
 import check_tflite_runtime as C  # noqa: E402
 
 STUDENTS = ("cnn", "bilstm", "bilstm_attn")

@@ -90,9 +90,9 @@ def test_teacher_effect_pairs_students_by_teacher_and_skips_other_rows(tmp_path)
 
 
 def test_fingerprint_check_tries_what_the_c_wordpiece_loop_tries():
-    """scripts/fingerprint_check.py simulates emit_wordpieces(): longest candidate first, stop at the
+    """experiments/firmware/fingerprint_check.py simulates emit_wordpieces(): longest candidate first, stop at the
     first table entry, '##' after the first piece, nothing longer than the longest entry."""
-    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    sys.path.insert(0, os.path.join(ROOT, "experiments", "firmware"))
     from fingerprint_check import greedy_lookups
     keys = {b"bleak", b"##ly", b"b", b"##l"}
     assert greedy_lookups(b"bleakly", keys, 10) == {b"bleakly", b"bleakl", b"bleak", b"##ly"}

@@ -88,8 +88,8 @@ def test_wrong_vocab_is_refused(converted, tmp_path, data_dir):
     assert result.exit_code == 2 and "wrong vocab.json" in result.stderr
 
 
-# classify.py with TensorFlow made unimportable (the same runner scripts/check_pi_runner.py uses).
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+# classify.py with TensorFlow made unimportable (the same runner experiments/pi/check_pi_runner.py uses).
+sys.path.insert(0, os.path.join(ROOT, "experiments", "pi"))
 from check_pi_runner import NO_TF  # noqa: E402
 
 
@@ -325,3 +325,45 @@ def test_convert_prints_the_run_as_given_and_no_field_that_does_not_apply(tiny_r
     assert result.exit_code == 0, result.output + result.stderr
     assert f"run_dir: {tiny_run['cnn']}\n" in result.output and "None" not in result.output
     assert json.loads((tmp_path / "cnn.json").read_text())["run_dir"] != tiny_run["cnn"]  # the manifest: relative
+
+
+def test_one_vocab_sha256_and_classify_names_the_sst2_label_beside_the_text(tiny_run, data_dir, tmp_path):
+    """The convert manifest's vocab_sha256 is the run's (metrics.json), the file's own hash is vocab_file_sha256;
+    a replaced vocab.json is still refused, and a manifest from before (vocab_sha256 = the file's hash) still
+    reads. classify.py prints the SST-2 label's name, recorded at fit time, and the sentence beside it."""
+    import hashlib
+    from tfdistil.edge.host.evaluate import check_vocab
+    from tfdistil.errors import UserError
+    out = tmp_path / "cnn.tflite"
+    result = CliRunner().invoke(main, ["convert", tiny_run["cnn"], "--quantize", "float32", "--out", str(out),
+                                       "--data", data_dir, "--calibration-size", "10"])
+    assert result.exit_code == 0, result.output + result.stderr
+    manifest = json.loads((tmp_path / "cnn.json").read_text())
+    metrics = json.loads(open(os.path.join(tiny_run["cnn"], "metrics.json")).read())
+    vocab_path = tmp_path / "vocab.json"
+    assert manifest["vocab_sha256"] == metrics["vocab_sha256"]
+    assert manifest["vocab_file_sha256"] == hashlib.sha256(vocab_path.read_bytes()).hexdigest()
+    vocab = Vocab.load(str(vocab_path))
+    assert vocab.class_names == ("negative", "positive") and vocab.labels == ("0", "1")
+    model = out.read_bytes()
+    check_vocab(model, manifest, vocab, str(vocab_path))
+    old = {k: v for k, v in manifest.items() if k != "vocab_file_sha256"}
+    check_vocab(model, {**old, "vocab_sha256": manifest["vocab_file_sha256"]}, vocab, str(vocab_path))
+    with pytest.raises(UserError, match="word list differs"):
+        check_vocab(model, {**manifest, "vocab_sha256": "0" * 64}, vocab, str(vocab_path))
+    vocab_path.write_text(vocab_path.read_text().replace('"negative"', '"bad"'))
+    with pytest.raises(UserError, match="sha256 differs"):
+        check_vocab(model, manifest, vocab, str(vocab_path))
+    vocab.save(str(vocab_path))  # back as convert wrote it
+    texts = ["a gorgeous , witty movie", "dull\tand lifeless"]
+    proc = subprocess.run([sys.executable, "-c", NO_TF, str(out), "--vocab", str(vocab_path), *texts],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for line, text in zip(proc.stdout.splitlines(), texts):
+        label, p, name, echoed = line.split("\t")
+        assert name == ("negative", "positive")[int(label)] and echoed == text.replace("\t", " ")
+        assert (float(p) > 0.5) == (label == "1")
+    # `tfdistil predict` names it too
+    pred = CliRunner().invoke(main, ["predict", tiny_run["cnn"], texts[0]])
+    label, p, name, echoed = pred.output.strip().split("\t")
+    assert pred.exit_code == 0 and name == ("negative", "positive")[int(label)] and echoed == texts[0]

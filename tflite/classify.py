@@ -7,7 +7,11 @@ older `tflite-runtime`. It never imports TensorFlow.
     python classify.py MODEL.tflite --vocab vocab.json "a gorgeous , witty movie" "dull"
     python classify.py MODEL.tflite --vocab vocab.json --tsv test.tsv
 
-prints one line per input: label<TAB>probability_positive. With --tsv on a
+prints one line per input: label<TAB>probability_positive<TAB>its name<TAB>the sentence
+(e.g. `1  0.981234  positive  a gorgeous , witty movie`; the name only when the model
+records one: SST-2 runs fitted since the names were recorded say negative/positive, older
+vocab.json files do not, and a task whose labels are names prints CLASS<TAB>its probability).
+The first two columns are what scripts parse. With --tsv on a
 labelled `sentence<TAB>label` file it also prints the accuracy to stderr, and last on
 stderr the runtime it used (`runtime: ai-edge-litert 2.3.0, builtin kernels`). A tie
 (equal logits, p exactly 0.5) goes to the lowest class index, as everywhere in tfdistil.
@@ -192,6 +196,9 @@ class Classifier:
         self.unk_id, self.pad_id = vocab["unk_id"], vocab["pad_id"]
         self.subwords = bool(vocab.get("subwords"))  # unknown words split into wordpieces (tokenizer rule 6)
         self.labels = [str(x) for x in vocab.get("labels", ["0", "1"])]  # class names, output order
+        # readable names of coded labels (SST-2's 0/1: negative/positive), when the run recorded them
+        names = vocab.get("class_names")
+        self.names = [str(x) for x in names] if isinstance(names, list) and len(names) == len(self.labels) else None
         self.it = load_interpreter(model_path, num_threads, xnnpack)
         self.inputs = self.it.get_input_details()
         self.output = self.it.get_output_details()[0]
@@ -267,17 +274,22 @@ def read_tsv(path, labels=("0", "1")):
 
 def classify_rows(clf, rows, every_class=False):
     """(printed lines, correct, labelled) for (sentence, label or None) rows: one line per row,
-    `label<TAB>P(positive)` (binary) or `CLASS<TAB>its probability`, plus every class with --all."""
+    `label<TAB>P(positive)` (binary) or `CLASS<TAB>its probability`, then the class's readable name
+    when the model records one, every class with --all, and last the sentence (tabs and line breaks
+    as spaces)."""
     binary = clf.labels == ["0", "1"]
+    shown = clf.names or clf.labels
     correct = labelled = 0
     out = []
     for text, label in rows:
         z = clf.logits(text)
         p, pred = softmax(z), decide(z)
         line = f"{pred}\t{float(p[1]):.6f}" if binary else f"{clf.labels[pred]}\t{float(p[pred]):.6f}"
+        if clf.names:
+            line += f"\t{clf.names[pred]}"
         if every_class:
-            line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(clf.labels, p))
-        out.append(line)
+            line += "".join(f"\t{name}={float(q):.6f}" for name, q in zip(shown, p))
+        out.append(line + "\t" + " ".join(text.replace("\t", " ").splitlines()))
         if label is not None:
             labelled += 1
             correct += pred == label
@@ -292,8 +304,8 @@ class OneLineParser(argparse.ArgumentParser):
 def main(argv=None):
     ap = OneLineParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", help="a student .tflite written by `tfdistil convert` (fixed or --dynamic-length)")
-    ap.add_argument("texts", nargs="*", help="sentences to classify; prints LABEL<TAB>P(positive) per sentence "
-                                             "(a model with more classes: CLASS_NAME<TAB>its probability)")
+    ap.add_argument("texts", nargs="*", help="sentences to classify; prints LABEL<TAB>P(positive)[<TAB>NAME]<TAB>SENTENCE "
+                                             "per sentence (a model with more classes: CLASS_NAME<TAB>its probability)")
     ap.add_argument("--vocab", required=True, help="the vocab.json written beside the model by `tfdistil convert`")
     ap.add_argument("--tsv", help="sentence<TAB>label file (header optional); prints accuracy on stderr")
     ap.add_argument("--threads", type=int, default=1, help="interpreter threads (default 1)")

@@ -8,7 +8,7 @@ Each MODEL_DIR holds one `*_int8_*.tflite` (or a single `.tflite`) and its `voca
 gives that model its own sentences instead of --tsv's. For each
 model it prints one JSON line: {"model": MODEL_DIR, "runtime": ..., "lines": [...], "seconds": ...},
 where `lines` are exactly what `classify.py MODEL --vocab vocab.json --tsv test.tsv` prints
-(label<TAB>P(positive)), made by the same functions (classify.Classifier, classify.classify_rows).
+(label<TAB>P(positive)[<TAB>name]<TAB>sentence), made by the same functions (classify.Classifier, classify.classify_rows).
 Why one process: under qemu, starting Python and importing numpy and a runtime costs seconds,
 paid once here instead of once per model. Needs only classify.py beside it.
 """

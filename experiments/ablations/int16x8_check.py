@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Try `--quantize int16x8` (16-bit activations, 8-bit weights) on one run per student and record,
 per runtime, whether the flatbuffer runs there or the one-line reason it cannot
--> experiments/ablations/int16x8.json, which scripts/benchmark.py and scripts/firmware_budget.py turn into the
+-> experiments/ablations/int16x8.json, which scripts/benchmark.py and experiments/firmware/firmware_budget.py turn into the
 int16x8 rows of their tables.
 
 The refusal comes from the converter, before any runtime sees a flatbuffer, so it does not depend

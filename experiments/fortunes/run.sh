@@ -25,7 +25,7 @@ AUG=${AUG:-aug/fortunes-f$AUG_FACTOR}
 FIRMWARE_SEEDS=${FIRMWARE_SEEDS:-0}          # seeds whose int8 models also run on the emulated Cortex-M4 ("" = none)
 FIRMWARE_LIMIT=${FIRMWARE_LIMIT:-100}        # test texts on the board (a 128-token CNN costs ~0.4 G instructions each)
 mkdir -p "$LOGS" "$RUNS" cache
-[ -f "$TASK/task.json" ] || $PY scripts/make_fortunes_task.py --out "$TASK" > "$LOGS/make_task.log" 2>&1
+[ -f "$TASK/task.json" ] || $PY experiments/fortunes/make_fortunes_task.py --out "$TASK" > "$LOGS/make_task.log" 2>&1
 FILES=(--train "$TASK/train.csv" --dev "$TASK/dev.csv" --test "$TASK/test.csv")
 
 if [ ! -f "$TEACHER/teacher_meta.json" ]; then

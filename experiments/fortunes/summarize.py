@@ -115,7 +115,7 @@ def main():
     intro = (f"Debian's `fortunes` package, {len(test.label_names)} topics ({', '.join(test.label_names)}), "
              f"{sum(sum(t['counts'][s].values()) for s in ('train', 'dev', 'test')):,} deduplicated quotations split "
              f"{'/'.join(str(sum(t['counts'][s].values())) for s in ('train', 'dev', 'test'))} "
-             f"(stratified, seed {t.get('seed', 0)}; `python scripts/make_fortunes_task.py`). Runs: "
+             f"(stratified, seed {t.get('seed', 0)}; `python experiments/fortunes/make_fortunes_task.py`). Runs: "
              "`SEEDS=\"0 1 2\" bash experiments/fortunes/run.sh`; logs in `experiments/fortunes/logs/`. The Cortex-M4 column "
              "is the firmware on QEMU `mps2-an386` over the first test texts of seed 0's int8 models.")
     body = (f"## Your own task: fortunes topics ({len(test.label_names)} classes)\n\n{intro}\n\n"

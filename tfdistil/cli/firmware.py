@@ -39,8 +39,10 @@ def parse_head_lengths(text):
                    "or reference.")
 @data_options("GLUE folder (labels for accuracy), or --train FILE --test FILE for your own task.")
 @click.option("--split", default="test", type=click.Choice(["train", "dev", "test"]), show_default=True)
-@click.option("--limit", type=int, default=None, help="Only the first N sentences of the split.")
-@click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json).")
+@click.option("--limit", type=int, default=None,
+              help="Only N sentences of the split: a stratified sample (each class in its share of the split, "
+                   "evenly spaced through the file; the same N gives the same sentences).")
+@click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json, N = --limit).")
 @click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary). "
                                                 "A new or empty folder, or one an earlier --build-dir made (with --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace the files of a --build-dir that tfdistil made.")
@@ -66,11 +68,11 @@ def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, o
         check_kit_folder(build_dir, overwrite, "--build-dir")
     model = resolve_model(run_or_model)
     check_inputs(model, board, kernels)
-    load_split(data, split, limit)  # a bad --data fails here, before any build
+    load_split(data, split)  # a bad --data fails here, before any build
     from tfdistil.edge.mcu.run import run_firmware
     result = run_firmware(model, data, split, limit, board, build_dir,
                           log=lambda m: click.echo(m, err=True), head_lengths=lengths, vocab_layout=vocab_layout,
-                          kernels=kernels)
+                          kernels=kernels, sample="stratified")
     args = ["tfdistil", "firmware", run_or_model, "--board", board, "--kernels", kernels, *data_cli_args(data),
             "--split", split]
     args += ["--limit", str(limit)] if limit else []

@@ -80,14 +80,15 @@ def evaluate(run_dir, data, split, plot, slices, teacher_logits):
 @click.argument("texts", nargs=-1)
 @command
 def predict(run_dir, texts):
-    """Classify raw sentences (arguments, or one per line on stdin): `label<TAB>probability_positive<TAB>text`."""
+    """Classify raw sentences (arguments, or one per line on stdin): `label<TAB>probability_positive[<TAB>name]<TAB>text`."""
     from tfdistil.training.fit import predict as predict_run
     if not texts:
         texts = [line.rstrip("\n") for line in click.get_text_stream("stdin") if line.strip()]
     rows = predict_run(run_dir, list(texts))
     for r in rows:  # binary: label and P(positive) as always; more classes: the class name and its probability
         if "probability_positive" in r:
-            click.echo(f"{r['label']}\t{r['probability_positive']:.4f}\t{r['text']}")
+            name = f"\t{r['class_name']}" if r.get("class_name") else ""  # SST-2: negative/positive
+            click.echo(f"{r['label']}\t{r['probability_positive']:.4f}{name}\t{r['text']}")
         else:
             click.echo(f"{r['label_name']}\t{r['probability']:.4f}\t{r['text']}")
         if r["truncated_to"]:

@@ -32,6 +32,7 @@ class Split:
     labels: np.ndarray  # int32 indices into label_names (0/1 for SST-2)
     sha256: str  # of the file bytes, so caches can tell when data changed
     label_names: tuple = ("0", "1")  # SST-2's; load_task sets the task's own
+    class_names: tuple = None  # readable names when the labels are codes: SST-2's 0/1 are negative/positive
 
     def __len__(self):
         return len(self.sentences)

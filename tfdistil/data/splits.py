@@ -8,12 +8,16 @@ import this module: the arrow runs one way.
 import functools
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tfdistil.data.readers import Split, load_task
 from tfdistil.errors import UserError
+
+# GLUE SST-2's labels are 0/1; what they mean (the dataset card: 0 negative, 1 positive), recorded in
+# a run's vocab.json so a runner can print a readable answer.
+SST2_CLASS_NAMES = ("negative", "positive")
 
 SPLITS = ("train", "dev", "test")
 PAD, UNK = "<pad>", "<unk>"
@@ -50,7 +54,8 @@ def read_tsv(path, name=None):
         labels.append(int(cols[1]))
     if not sentences:
         raise UserError(f"{path}: split '{name}' has no rows")
-    return Split(name, sentences, np.asarray(labels, np.int32), hashlib.sha256(raw).hexdigest())
+    return Split(name, sentences, np.asarray(labels, np.int32), hashlib.sha256(raw).hexdigest(),
+                 class_names=SST2_CLASS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,8 @@ def load_split(data, split, limit=None):
             raise UserError(f"{data}: data folder not found (pass --data DIR or set TFDISTIL_DATA; it needs GLUE train.tsv/dev.tsv/test.tsv)")
         s = read_tsv(os.path.join(data, f"{split}.tsv"), split)
     if limit:
-        s = Split(s.name, s.sentences[:limit], s.labels[:limit],
-                  hashlib.sha256((s.sha256 + f":first{limit}").encode()).hexdigest(), s.label_names)
+        s = replace(s, sentences=s.sentences[:limit], labels=s.labels[:limit],
+                    sha256=hashlib.sha256((s.sha256 + f":first{limit}").encode()).hexdigest())
     return s
 
 
@@ -134,4 +139,4 @@ def _load_tfds(split):
         sentences.append(ex["sentence"].decode("utf-8"))
         labels.append(int(ex["label"]))
     digest = hashlib.sha256("\n".join(f"{s}\t{l}" for s, l in zip(sentences, labels)).encode()).hexdigest()
-    return Split(split, sentences, np.asarray(labels, np.int32), digest)
+    return Split(split, sentences, np.asarray(labels, np.int32), digest, class_names=SST2_CLASS_NAMES)

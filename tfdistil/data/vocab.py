@@ -44,7 +44,7 @@ def read_wordpieces(path):
 class Vocab:
     """Word -> id map built from training sentences only; id 0 = <pad>, 1 = <unk>."""
 
-    def __init__(self, words, max_len, labels=("0", "1"), hash_buckets=0, subwords=False):
+    def __init__(self, words, max_len, labels=("0", "1"), hash_buckets=0, subwords=False, class_names=None):
         self.hash_buckets = int(hash_buckets or 0)
         self.subwords = bool(subwords) and not self.hash_buckets
         if self.hash_buckets:
@@ -56,16 +56,18 @@ class Vocab:
         # Class names, output index order. They travel in vocab.json because every place that turns
         # text into ids (Keras run, flatbuffer folder, Pi runner, C kit) also names the answer.
         self.labels = tuple(labels)
+        # Readable names of the labels when they are codes (SST-2: 0/1 -> negative/positive), or None.
+        self.class_names = tuple(class_names) if class_names else None
 
     @classmethod
     def build(cls, sentences, max_len=128, min_freq=1, max_size=None, labels=("0", "1"), hash_buckets=0,
-              wordpieces=None):
+              wordpieces=None, class_names=None):
         """`wordpieces`: the pieces of a WordPiece vocabulary (read_wordpieces); the vocabulary then
         holds the pieces the train sentences split into, counted like words."""
         if hash_buckets:
             if hash_buckets < 3:
                 raise UserError("--hash-buckets must be at least 3 (ids 0 and 1 are <pad> and <unk>)")
-            return cls((), max_len, labels, hash_buckets)
+            return cls((), max_len, labels, hash_buckets, class_names=class_names)
         if wordpieces is not None:
             piece_of = {p: p for p in wordpieces}  # encode() through an identity map yields the pieces
             counts = collections.Counter(p for s in sentences for p in encode(s, piece_of, 1 << 30, unk_id=UNK,
@@ -77,7 +79,7 @@ class Vocab:
         ranked = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
         if max_size:
             ranked = ranked[: max(0, max_size - 2)]
-        return cls(ranked, max_len, labels, subwords=wordpieces is not None)
+        return cls(ranked, max_len, labels, subwords=wordpieces is not None, class_names=class_names)
 
     def kind(self):
         """What an id stands for: "words", "wordpieces" (subwords) or "hashed" (buckets)."""
@@ -104,6 +106,8 @@ class Vocab:
              "pad_id": 0, "unk_id": 1, "max_len": self.max_len, "labels": list(self.labels), "itos": self.itos}
         if self.hash_buckets:
             d.update(hash_buckets=self.hash_buckets, tokenizer=d["tokenizer"] + " + FNV-1a-32 hash buckets")
+        if self.class_names:
+            d["class_names"] = list(self.class_names)
         if self.subwords:
             d.update(subwords=True, tokenizer=d["tokenizer"] + " + wordpieces (greedy longest match, ##)")
         return d
@@ -130,8 +134,10 @@ class Vocab:
             assert isinstance(buckets, int) and (buckets == 0 or buckets >= 3)
             subwords = d.get("subwords", False)
             assert isinstance(subwords, bool)
+            names = d.get("class_names")
+            assert names is None or (isinstance(names, list) and len(names) == len(labels))
         except FileNotFoundError:
             raise UserError(f"{path}: vocabulary file not found") from None
         except (ValueError, KeyError, AssertionError, TypeError):
             raise UserError(f"{path}: not a tfdistil vocab.json") from None
-        return cls(d["itos"][2:], d["max_len"], labels, buckets, subwords)
+        return cls(d["itos"][2:], d["max_len"], labels, buckets, subwords, names)

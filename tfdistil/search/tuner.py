@@ -22,7 +22,8 @@ class Encodings:
 
     def __init__(self, train, dev, min_freq, caps, longest, wordpieces=None):
         self.train, self.dev = train, dev
-        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap, train.label_names, wordpieces=wordpieces)
+        self.vocabs = {cap: Vocab.build(train.sentences, longest, min_freq, cap, train.label_names, wordpieces=wordpieces,
+                                         class_names=train.class_names)
                        for cap in caps}
         self.sizes = {cap: len(v) for cap, v in self.vocabs.items()}
         self._ids = {}
@@ -33,7 +34,8 @@ class Encodings:
             v = self.vocabs[cap]
             self._ids[cap] = (v.encode_batch(self.train.sentences), v.encode_batch(self.dev.sentences))
         train_ids, dev_ids = self._ids[cap]
-        vocab = Vocab(self.vocabs[cap].itos[2:], max_len, self.train.label_names, subwords=self.vocabs[cap].subwords)
+        vocab = Vocab(self.vocabs[cap].itos[2:], max_len, self.train.label_names, subwords=self.vocabs[cap].subwords,
+                      class_names=self.train.class_names)
         return vocab, np.ascontiguousarray(train_ids[:, :max_len]), np.ascontiguousarray(dev_ids[:, :max_len])
 
 

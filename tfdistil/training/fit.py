@@ -76,7 +76,7 @@ def fit(cfg: Config, data, out, log=print, overwrite=False, restart=False):
     from tfdistil.training.recipe import train_epochs
 
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
-                        cfg.hash_buckets, wordpieces)
+                        cfg.hash_buckets, wordpieces, class_names=train.class_names)
     cfg.vocab_size = len(vocab)
     train_ids, dev_ids = vocab.encode_batch(train.sentences), vocab.encode_batch(dev.sentences)
 
@@ -273,7 +273,7 @@ def check_labels(run_dir, vocab, split):
 
 
 def predict(run_dir, texts):
-    """[{text, label, label_name, probability, (binary) probability_positive, truncated_to}] for raw
+    """[{text, label, label_name, probability, (binary) probability_positive, (recorded) class_name, truncated_to}] for raw
     texts; empty/unknown-only texts are fine."""
     from tfdistil.training.batches import predict_logits
     cfg, vocab, student = load_run(run_dir)
@@ -288,5 +288,7 @@ def predict(run_dir, texts):
                "truncated_to": vocab.max_len if n > vocab.max_len else None}
         if len(vocab.labels) == 2:
             row["probability_positive"] = round(float(p[1]), 6)
+        if vocab.class_names:  # SST-2's 0/1 read as negative/positive (recorded at fit time)
+            row["class_name"] = vocab.class_names[k]
         rows.append(row)
     return rows

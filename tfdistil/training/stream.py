@@ -93,7 +93,7 @@ def fit_stream(cfg, shards_dir, data, out, log=print, steps_per_epoch=None, shuf
     from tfdistil.training.recipe import train_epochs
 
     vocab = Vocab.build(train.sentences, cfg.max_len, cfg.min_freq, cfg.max_vocab or None, train.label_names,
-                        cfg.hash_buckets, wordpieces)
+                        cfg.hash_buckets, wordpieces, class_names=train.class_names)
     cfg.num_classes = len(train.label_names)
     cfg.vocab_size, cfg.distill, cfg.teacher_logits = len(vocab), True, shards_dir
     dev_ids = vocab.encode_batch(dev.sentences)

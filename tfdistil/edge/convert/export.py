@@ -39,8 +39,9 @@ def made_by_convert(path):
                 m = json.load(f)
         except (OSError, ValueError):
             continue
+        # vocab_file_sha256: the file's bytes; manifests written before it held them in vocab_sha256
         if isinstance(m, dict) and m.get("format") == "tfdistil-tflite-1" and sha in (
-                m.get("sha256") if path.endswith(".tflite") else None, m.get("vocab_sha256")):
+                m.get("sha256") if path.endswith(".tflite") else None, m.get("vocab_file_sha256"), m.get("vocab_sha256")):
             return True
     return False
 
@@ -251,7 +252,8 @@ def convert(run_dir, quantize="int8", max_len=64, out=None, data=None, calibrati
         "bytes": len(model_bytes), "sha256": hashlib.sha256(model_bytes).hexdigest(), "ops": ops,
         "inputs": inputs, "outputs": outputs, "params": int(student.count_params()),
         "vocab": os.path.basename(vocab_path), "vocab_size": len(vocab),
-        "vocab_sha256": hashlib.sha256(open(vocab_path, "rb").read()).hexdigest(),
+        # the word list's fingerprint, as the run's metrics.json records it; the file's bytes beside it
+        "vocab_sha256": vocab.sha256(), "vocab_file_sha256": _sha256(vocab_path),
         "train_rows_truncated_fraction": truncated,
         "calibration_sentences": len(calibration) if calibration is not None else 0,
         "lstm_states": lstm_states,

@@ -153,4 +153,4 @@ def padding_warning(bound):
     return (f"warning: int8 attention scores span {bound['score_range'][0]:.1f} .. {bound['score_range'][1]:.1f}; "
             f"padding sits only {bound['gap']:.1f} below the lowest real score (exact needs "
             f"{bound['gap_needed']}), so padded positions may take weight and a label can differ from the "
-            "unpadded model (check with scripts/firmware_attention_padding.py)")
+            "unpadded model (check with experiments/firmware/firmware_attention_padding.py)")

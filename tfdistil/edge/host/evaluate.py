@@ -73,10 +73,15 @@ def check_vocab(model_bytes, manifest, vocab, vocab_path):
     if rows and rows != len(vocab):
         raise UserError(f"{vocab_path}: vocabulary has {len(vocab)} words but the model was built for "
                         f"{rows}: wrong vocab.json for this model")
-    if manifest.get("vocab_sha256") and os.path.isfile(vocab_path):
+    # vocab_file_sha256: the bytes of the vocab.json convert wrote (manifests before it: vocab_sha256 held them)
+    new = "vocab_file_sha256" in manifest
+    file_sha = manifest["vocab_file_sha256"] if new else manifest.get("vocab_sha256")
+    if new and manifest.get("vocab_sha256") not in (None, vocab.sha256()):
+        raise UserError(f"{vocab_path}: not the vocabulary this model was trained with (word list differs)")
+    if file_sha and os.path.isfile(vocab_path):
         import hashlib
         with open(vocab_path, "rb") as f:
-            if hashlib.sha256(f.read()).hexdigest() != manifest["vocab_sha256"]:
+            if hashlib.sha256(f.read()).hexdigest() != file_sha:
                 raise UserError(f"{vocab_path}: not the vocab.json written with this model (sha256 differs)")
 
 

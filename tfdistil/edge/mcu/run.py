@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from tfdistil.data.splits import load_split
+from tfdistil.data.sample import describe, load_sample
 from tfdistil.data.vocab import Vocab
 from tfdistil.errors import UserError
 from tfdistil.runfolder import TFLITE, vocab_beside
@@ -222,7 +222,7 @@ def run_on_board(kit_dir, out_dir, board, ops, sentences, kernels="cmsis-nn", lo
 
 
 def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386", build_dir=None, log=None,
-                 progress=True, head_lengths=None, vocab_layout="strings", kernels="cmsis-nn"):
+                 progress=True, head_lengths=None, vocab_layout="strings", kernels="cmsis-nn", sample="first"):
     """Build, run and measure the firmware of a converted model over a split (see module doc).
 
     `kernels`: "reference" (TFLM's portable kernels) or "cmsis-nn" (Arm's optimized ones for the
@@ -231,7 +231,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
 
     `head_lengths`: run an LSTM student token by token (see tfdistil.edge.convert.stream_split).
     `vocab_layout`: the C word table, "strings", "fingerprints" or "fingerprint-ranks"
-    (edge.c_vocab.c_vocabulary_layout)."""
+    (edge.c_vocab.c_vocabulary_layout). `sample`: which `limit` rows, "first" or "stratified" (data.sample)."""
     from tfdistil.edge.mcu.firmware import write_firmware_kit
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     check_inputs(model_path, board, kernels)
@@ -239,7 +239,7 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     vocab_path = vocab_beside(model_path)
     vocab = Vocab.load(vocab_path)
     check_vocab(model_bytes, read_manifest(model_path, model_bytes), vocab, vocab_path)
-    s = load_split(data, split, limit)
+    s = load_sample(data, split, limit, sample)
     with tempfile.TemporaryDirectory(prefix="tfdistil-fw-") as tmp:
         work = build_dir or tmp
         if build_dir:
@@ -284,7 +284,8 @@ def run_firmware(model_path, data, split="test", limit=None, board="mps2-an386",
     # the classes by name, and macro-F1 beside accuracy (a topic task's classes are rarely balanced)
     from tfdistil.metrics import classification_report
     report = classification_report(s.labels, np.array(result["per_sentence"]["label"]), list(vocab.labels))
-    result.update(labels=list(vocab.labels), macro_f1=report["macro_f1"], vocab_layout=kit["vocab_layout"])
+    result.update(labels=list(vocab.labels), macro_f1=report["macro_f1"], vocab_layout=kit["vocab_layout"],
+                  sample=describe(s, limit, sample))
     return result
 
 

@@ -3,12 +3,12 @@
 + the two fixes, and reference) and after tfdistil's exact fast paths (results/firmware/perf/), on the
 emulated M4 and M55, whole SST-2 test split.
 
-    .venv/bin/python scripts/firmware_perf_table.py > results/firmware/perf/table.md
+    .venv/bin/python experiments/firmware/firmware_perf_table.py > results/firmware/perf/table.md
 """
 import json
 import os
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NAME = "mcu-attn-e20h32a16-v8800-sw-pertoken-fingerprint-ranks"
 ROWS = [("mps2-an386", "reference", "boards", ""), ("mps2-an386", "cmsis-nn", "boards", "-cmsis-nn"),
         ("mps2-an386", "cmsis-nn + tfdistil fast paths", "perf", "-cmsis-nn"),

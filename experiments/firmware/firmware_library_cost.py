@@ -5,8 +5,8 @@ i.e. the op sets of the three int8 students (taken from committed models of the 
 architecture) for every emulated board's CPU, with each kernel set, plus the host (x86-64)
 reference builds. Prints one JSON line per library and a total with the compilers' CPU time.
 
-    TFDISTIL_CACHE=$(mktemp -d) .venv/bin/python scripts/firmware_library_cost.py   # cold
-    .venv/bin/python scripts/firmware_library_cost.py                               # warm (your cache)
+    TFDISTIL_CACHE=$(mktemp -d) .venv/bin/python experiments/firmware/firmware_library_cost.py   # cold
+    .venv/bin/python experiments/firmware/firmware_library_cost.py                               # warm (your cache)
 """
 import json
 import os
@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

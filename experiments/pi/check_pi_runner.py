@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check the Raspberry Pi runner against the Keras model and the committed numbers.
 
-    python scripts/check_pi_runner.py [--split dev] [--out results/pi_runner_check.json]
+    python experiments/pi/check_pi_runner.py [--split dev] [--out results/pi_runner_check.json]
 
 1. For each run folder given (default: the seed-0 runs), `tflite/classify.py` (a subprocess that
    cannot import TensorFlow) classifies every sentence of the split with the run's float32
@@ -15,7 +15,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -55,7 +55,7 @@ def main():
 
     split = load_split(args.data, args.split)
     tsv = os.path.join(args.data, f"{args.split}.tsv")
-    report = {"command": "python scripts/check_pi_runner.py " + " ".join(sys.argv[1:]), "keras_vs_pi_runner": [],
+    report = {"command": "python experiments/pi/check_pi_runner.py " + " ".join(sys.argv[1:]), "keras_vs_pi_runner": [],
               "committed_int8_on_test": []}
     for run in args.runs:
         cfg, vocab, student = load_run(run)

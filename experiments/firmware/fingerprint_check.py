@@ -6,8 +6,8 @@ vocabulary but whose 32-bit fingerprint equals a vocabulary word's (the only way
 A subword vocabulary's C tokenizer also looks up pieces of unknown words: every byte string its greedy
 loop tries is checked.
 
-    .venv/bin/python scripts/fingerprint_check.py results/models/*/vocab.json --data ../shared/data/sst2
-    .venv/bin/python scripts/fingerprint_check.py results/models/*/vocab.json --words /usr/share/dict/american-english
+    .venv/bin/python experiments/firmware/fingerprint_check.py results/models/*/vocab.json --data ../shared/data/sst2
+    .venv/bin/python experiments/firmware/fingerprint_check.py results/models/*/vocab.json --words /usr/share/dict/american-english
 
 `--words FILE` adds a word list (one word a line, e.g. Debian's `wamerican`) as one more "split":
 far more unknown words than SST-2 has, so the false-hit rate is measured on ~100,000 lookups.
@@ -17,7 +17,7 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 

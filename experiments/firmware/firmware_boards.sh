@@ -2,12 +2,12 @@
 # The committed <= 256 KB student on every emulated board, with both kernel sets, every SST-2 test
 # sentence (per-token firmware, fingerprint-rank word table, as firmware_notes/budget.md's row):
 # writes results/firmware/boards/NAME-pertoken-fingerprint-ranks[-BOARD][-KERNELS]-test.json and
-# results/logs/firmware-boards/BOARD-KERNELS.log. scripts/firmware_budget.py renders the per-board table.
+# results/logs/firmware-boards/BOARD-KERNELS.log. experiments/firmware/firmware_budget.py renders the per-board table.
 #
-#   bash scripts/firmware_boards.sh
-#   BOARDS="mps2-an386" KERNELS="cmsis-nn" LIMIT=100 bash scripts/firmware_boards.sh
+#   bash experiments/firmware/firmware_boards.sh
+#   BOARDS="mps2-an386" KERNELS="cmsis-nn" LIMIT=100 bash experiments/firmware/firmware_boards.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
 DATA=${DATA:-../shared/data/sst2}
 MODEL=${MODEL:-results/models/mcu-attn-e20h32a16-v8800-sw/bilstm_attn_int8_L64.tflite}

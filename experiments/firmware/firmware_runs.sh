@@ -3,13 +3,13 @@
 # accuracy, agreement with host TFLM, flash/RAM split, stack, instructions per sentence.
 # Writes results/firmware/NAME-test.json and results/logs/firmware-NAME-test.log.
 #
-#   bash scripts/firmware_runs.sh                      # both recommended attention students
-#   MODELS="results/models/cnn-distill" bash scripts/firmware_runs.sh
+#   bash experiments/firmware/firmware_runs.sh                      # both recommended attention students
+#   MODELS="results/models/cnn-distill" bash experiments/firmware/firmware_runs.sh
 # An empty list (MODELS="") runs none of that kind.
 # and token by token (`firmware --per-token`, the step model + 16/32/64 heads) for PER_TOKEN_MODELS,
 # written as NAME-pertoken-test.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 TFDISTIL=${TFDISTIL:-.venv/bin/tfdistil}
 DATA=${DATA:-../shared/data/sst2}
 MODELS=${MODELS-"results/models/bilstm_attn-distill results/models/tuned-attn-256kb-stream"}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How many test sentences of each committed int8 model sit within one int8 output step of another decision.
 
-    python scripts/decision_boundary.py [--data ../shared/data/sst2] [--out results/decision_boundary.json]
+    python experiments/pi/decision_boundary.py [--data ../shared/data/sst2] [--out results/decision_boundary.json]
 
 For every results/models/*/*int8*.tflite: the float32 logits of the SST-2 test split in LiteRT
 (builtin kernels, what tflite/classify.py runs) and in host TFLM (reference kernels, what the
@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 
@@ -64,7 +64,7 @@ def main():
               f"(accuracy {row['litert']['accuracy']:.4f}, range {row['litert']['accuracy_range_if_each_moves_one_step']}); "
               f"tflm ties {row['tflm']['ties']}, within one step {row['tflm']['within_one_step']}", flush=True)
     out = {"split": "SST-2 test", "n": len(split.sentences), "rule": "label = first index of the largest logit "
-           "(ties -> lowest class index; 2 classes: p(1) > 0.5)", "command": "python scripts/decision_boundary.py",
+           "(ties -> lowest class index; 2 classes: p(1) > 0.5)", "command": "python experiments/pi/decision_boundary.py",
            "models": rows}
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)

@@ -8,7 +8,7 @@ entries and split each topic 80/10/10 with a fixed seed. Same package + seed giv
 byte-identical CSVs, so a result on this task can be reproduced elsewhere.
 
     apt-get install fortunes
-    python scripts/make_fortunes_task.py --out data/fortunes [--seed 0]
+    python experiments/fortunes/make_fortunes_task.py --out data/fortunes [--seed 0]
 
 writes train.csv, dev.csv, test.csv (columns text,label), task.json, and unlabelled.txt (one text a line:
 the other fortune files' entries, none of them a task text) for `distil --unlabelled`.

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build `tfdistil bundle` executables of a model and check them against host TFLM on a TSV.
 
-    python scripts/check_bundle.py results/models/mcu-attn-e20h32a16-v8800-sw \
+    python experiments/pi/check_bundle.py results/models/mcu-attn-e20h32a16-v8800-sw \
         --targets linux-armv7,linux-aarch64,linux-x86_64 [--tsv ../shared/data/sst2/test.tsv] \
         [--out results/bundle_check.json]
 
@@ -15,7 +15,7 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
 
 
@@ -31,7 +31,7 @@ def main():
     model = resolve_model(args.model)
     r = check_bundle(model, args.tsv, args.targets.split(","), log=lambda m: print(m, file=sys.stderr, flush=True))
     r["model"] = os.path.relpath(model, ROOT)
-    r["command"] = "python scripts/check_bundle.py " + " ".join(sys.argv[1:])
+    r["command"] = "python experiments/pi/check_bundle.py " + " ".join(sys.argv[1:])
     print(f"{r['model']}: host TFLM accuracy {r['host_tflm_accuracy']:.4f} on {r['n']} sentences of {r['tsv']}")
     for t, c in r["targets"].items():
         print(f"  {t}: accuracy {c['accuracy']:.4f}, labels = host TFLM {c['labels_identical']}/{r['n']}, "

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Every committed int8 model through tflite/classify.py on x86 and on a 64-bit Raspberry Pi's runtimes, side by side.
 
-    python scripts/check_pi_aarch64.py [--configs tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5]
+    python experiments/pi/check_pi_aarch64.py [--configs tflite-runtime/pi4,tflite-runtime/pi5,ai-edge-litert/pi4,ai-edge-litert/pi5]
         [--data ../shared/data/sst2] [--limit N] [--out results/pi_aarch64_check.json]
-    python scripts/check_pi_aarch64.py --merge results/pi_aarch64_check.json PART.json [PART.json ...]
-    python scripts/check_pi_aarch64.py --table results/pi_aarch64_check.json > results/pi_aarch64_check.md
+    python experiments/pi/check_pi_aarch64.py --merge results/pi_aarch64_check.json PART.json [PART.json ...]
+    python experiments/pi/check_pi_aarch64.py --table results/pi_aarch64_check.json > results/pi_aarch64_check.md
 
 The aarch64 side runs in the arm64 Debian 12 root of tfdistil.edge.host.pi_root (built once, ~10-15 min,
 cached), under qemu user mode with QEMU_CPU = cortex-a72 (pi4) or cortex-a76 (pi5). The x86 side
@@ -20,9 +20,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def table(paths):
@@ -117,7 +117,7 @@ def main():
     recorded = recorded_accuracies()
     folders = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(ROOT, "results", "models", "*", "*int8*.tflite")))
     models = {f: os.path.relpath(glob.glob(os.path.join(f, "*int8*.tflite"))[0], ROOT) for f in folders}
-    result = {"command": "python scripts/check_pi_aarch64.py " + " ".join(sys.argv[1:]), "split": "test",
+    result = {"command": "python experiments/pi/check_pi_aarch64.py " + " ".join(sys.argv[1:]), "split": "test",
               "n": len(split.sentences), "root_build_seconds_this_run": round(build_seconds),
               "how": "one classify_many.py process per runtime/CPU loading every model (tflite/classify_many.py)",
               "process_seconds": {}, "models": {}}

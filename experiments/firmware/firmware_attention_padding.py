@@ -6,7 +6,7 @@ against the same model with no padding at all: the per-token split (tfdistil.edg
 with a head cut at exactly the sentence's length, so no padded position exists to mask. The LSTM
 outputs at real positions are the same in both; only the masking differs.
 
-    .venv/bin/python scripts/firmware_attention_padding.py results/models/*attn*/*.tflite \
+    .venv/bin/python experiments/firmware/firmware_attention_padding.py results/models/*attn*/*.tflite \
         --out results/firmware/attention-padding/test.md
 """
 import argparse
@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -67,7 +67,7 @@ def main(argv=None):
         if r:
             rows.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "label_differs_at"}), flush=True)
-    cmd = " ".join(["python", "scripts/firmware_attention_padding.py", *(argv or sys.argv[1:])])
+    cmd = " ".join(["python", "experiments/firmware/firmware_attention_padding.py", *(argv or sys.argv[1:])])
     lines = [f"# Attention padding at int8: the model as run vs no padding ({args.split}, {len(s)} sentences)", "",
              f"    {cmd}", "",
              "**bound**: from the int8 ranges alone, the gap between the lowest real score and the highest padded "

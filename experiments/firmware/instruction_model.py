@@ -4,7 +4,7 @@ each sentence's count to (tokens x cost per token) + (cost of the head it used),
 `firmware --per-token` runs (results/firmware/*-pertoken-*.json, every SST-2 test sentence).
 The cost per head divided by its length is the cost of one head position.
 
-    .venv/bin/python scripts/instruction_model.py [results/firmware/X-pertoken-test.json ...]
+    .venv/bin/python experiments/firmware/instruction_model.py [results/firmware/X-pertoken-test.json ...]
 """
 import glob
 import json
@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 from tfdistil.edge.convert.stream_split import pick_head  # noqa: E402

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run every committed int8 model through the Raspberry Pi runner in tflite-runtime 2.14.0.
 
-    python scripts/check_tflite_runtime.py [--venv .venv-tflite-runtime] [--out results/tflite_runtime_check.json]
+    python experiments/pi/check_tflite_runtime.py [--venv .venv-tflite-runtime] [--out results/tflite_runtime_check.json]
 
 tflite-runtime 2.14.0 is the last release and what Raspberry Pi OS Bookworm's Python 3.11
 gets; it needs numpy<2, so it lives in a venv of its own (made here if missing: PyPI
@@ -17,7 +17,7 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def ensure_venv(venv):
@@ -84,7 +84,7 @@ def main():
             rows.append(row)
             print(json.dumps(row), flush=True)
     ok = [r for r in rows if r["difference_points"] is not None and r["difference_points"] <= 0.1]
-    result = {"command": "python scripts/check_tflite_runtime.py", "runtime": versions, "split": "test",
+    result = {"command": "python experiments/pi/check_tflite_runtime.py", "runtime": versions, "split": "test",
               "models": rows, "reproduced_within_0.1_points": len(ok), "of": len(rows)}
     with open(args.out + ".tmp", "w") as f:
         json.dump(result, f, indent=2)

@@ -7,7 +7,7 @@ per sentence by op type, per kernel set) and writes the JSON beside --out.
 The profiler's own timer reads are inside the per-op figures (a few dozen instructions per op
 call), so a profiled build's totals run slightly above `tfdistil firmware`'s.
 
-    .venv/bin/python scripts/firmware_op_profile.py results/models/mcu-attn-e20h32a16-v8800-sw/bilstm_attn_int8_L64.tflite \
+    .venv/bin/python experiments/firmware/firmware_op_profile.py results/models/mcu-attn-e20h32a16-v8800-sw/bilstm_attn_int8_L64.tflite \
         --per-token 16,32,64 --c-vocab fingerprint-ranks --limit 200 --out results/firmware/op-profile.md
 """
 import argparse
@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
@@ -45,7 +45,7 @@ def main(argv=None):
     from tfdistil.edge.mcu.firmware import write_firmware_kit
     from tfdistil.edge.mcu.run import instruction_counts, op_instructions, run_on_board
     heads = [int(x) for x in args.per_token.split(",")] if args.per_token else None
-    result = {"command": " ".join(["python", "scripts/firmware_op_profile.py", *(argv or sys.argv[1:])]),
+    result = {"command": " ".join(["python", "experiments/firmware/firmware_op_profile.py", *(argv or sys.argv[1:])]),
               "model": args.model, "board": args.board, "split": args.split, "n": len(sentences), "kernels": {}}
     with tempfile.TemporaryDirectory(prefix="tfdistil-prof-") as tmp:
         kit = write_firmware_kit(args.model, os.path.join(tmp, "kit"), head_lengths=heads, vocab_layout=args.c_vocab)
