@@ -1,25 +1,34 @@
 /* tfdistil_lstm_step_s8.c: arm_nn_lstm_step_s8 for the firmware's CMSIS-NN build, in place of
  * CMSIS-NN's Source/NNSupportFunctions/arm_nn_lstm_step_s8.c (tfdistil/edge/mcu/cmsis.py swaps
- * the file). Same integers, less work, on cores with the DSP extension and no Helium (Cortex-M4,
- * M7, M33):
- *   - CMSIS-NN computes each gate as two matrix-vector products (input, then hidden state), each
- *     re-reading and sign-extending the input vector for every pair of rows. Here the input and
- *     hidden vectors are sign-extended once per step into 16-bit pairs, and the four rows of a
- *     block share every load of them; each row's two int32 sums are exact whatever the order.
- *   - Each gate's result then takes CMSIS-NN's own steps: arm_nn_requantize of the input part,
- *     clamp to int16, plus arm_nn_requantize of the hidden part, clamp, arm_nn_activation_s16;
- *     the cell and output updates call the same CMSIS-NN functions as the original.
- * Other cores, a batch above 1, sizes not a multiple of 4 or a missing hidden state take the
- * original code path below (a copy of CMSIS-NN's, calling arm_nn_lstm_calculate_gate_s8_s16).
+ * the file). Same integers, less work, on cores with the DSP extension (Cortex-M4, M7, M33) and
+ * on cores with Helium (Cortex-M55):
+ *   - The four gates' matrix-vector products. DSP: the input and hidden vectors are sign-extended
+ *     once per step into 16-bit pairs and four rows share every load of them (SMLAD). Helium:
+ *     four rows share each 16-byte vector of the input (VMLADAVA.S8, tail by predication). Each
+ *     row's int32 sums are exact whatever the order.
+ *   - Each gate's pre-activation then takes CMSIS-NN's own steps (arm_nn_vec_mat_mul_result_acc_s8_s16):
+ *     arm_nn_requantize of the input part, clamp to int16, plus arm_nn_requantize of the hidden
+ *     part, clamp.
+ *   - Everything after is element by element, so it runs as one pass over the hidden units instead
+ *     of six passes (four gate activations, three element-wise products, the cell tanh) through
+ *     CMSIS-NN calls: act_s16() is arm_nn_activation_s16 for one element and mul_rq() the formula of
+ *     arm_elementwise_mul_s16 / _acc_s16 / _s16_s8, with the same clamps, in the same order.
+ * Other cores, a batch above 1, sizes not a multiple of 4 (DSP) or above TFDISTIL_FUSED_MAX, gates
+ * other than sigmoid/sigmoid/tanh/sigmoid or a missing hidden state take the original code path
+ * below (a copy of CMSIS-NN's, calling arm_nn_lstm_calculate_gate_s8_s16).
  * The requantizations use CMSIS-NN's inline-assembly form of arm_nn_requantize (the same rounding in
  * fewer instructions; CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY, in this file only).
  * tests/test_firmware_boards.py compares the CMSIS-NN firmware with the reference kernels, bit for bit. */
 #define CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY 1
+#include "arm_nn_tables.h"
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
 
 #if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
-#define TFDISTIL_FUSED_MAX 256 /* largest input or hidden size the fused path takes */
+#define TFDISTIL_FUSED 1
+#define TFDISTIL_FUSED_MAX 128 /* largest input or hidden size the fused path takes */
+
+static int16_t g_pre[4][TFDISTIL_FUSED_MAX]; /* the gates' int16 pre-activations */
 
 static int32_t g_x_even[TFDISTIL_FUSED_MAX / 4], g_x_odd[TFDISTIL_FUSED_MAX / 4];
 static int32_t g_h_even[TFDISTIL_FUSED_MAX / 4], g_h_odd[TFDISTIL_FUSED_MAX / 4];
@@ -65,7 +74,7 @@ dot4_body(const int8_t *w, const int32_t words, const int32_t *even, const int32
 }
 
 /* the loop unrolled by the compiler for the students' common sizes (16, 20, 24, 32 columns) */
-static void dot4(const int8_t *w, int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+static void dot4_words(const int8_t *w, int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
 {
     switch (words)
     {
@@ -76,21 +85,25 @@ static void dot4(const int8_t *w, int32_t words, const int32_t *even, const int3
     default: dot4_body(w, words, even, odd, acc); break;
     }
 }
+#define SIZE_OK(n) ((n) % 4 == 0)
 
-/* One gate into `out` (hidden_size int16), as arm_nn_lstm_calculate_gate_s8_s16 computes it. */
-static void fused_gate(const cmsis_nn_lstm_gate *gate, int32_t in_words, int32_t hidden_size, int16_t *out)
+/* One gate's int16 pre-activation into `out`, as arm_nn_lstm_calculate_gate_s8_s16 computes it
+ * before its activation. */
+static void gate_pre(const cmsis_nn_lstm_gate *gate, const int8_t *x, const int8_t *h, int32_t in_size,
+                     int32_t hidden_size, int16_t *out)
 {
     const int8_t *wx = (const int8_t *)gate->input_weights;
     const int8_t *wh = (const int8_t *)gate->hidden_weights;
     const int32_t *bx = (const int32_t *)gate->input_effective_bias;
     const int32_t *bh = (const int32_t *)gate->hidden_effective_bias;
-    const int32_t h_words = hidden_size / 4;
     for (int32_t r = 0; r < hidden_size; r += 4)
     {
         int32_t ax[4] = {bx[r], bx[r + 1], bx[r + 2], bx[r + 3]};
         int32_t ah[4] = {bh[r], bh[r + 1], bh[r + 2], bh[r + 3]};
-        dot4(wx + r * in_words * 4, in_words, g_x_even, g_x_odd, ax);
-        dot4(wh + r * hidden_size, h_words, g_h_even, g_h_odd, ah);
+        (void)x;
+        (void)h;
+        dot4_words(wx + r * in_size, in_size / 4, g_x_even, g_x_odd, ax);
+        dot4_words(wh + r * hidden_size, hidden_size / 4, g_h_even, g_h_odd, ah);
         for (int32_t i = 0; i < 4; ++i)
         {
             int32_t v = arm_nn_requantize(ax[i], gate->input_multiplier, gate->input_shift);
@@ -99,7 +112,240 @@ static void fused_gate(const cmsis_nn_lstm_gate *gate, int32_t in_words, int32_t
             out[r + i] = (int16_t)MIN(MAX(v, NN_Q15_MIN), NN_Q15_MAX);
         }
     }
-    arm_nn_activation_s16(out, out, hidden_size, 0, gate->activation_type);
+}
+
+/* arm_nn_activation_s16 for one element (CMSIS-NN v7's formula, unsigned arithmetic kept) */
+__attribute__((always_inline)) static inline int16_t act_s16(int16_t x, int32_t sigmoid, int32_t left_shift)
+{
+    const uint32_t abs_input_shift = sigmoid ? 9 : 8;
+    const uint32_t max_saturation = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
+    const int32_t input_multiplier = (left_shift < 0) ? 3 : 3 << left_shift;
+    const int32_t abs_left_shift = (left_shift < 0) ? -left_shift : 0;
+    const int32_t rounding = (abs_left_shift > 0) ? 1 << (abs_left_shift - 1) : 0;
+    const int32_t input_data = (x * input_multiplier + rounding) >> abs_left_shift;
+    const uint32_t abs_input_data = input_data > 0 ? input_data : -input_data;
+    const uint32_t uh = abs_input_data >> abs_input_shift;
+    uint32_t result;
+    if (uh >= 255)
+    {
+        result = max_saturation;
+    }
+    else
+    {
+        const uint32_t ua = sigmoid_table_uint16[uh];
+        const uint32_t ub = sigmoid_table_uint16[uh + 1];
+        const uint32_t ut = abs_input_data & (sigmoid ? 0x1ff : 0x0ff);
+        result = (ua << abs_input_shift) + ut * (ub - ua);
+    }
+    if (sigmoid)
+    {
+        result = (input_data >= 0) ? (result + (1 << 9)) : ((1 << 25) - result + (1 << 9) - 1);
+        result >>= 10;
+    }
+    else
+    {
+        result = (input_data >= 0) ? (result - (1 << 23)) + (1 << 7) : ((-result + (1 << 23)) + (1 << 7) - 1);
+        result >>= 8;
+    }
+    return (int16_t)result;
+}
+
+/* the product of two int16, requantized, as the arm_elementwise_mul_s16* functions compute it */
+__attribute__((always_inline)) static inline int32_t mul_rq(int32_t a, int32_t b, int32_t mult, int32_t shift)
+{
+    return arm_nn_requantize(a * b, mult, shift);
+}
+
+static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hidden_out,
+                      const cmsis_nn_lstm_params *p, int16_t *cell)
+{
+    const int32_t n = p->hidden_size;
+    if (p->batch_size != 1 || hidden_in == NULL || !SIZE_OK(p->input_size) || !SIZE_OK(n) ||
+        p->input_size > TFDISTIL_FUSED_MAX || n > TFDISTIL_FUSED_MAX || p->forget_gate.activation_type != ARM_SIGMOID ||
+        p->input_gate.activation_type != ARM_SIGMOID || p->cell_gate.activation_type != ARM_TANH ||
+        p->output_gate.activation_type != ARM_SIGMOID)
+        return 0;
+    expand(data_in, p->input_size / 4, g_x_even, g_x_odd);
+    expand(hidden_in, n / 4, g_h_even, g_h_odd);
+    gate_pre(&p->forget_gate, data_in, hidden_in, p->input_size, n, g_pre[0]);
+    gate_pre(&p->input_gate, data_in, hidden_in, p->input_size, n, g_pre[1]);
+    gate_pre(&p->cell_gate, data_in, hidden_in, p->input_size, n, g_pre[2]);
+    gate_pre(&p->output_gate, data_in, hidden_in, p->input_size, n, g_pre[3]);
+    /* arm_elementwise_mul_acc_s16's clamp from (-cell_clip, cell_clip) */
+    const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
+    const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
+    const int32_t tanh_shift = p->cell_scale_power + 12;
+    for (int32_t i = 0; i < n; ++i)
+    {
+        const int32_t f = act_s16(g_pre[0][i], 1, 0);
+        int32_t c = mul_rq(f, cell[i], p->forget_to_cell_multiplier, p->forget_to_cell_shift);
+        c = MIN(MAX(c, NN_Q15_MIN), NN_Q15_MAX);
+        const int32_t ig = act_s16(g_pre[1][i], 1, 0);
+        const int32_t cg = act_s16(g_pre[2][i], 0, 0);
+        c += mul_rq(ig, cg, p->input_to_cell_multiplier, p->input_to_cell_shift);
+        c = MIN(MAX(c, cmin), cmax);
+        cell[i] = (int16_t)c;
+        const int32_t og = act_s16(g_pre[3][i], 1, 0);
+        const int32_t t = act_s16((int16_t)c, 0, tanh_shift);
+        int32_t h = mul_rq(og, t, p->output_multiplier, p->output_shift) + p->output_offset;
+        hidden_out[i] = (int8_t)MIN(MAX(h, NN_Q7_MIN), NN_Q7_MAX);
+    }
+    return 1;
+}
+#endif
+
+#if defined(ARM_MATH_MVEI)
+#define TFDISTIL_MVE_MAX 256 /* largest hidden size the Helium path takes */
+
+/* arm_nn_activation_s16 of four int16 values (in int32 lanes) on Helium: the same unsigned
+ * arithmetic, the two table reads as gathers (indices clamped to 254 where the result saturates
+ * and is not used); the result's low 16 bits sign-extended, as the (int16_t) store and reload. */
+__attribute__((always_inline)) static inline int32x4_t act_vec(int32x4_t d, const int32_t sigmoid,
+                                                              const int32_t left_shift)
+{
+    const int32_t abs_input_shift = sigmoid ? 9 : 8;
+    const uint32_t max_saturation = sigmoid ? (0x7FFF << 10) : (0xFFFF << 8);
+    const int32_t input_multiplier = (left_shift < 0) ? 3 : 3 << left_shift;
+    const int32_t abs_left_shift = (left_shift < 0) ? -left_shift : 0;
+    const int32_t rounding = (abs_left_shift > 0) ? 1 << (abs_left_shift - 1) : 0;
+    d = vshlq_s32(vaddq_n_s32(vmulq_n_s32(d, input_multiplier), rounding), vdupq_n_s32(-abs_left_shift));
+    const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(d));
+    const uint32x4_t uh = vshlq_u32(a, vdupq_n_s32(-abs_input_shift));
+    const mve_pred16_t saturated = vcmpcsq_n_u32(uh, 255);
+    const uint32x4_t idx = vminq_u32(uh, vdupq_n_u32(254));
+    const uint32x4_t ua = vldrhq_gather_shifted_offset_u32(sigmoid_table_uint16, idx);
+    const uint32x4_t ub = vldrhq_gather_shifted_offset_u32(sigmoid_table_uint16, vaddq_n_u32(idx, 1));
+    uint32x4_t r = vaddq_u32(vshlq_u32(ua, vdupq_n_s32(abs_input_shift)),
+                             vmulq_u32(vandq_u32(a, vdupq_n_u32(sigmoid ? 0x1ff : 0x0ff)), vsubq_u32(ub, ua)));
+    r = vpselq_u32(vdupq_n_u32(max_saturation), r, saturated);
+    const mve_pred16_t nonneg = vcmpgeq_n_s32(d, 0);
+    if (sigmoid)
+    {
+        const uint32x4_t rp = vaddq_n_u32(r, 1 << 9);
+        const uint32x4_t rn = vsubq_u32(vdupq_n_u32((1 << 25) + (1 << 9) - 1), r);
+        r = vshrq_n_u32(vpselq_u32(rp, rn, nonneg), 10);
+    }
+    else
+    {
+        const uint32x4_t rp = vaddq_n_u32(r, (uint32_t)(-(1 << 23) + (1 << 7)));
+        const uint32x4_t rn = vsubq_u32(vdupq_n_u32((1 << 23) + (1 << 7) - 1), r);
+        r = vshrq_n_u32(vpselq_u32(rp, rn, nonneg), 8);
+    }
+    return vmovlbq_s16(vreinterpretq_s16_u32(r));
+}
+
+/* arm_nn_activation_s16 on Helium (the fallback path's activations) */
+static void step_activation(const int16_t *in, int16_t *out, int32_t size, int32_t left_shift,
+                            arm_nn_activation_type type)
+{
+    for (int32_t i = 0; i < size; i += 4)
+    {
+        const mve_pred16_t p = vctp32q((uint32_t)(size - i));
+        vstrhq_p_s32(out + i, act_vec(vldrhq_z_s32(in + i, p), type == ARM_SIGMOID, left_shift), p);
+    }
+}
+
+/* rows r..r+3 of `w` (cols int8 columns) . v, plus bias, as arm_nn_vec_mat_mul_result_acc_s8_s16 sums them */
+__attribute__((always_inline)) static inline int32x4_t dot4_mve(const int8_t *w, int32_t cols, const int8_t *v,
+                                                               const int32_t *bias)
+{
+    const int8_t *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
+    int32_t a0 = bias[0], a1 = bias[1], a2 = bias[2], a3 = bias[3];
+    for (int32_t k = 0; k < cols; k += 16)
+    {
+        const mve_pred16_t p = vctp8q((uint32_t)(cols - k));
+        const int8x16_t x = vldrbq_z_s8(v + k, p);
+        a0 = vmladavaq_s8(a0, vldrbq_z_s8(w + k, p), x);
+        a1 = vmladavaq_s8(a1, vldrbq_z_s8(w1 + k, p), x);
+        a2 = vmladavaq_s8(a2, vldrbq_z_s8(w2 + k, p), x);
+        a3 = vmladavaq_s8(a3, vldrbq_z_s8(w3 + k, p), x);
+    }
+    const int32x4_t acc = {a0, a1, a2, a3};
+    return acc;
+}
+
+static int16_t g_gates[4][TFDISTIL_MVE_MAX]; /* the four gates' activations */
+
+/* one gate's activations, as arm_nn_lstm_calculate_gate_s8_s16 computes them */
+static void gate_mve(const cmsis_nn_lstm_gate *g, const int8_t *x, const int8_t *h, int32_t in_size, int32_t n,
+                     int32_t sigmoid, int16_t *out)
+{
+    const int32x4_t q15_min = vdupq_n_s32(NN_Q15_MIN), q15_max = vdupq_n_s32(NN_Q15_MAX);
+    const int8_t *wx = (const int8_t *)g->input_weights, *wh = (const int8_t *)g->hidden_weights;
+    const int32_t *bx = (const int32_t *)g->input_effective_bias, *bh = (const int32_t *)g->hidden_effective_bias;
+    for (int32_t r = 0; r < n; r += 4)
+    {
+        int32x4_t v = dot4_mve(wx + r * in_size, in_size, x, bx + r);
+        v = arm_requantize_mve(v, g->input_multiplier, g->input_shift);
+        v = vminq_s32(vmaxq_s32(v, q15_min), q15_max);
+        int32x4_t u = dot4_mve(wh + r * n, n, h, bh + r);
+        u = vaddq_s32(arm_requantize_mve(u, g->hidden_multiplier, g->hidden_shift), v);
+        u = vminq_s32(vmaxq_s32(u, q15_min), q15_max);
+        vstrhq_s32(out + r, act_vec(u, sigmoid, 0));
+    }
+}
+
+/* the step: the four gates, then one pass of the cell update and output four hidden units at a
+ * time, with the integers of the original's element-wise functions on Helium (arm_requantize_mve_32x4) */
+static int fused_step_mve(const int8_t *x, const int8_t *h, int8_t *out, const cmsis_nn_lstm_params *p,
+                          int16_t *cell)
+{
+    const int32_t n = p->hidden_size, in = p->input_size;
+    if (p->batch_size != 1 || h == NULL || out == h || n % 4 != 0 || n > TFDISTIL_MVE_MAX ||
+        p->forget_gate.activation_type != ARM_SIGMOID || p->input_gate.activation_type != ARM_SIGMOID ||
+        p->cell_gate.activation_type != ARM_TANH || p->output_gate.activation_type != ARM_SIGMOID)
+        return 0;
+    gate_mve(&p->forget_gate, x, h, in, n, 1, g_gates[0]);
+    gate_mve(&p->input_gate, x, h, in, n, 1, g_gates[1]);
+    gate_mve(&p->cell_gate, x, h, in, n, 0, g_gates[2]);
+    gate_mve(&p->output_gate, x, h, in, n, 1, g_gates[3]);
+    const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
+    const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
+    const int32_t tanh_shift = p->cell_scale_power + 12;
+    for (int32_t r = 0; r < n; r += 4)
+    {
+        int32x4_t c = vmulq_s32(vldrhq_s32(g_gates[0] + r), vldrhq_s32(cell + r));
+        c = arm_requantize_mve_32x4(c, vdupq_n_s32(p->forget_to_cell_multiplier), vdupq_n_s32(p->forget_to_cell_shift));
+        c = vminq_s32(vmaxq_s32(c, vdupq_n_s32(NN_Q15_MIN)), vdupq_n_s32(NN_Q15_MAX));
+        int32x4_t m = vmulq_s32(vldrhq_s32(g_gates[1] + r), vldrhq_s32(g_gates[2] + r));
+        m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->input_to_cell_multiplier), vdupq_n_s32(p->input_to_cell_shift));
+        c = vminq_s32(vmaxq_s32(vaddq_s32(m, c), vdupq_n_s32(cmin)), vdupq_n_s32(cmax));
+        vstrhq_s32(cell + r, c);
+        m = vmulq_s32(vldrhq_s32(g_gates[3] + r), act_vec(c, 0, tanh_shift));
+        m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->output_multiplier), vdupq_n_s32(p->output_shift));
+        m = vaddq_n_s32(m, p->output_offset);
+        m = vminq_s32(vmaxq_s32(m, vdupq_n_s32(NN_Q7_MIN)), vdupq_n_s32(NN_Q7_MAX));
+        vstrbq_s32(out + r, m);
+    }
+    return 1;
+}
+
+/* arm_nn_lstm_calculate_gate_s8_s16 with the activation above (Helium) */
+static void step_gate(const int8_t *data_in, const int8_t *hidden_in, const cmsis_nn_lstm_gate *gate,
+                     const cmsis_nn_lstm_params *params, int16_t *output, const int32_t batch_offset)
+{
+    memset(output, 0, params->hidden_size * params->batch_size * sizeof(int16_t));
+    arm_nn_vec_mat_mul_result_acc_s8_s16(data_in, gate->input_weights, gate->input_effective_bias, output,
+                                         gate->input_multiplier, gate->input_shift, params->input_size,
+                                         params->hidden_size, params->batch_size, batch_offset);
+    if (hidden_in)
+        arm_nn_vec_mat_mul_result_acc_s8_s16(hidden_in, gate->hidden_weights, gate->hidden_effective_bias, output,
+                                             gate->hidden_multiplier, gate->hidden_shift, params->hidden_size,
+                                             params->hidden_size, params->batch_size, batch_offset);
+    step_activation(output, output, params->hidden_size * params->batch_size, 0, gate->activation_type);
+}
+#else
+/* CMSIS-NN's own gate and activation (the names spelled out: tfdistil/edge/mcu/cmsis.py follows
+ * calls by name to find the sources to compile) */
+static void step_gate(const int8_t *data_in, const int8_t *hidden_in, const cmsis_nn_lstm_gate *gate,
+                     const cmsis_nn_lstm_params *params, int16_t *output, const int32_t batch_offset)
+{
+    arm_nn_lstm_calculate_gate_s8_s16(data_in, hidden_in, gate, params, output, batch_offset);
+}
+static void step_activation(const int16_t *in, int16_t *out, int32_t size, int32_t left_shift,
+                        arm_nn_activation_type type)
+{
+    arm_nn_activation_s16(in, out, size, left_shift, type);
 }
 #endif
 
@@ -112,28 +358,12 @@ arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
 {
     int16_t *cell_state = buffers->cell_state;
     const int32_t n = params->hidden_size * params->batch_size;
-#if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
-    if (params->batch_size == 1 && hidden_in != NULL && params->input_size % 4 == 0 &&
-        params->hidden_size % 4 == 0 && params->input_size <= TFDISTIL_FUSED_MAX &&
-        params->hidden_size <= TFDISTIL_FUSED_MAX)
-    {
-        int16_t *gate_a = buffers->temp1, *gate_b = buffers->temp2;
-        const int32_t in_words = params->input_size / 4;
-        expand(data_in, in_words, g_x_even, g_x_odd);
-        expand(hidden_in, params->hidden_size / 4, g_h_even, g_h_odd);
-        fused_gate(&params->forget_gate, in_words, params->hidden_size, gate_a);
-        arm_elementwise_mul_s16(gate_a, cell_state, 0, 0, cell_state, 0, params->forget_to_cell_multiplier,
-                                params->forget_to_cell_shift, NN_Q15_MIN, NN_Q15_MAX, n);
-        fused_gate(&params->input_gate, in_words, params->hidden_size, gate_a);
-        fused_gate(&params->cell_gate, in_words, params->hidden_size, gate_b);
-        arm_elementwise_mul_acc_s16(gate_a, gate_b, 0, 0, cell_state, 0, params->input_to_cell_multiplier,
-                                    params->input_to_cell_shift, -params->cell_clip, params->cell_clip, n);
-        fused_gate(&params->output_gate, in_words, params->hidden_size, gate_a);
-        arm_nn_activation_s16(cell_state, gate_b, n, params->cell_scale_power + 12, ARM_TANH);
-        arm_elementwise_mul_s16_s8(gate_a, gate_b, hidden_out, params->output_offset, params->output_multiplier,
-                                   params->output_shift, params->hidden_size, params->batch_size, batch_offset);
+#if defined(TFDISTIL_FUSED)
+    if (fused_step(data_in, hidden_in, hidden_out, params, cell_state))
         return ARM_CMSIS_NN_SUCCESS;
-    }
+#elif defined(ARM_MATH_MVEI)
+    if (fused_step_mve(data_in, hidden_in, hidden_out, params, cell_state))
+        return ARM_CMSIS_NN_SUCCESS;
 #endif
     /* CMSIS-NN's own step (Source/NNSupportFunctions/arm_nn_lstm_step_s8.c, CMSIS-NN v7) */
     int16_t *forget_gate = buffers->temp1;
@@ -141,15 +371,15 @@ arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
     int16_t *cell_gate = buffers->temp2;
     int16_t *output_gate = buffers->temp1;
     int16_t *hidden_temp = buffers->temp2;
-    arm_nn_lstm_calculate_gate_s8_s16(data_in, hidden_in, &params->forget_gate, params, forget_gate, batch_offset);
+    step_gate(data_in, hidden_in, &params->forget_gate, params, forget_gate, batch_offset);
     arm_elementwise_mul_s16(forget_gate, cell_state, 0, 0, cell_state, 0, params->forget_to_cell_multiplier,
                             params->forget_to_cell_shift, NN_Q15_MIN, NN_Q15_MAX, n);
-    arm_nn_lstm_calculate_gate_s8_s16(data_in, hidden_in, &params->input_gate, params, input_gate, batch_offset);
-    arm_nn_lstm_calculate_gate_s8_s16(data_in, hidden_in, &params->cell_gate, params, cell_gate, batch_offset);
+    step_gate(data_in, hidden_in, &params->input_gate, params, input_gate, batch_offset);
+    step_gate(data_in, hidden_in, &params->cell_gate, params, cell_gate, batch_offset);
     arm_elementwise_mul_acc_s16(input_gate, cell_gate, 0, 0, cell_state, 0, params->input_to_cell_multiplier,
                                 params->input_to_cell_shift, -params->cell_clip, params->cell_clip, n);
-    arm_nn_lstm_calculate_gate_s8_s16(data_in, hidden_in, &params->output_gate, params, output_gate, batch_offset);
-    arm_nn_activation_s16(cell_state, hidden_temp, n, params->cell_scale_power + 12, ARM_TANH);
+    step_gate(data_in, hidden_in, &params->output_gate, params, output_gate, batch_offset);
+    step_activation(cell_state, hidden_temp, n, params->cell_scale_power + 12, ARM_TANH);
     arm_elementwise_mul_s16_s8(output_gate, hidden_temp, hidden_out, params->output_offset,
                                params->output_multiplier, params->output_shift, params->hidden_size,
                                params->batch_size, batch_offset);
