@@ -71,6 +71,11 @@ int main(void)
         p.output_multiplier = range(1 << 30, 0x7FFFFFFF);
         p.output_shift = range(-24, -20);
         p.output_offset = range(-20, 20);
+        if (trial % 4 == 1) /* left shifts too: the paths that test for them */
+        {
+            p.output_shift = 1;
+            p.forget_gate.hidden_shift = 1;
+        }
         int8_t x[MAX_N], h[MAX_N], out_a[MAX_N], out_b[MAX_N];
         int16_t cell_a[MAX_N], cell_b[MAX_N], t1[MAX_N], t2[MAX_N];
         for (int i = 0; i < MAX_N; ++i)

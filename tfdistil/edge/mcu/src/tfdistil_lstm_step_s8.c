@@ -104,6 +104,19 @@ static void gate_pre(const cmsis_nn_lstm_gate *gate, const int8_t *x, const int8
         (void)h;
         dot4_words(wx + r * in_size, in_size / 4, g_x_even, g_x_odd, ax);
         dot4_words(wh + r * hidden_size, hidden_size / 4, g_h_even, g_h_odd, ah);
+        if (gate->input_shift <= 0 && gate->hidden_shift <= 0) /* the usual case: no left shift to test for */
+        {
+            for (int32_t i = 0; i < 4; ++i)
+            {
+                int32_t v = arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(ax[i], gate->input_multiplier),
+                                                          -gate->input_shift);
+                v = MIN(MAX(v, NN_Q15_MIN), NN_Q15_MAX);
+                v += arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(ah[i], gate->hidden_multiplier),
+                                                   -gate->hidden_shift);
+                out[r + i] = (int16_t)MIN(MAX(v, NN_Q15_MIN), NN_Q15_MAX);
+            }
+            continue;
+        }
         for (int32_t i = 0; i < 4; ++i)
         {
             int32_t v = arm_nn_requantize(ax[i], gate->input_multiplier, gate->input_shift);
@@ -150,10 +163,39 @@ __attribute__((always_inline)) static inline int16_t act_s16(int16_t x, int32_t 
     return (int16_t)result;
 }
 
-/* the product of two int16, requantized, as the arm_elementwise_mul_s16* functions compute it */
-__attribute__((always_inline)) static inline int32_t mul_rq(int32_t a, int32_t b, int32_t mult, int32_t shift)
+/* the product of two int16, requantized, as the arm_elementwise_mul_s16* functions compute it;
+ * right_only: the shift is known to be <= 0 (arm_nn_requantize's right-shift branch) */
+__attribute__((always_inline)) static inline int32_t mul_rq(int32_t a, int32_t b, int32_t mult, int32_t shift,
+                                                           const int right_only)
 {
+    if (right_only)
+        return arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(a * b, mult), -shift);
     return arm_nn_requantize(a * b, mult, shift);
+}
+
+__attribute__((always_inline)) static inline void cell_pass(const cmsis_nn_lstm_params *p, int16_t *cell,
+                                                             int8_t *hidden_out, const int right_only)
+{
+    const int32_t n = p->hidden_size;
+    /* arm_elementwise_mul_acc_s16's clamp from (-cell_clip, cell_clip) */
+    const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
+    const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
+    const int32_t tanh_shift = p->cell_scale_power + 12;
+    for (int32_t i = 0; i < n; ++i)
+    {
+        const int32_t f = act_s16(g_pre[0][i], 1, 0);
+        int32_t c = mul_rq(f, cell[i], p->forget_to_cell_multiplier, p->forget_to_cell_shift, right_only);
+        c = MIN(MAX(c, NN_Q15_MIN), NN_Q15_MAX);
+        const int32_t ig = act_s16(g_pre[1][i], 1, 0);
+        const int32_t cg = act_s16(g_pre[2][i], 0, 0);
+        c += mul_rq(ig, cg, p->input_to_cell_multiplier, p->input_to_cell_shift, right_only);
+        c = MIN(MAX(c, cmin), cmax);
+        cell[i] = (int16_t)c;
+        const int32_t og = act_s16(g_pre[3][i], 1, 0);
+        const int32_t t = act_s16((int16_t)c, 0, tanh_shift);
+        int32_t h = mul_rq(og, t, p->output_multiplier, p->output_shift, right_only) + p->output_offset;
+        hidden_out[i] = (int8_t)MIN(MAX(h, NN_Q7_MIN), NN_Q7_MAX);
+    }
 }
 
 static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hidden_out,
@@ -171,25 +213,10 @@ static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hi
     gate_pre(&p->input_gate, data_in, hidden_in, p->input_size, n, g_pre[1]);
     gate_pre(&p->cell_gate, data_in, hidden_in, p->input_size, n, g_pre[2]);
     gate_pre(&p->output_gate, data_in, hidden_in, p->input_size, n, g_pre[3]);
-    /* arm_elementwise_mul_acc_s16's clamp from (-cell_clip, cell_clip) */
-    const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
-    const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
-    const int32_t tanh_shift = p->cell_scale_power + 12;
-    for (int32_t i = 0; i < n; ++i)
-    {
-        const int32_t f = act_s16(g_pre[0][i], 1, 0);
-        int32_t c = mul_rq(f, cell[i], p->forget_to_cell_multiplier, p->forget_to_cell_shift);
-        c = MIN(MAX(c, NN_Q15_MIN), NN_Q15_MAX);
-        const int32_t ig = act_s16(g_pre[1][i], 1, 0);
-        const int32_t cg = act_s16(g_pre[2][i], 0, 0);
-        c += mul_rq(ig, cg, p->input_to_cell_multiplier, p->input_to_cell_shift);
-        c = MIN(MAX(c, cmin), cmax);
-        cell[i] = (int16_t)c;
-        const int32_t og = act_s16(g_pre[3][i], 1, 0);
-        const int32_t t = act_s16((int16_t)c, 0, tanh_shift);
-        int32_t h = mul_rq(og, t, p->output_multiplier, p->output_shift) + p->output_offset;
-        hidden_out[i] = (int8_t)MIN(MAX(h, NN_Q7_MIN), NN_Q7_MAX);
-    }
+    if (p->forget_to_cell_shift <= 0 && p->input_to_cell_shift <= 0 && p->output_shift <= 0)
+        cell_pass(p, cell, hidden_out, 1);
+    else
+        cell_pass(p, cell, hidden_out, 0);
     return 1;
 }
 #endif
