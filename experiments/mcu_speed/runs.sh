@@ -19,6 +19,6 @@ for board in mps2-an386 mps3-an547; do
     --json $OUT/op-profile-$board-200.json > $LOGS/op-profile-$board-200.log 2>&1
 done
 # logs keep no machine paths (tests/test_machine_paths.py): the temporary build folder and the cache
-sed -i -e 's|/tmp/tfdistil-fw-[A-Za-z0-9_]*|<tmp>|g' -e "s|$HOME/|~/|g" $LOGS/*.log $OUT/*-test.json
+sed -i -e "s|${TMPDIR:-/tmp}/tfdistil-fw-[A-Za-z0-9_]*|<tmp>|g" -e "s|$HOME/|~/|g" $LOGS/*.log $OUT/*-test.json
 .venv/bin/python experiments/mcu_speed/table.py > results/firmware/perf/table.md
 .venv/bin/python experiments/mcu_speed/table.py --profile > $OUT/op-profile.md
