@@ -11,6 +11,9 @@
 arm_cmsis_nn_status cmsis_lstm_step_s8(const int8_t *data_in, const int8_t *hidden_in, int8_t *hidden_out,
                                        const cmsis_nn_lstm_params *params, cmsis_nn_lstm_context *buffers,
                                        const int32_t batch_offset);
+void tfdistil_lstm_step_forget_weights(void); /* Cortex-M4: the widened weights are cached per op */
+arm_cmsis_nn_status cmsis_lstm_unidirectional_s8(const int8_t *input, int8_t *output, const cmsis_nn_lstm_params *params,
+                                                 cmsis_nn_lstm_context *buffers);
 
 #define MAX_N 32
 static uint32_t g_seed = 12345u;
@@ -25,6 +28,48 @@ static int32_t range(int32_t lo, int32_t hi) { return lo + (int32_t)(rnd() % (ui
 
 static int8_t w[4][2][MAX_N * MAX_N];
 static int32_t b[4][2][MAX_N];
+
+/* Two ops (the second with its weights negated) run in turn through arm_lstm_unidirectional_s8, batch
+ * major, as TFLM's per-token firmware runs its two LSTMs: the step then sees a copy of the params on
+ * the stack, at the same address for both ops. */
+static int8_t w2[4][2][MAX_N * MAX_N];
+static int two_ops(const cmsis_nn_lstm_params *p)
+{
+    cmsis_nn_lstm_params q = *p;
+    cmsis_nn_lstm_gate *gates[4] = {&q.forget_gate, &q.input_gate, &q.cell_gate, &q.output_gate};
+    for (int g = 0; g < 4; ++g)
+    {
+        for (int i = 0; i < MAX_N * MAX_N; ++i)
+        {
+            w2[g][0][i] = (int8_t)(-w[g][0][i] - (w[g][0][i] == -128));
+            w2[g][1][i] = (int8_t)(-w[g][1][i] - (w[g][1][i] == -128));
+        }
+        gates[g]->input_weights = w2[g][0];
+        gates[g]->hidden_weights = w2[g][1];
+    }
+    const cmsis_nn_lstm_params *ops[2] = {p, &q};
+    int8_t x[2 * MAX_N], out_a[2 * MAX_N], out_b[2 * MAX_N], h_a[2][MAX_N], h_b[2][MAX_N];
+    int16_t c_a[2][MAX_N], c_b[2][MAX_N], t1[MAX_N], t2[MAX_N];
+    memset(h_a, 0, sizeof(h_a));
+    memset(h_b, 0, sizeof(h_b));
+    memset(c_a, 0, sizeof(c_a));
+    memset(c_b, 0, sizeof(c_b));
+    for (int call = 0; call < 6; ++call)
+    {
+        const int k = call % 2;
+        cmsis_nn_lstm_params step = *ops[k];
+        step.time_major = 0;
+        step.time_steps = 2;
+        for (int i = 0; i < 2 * step.input_size; ++i)
+            x[i] = (int8_t)range(-128, 127);
+        cmsis_nn_lstm_context ca = {t1, t2, c_a[k], h_a[k]}, cb = {t1, t2, c_b[k], h_b[k]};
+        arm_lstm_unidirectional_s8(x, out_a, &step, &ca);
+        cmsis_lstm_unidirectional_s8(x, out_b, &step, &cb);
+        if (memcmp(out_a, out_b, 2 * step.hidden_size) != 0)
+            return 0;
+    }
+    return 1;
+}
 
 int main(void)
 {
@@ -84,6 +129,9 @@ int main(void)
             h[i] = (int8_t)range(-128, 127);
             cell_a[i] = cell_b[i] = (int16_t)range(-32768, 32767);
         }
+#if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
+        tfdistil_lstm_step_forget_weights();
+#endif
         for (int step = 0; step < 3; ++step) /* the state carries over, as between Invoke()s */
         {
             cmsis_nn_lstm_context ca = {t1, t2, cell_a, NULL}, cb = {t1, t2, cell_b, NULL};
@@ -96,6 +144,17 @@ int main(void)
             }
             memcpy(h, out_a, n);
             ++trials;
+        }
+        if (trial % 10 == 3) /* full-range weights (every fifth trial has zeros) */
+        {
+#if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
+            tfdistil_lstm_step_forget_weights();
+#endif
+            if (!two_ops(&p))
+            {
+                printf("diff trial %d: two ops in turn\n", trial);
+                return 1;
+            }
         }
     }
     printf("ok %d\n", trials);

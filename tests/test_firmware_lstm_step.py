@@ -1,7 +1,8 @@
 """tfdistil's LSTM step (tfdistil/edge/mcu/src/tfdistil_lstm_step_s8.c: a DSP path for the Cortex-M4,
 Helium activations for the M55) computes the same integers as CMSIS-NN's arm_nn_lstm_step_s8 it
 replaces: tests/lstm_step_check.c runs both on 900 random steps (sizes 4-32, clamps and table
-saturation reached) on each emulated board. A few seconds per board: no model, no TFLM."""
+saturation reached), and two ops in turn through arm_lstm_unidirectional_s8 (the M4's widened weights
+are cached per op), on each emulated board. A few seconds per board: no model, no TFLM."""
 import os
 import subprocess
 
@@ -13,6 +14,7 @@ from tfdistil.edge.mcu.build import MCU_SRC, find_tools
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEP = "Source/NNSupportFunctions/arm_nn_lstm_step_s8.c"
+LOOP = "Source/LSTMFunctions/arm_lstm_unidirectional_s8.c"
 
 
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
@@ -24,7 +26,8 @@ def test_fast_lstm_step_is_cmsis_nn_step(board, tmp_path):
              "-ffunction-sections", "-fdata-sections"]
     units = [(mcu_cmsis.source_path(rel), []) for rel in mcu_cmsis.cmsis_sources([harness])]
     assert mcu_cmsis.source_path(STEP) != os.path.join(cmsis, STEP)  # the firmware's step is tfdistil's
-    units += [(os.path.join(cmsis, STEP), ["-Darm_nn_lstm_step_s8=cmsis_lstm_step_s8"]), (harness, [])]
+    rename = ["-Darm_nn_lstm_step_s8=cmsis_lstm_step_s8", "-Darm_lstm_unidirectional_s8=cmsis_lstm_unidirectional_s8"]
+    units += [(os.path.join(cmsis, STEP), rename), (os.path.join(cmsis, LOOP), rename), (harness, [])]
     objects = []
     for i, (src, extra) in enumerate(units):
         obj = str(tmp_path / f"{i}.o")

@@ -87,9 +87,94 @@ static void dot4_words(const int8_t *w, int32_t words, const int32_t *even, cons
 }
 #define SIZE_OK(n) ((n) % 4 == 0)
 
+/* Weights widened once into RAM as SXTB16 splits them, word by word: (w0, w2), (w1, w3), so the
+ * dot products skip the two SXTB16 per weight word and load two words at a time. Made on the first
+ * step of each LSTM op, while the buffer holds them (an op that does not fit keeps the int8 path);
+ * the key is the op's forget-gate input weights (constant, in the model): not the params pointer,
+ * which arm_lstm_unidirectional_s8 may pass as a copy on its stack, the same address for every op.
+ * TFDISTIL_WIDE_WORDS: 6,656 int32 (26,624 B) = the 256 KB student's 2 LSTMs x 4 gates x 32 x (20 + 32). */
+#ifndef TFDISTIL_WIDE_WORDS
+#define TFDISTIL_WIDE_WORDS 6656
+#endif
+#define TFDISTIL_WIDE_OPS 4
+static int32_t g_wide[TFDISTIL_WIDE_WORDS] __attribute__((aligned(8)));
+static int32_t g_wide_used, g_wide_ops;
+static const void *g_wide_key[TFDISTIL_WIDE_OPS];
+static const int32_t *g_wide_at[TFDISTIL_WIDE_OPS][8]; /* per gate: input, hidden */
+
+/* tests/lstm_step_check.c changes the weights behind the same params between trials */
+void tfdistil_lstm_step_forget_weights(void) { g_wide_used = g_wide_ops = 0; }
+
+static const int32_t *widen(const int8_t *w, int32_t count)
+{
+    int32_t *d = g_wide + g_wide_used;
+    for (int32_t k = 0; k < count / 4; ++k)
+    {
+        const int32_t v = arm_nn_read_s8x4_ia(&w);
+        d[2 * k] = SXTB16(v);
+        d[2 * k + 1] = SXTB16_RORn((uint32_t)v, 8);
+    }
+    g_wide_used += count / 2;
+    return d;
+}
+
+/* the op's eight widened matrices (forget, input, cell, output gate; input then hidden), or NULL */
+static const int32_t *const *widened(const cmsis_nn_lstm_params *p)
+{
+    for (int32_t i = 0; i < g_wide_ops; ++i)
+        if (g_wide_key[i] == p->forget_gate.input_weights)
+            return g_wide_at[i];
+    const int32_t words = 4 * p->hidden_size * (p->input_size + p->hidden_size) / 2;
+    if (g_wide_ops == TFDISTIL_WIDE_OPS || g_wide_used + words > TFDISTIL_WIDE_WORDS)
+        return NULL;
+    const cmsis_nn_lstm_gate *gates[4] = {&p->forget_gate, &p->input_gate, &p->cell_gate, &p->output_gate};
+    for (int32_t g = 0; g < 4; ++g)
+    {
+        g_wide_at[g_wide_ops][2 * g] = widen((const int8_t *)gates[g]->input_weights, p->hidden_size * p->input_size);
+        g_wide_at[g_wide_ops][2 * g + 1] = widen((const int8_t *)gates[g]->hidden_weights, p->hidden_size * p->hidden_size);
+    }
+    g_wide_key[g_wide_ops] = p->forget_gate.input_weights;
+    return g_wide_at[g_wide_ops++];
+}
+
+/* acc[r] += row r of the widened matrix (words * 4 columns) . the expanded vector, for 4 rows */
+__attribute__((always_inline)) static inline void
+dotw4_body(const int32_t *w, const int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+{
+    const int32_t *w0 = w, *w1 = w + 2 * words, *w2 = w + 4 * words, *w3 = w + 6 * words;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (int32_t k = 0; k < words; ++k)
+    {
+        const int32_t e = even[k], o = odd[k];
+        a0 = SMLAD(w0[2 * k], e, a0);
+        a0 = SMLAD(w0[2 * k + 1], o, a0);
+        a1 = SMLAD(w1[2 * k], e, a1);
+        a1 = SMLAD(w1[2 * k + 1], o, a1);
+        a2 = SMLAD(w2[2 * k], e, a2);
+        a2 = SMLAD(w2[2 * k + 1], o, a2);
+        a3 = SMLAD(w3[2 * k], e, a3);
+        a3 = SMLAD(w3[2 * k + 1], o, a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+static void dotw4_words(const int32_t *w, int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+{
+    switch (words)
+    {
+    case 4: dotw4_body(w, 4, even, odd, acc); break;
+    case 5: dotw4_body(w, 5, even, odd, acc); break;
+    case 8: dotw4_body(w, 8, even, odd, acc); break;
+    default: dotw4_body(w, words, even, odd, acc); break;
+    }
+}
+
 /* One gate's int16 pre-activation into `out`, as arm_nn_lstm_calculate_gate_s8_s16 computes it
  * before its activation. */
-static void gate_pre(const cmsis_nn_lstm_gate *gate, const int8_t *x, const int8_t *h, int32_t in_size,
+static void gate_pre(const cmsis_nn_lstm_gate *gate, const int32_t *const wide[2], int32_t in_size,
                      int32_t hidden_size, int16_t *out)
 {
     const int8_t *wx = (const int8_t *)gate->input_weights;
@@ -100,10 +185,16 @@ static void gate_pre(const cmsis_nn_lstm_gate *gate, const int8_t *x, const int8
     {
         int32_t ax[4] = {bx[r], bx[r + 1], bx[r + 2], bx[r + 3]};
         int32_t ah[4] = {bh[r], bh[r + 1], bh[r + 2], bh[r + 3]};
-        (void)x;
-        (void)h;
-        dot4_words(wx + r * in_size, in_size / 4, g_x_even, g_x_odd, ax);
-        dot4_words(wh + r * hidden_size, hidden_size / 4, g_h_even, g_h_odd, ah);
+        if (wide != NULL)
+        {
+            dotw4_words(wide[0] + r * in_size / 2, in_size / 4, g_x_even, g_x_odd, ax);
+            dotw4_words(wide[1] + r * hidden_size / 2, hidden_size / 4, g_h_even, g_h_odd, ah);
+        }
+        else
+        {
+            dot4_words(wx + r * in_size, in_size / 4, g_x_even, g_x_odd, ax);
+            dot4_words(wh + r * hidden_size, hidden_size / 4, g_h_even, g_h_odd, ah);
+        }
         if (gate->input_shift <= 0 && gate->hidden_shift <= 0) /* the usual case: no left shift to test for */
         {
             for (int32_t i = 0; i < 4; ++i)
@@ -209,10 +300,11 @@ static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hi
         return 0;
     expand(data_in, p->input_size / 4, g_x_even, g_x_odd);
     expand(hidden_in, n / 4, g_h_even, g_h_odd);
-    gate_pre(&p->forget_gate, data_in, hidden_in, p->input_size, n, g_pre[0]);
-    gate_pre(&p->input_gate, data_in, hidden_in, p->input_size, n, g_pre[1]);
-    gate_pre(&p->cell_gate, data_in, hidden_in, p->input_size, n, g_pre[2]);
-    gate_pre(&p->output_gate, data_in, hidden_in, p->input_size, n, g_pre[3]);
+    const int32_t *const *wide = widened(p);
+    gate_pre(&p->forget_gate, wide, p->input_size, n, g_pre[0]);
+    gate_pre(&p->input_gate, wide ? wide + 2 : NULL, p->input_size, n, g_pre[1]);
+    gate_pre(&p->cell_gate, wide ? wide + 4 : NULL, p->input_size, n, g_pre[2]);
+    gate_pre(&p->output_gate, wide ? wide + 6 : NULL, p->input_size, n, g_pre[3]);
     if (p->forget_to_cell_shift <= 0 && p->input_to_cell_shift <= 0 && p->output_shift <= 0)
         cell_pass(p, cell, hidden_out, 1);
     else
