@@ -17,7 +17,9 @@ that the text it replaces is there, so a different upstream fails loudly instead
    without NDEBUG the check halts the board. The patch checks >= 0.
 A third patch (speed, not a fault) gives the int8 x int8 -> int16 LSTM an Eval that fetches the four
 tensors it uses instead of all 24 (CreateLSTMKernelContent): the same call with the same arguments,
-less work per Invoke() of a per-token step.
+less work per Invoke() of a per-token step. A fourth calls tfdistil_lstm_prepare_s8 (the replaced step,
+src/tfdistil_lstm_step_s8.c) at the end of the int8 LSTM's Prepare, so work it does once per op (the
+Cortex-M4's widened weights) happens in AllocateTensors(), not in the first Invoke().
 """
 import hashlib
 import os
@@ -77,6 +79,15 @@ PATCHES = {
          "                            CMSIS_NN_EvalInteger8x8_16Lstm(op_data, kernel_content, buffers));\n", 1),
         ("  auto kernel_content = CreateLSTMKernelContent(context, node);\n\n  const auto activation_type =\n",
          _EVAL_INT8 + "  auto kernel_content = CreateLSTMKernelContent(context, node);\n\n  const auto activation_type =\n", 1),
+        ("    CMSIS_NN_PortOpData<int32_t>(context, op_data_lstm, kernel_content,\n"
+         "                                 &op_data->params_cmsis_nn);\n",
+         "    CMSIS_NN_PortOpData<int32_t>(context, op_data_lstm, kernel_content,\n"
+         "                                 &op_data->params_cmsis_nn);\n"
+         "    tfdistil_lstm_prepare_s8(&op_data->params_cmsis_nn);  // tfdistil patch: once per op\n", 1),
+        ('#include "Include/arm_nnfunctions.h"\n',
+         '#include "Include/arm_nnfunctions.h"\n'
+         '// tfdistil patch: once-per-op work of the replaced LSTM step (src/tfdistil_lstm_step_s8.c)\n'
+         'extern "C" void tfdistil_lstm_prepare_s8(const cmsis_nn_lstm_params* params);\n', 1),
         ("          CMSIS_NN_EvalInteger16x8_16Lstm(op_data, kernel_content, buffers);\n",
          "          TF_LITE_ENSURE_OK(context,  // tfdistil patch: the status was dropped\n"
          "                            CMSIS_NN_EvalInteger16x8_16Lstm(op_data, kernel_content, buffers));\n", 1),

@@ -88,8 +88,9 @@ static void dot4_words(const int8_t *w, int32_t words, const int32_t *even, cons
 #define SIZE_OK(n) ((n) % 4 == 0)
 
 /* Weights widened once into RAM as SXTB16 splits them, word by word: (w0, w2), (w1, w3), so the
- * dot products skip the two SXTB16 per weight word and load two words at a time. Made on the first
- * step of each LSTM op, while the buffer holds them (an op that does not fit keeps the int8 path);
+ * dot products skip the two SXTB16 per weight word and load two words at a time. Made in each LSTM
+ * op's Prepare (tfdistil_lstm_prepare_s8 below, called by the patched TFLM wrapper: tfdistil/edge/mcu/
+ * cmsis.py), while the buffer holds them (an op that does not fit keeps the int8 path);
  * the key is the op's forget-gate input weights (constant, in the model): not the params pointer,
  * which arm_lstm_unidirectional_s8 may pass as a copy on its stack, the same address for every op.
  * TFDISTIL_WIDE_WORDS: 6,656 int32 (26,624 B) = the 256 KB student's 2 LSTMs x 4 gates x 32 x (20 + 32). */
@@ -329,6 +330,18 @@ static void step_activation(const int16_t *in, int16_t *out, int32_t size, int32
     arm_nn_activation_s16(in, out, size, left_shift, type);
 }
 #endif
+
+/* Once per LSTM op, from its Prepare (AllocateTensors()): the DSP path's widened weights, so that
+ * no Invoke() pays for them (every step then costs the same). */
+void tfdistil_lstm_prepare_s8(const cmsis_nn_lstm_params *params)
+{
+#if defined(TFDISTIL_FUSED)
+    if (params->batch_size == 1 && SIZE_OK(params->input_size) && SIZE_OK(params->hidden_size))
+        (void)widened(params);
+#else
+    (void)params;
+#endif
+}
 
 arm_cmsis_nn_status arm_nn_lstm_step_s8(const int8_t *data_in,
                                         const int8_t *hidden_in,
