@@ -242,9 +242,10 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     objects = []
     for path, cxx in app:
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
+        cmsis = mcu_cmsis.include_flags() if os.path.basename(path) == "fast_ops.cc" else []  # its requantization
         _run([tools["g++" if cxx else "gcc"], *compile_flags(src, board, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines, "-c", path, "-o", obj],
-             f"compiling {path}")
+              *cmsis, *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines, "-c", path,
+              "-o", obj], f"compiling {path}")
         objects.append(obj)
     elf, map_path = os.path.join(out_dir, "firmware.elf"), os.path.join(out_dir, "firmware.map")
     proc = subprocess.run([tools["g++"], *link_flags(board, out_dir), f"-Wl,-Map={map_path}", "-o", elf, *objects,
@@ -254,7 +255,8 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
             (l for l in proc.stderr.splitlines() if "error" in l or "undefined" in l), proc.stderr.strip()[-300:]).strip())
     _say(log, f"firmware: compiled and linked in {time.time() - t0:.0f} s: {elf}")
     if kernels == "cmsis-nn":
-        info = {**info, "fast_ops": ["TANH (int8 table)", "SUM (int8, one block of axes)", "MUL (int8 row/scalar broadcast)"]}
+        info = {**info, "fast_ops": ["TANH (int8 table)", "SUM (int8, one block of axes)", "MUL (int8 row/scalar broadcast)",
+                                "GATHER (int8 rows)"]}
     return {"elf": elf, "map": map_path, "tflm": info, "arena_percent": int(arena_percent)}
 
 

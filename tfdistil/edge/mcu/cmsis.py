@@ -15,6 +15,11 @@ that the text it replaces is there, so a different upstream fails loudly instead
 2. `fully_connected.cc` checks `buffer_conv_1x1_idx >= 4` before using a scratch buffer; any
    index >= 0 is valid, and a 3-D per-tensor FULLY_CONNECTED gets a smaller one, so in a build
    without NDEBUG the check halts the board. The patch checks >= 0.
+A third patch (speed, not a fault) gives the int8 x int8 -> int16 LSTM an Eval that fetches the four
+tensors it uses instead of all 24 (CreateLSTMKernelContent): the same call with the same arguments,
+less work per Invoke() of a per-token step. A fourth calls tfdistil_lstm_prepare_s8 (the replaced step,
+src/tfdistil_lstm_step_s8.c) at the end of the int8 LSTM's Prepare, so work it does once per op (the
+Cortex-M4's widened weights) happens in AllocateTensors(), not in the first Invoke().
 """
 import hashlib
 import os
@@ -29,8 +34,9 @@ C_OPT = "-O3"  # CMSIS-NN's own C sources: the hot loops of the LSTM and FULLY_C
 TABLES = "Source/NNSupportFunctions/arm_nntables.c"  # the LSTM's sigmoid/tanh tables: no call reaches them
 # CMSIS-NN sources the firmware compiles from tfdistil's own file instead (same function, same
 # integers, less work: see the file's header).
-REPLACED = {"Source/NNSupportFunctions/arm_nn_lstm_step_s8.c":
-            os.path.join(os.path.dirname(os.path.abspath(__file__)), "src", "tfdistil_lstm_step_s8.c")}
+_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "src")
+REPLACED = {"Source/NNSupportFunctions/arm_nn_lstm_step_s8.c": os.path.join(_SRC, "tfdistil_lstm_step_s8.c")}
+REPLACED_INCLUDES = [os.path.join(_SRC, "tfdistil_lstm_step_mve.h")]  # included by the replacements
 
 _STATE = """  cmsis_buffers.cell_state = reinterpret_cast<int16_t*>(buffers.buffer2);
 """
@@ -45,6 +51,24 @@ def _state_fixed(hidden_type):
 """
 
 
+_EVAL_INT8 = """  // tfdistil patch: the int8 LSTM (8x8->16) reads 4 of the op's 24 tensors; fetch only those
+  if (tflite::micro::GetEvalInput(context, node, kLstmInputTensor)->type == kTfLiteInt8 &&
+      tflite::micro::GetEvalInput(context, node, kLstmInputToInputWeightsTensor)->type == kTfLiteInt8) {
+    cmsis_nn_lstm_context cmsis_buffers = {};
+    cmsis_buffers.temp1 = context->GetScratchBuffer(context, op_data_lstm.buffer_indices[0]);
+    cmsis_buffers.temp2 = context->GetScratchBuffer(context, op_data_lstm.buffer_indices[1]);
+    cmsis_buffers.cell_state = tflite::micro::GetTensorData<int16_t>(
+        tflite::micro::GetMutableEvalInput(context, node, kLstmCellStateTensor));
+    cmsis_buffers.hidden_state = tflite::micro::GetTensorData<int8_t>(
+        tflite::micro::GetMutableEvalInput(context, node, kLstmOutputStateTensor));
+    const int8_t* input = tflite::micro::GetTensorData<int8_t>(
+        tflite::micro::GetEvalInput(context, node, kLstmInputTensor));
+    int8_t* output = tflite::micro::GetTensorData<int8_t>(tflite::micro::GetEvalOutput(context, node, 0));
+    return arm_lstm_unidirectional_s8(input, output, &op_data.params_cmsis_nn, &cmsis_buffers) ==
+                   ARM_CMSIS_NN_SUCCESS ? kTfLiteOk : kTfLiteError;
+  }
+"""
+
 PATCHES = {
     "unidirectional_sequence_lstm.cc": [
         # 8x8->16 and 16x8->16: both wrappers build the context the same way
@@ -53,6 +77,17 @@ PATCHES = {
         ("          CMSIS_NN_EvalInteger8x8_16Lstm(op_data, kernel_content, buffers);\n",
          "          TF_LITE_ENSURE_OK(context,  // tfdistil patch: the status was dropped\n"
          "                            CMSIS_NN_EvalInteger8x8_16Lstm(op_data, kernel_content, buffers));\n", 1),
+        ("  auto kernel_content = CreateLSTMKernelContent(context, node);\n\n  const auto activation_type =\n",
+         _EVAL_INT8 + "  auto kernel_content = CreateLSTMKernelContent(context, node);\n\n  const auto activation_type =\n", 1),
+        ("    CMSIS_NN_PortOpData<int32_t>(context, op_data_lstm, kernel_content,\n"
+         "                                 &op_data->params_cmsis_nn);\n",
+         "    CMSIS_NN_PortOpData<int32_t>(context, op_data_lstm, kernel_content,\n"
+         "                                 &op_data->params_cmsis_nn);\n"
+         "    tfdistil_lstm_prepare_s8(&op_data->params_cmsis_nn);  // tfdistil patch: once per op\n", 1),
+        ('#include "Include/arm_nnfunctions.h"\n',
+         '#include "Include/arm_nnfunctions.h"\n'
+         '// tfdistil patch: once-per-op work of the replaced LSTM step (src/tfdistil_lstm_step_s8.c)\n'
+         'extern "C" void tfdistil_lstm_prepare_s8(const cmsis_nn_lstm_params* params);\n', 1),
         ("          CMSIS_NN_EvalInteger16x8_16Lstm(op_data, kernel_content, buffers);\n",
          "          TF_LITE_ENSURE_OK(context,  // tfdistil patch: the status was dropped\n"
          "                            CMSIS_NN_EvalInteger16x8_16Lstm(op_data, kernel_content, buffers));\n", 1),
@@ -161,7 +196,8 @@ def cmsis_digest():
     """sha256 of both CMSIS-NN folders and the replacements (a changed file rebuilds the objects)."""
     from tfdistil.files import tree_sha256 as _tree_digest
     wrappers, cmsis = vendor_dirs()
-    replaced = "".join(hashlib.sha256(open(p, "rb").read()).hexdigest() for p in REPLACED.values())
+    replaced = "".join(hashlib.sha256(open(p, "rb").read()).hexdigest()
+                       for p in [*REPLACED.values(), *REPLACED_INCLUDES])
     return hashlib.sha256((_tree_digest(wrappers) + _tree_digest(cmsis) + replaced).encode()).hexdigest()
 
 

@@ -11,18 +11,30 @@
 //               contiguous block of axes it is outer x reduced x inner loops with the same int32
 //               sums and the same final MultiplyByQuantizedMultiplier.
 //   MUL int8:   broadcasts of a [..., 1] or one-element operand (the reference kernel's
-//               BroadcastMul4DSlow) as two plain loops with the reference's per-element formula.
+//               BroadcastMul4DSlow) as two plain loops with the reference's per-element formula
+//               (CMSIS-NN's requantization, the same integers; on Helium four elements a vector).
+//   GATHER int8 rows (axis 0, batch_dims 0, int32 indices): the reference's row copies without
+//               its general index arithmetic (the embedding lookup runs once per token); an index
+//               out of range goes to the reference invoke.
 // tests/test_firmware_boards.py (test_cmsis_nn_answers_as_the_reference_kernels) runs them against the
 // reference kernels on the emulated board, bit for bit.
 #include "fast_ops.h"
 
 #include <string.h>
 
+#include "tensorflow/lite/c/builtin_op_data.h"
 #include "tensorflow/lite/kernels/internal/common.h"
 #include "tensorflow/lite/kernels/internal/reference/integer_ops/tanh.h"
 #include "tensorflow/lite/micro/kernels/kernel_util.h"
 #include "tensorflow/lite/micro/micro_context.h"
 #include "tensorflow/lite/micro/micro_utils.h"
+
+// CMSIS-NN's requantization (tfdistil/edge/mcu/build.py compiles this file against CMSIS-NN):
+// arm_nn_requantize and, on Helium, arm_requantize_mve compute TFLM's MultiplyByQuantizedMultiplier
+// (gemmlowp's rounding doubling high multiply, then rounding divide by a power of two) for every
+// multiplier TFLM makes (never INT32_MIN, the one input where the saturating and plain forms differ).
+#define CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY 1
+#include "arm_nnsupportfunctions.h"
 
 namespace tfdistil_fast {
 namespace {
@@ -59,10 +71,11 @@ struct MulOpData {
   float output_activation_max_f32;
 };
 
-TFLMRegistration g_tanh, g_sum, g_mul;
+TFLMRegistration g_tanh, g_sum, g_mul, g_gather;
 TfLiteStatus (*g_tanh_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
 TfLiteStatus (*g_sum_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
 TfLiteStatus (*g_mul_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
+TfLiteStatus (*g_gather_invoke)(TfLiteContext*, TfLiteNode*) = nullptr;
 
 // ---------------------------------------------------------------- TANH
 constexpr int kMaxTables = 8;
@@ -148,10 +161,19 @@ TfLiteStatus SumInvoke(TfLiteContext* context, TfLiteNode* node) {
   int8_t* out = output->data.int8;
   for (int o = 0; o < outer; ++o) {
     int32_t* s = sums + o * inner;
-    for (int i = 0; i < inner; ++i) s[i] = 0;
     const int8_t* p = in + o * count * inner;
+#if defined(ARM_MATH_MVEI)
+    for (int i = 0; i < inner; i += 4) {  // four columns summed down the rows in one vector
+      const mve_pred16_t pred = vctp32q(static_cast<uint32_t>(inner - i));
+      int32x4_t acc = vdupq_n_s32(0);
+      for (int r = 0; r < count; ++r) acc = vaddq_s32(acc, vldrbq_z_s32(p + r * inner + i, pred));
+      vstrwq_p_s32(s + i, acc, pred);
+    }
+#else
+    for (int i = 0; i < inner; ++i) s[i] = 0;
     for (int r = 0; r < count; ++r, p += inner)
       for (int i = 0; i < inner; ++i) s[i] += p[i];
+#endif
   }
   const int32_t offset = static_cast<int32_t>(static_cast<int64_t>(d.input_zp) * count);
   for (int i = 0; i < outer * inner; ++i) {
@@ -181,20 +203,25 @@ Mode ModeOf(const TfLiteIntArray* in, const TfLiteIntArray* out) {
   return full ? kFull : row ? kRow : kOther;
 }
 
-// tflite::MultiplyByQuantizedMultiplier(int32_t, int32_t, int) as TFLM builds it (double rounding,
-// gemmlowp's SaturatingRoundingDoublingHighMul then RoundingDivideByPOT), inlined.
-inline int32_t Requantize(int32_t x, int32_t multiplier, int shift) {
-  const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
-  const int32_t a = static_cast<int32_t>(static_cast<uint32_t>(x) << left);
-  const bool overflow = a == multiplier && a == INT32_MIN;
-  const int64_t ab = static_cast<int64_t>(a) * multiplier;
-  const int32_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-  int32_t high = static_cast<int32_t>((ab + nudge) / (INT64_C(1) << 31));
-  high = overflow ? INT32_MAX : high;
-  const int32_t mask = static_cast<int32_t>((INT64_C(1) << right) - 1);
-  const int32_t remainder = high & mask;
-  const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
-  return (high >> right) + (remainder > threshold ? 1 : 0);
+inline int32_t Requantize(int32_t x, int32_t multiplier, int shift) { return arm_nn_requantize(x, multiplier, shift); }
+
+// out[c] = clamp(zero + Requantize((off + x[c]) * y)) for c < cols
+inline void MulRow(const int8_t* x, int cols, int32_t off, int32_t y, int32_t multiplier, int shift, int32_t zero,
+                   int32_t lo, int32_t hi, int8_t* out) {
+#if defined(ARM_MATH_MVEI)
+  for (int c = 0; c < cols; c += 4) {
+    const mve_pred16_t p = vctp32q(static_cast<uint32_t>(cols - c));
+    int32x4_t v = vmulq_n_s32(vaddq_n_s32(vldrbq_z_s32(x + c, p), off), y);
+    v = vaddq_n_s32(arm_requantize_mve(v, multiplier, shift), zero);
+    vstrbq_p_s32(out + c, vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi)), p);
+  }
+#else
+  for (int c = 0; c < cols; ++c) {
+    int32_t v = zero + Requantize((off + x[c]) * y, multiplier, shift);
+    v = v < lo ? lo : v > hi ? hi : v;
+    out[c] = static_cast<int8_t>(v);
+  }
+#endif
 }
 
 TfLiteStatus MulInvoke(TfLiteContext* context, TfLiteNode* node) {
@@ -222,18 +249,36 @@ TfLiteStatus MulInvoke(TfLiteContext* context, TfLiteNode* node) {
   for (int r = 0; r < rows; ++r) {
     const int32_t y = off2 + b[m2 == kRow ? r : 0];
     if (m1 == kFull) {  // the common case: a full operand times one value per row
-      const int8_t* x = a + r * cols;
-      for (int c = 0; c < cols; ++c) {
-        int32_t v = zero + Requantize((off1 + x[c]) * y, multiplier, shift);
-        v = v < lo ? lo : v > hi ? hi : v;
-        *out++ = static_cast<int8_t>(v);
-      }
+      MulRow(a + r * cols, cols, off1, y, multiplier, shift, zero, lo, hi, out);
+      out += cols;
     } else {
       int32_t v = zero + Requantize((off1 + a[m1 == kRow ? r : 0]) * y, multiplier, shift);
       v = v < lo ? lo : v > hi ? hi : v;
       for (int c = 0; c < cols; ++c) *out++ = static_cast<int8_t>(v);
     }
   }
+  return kTfLiteOk;
+}
+
+// ---------------------------------------------------------------- GATHER
+TfLiteStatus GatherInvoke(TfLiteContext* context, TfLiteNode* node) {
+  const auto* params = static_cast<const TfLiteGatherParams*>(node->builtin_data);
+  const TfLiteEvalTensor* input = tflite::micro::GetEvalInput(context, node, 0);
+  const TfLiteEvalTensor* coords = tflite::micro::GetEvalInput(context, node, 1);
+  TfLiteEvalTensor* output = tflite::micro::GetEvalOutput(context, node, 0);
+  const int dims = input->dims->size;
+  if (input->type != kTfLiteInt8 || coords->type != kTfLiteInt32 || dims < 1 ||
+      (params->axis != 0 && params->axis != -dims) || params->batch_dims != 0)
+    return g_gather_invoke(context, node);
+  const int rows = input->dims->data[0];
+  const int inner = tflite::ElementCount(*input->dims) / (rows > 0 ? rows : 1);
+  const int n = tflite::ElementCount(*coords->dims);
+  const int32_t* index = coords->data.i32;
+  for (int i = 0; i < n; ++i)
+    if (index[i] < 0 || index[i] >= rows) return g_gather_invoke(context, node);
+  const int8_t* in = input->data.int8;
+  int8_t* out = output->data.int8;
+  for (int i = 0; i < n; ++i, out += inner) memcpy(out, in + index[i] * inner, inner);
   return kTfLiteOk;
 }
 
@@ -263,6 +308,7 @@ const TFLMRegistration* Substitute(tflite::BuiltinOperator op, const TFLMRegistr
       return r == nullptr ? r : &g_tanh;
     case tflite::BuiltinOperator_SUM: return Swap(r, &g_sum, &g_sum_invoke, SumInvoke);
     case tflite::BuiltinOperator_MUL: return Swap(r, &g_mul, &g_mul_invoke, MulInvoke);
+    case tflite::BuiltinOperator_GATHER: return Swap(r, &g_gather, &g_gather_invoke, GatherInvoke);
     default: return r;
   }
 }
