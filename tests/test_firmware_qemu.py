@@ -159,8 +159,8 @@ def test_cli_on_a_run_folder_writes_json(toolchain, int8_models, tiny_run, data_
                     "--json", "--out", tmp_path)
     assert result.exit_code == 0, result.stderr[-3000:]
     printed = json.loads(result.stdout.strip().splitlines()[-1])
-    written = json.loads((tmp_path / "cnn-cmsis-nn-dev-first5.json").read_text())
-    assert printed["json"] == str(tmp_path / "cnn-cmsis-nn-dev-first5.json")
+    written = json.loads((tmp_path / "cnn-cmsis-nn-dev-sample5.json").read_text())
+    assert printed["json"] == str(tmp_path / "cnn-cmsis-nn-dev-sample5.json")
     assert written["n"] == 5 and written["labels_identical"] == 5 and written["int8_outputs_identical"] == 5
     assert written["command"].startswith("tfdistil firmware ")
     assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]

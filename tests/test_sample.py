@@ -52,7 +52,7 @@ def test_firmware_limit_runs_and_reports_the_stratified_sample(data_dir, tmp_pat
                                        "--split", "test", "--limit", "20", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.stderr[-3000:]
     assert "sample: test: a stratified sample of 20 (each class in its share" in result.output
-    written = json.loads((tmp_path / "mcu-attn-e20h32a16-v8800-sw-test-first20.json").read_text())
+    written = json.loads((tmp_path / "mcu-attn-e20h32a16-v8800-sw-test-sample20.json").read_text())
     expected = load_sample(data_dir, "test", 20)
     assert written["n"] == 20 and written["per_sentence"]["gold"] == expected.labels.tolist()
     assert sorted(set(written["per_sentence"]["gold"])) == [0, 1]

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Instructions per sentence by op type of the CMSIS-NN (+ tfdistil fast paths) firmware only, on one
-board, over the first --limit sentences: the quick loop of issue 30's work (scripts/firmware_op_profile.py
+board, over the first --limit sentences: the quick loop of issue 30's work (experiments/firmware/firmware_op_profile.py
 also runs the reference kernels, which this work does not change).
 
     .venv/bin/python experiments/mcu_speed/profile.py --board mps2-an386 --limit 100

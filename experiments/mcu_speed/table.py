@@ -51,7 +51,7 @@ def profile():
         if os.path.isfile(path):
             runs[board] = json.load(open(path))
     print("# Instructions per sentence by op type after issue 30's fast paths (CMSIS-NN build)\n")
-    print("    sh experiments/mcu_speed/runs.sh   (the profile part: experiments/mcu_speed/profile.py --limit 200)\n")
+    print("    sh experiments/mcu_speed/run.sh   (the profile part: experiments/mcu_speed/profile.py --limit 200)\n")
     print("First 200 SST-2 test sentences, profiled builds (the profiler's own timer reads run the totals a few "
           "% above the plain builds'). Calls per sentence in brackets.\n")
     boards = list(runs)

@@ -42,7 +42,7 @@ def parse_head_lengths(text):
 @click.option("--limit", type=int, default=None,
               help="Only N sentences of the split: a stratified sample (each class in its share of the split, "
                    "evenly spaced through the file; the same N gives the same sentences).")
-@click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-firstN].json, N = --limit).")
+@click.option("--out", default=None, help="Folder for the result JSON (NAME-SPLIT[-sampleN].json, N = --limit).")
 @click.option("--build-dir", default=None, help="Keep the kit, firmware.elf and firmware.map here (default: temporary). "
                                                 "A new or empty folder, or one an earlier --build-dir made (with --overwrite).")
 @click.option("--overwrite", is_flag=True, help="Replace the files of a --build-dir that tfdistil made.")
@@ -83,7 +83,7 @@ def firmware(run_or_model, board, kernels, data, split, limit, out, build_dir, o
     if out:
         os.makedirs(out, exist_ok=True)
         path = os.path.join(out, output_name(model, split, limit, per_token=bool(lengths), vocab_layout=vocab_layout,
-                                             board=board, kernels=kernels))
+                                             board=board, kernels=kernels, sample="stratified"))
         atomic_write_json(path, result)
         result["json"] = path
         click.echo(f"wrote {path}", err=True)

@@ -376,14 +376,15 @@ def summarize(model_path, model_bytes, kit, memory, build, board, split, host, h
 
 
 def output_name(model_path, split, limit=None, per_token=False, vocab_layout="strings", board="mps2-an386",
-                kernels="reference"):
+                kernels="reference", sample="first"):
     """results/models/NAME/x.tflite or RUN/tflite/x.tflite ->
-    NAME[-pertoken][-LAYOUT][-BOARD][-KERNELS]-SPLIT[-firstN].json (LAYOUT unless strings, BOARD
-    unless mps2-an386, KERNELS unless reference: the names of the runs made before either existed)."""
+    NAME[-pertoken][-LAYOUT][-BOARD][-KERNELS]-SPLIT[-firstN|-sampleN].json (LAYOUT unless strings, BOARD
+    unless mps2-an386, KERNELS unless reference: the names of the runs made before either existed;
+    -sampleN for a stratified sample of N rows, -firstN for the first N)."""
     folder = os.path.dirname(os.path.abspath(model_path))
     if os.path.basename(folder) == TFLITE:
         folder = os.path.dirname(folder)
     return (f"{os.path.basename(folder)}{'-pertoken' if per_token else ''}"
             f"{'' if vocab_layout == 'strings' else '-' + vocab_layout}"
             f"{'' if board == 'mps2-an386' else '-' + board}{'' if kernels == 'reference' else '-' + kernels}-{split}" +
-            (f"-first{limit}" if limit else "") + ".json")
+            (f"-{'sample' if sample == 'stratified' else 'first'}{limit}" if limit else "") + ".json")
