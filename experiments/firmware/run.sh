@@ -8,7 +8,7 @@ PY=${PY:-.venv/bin/python}
 bash experiments/firmware/firmware_runs.sh
 bash experiments/firmware/firmware_boards.sh
 bash experiments/firmware/firmware_perf_runs.sh
-$PY experiments/firmware/firmware_perf_table.py > results/firmware/perf/table.md
+$PY experiments/mcu_speed/table.py > results/firmware/perf/table.md  # one script writes this table (issue 30 rows too)
 $PY experiments/firmware/firmware_budget.py
 $PY experiments/firmware/firmware_attention_padding.py results/models/*attn*/*.tflite \
   --out results/firmware/attention-padding/test.md
