@@ -20,6 +20,8 @@
  * fewer instructions; CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY, in this file only).
  * tests/test_firmware_boards.py compares the CMSIS-NN firmware with the reference kernels, bit for bit. */
 #define CMSIS_NN_USE_REQUANTIZE_INLINE_ASSEMBLY 1
+#include <string.h>
+
 #include "arm_nn_tables.h"
 #include "arm_nnfunctions.h"
 #include "arm_nnsupportfunctions.h"
@@ -30,30 +32,31 @@
 
 static int16_t g_pre[4][TFDISTIL_FUSED_MAX]; /* the gates' int16 pre-activations */
 
-static int32_t g_x_even[TFDISTIL_FUSED_MAX / 4], g_x_odd[TFDISTIL_FUSED_MAX / 4];
-static int32_t g_h_even[TFDISTIL_FUSED_MAX / 4], g_h_odd[TFDISTIL_FUSED_MAX / 4];
+/* the input and hidden vectors as 16-bit pairs, word k of the int8 vector at 2k (even bytes) and 2k + 1 */
+static int32_t g_xv[TFDISTIL_FUSED_MAX / 2] __attribute__((aligned(8)));
+static int32_t g_hv[TFDISTIL_FUSED_MAX / 2] __attribute__((aligned(8)));
 
 /* bytes v0 v1 v2 v3 -> (v0, v2) and (v1, v3) as 16-bit pairs, as SXTB16 splits a weight word */
-static void expand(const int8_t *v, int32_t words, int32_t *even, int32_t *odd)
+static void expand(const int8_t *v, int32_t words, int32_t *pairs)
 {
     for (int32_t k = 0; k < words; ++k)
     {
         const int32_t w = arm_nn_read_s8x4_ia(&v);
-        even[k] = SXTB16(w);
-        odd[k] = SXTB16_RORn((uint32_t)w, 8);
+        pairs[2 * k] = SXTB16(w);
+        pairs[2 * k + 1] = SXTB16_RORn((uint32_t)w, 8);
     }
 }
 
 /* acc[r] += row r of `w` (words * 4 int8 columns) . the expanded vector, for 4 rows */
 __attribute__((always_inline)) static inline void
-dot4_body(const int8_t *w, const int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+dot4_body(const int8_t *w, const int32_t words, const int32_t *pairs, int32_t *acc)
 {
     const int32_t cols = words * 4;
     const int8_t *w0 = w, *w1 = w + cols, *w2 = w + 2 * cols, *w3 = w + 3 * cols;
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     for (int32_t k = 0; k < words; ++k)
     {
-        const int32_t e = even[k], o = odd[k];
+        const int32_t e = pairs[2 * k], o = pairs[2 * k + 1];
         int32_t k0 = arm_nn_read_s8x4_ia(&w0);
         a0 = SMLAD(SXTB16(k0), e, a0);
         a0 = SMLAD(SXTB16_RORn((uint32_t)k0, 8), o, a0);
@@ -74,109 +77,338 @@ dot4_body(const int8_t *w, const int32_t words, const int32_t *even, const int32
 }
 
 /* the loop unrolled by the compiler for the students' common sizes (16, 20, 24, 32 columns) */
-static void dot4_words(const int8_t *w, int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+static void dot4_words(const int8_t *w, int32_t words, const int32_t *pairs, int32_t *acc)
 {
     switch (words)
     {
-    case 4: dot4_body(w, 4, even, odd, acc); break;
-    case 5: dot4_body(w, 5, even, odd, acc); break;
-    case 6: dot4_body(w, 6, even, odd, acc); break;
-    case 8: dot4_body(w, 8, even, odd, acc); break;
-    default: dot4_body(w, words, even, odd, acc); break;
+    case 4: dot4_body(w, 4, pairs, acc); break;
+    case 5: dot4_body(w, 5, pairs, acc); break;
+    case 8: dot4_body(w, 8, pairs, acc); break;
+    default: dot4_body(w, words, pairs, acc); break;
     }
 }
 #define SIZE_OK(n) ((n) % 4 == 0)
 
-/* Weights widened once into RAM as SXTB16 splits them, word by word: (w0, w2), (w1, w3), so the
- * dot products skip the two SXTB16 per weight word and load two words at a time. Made in each LSTM
- * op's Prepare (tfdistil_lstm_prepare_s8 below, called by the patched TFLM wrapper: tfdistil/edge/mcu/
- * cmsis.py), while the buffer holds them (an op that does not fit keeps the int8 path);
+/* The packed path (the Cortex-M4's usual one). Each op's weights are widened once into RAM as SXTB16
+ * splits them, scaled by 2^e ((w0, w2) and (w1, w3) per weight word, each x 2^e), in the order the dot
+ * product reads them: per gate and group of 4 rows, the 4 input biases (x 2^e), then per input word
+ * the 8 words of the 4 rows, then the same for the hidden part. One LDM then loads 4 of them and the
+ * vector's pair of words serves 8 SMLADs. e is 1 + the part's requantizing shift if that is a left
+ * shift (>= 0), else 1: each sum is then 2^e x CMSIS-NN's sum, and SMMULR of it is
+ * arm_nn_doubling_high_mult_no_sat(sum << shift, multiplier), the first half of arm_nn_requantize
+ * (all of it for a left shift), in one instruction. Exact because packed() checks once per op that
+ * |sum| x 2^e < 2^31 for every row (bias + columns x 128 x 128) and that the scaled weights fit in int16.
+ * Made in each LSTM op's Prepare (tfdistil_lstm_prepare_s8 below, called by the patched TFLM wrapper:
+ * tfdistil/edge/mcu/cmsis.py), while the buffer holds them (an op that does not fit keeps the int8 path);
  * the key is the op's forget-gate input weights (constant, in the model): not the params pointer,
  * which arm_lstm_unidirectional_s8 may pass as a copy on its stack, the same address for every op.
- * TFDISTIL_WIDE_WORDS: 6,656 int32 (26,624 B) = the 256 KB student's 2 LSTMs x 4 gates x 32 x (20 + 32). */
+ * TFDISTIL_WIDE_WORDS: 7,168 int32 (28,672 B) = the 256 KB student's 2 LSTMs x 4 gates x 8 groups x
+ * (4 + 40 + 4 + 64). */
 #ifndef TFDISTIL_WIDE_WORDS
-#define TFDISTIL_WIDE_WORDS 6656
+#define TFDISTIL_WIDE_WORDS 7168
 #endif
 #define TFDISTIL_WIDE_OPS 4
 static int32_t g_wide[TFDISTIL_WIDE_WORDS] __attribute__((aligned(8)));
 static int32_t g_wide_used, g_wide_ops;
 static const void *g_wide_key[TFDISTIL_WIDE_OPS];
-static const int32_t *g_wide_at[TFDISTIL_WIDE_OPS][8]; /* per gate: input, hidden */
+static int32_t g_wide_shifts[TFDISTIL_WIDE_OPS][8];    /* the shifts the scales were made for */
+static const int32_t *g_wide_at[TFDISTIL_WIDE_OPS][4]; /* per gate; NULL: the op takes the int8 path */
 
 /* tests/lstm_step_check.c changes the weights behind the same params between trials */
 void tfdistil_lstm_step_forget_weights(void) { g_wide_used = g_wide_ops = 0; }
 
-static const int32_t *widen(const int8_t *w, int32_t count)
+#define SCALE_EXP(shift) ((shift) >= 0 ? (shift) + 1 : 1)
+
+/* the int16 pair (lo, hi) in one word, each x 2^e */
+static int32_t scaled(int32_t pair, int32_t e)
 {
-    int32_t *d = g_wide + g_wide_used;
-    for (int32_t k = 0; k < count / 4; ++k)
-    {
-        const int32_t v = arm_nn_read_s8x4_ia(&w);
-        d[2 * k] = SXTB16(v);
-        d[2 * k + 1] = SXTB16_RORn((uint32_t)v, 8);
-    }
-    g_wide_used += count / 2;
+    const int32_t lo = (int16_t)(pair & 0xFFFF) * (1 << e), hi = (pair >> 16) * (1 << e);
+    return (int32_t)(((uint32_t)hi << 16) | ((uint32_t)lo & 0xFFFF));
+}
+
+/* one part (input or hidden) of a group of 4 rows, as the dot product reads it */
+static int32_t *pack_part(int32_t *d, const int8_t *w, const int32_t *bias, int32_t r, int32_t cols, int32_t e)
+{
+    for (int32_t i = 0; i < 4; ++i)
+        *d++ = (int32_t)((uint32_t)bias[r + i] << e);
+    for (int32_t k = 0; k < cols / 4; ++k)
+        for (int32_t i = 0; i < 4; ++i)
+        {
+            const int8_t *p = w + (r + i) * cols + 4 * k;
+            const int32_t v = arm_nn_read_s8x4(p);
+            *d++ = scaled(SXTB16(v), e);
+            *d++ = scaled(SXTB16_RORn((uint32_t)v, 8), e);
+        }
     return d;
 }
 
-/* the op's eight widened matrices (forget, input, cell, output gate; input then hidden), or NULL */
-static const int32_t *const *widened(const cmsis_nn_lstm_params *p)
+/* |each sum| x 2^e < 2^31 (|bias| + cols x 128 x 128 bounds the sum) and 128 x 2^e <= 32768 */
+static int sums_fit(const int32_t *bias, int32_t rows, int32_t cols, int32_t e)
 {
-    for (int32_t i = 0; i < g_wide_ops; ++i)
-        if (g_wide_key[i] == p->forget_gate.input_weights)
-            return g_wide_at[i];
-    const int32_t words = 4 * p->hidden_size * (p->input_size + p->hidden_size) / 2;
-    if (g_wide_ops == TFDISTIL_WIDE_OPS || g_wide_used + words > TFDISTIL_WIDE_WORDS)
-        return NULL;
+    if (e > 8)
+        return 0;
+    for (int32_t r = 0; r < rows; ++r)
+        if (((bias[r] < 0 ? -(int64_t)bias[r] : (int64_t)bias[r]) + (int64_t)cols * 16384) << e >= ((int64_t)1 << 31))
+            return 0;
+    return 1;
+}
+
+static void gate_shifts(const cmsis_nn_lstm_params *p, int32_t *shifts)
+{
     const cmsis_nn_lstm_gate *gates[4] = {&p->forget_gate, &p->input_gate, &p->cell_gate, &p->output_gate};
     for (int32_t g = 0; g < 4; ++g)
     {
-        g_wide_at[g_wide_ops][2 * g] = widen((const int8_t *)gates[g]->input_weights, p->hidden_size * p->input_size);
-        g_wide_at[g_wide_ops][2 * g + 1] = widen((const int8_t *)gates[g]->hidden_weights, p->hidden_size * p->hidden_size);
+        shifts[2 * g] = gates[g]->input_shift;
+        shifts[2 * g + 1] = gates[g]->hidden_shift;
     }
+}
+
+/* the op's four packed gates (forget, input, cell, output), or NULL */
+static const int32_t *const *packed(const cmsis_nn_lstm_params *p)
+{
+    int32_t shifts[8];
+    gate_shifts(p, shifts);
+    for (int32_t i = 0; i < g_wide_ops; ++i)
+        if (g_wide_key[i] == p->forget_gate.input_weights)
+            return g_wide_at[i][0] && memcmp(shifts, g_wide_shifts[i], sizeof(shifts)) == 0 ? g_wide_at[i] : NULL;
+    const int32_t in = p->input_size, n = p->hidden_size;
+    const int32_t words = 4 * (n / 4) * (8 + 2 * in + 2 * n);
+    if (g_wide_ops == TFDISTIL_WIDE_OPS)
+        return NULL;
+    const cmsis_nn_lstm_gate *gates[4] = {&p->forget_gate, &p->input_gate, &p->cell_gate, &p->output_gate};
+    int fit = g_wide_used + words <= TFDISTIL_WIDE_WORDS;
+    for (int32_t g = 0; g < 4 && fit; ++g)
+        fit = sums_fit(gates[g]->input_effective_bias, n, in, SCALE_EXP(gates[g]->input_shift)) &&
+              sums_fit(gates[g]->hidden_effective_bias, n, n, SCALE_EXP(gates[g]->hidden_shift));
     g_wide_key[g_wide_ops] = p->forget_gate.input_weights;
-    return g_wide_at[g_wide_ops++];
-}
-
-/* acc[r] += row r of the widened matrix (words * 4 columns) . the expanded vector, for 4 rows */
-__attribute__((always_inline)) static inline void
-dotw4_body(const int32_t *w, const int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
-{
-    const int32_t *w0 = w, *w1 = w + 2 * words, *w2 = w + 4 * words, *w3 = w + 6 * words;
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    for (int32_t k = 0; k < words; ++k)
+    memcpy(g_wide_shifts[g_wide_ops], shifts, sizeof(shifts));
+    for (int32_t g = 0; g < 4; ++g)
     {
-        const int32_t e = even[k], o = odd[k];
-        a0 = SMLAD(w0[2 * k], e, a0);
-        a0 = SMLAD(w0[2 * k + 1], o, a0);
-        a1 = SMLAD(w1[2 * k], e, a1);
-        a1 = SMLAD(w1[2 * k + 1], o, a1);
-        a2 = SMLAD(w2[2 * k], e, a2);
-        a2 = SMLAD(w2[2 * k + 1], o, a2);
-        a3 = SMLAD(w3[2 * k], e, a3);
-        a3 = SMLAD(w3[2 * k + 1], o, a3);
+        if (!fit)
+        {
+            g_wide_at[g_wide_ops][g] = NULL;
+            continue;
+        }
+        int32_t *d = g_wide + g_wide_used;
+        g_wide_at[g_wide_ops][g] = d;
+        for (int32_t r = 0; r < n; r += 4)
+        {
+            d = pack_part(d, (const int8_t *)gates[g]->input_weights, gates[g]->input_effective_bias, r, in,
+                          SCALE_EXP(gates[g]->input_shift));
+            d = pack_part(d, (const int8_t *)gates[g]->hidden_weights, gates[g]->hidden_effective_bias, r, n,
+                          SCALE_EXP(gates[g]->hidden_shift));
+        }
+        g_wide_used = (int32_t)(d - g_wide);
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    return g_wide_at[g_wide_ops++][0] ? g_wide_at[g_wide_ops - 1] : NULL;
 }
 
-static void dotw4_words(const int32_t *w, int32_t words, const int32_t *even, const int32_t *odd, int32_t *acc)
+/* 4 doubled sums: the 4 biases, then `words` steps of 8 SMLADs (one pair of vector words, two LDMs of
+ * weights); w and v advance past what they read. */
+#define DOT_STEP                                                                                          \
+    "ldm %[v]!, {r10, r11}\n\t"                                                                           \
+    "ldm %[w]!, {r4, r5, r6, r8}\n\t"                                                                     \
+    "smlad r0, r4, r10, r0\n\t"                                                                           \
+    "smlad r0, r5, r11, r0\n\t"                                                                           \
+    "smlad r1, r6, r10, r1\n\t"                                                                           \
+    "smlad r1, r8, r11, r1\n\t"                                                                           \
+    "ldm %[w]!, {r4, r5, r6, r8}\n\t"                                                                     \
+    "smlad r2, r4, r10, r2\n\t"                                                                           \
+    "smlad r2, r5, r11, r2\n\t"                                                                           \
+    "smlad r3, r6, r10, r3\n\t"                                                                           \
+    "smlad r3, r8, r11, r3\n\t"
+#define DOT_ASM(REPEAT)                                                                                   \
+    __asm__ volatile("ldm %[w]!, {r0, r1, r2, r3}\n\t" REPEAT                                             \
+                     : "=r"(a0), "=r"(a1), "=r"(a2), "=r"(a3), [w] "+r"(w), [v] "+r"(v)                    \
+                     :                                                                                    \
+                     : "r4", "r5", "r6", "r8", "r10", "r11", "memory")
+#define DOT_REPT(N) ".rept " #N "\n\t" DOT_STEP ".endr\n\t"
+
+__attribute__((always_inline)) static inline const int32_t *dot_packed(const int32_t *w, const int32_t *v,
+                                                                      const int32_t words, int32_t out[4])
 {
+    register int32_t a0 __asm__("r0"), a1 __asm__("r1"), a2 __asm__("r2"), a3 __asm__("r3");
     switch (words)
     {
-    case 4: dotw4_body(w, 4, even, odd, acc); break;
-    case 5: dotw4_body(w, 5, even, odd, acc); break;
-    case 8: dotw4_body(w, 8, even, odd, acc); break;
-    default: dotw4_body(w, words, even, odd, acc); break;
+    case 1: DOT_ASM(DOT_REPT(1)); break;
+    case 2: DOT_ASM(DOT_REPT(2)); break;
+    case 4: DOT_ASM(DOT_REPT(4)); break;
+    case 5: DOT_ASM(DOT_REPT(5)); break;
+    case 8: DOT_ASM(DOT_REPT(8)); break;
+    default:
+    {
+        int32_t k = words;
+        __asm__ volatile("ldm %[w]!, {r0, r1, r2, r3}\n\t"
+                         "1:\n\t" DOT_STEP "subs %[k], %[k], #1\n\t"
+                         "bne 1b\n\t"
+                         : "=r"(a0), "=r"(a1), "=r"(a2), "=r"(a3), [w] "+r"(w), [v] "+r"(v), [k] "+r"(k)
+                         :
+                         : "r4", "r5", "r6", "r8", "r10", "r11", "cc", "memory");
     }
+    }
+    out[0] = a0;
+    out[1] = a1;
+    out[2] = a2;
+    out[3] = a3;
+    return w;
+}
+
+__attribute__((always_inline)) static inline int32_t smmulr(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* arm_nn_requantize of a part from its scaled sum (see the packed path above): SMMULR is
+ * arm_nn_doubling_high_mult_no_sat(sum << left shift, multiplier); for a right shift s >= 1 (right
+ * set), then its rounding divide by 2^s (midpoint away from zero). */
+__attribute__((always_inline)) static inline int32_t rq2(int32_t scaled_v, int32_t mult, int32_t s, int32_t half,
+                                                        const int right)
+{
+    const int32_t t = smmulr(scaled_v, mult);
+    return right ? (t + half + (t >> 31)) >> s : t;
+}
+
+__attribute__((always_inline)) static inline int32_t ssat16(int32_t v)
+{
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+__attribute__((always_inline)) static inline int32_t ssat8(int32_t v)
+{
+    int32_t r;
+    __asm__("ssat %0, #8, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+
+/* one gate's int16 pre-activations from its packed stream; rx, rh: the input, hidden part's shift
+ * is a right shift */
+__attribute__((always_inline)) static inline void gate_body(const cmsis_nn_lstm_gate *g, const int32_t *w,
+                                                            const int32_t in_words, const int32_t h_words,
+                                                            const int32_t n, int16_t *out, const int rx, const int rh)
+{
+    const int32_t mx = g->input_multiplier, sx = -g->input_shift, hx = rx ? 1 << (sx - 1) : 0;
+    const int32_t mh = g->hidden_multiplier, sh = -g->hidden_shift, hh = rh ? 1 << (sh - 1) : 0;
+    for (int32_t r = 0; r < n; r += 4)
+    {
+        int32_t a[4], b[4];
+        w = dot_packed(w, g_xv, in_words, a);
+        w = dot_packed(w, g_hv, h_words, b);
+        for (int32_t i = 0; i < 4; ++i)
+            out[r + i] = (int16_t)ssat16(ssat16(rq2(a[i], mx, sx, hx, rx)) + rq2(b[i], mh, sh, hh, rh));
+    }
+}
+
+__attribute__((always_inline)) static inline void gate_packed(const cmsis_nn_lstm_gate *g, const int32_t *w,
+                                                              const int32_t in_words, const int32_t h_words,
+                                                              const int32_t n, int16_t *out)
+{
+    const int rx = g->input_shift < 0, rh = g->hidden_shift < 0;
+    if (!rx && !rh)
+        gate_body(g, w, in_words, h_words, n, out, 0, 0);
+    else if (!rx)
+        gate_body(g, w, in_words, h_words, n, out, 0, 1);
+    else if (!rh)
+        gate_body(g, w, in_words, h_words, n, out, 1, 0);
+    else
+        gate_body(g, w, in_words, h_words, n, out, 1, 1);
+}
+
+/* arm_nn_activation_s16 of input_data d (the input already multiplied and shifted as it does) from a
+ * table per kind: entry uh = min(|d| >> 9 (sigmoid) or 8 (tanh), 255) holds the interpolation's base,
+ * rounding and offset included, and slope; entry 255 the saturated value with slope 0. The negative
+ * half by symmetry: 32768 - P (sigmoid), -P (tanh). Checked on every int16 input and left shifts -6..5
+ * against arm_nn_activation_s16 (and by tests/lstm_step_check.c through the step). */
+typedef struct
+{
+    uint32_t base, slope;
+} act_entry;
+static act_entry g_act[2][256]; /* [0] tanh, [1] sigmoid */
+static int g_act_ready;
+
+static void act_tables(void)
+{
+    for (int32_t k = 0; k < 256; ++k)
+    {
+        const uint32_t ua = sigmoid_table_uint16[k], ub = k < 255 ? sigmoid_table_uint16[k + 1] : 0;
+        if (k == 255)
+        {
+            g_act[1][k] = (act_entry){(0x7FFFu << 10) + (1u << 9), 0};
+            g_act[0][k] = (act_entry){(0xFFFFu << 8) - (1u << 23) + (1u << 7), 0};
+            continue;
+        }
+        g_act[1][k] = (act_entry){(ua << 9) + (1u << 9), ub - ua};
+        g_act[0][k] = (act_entry){(ua << 8) - (1u << 23) + (1u << 7), ub - ua};
+    }
+    g_act_ready = 1;
+}
+
+__attribute__((always_inline)) static inline int32_t act_tab(int32_t d, const int sigmoid)
+{
+    const uint32_t a = (uint32_t)(d < 0 ? -d : d);
+    uint32_t uh;
+    if (sigmoid)
+        __asm__("usat %0, #8, %1, asr #9" : "=r"(uh) : "r"(a));
+    else
+        __asm__("usat %0, #8, %1, asr #8" : "=r"(uh) : "r"(a));
+    const act_entry *e = &g_act[sigmoid][uh];
+    uint32_t r = (e->base + (a & (sigmoid ? 0x1ffu : 0xffu)) * e->slope) >> (sigmoid ? 10 : 8);
+    if (d < 0)
+        r = sigmoid ? 32768u - r : 0u - r;
+    return (int16_t)r;
+}
+
+/* the element pass from the pre-activations, all requantizing shifts right shifts (>= 1): products of
+ * activations and the cell are below 2^30 in magnitude, so 2 x them fits and rq2 applies */
+__attribute__((always_inline)) static inline void cell_packed(const cmsis_nn_lstm_params *p, int16_t *cell,
+                                                              int8_t *hidden_out, const int32_t n)
+{
+    const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
+    const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
+    const int32_t ls = p->cell_scale_power + 12;
+    const int32_t tmul = ls < 0 ? 3 : 3 << ls, tshift = ls < 0 ? -ls : 0, tround = tshift > 0 ? 1 << (tshift - 1) : 0;
+    const int32_t mf = p->forget_to_cell_multiplier, sf = -p->forget_to_cell_shift, hf = 1 << (sf - 1);
+    const int32_t mi = p->input_to_cell_multiplier, si = -p->input_to_cell_shift, hi = 1 << (si - 1);
+    const int32_t mo = p->output_multiplier, so = -p->output_shift, ho = 1 << (so - 1);
+    const int32_t off = p->output_offset;
+    for (int32_t i = 0; i < n; ++i)
+    {
+        const int32_t f = act_tab(3 * g_pre[0][i], 1);
+        int32_t c = ssat16(rq2(2 * f * cell[i], mf, sf, hf, 1));
+        const int32_t ig = act_tab(3 * g_pre[1][i], 1);
+        const int32_t cg = act_tab(3 * g_pre[2][i], 0);
+        c += rq2(2 * ig * cg, mi, si, hi, 1);
+        c = MIN(MAX(c, cmin), cmax);
+        cell[i] = (int16_t)c;
+        const int32_t og = act_tab(3 * g_pre[3][i], 1);
+        const int32_t t = act_tab((c * tmul + tround) >> tshift, 0);
+        hidden_out[i] = (int8_t)ssat8(rq2(2 * og * t, mo, so, ho, 1) + off);
+    }
+}
+
+__attribute__((always_inline)) static inline void step_packed(const int32_t *const *w, const cmsis_nn_lstm_params *p,
+                                                              int16_t *cell, int8_t *hidden_out, const int32_t in,
+                                                              const int32_t n)
+{
+    gate_packed(&p->forget_gate, w[0], in / 4, n / 4, n, g_pre[0]);
+    gate_packed(&p->input_gate, w[1], in / 4, n / 4, n, g_pre[1]);
+    gate_packed(&p->cell_gate, w[2], in / 4, n / 4, n, g_pre[2]);
+    gate_packed(&p->output_gate, w[3], in / 4, n / 4, n, g_pre[3]);
+    cell_packed(p, cell, hidden_out, n);
+}
+
+/* the element pass's requantizing shifts are right shifts of at least 1 (rq2's rounding) */
+static int shifts_right(const cmsis_nn_lstm_params *p)
+{
+    return p->forget_to_cell_shift < 0 && p->input_to_cell_shift < 0 && p->output_shift < 0;
 }
 
 /* One gate's int16 pre-activation into `out`, as arm_nn_lstm_calculate_gate_s8_s16 computes it
- * before its activation. */
-static void gate_pre(const cmsis_nn_lstm_gate *gate, const int32_t *const wide[2], int32_t in_size,
-                     int32_t hidden_size, int16_t *out)
+ * before its activation (the int8 path: an op whose packed weights do not fit, or shifts it does not take). */
+static void gate_pre(const cmsis_nn_lstm_gate *gate, int32_t in_size, int32_t hidden_size, int16_t *out)
 {
     const int8_t *wx = (const int8_t *)gate->input_weights;
     const int8_t *wh = (const int8_t *)gate->hidden_weights;
@@ -186,29 +418,8 @@ static void gate_pre(const cmsis_nn_lstm_gate *gate, const int32_t *const wide[2
     {
         int32_t ax[4] = {bx[r], bx[r + 1], bx[r + 2], bx[r + 3]};
         int32_t ah[4] = {bh[r], bh[r + 1], bh[r + 2], bh[r + 3]};
-        if (wide != NULL)
-        {
-            dotw4_words(wide[0] + r * in_size / 2, in_size / 4, g_x_even, g_x_odd, ax);
-            dotw4_words(wide[1] + r * hidden_size / 2, hidden_size / 4, g_h_even, g_h_odd, ah);
-        }
-        else
-        {
-            dot4_words(wx + r * in_size, in_size / 4, g_x_even, g_x_odd, ax);
-            dot4_words(wh + r * hidden_size, hidden_size / 4, g_h_even, g_h_odd, ah);
-        }
-        if (gate->input_shift <= 0 && gate->hidden_shift <= 0) /* the usual case: no left shift to test for */
-        {
-            for (int32_t i = 0; i < 4; ++i)
-            {
-                int32_t v = arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(ax[i], gate->input_multiplier),
-                                                          -gate->input_shift);
-                v = MIN(MAX(v, NN_Q15_MIN), NN_Q15_MAX);
-                v += arm_nn_divide_by_power_of_two(arm_nn_doubling_high_mult_no_sat(ah[i], gate->hidden_multiplier),
-                                                   -gate->hidden_shift);
-                out[r + i] = (int16_t)MIN(MAX(v, NN_Q15_MIN), NN_Q15_MAX);
-            }
-            continue;
-        }
+        dot4_words(wx + r * in_size, in_size / 4, g_xv, ax);
+        dot4_words(wh + r * hidden_size, hidden_size / 4, g_hv, ah);
         for (int32_t i = 0; i < 4; ++i)
         {
             int32_t v = arm_nn_requantize(ax[i], gate->input_multiplier, gate->input_shift);
@@ -290,6 +501,10 @@ __attribute__((always_inline)) static inline void cell_pass(const cmsis_nn_lstm_
     }
 }
 
+#ifdef TFDISTIL_STEP_COUNT
+int32_t tfdistil_lstm_step_packed_count;
+#endif
+
 static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hidden_out,
                       const cmsis_nn_lstm_params *p, int16_t *cell)
 {
@@ -299,13 +514,29 @@ static int fused_step(const int8_t *data_in, const int8_t *hidden_in, int8_t *hi
         p->input_gate.activation_type != ARM_SIGMOID || p->cell_gate.activation_type != ARM_TANH ||
         p->output_gate.activation_type != ARM_SIGMOID)
         return 0;
-    expand(data_in, p->input_size / 4, g_x_even, g_x_odd);
-    expand(hidden_in, n / 4, g_h_even, g_h_odd);
-    const int32_t *const *wide = widened(p);
-    gate_pre(&p->forget_gate, wide, p->input_size, n, g_pre[0]);
-    gate_pre(&p->input_gate, wide ? wide + 2 : NULL, p->input_size, n, g_pre[1]);
-    gate_pre(&p->cell_gate, wide ? wide + 4 : NULL, p->input_size, n, g_pre[2]);
-    gate_pre(&p->output_gate, wide ? wide + 6 : NULL, p->input_size, n, g_pre[3]);
+    expand(data_in, p->input_size / 4, g_xv);
+    expand(hidden_in, n / 4, g_hv);
+    const int32_t *const *w = packed(p);
+    if (w != NULL && shifts_right(p))
+    {
+#ifdef TFDISTIL_STEP_COUNT /* tests/lstm_step_check.c: how many steps took this path */
+        ++tfdistil_lstm_step_packed_count;
+#endif
+        if (!g_act_ready)
+            act_tables();
+        /* constant sizes for the students' common shapes: the dot products fully unrolled */
+        if (p->input_size == 20 && n == 32)
+            step_packed(w, p, cell, hidden_out, 20, 32);
+        else if (p->input_size == 16 && n == 16)
+            step_packed(w, p, cell, hidden_out, 16, 16);
+        else
+            step_packed(w, p, cell, hidden_out, p->input_size, n);
+        return 1;
+    }
+    gate_pre(&p->forget_gate, p->input_size, n, g_pre[0]);
+    gate_pre(&p->input_gate, p->input_size, n, g_pre[1]);
+    gate_pre(&p->cell_gate, p->input_size, n, g_pre[2]);
+    gate_pre(&p->output_gate, p->input_size, n, g_pre[3]);
     if (p->forget_to_cell_shift <= 0 && p->input_to_cell_shift <= 0 && p->output_shift <= 0)
         cell_pass(p, cell, hidden_out, 1);
     else
@@ -336,8 +567,13 @@ static void step_activation(const int16_t *in, int16_t *out, int32_t size, int32
 void tfdistil_lstm_prepare_s8(const cmsis_nn_lstm_params *params)
 {
 #if defined(TFDISTIL_FUSED)
-    if (params->batch_size == 1 && SIZE_OK(params->input_size) && SIZE_OK(params->hidden_size))
-        (void)widened(params);
+    if (params->batch_size == 1 && SIZE_OK(params->input_size) && SIZE_OK(params->hidden_size) &&
+        params->input_size <= TFDISTIL_FUSED_MAX && params->hidden_size <= TFDISTIL_FUSED_MAX)
+    {
+        (void)packed(params);
+        if (!g_act_ready)
+            act_tables();
+    }
 #else
     (void)params;
 #endif
