@@ -48,6 +48,56 @@ __attribute__((always_inline)) static inline int32x4_t act_vec(int32x4_t d, cons
     return vmovlbq_s16(vreinterpretq_s16_u32(r));
 }
 
+/* arm_nn_activation_s16 of four input_data values d (the input already multiplied and shifted as it
+ * does) from a table per kind, as the Cortex-M4's act_tab (tfdistil_lstm_step_s8.c): entry
+ * uh = min(|d| >> 9 (sigmoid) or 8 (tanh), 255) holds the interpolation's base (rounding and offset
+ * included) and slope, entry 255 the saturated value with slope 0; the negative half by symmetry:
+ * 32768 - P (sigmoid), -P (tanh). Two gathers instead of two gathers and ~10 more vector instructions. */
+static uint32_t g_act_base[2][256], g_act_slope[2][256]; /* [0] tanh, [1] sigmoid */
+static int g_act_ready;
+
+static void act_tables_mve(void)
+{
+    for (int32_t k = 0; k < 256; ++k)
+    {
+        const uint32_t ua = sigmoid_table_uint16[k], ub = k < 255 ? sigmoid_table_uint16[k + 1] : ua;
+        g_act_base[1][k] = k < 255 ? (ua << 9) + (1u << 9) : (0x7FFFu << 10) + (1u << 9);
+        g_act_base[0][k] = k < 255 ? (ua << 8) - (1u << 23) + (1u << 7) : (0xFFFFu << 8) - (1u << 23) + (1u << 7);
+        g_act_slope[1][k] = g_act_slope[0][k] = ub - ua;
+    }
+    g_act_ready = 1;
+}
+
+__attribute__((always_inline)) static inline int32x4_t act_tab_vec(int32x4_t d, const int32_t sigmoid)
+{
+    const uint32x4_t a = vreinterpretq_u32_s32(vabsq_s32(d));
+    const uint32x4_t uh = vminq_u32(vshrq_n_u32(a, sigmoid ? 9 : 8), vdupq_n_u32(255));
+    const uint32x4_t base = vldrwq_gather_shifted_offset_u32(g_act_base[sigmoid], uh);
+    const uint32x4_t slope = vldrwq_gather_shifted_offset_u32(g_act_slope[sigmoid], uh);
+    uint32x4_t r = vaddq_u32(base, vmulq_u32(vandq_u32(a, vdupq_n_u32(sigmoid ? 0x1ff : 0x0ff)), slope));
+    r = vshrq_n_u32(r, sigmoid ? 10 : 8);
+    const mve_pred16_t neg = vcmpltq_n_s32(d, 0);
+    if (sigmoid)
+        r = vsubq_m_u32(r, vdupq_n_u32(32768), r, neg);
+    else
+        r = vreinterpretq_u32_s32(vnegq_m_s32(vreinterpretq_s32_u32(r), vreinterpretq_s32_u32(r), neg));
+    return vmovlbq_s16(vreinterpretq_s16_u32(r));
+}
+
+/* arm_requantize_mve(v, multiplier, shift) for a shift known to be a left shift (>= 0: the divide by 2^0
+ * is the identity) or a right shift (< 0: the shift left by 0 is) */
+__attribute__((always_inline)) static inline int32x4_t rq_left_mve(int32x4_t v, int32_t mult, int32x4_t left)
+{
+    return vqrdmulhq_n_s32(vshlq_s32(v, left), mult);
+}
+
+__attribute__((always_inline)) static inline int32x4_t rq_right_mve(int32x4_t v, int32_t mult, int32x4_t neg_exponent)
+{
+    v = vqrdmulhq_n_s32(v, mult);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(v, neg_exponent), 31);
+    return vrshlq_s32(vqaddq_s32(v, fixup), neg_exponent);
+}
+
 /* arm_nn_activation_s16 on Helium (the fallback path's activations) */
 static void step_activation(const int16_t *in, int16_t *out, int32_t size, int32_t left_shift,
                             arm_nn_activation_type type)
@@ -90,9 +140,11 @@ __attribute__((always_inline)) static inline int32x4_t dot4_mve(const int8_t *w,
 static int16_t g_gates[4][TFDISTIL_MVE_MAX]; /* the four gates' activations */
 
 /* one gate's activations, as arm_nn_lstm_calculate_gate_s8_s16 computes them (inlined: the
- * activation's kind is then a constant) */
-__attribute__((always_inline)) static inline void gate_mve(const cmsis_nn_lstm_gate *g, const int8_t *x, const int8_t *h, int32_t in_size, int32_t n,
-                     int32_t sigmoid, int16_t *out)
+ * activation's kind and the shifts' directions are then constants) */
+__attribute__((always_inline)) static inline void gate_body_mve(const cmsis_nn_lstm_gate *g, const int8_t *x,
+                                                                const int8_t *h, int32_t in_size, int32_t n,
+                                                                int32_t sigmoid, int16_t *out, const int lx,
+                                                                const int lh)
 {
     const int32x4_t q15_min = vdupq_n_s32(NN_Q15_MIN), q15_max = vdupq_n_s32(NN_Q15_MAX);
     const int8_t *wx = (const int8_t *)g->input_weights, *wh = (const int8_t *)g->hidden_weights;
@@ -100,13 +152,30 @@ __attribute__((always_inline)) static inline void gate_mve(const cmsis_nn_lstm_g
     for (int32_t r = 0; r < n; r += 4)
     {
         int32x4_t v = dot4_mve(wx + r * in_size, in_size, x, bx + r);
-        v = arm_requantize_mve(v, g->input_multiplier, g->input_shift);
+        v = lx ? rq_left_mve(v, g->input_multiplier, vdupq_n_s32(g->input_shift))
+               : rq_right_mve(v, g->input_multiplier, vdupq_n_s32(g->input_shift));
         v = vminq_s32(vmaxq_s32(v, q15_min), q15_max);
         int32x4_t u = dot4_mve(wh + r * n, n, h, bh + r);
-        u = vaddq_s32(arm_requantize_mve(u, g->hidden_multiplier, g->hidden_shift), v);
+        u = vaddq_s32(lh ? rq_left_mve(u, g->hidden_multiplier, vdupq_n_s32(g->hidden_shift))
+                         : rq_right_mve(u, g->hidden_multiplier, vdupq_n_s32(g->hidden_shift)),
+                      v);
         u = vminq_s32(vmaxq_s32(u, q15_min), q15_max);
-        vstrhq_s32(out + r, act_vec(u, sigmoid, 0));
+        vstrhq_s32(out + r, act_tab_vec(vmulq_n_s32(u, 3), sigmoid)); /* left shift 0: input x 3 */
     }
+}
+
+__attribute__((always_inline)) static inline void gate_mve(const cmsis_nn_lstm_gate *g, const int8_t *x, const int8_t *h,
+                                                           int32_t in_size, int32_t n, int32_t sigmoid, int16_t *out)
+{
+    const int lx = g->input_shift >= 0, lh = g->hidden_shift >= 0;
+    if (lx && lh)
+        gate_body_mve(g, x, h, in_size, n, sigmoid, out, 1, 1);
+    else if (lx)
+        gate_body_mve(g, x, h, in_size, n, sigmoid, out, 1, 0);
+    else if (lh)
+        gate_body_mve(g, x, h, in_size, n, sigmoid, out, 0, 1);
+    else
+        gate_body_mve(g, x, h, in_size, n, sigmoid, out, 0, 0);
 }
 
 /* the step: the four gates, then one pass of the cell update and output four hidden units at a
@@ -121,7 +190,8 @@ __attribute__((always_inline)) static inline void step_mve(const int8_t *x, cons
     gate_mve(&p->output_gate, x, h, in, n, 1, g_gates[3]);
     const int32_t cmax = p->cell_clip > 0 ? p->cell_clip : NN_Q15_MAX;
     const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
-    const int32_t tanh_shift = p->cell_scale_power + 12;
+    const int32_t ls = p->cell_scale_power + 12; /* the cell tanh's left shift, as arm_nn_activation_s16 applies it */
+    const int32_t tmul = ls < 0 ? 3 : 3 << ls, tshift = ls < 0 ? -ls : 0, tround = tshift > 0 ? 1 << (tshift - 1) : 0;
     for (int32_t r = 0; r < n; r += 4)
     {
         int32x4_t c = vmulq_s32(vldrhq_s32(g_gates[0] + r), vldrhq_s32(cell + r));
@@ -131,7 +201,8 @@ __attribute__((always_inline)) static inline void step_mve(const int8_t *x, cons
         m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->input_to_cell_multiplier), vdupq_n_s32(p->input_to_cell_shift));
         c = vminq_s32(vmaxq_s32(vaddq_s32(m, c), vdupq_n_s32(cmin)), vdupq_n_s32(cmax));
         vstrhq_s32(cell + r, c);
-        m = vmulq_s32(vldrhq_s32(g_gates[3] + r), act_vec(c, 0, tanh_shift));
+        const int32x4_t td = vshlq_s32(vaddq_n_s32(vmulq_n_s32(c, tmul), tround), vdupq_n_s32(-tshift));
+        m = vmulq_s32(vldrhq_s32(g_gates[3] + r), act_tab_vec(td, 0));
         m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->output_multiplier), vdupq_n_s32(p->output_shift));
         m = vaddq_n_s32(m, p->output_offset);
         m = vminq_s32(vmaxq_s32(m, vdupq_n_s32(NN_Q7_MIN)), vdupq_n_s32(NN_Q7_MAX));
@@ -147,6 +218,8 @@ static int fused_step_mve(const int8_t *x, const int8_t *h, int8_t *out, const c
         p->forget_gate.activation_type != ARM_SIGMOID || p->input_gate.activation_type != ARM_SIGMOID ||
         p->cell_gate.activation_type != ARM_TANH || p->output_gate.activation_type != ARM_SIGMOID)
         return 0;
+    if (!g_act_ready)
+        act_tables_mve();
     /* constant sizes for the students' common shapes: the compiler then addresses the four weight
      * rows from one pointer */
     if (in == 20 && n == 32)

@@ -574,6 +574,10 @@ void tfdistil_lstm_prepare_s8(const cmsis_nn_lstm_params *params)
         if (!g_act_ready)
             act_tables();
     }
+#elif defined(ARM_MATH_MVEI)
+    (void)params;
+    if (!g_act_ready)
+        act_tables_mve();
 #else
     (void)params;
 #endif
