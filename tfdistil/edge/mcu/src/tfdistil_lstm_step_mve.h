@@ -178,6 +178,12 @@ __attribute__((always_inline)) static inline void gate_mve(const cmsis_nn_lstm_g
         gate_body_mve(g, x, h, in_size, n, sigmoid, out, 0, 0);
 }
 
+__attribute__((always_inline)) static inline void cell_pass_mve(const cmsis_nn_lstm_params *p, int16_t *cell,
+                                                                int8_t *out, const int32_t n, const int32_t cmin,
+                                                                const int32_t cmax, const int32_t tmul,
+                                                                const int32_t tshift, const int32_t tround,
+                                                                const int right);
+
 /* the step: the four gates, then one pass of the cell update and output four hidden units at a
  * time, with the integers of the original's element-wise functions on Helium (arm_requantize_mve_32x4) */
 __attribute__((always_inline)) static inline void step_mve(const int8_t *x, const int8_t *h, int8_t *out,
@@ -192,18 +198,36 @@ __attribute__((always_inline)) static inline void step_mve(const int8_t *x, cons
     const int32_t cmin = p->cell_clip > 0 ? -p->cell_clip : NN_Q15_MIN;
     const int32_t ls = p->cell_scale_power + 12; /* the cell tanh's left shift, as arm_nn_activation_s16 applies it */
     const int32_t tmul = ls < 0 ? 3 : 3 << ls, tshift = ls < 0 ? -ls : 0, tround = tshift > 0 ? 1 << (tshift - 1) : 0;
+    if (p->forget_to_cell_shift < 0 && p->input_to_cell_shift < 0 && p->output_shift < 0)
+        cell_pass_mve(p, cell, out, n, cmin, cmax, tmul, tshift, tround, 1);
+    else
+        cell_pass_mve(p, cell, out, n, cmin, cmax, tmul, tshift, tround, 0);
+}
+
+#define RQ_ELEMENT(v, mult, shift)                                                                                 \
+    (right ? rq_right_mve((v), (mult), vdupq_n_s32(shift))                                                         \
+           : arm_requantize_mve_32x4((v), vdupq_n_s32(mult), vdupq_n_s32(shift)))
+
+/* the cell update and output, four hidden units at a time; right: all three shifts are right shifts
+ * (arm_requantize_mve_32x4's left shift by 0 left out) */
+__attribute__((always_inline)) static inline void cell_pass_mve(const cmsis_nn_lstm_params *p, int16_t *cell,
+                                                                int8_t *out, const int32_t n, const int32_t cmin,
+                                                                const int32_t cmax, const int32_t tmul,
+                                                                const int32_t tshift, const int32_t tround,
+                                                                const int right)
+{
     for (int32_t r = 0; r < n; r += 4)
     {
         int32x4_t c = vmulq_s32(vldrhq_s32(g_gates[0] + r), vldrhq_s32(cell + r));
-        c = arm_requantize_mve_32x4(c, vdupq_n_s32(p->forget_to_cell_multiplier), vdupq_n_s32(p->forget_to_cell_shift));
+        c = RQ_ELEMENT(c, p->forget_to_cell_multiplier, p->forget_to_cell_shift);
         c = vminq_s32(vmaxq_s32(c, vdupq_n_s32(NN_Q15_MIN)), vdupq_n_s32(NN_Q15_MAX));
         int32x4_t m = vmulq_s32(vldrhq_s32(g_gates[1] + r), vldrhq_s32(g_gates[2] + r));
-        m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->input_to_cell_multiplier), vdupq_n_s32(p->input_to_cell_shift));
+        m = RQ_ELEMENT(m, p->input_to_cell_multiplier, p->input_to_cell_shift);
         c = vminq_s32(vmaxq_s32(vaddq_s32(m, c), vdupq_n_s32(cmin)), vdupq_n_s32(cmax));
         vstrhq_s32(cell + r, c);
         const int32x4_t td = vshlq_s32(vaddq_n_s32(vmulq_n_s32(c, tmul), tround), vdupq_n_s32(-tshift));
         m = vmulq_s32(vldrhq_s32(g_gates[3] + r), act_tab_vec(td, 0));
-        m = arm_requantize_mve_32x4(m, vdupq_n_s32(p->output_multiplier), vdupq_n_s32(p->output_shift));
+        m = RQ_ELEMENT(m, p->output_multiplier, p->output_shift);
         m = vaddq_n_s32(m, p->output_offset);
         m = vminq_s32(vmaxq_s32(m, vdupq_n_s32(NN_Q7_MIN)), vdupq_n_s32(NN_Q7_MAX));
         vstrbq_s32(out + r, m);
