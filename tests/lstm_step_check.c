@@ -14,6 +14,7 @@ arm_cmsis_nn_status cmsis_lstm_step_s8(const int8_t *data_in, const int8_t *hidd
 void tfdistil_lstm_step_forget_weights(void); /* Cortex-M4: the widened weights are cached per op */
 #if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
 extern int32_t tfdistil_lstm_step_packed_count; /* steps that took the packed path (TFDISTIL_STEP_COUNT) */
+int32_t tfdistil_lstm_act_check(void); /* the packed path's sigmoid/tanh vs arm_nn_activation_s16, every int16 */
 #endif
 arm_cmsis_nn_status cmsis_lstm_unidirectional_s8(const int8_t *input, int8_t *output, const cmsis_nn_lstm_params *params,
                                                  cmsis_nn_lstm_context *buffers);
@@ -163,7 +164,8 @@ int main(void)
         }
     }
 #if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
-    printf("ok %d packed %ld\n", trials, (long)tfdistil_lstm_step_packed_count);
+    printf("ok %d packed %ld act_differences %ld\n", trials, (long)tfdistil_lstm_step_packed_count,
+           (long)tfdistil_lstm_act_check());
 #else
     printf("ok %d\n", trials);
 #endif

@@ -2,7 +2,8 @@
 Helium activations for the M55) computes the same integers as CMSIS-NN's arm_nn_lstm_step_s8 it
 replaces: tests/lstm_step_check.c runs both on 900 random steps (sizes 4-32, clamps and table
 saturation reached), and two ops in turn through arm_lstm_unidirectional_s8 (the M4's widened weights
-are cached per op), on each emulated board. A few seconds per board: no model, no TFLM."""
+are cached per op), on each emulated board; on the M4 also the packed path's sigmoid/tanh on every int16
+input. A few seconds per board: no model, no TFLM."""
 import os
 import subprocess
 
@@ -42,7 +43,8 @@ def test_fast_lstm_step_is_cmsis_nn_step(board, tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     out = proc.stdout.split()
     assert proc.returncode == 0 and out[:2] == ["ok", "900"], (proc.returncode, proc.stdout, proc.stderr)
-    if board == "mps2-an386":  # the M4's packed path and its int8 fallback both ran
+    if board == "mps2-an386":  # the M4's packed path and its int8 fallback both ran; its activations are exact
         assert out[2] == "packed" and 300 <= int(out[3]) <= 800, proc.stdout
+        assert out[4:] == ["act_differences", "0"], proc.stdout
     else:
         assert len(out) == 2, proc.stdout

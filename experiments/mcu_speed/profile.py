@@ -42,12 +42,18 @@ def main(argv=None):
                                   "cmsis-nn", defines=defines)
         counts, _ = instruction_counts(out)
         inv = counts[:, 2]
+        whole = counts.sum(axis=1)  # tokenize + Reset() + Invoke(): the whole sentence
         res = {"board": args.board, "n": len(sentences), "mean": float(inv.mean()),
                "p50": float(np.percentile(inv, 50)), "p95": float(np.percentile(inv, 95)),
+               "tokenize_mean": float(counts[:, 0].mean()), "reset_mean": float(counts[:, 1].mean()),
+               "whole_mean": float(whole.mean()), "whole_p50": float(np.percentile(whole, 50)),
+               "whole_p95": float(np.percentile(whole, 95)),
                "labels": [s["label"] for s in out["sentences"]],
                "raw": [s["raw"] for s in out["sentences"]],
                "by_op": {} if args.plain else op_instructions(out, len(sentences))}
-    print(f"{args.board} n={res['n']} mean={res['mean']:,.0f} p50={res['p50']:,.0f} p95={res['p95']:,.0f}")
+    print(f"{args.board} n={res['n']} mean={res['mean']:,.0f} p50={res['p50']:,.0f} p95={res['p95']:,.0f} "
+          f"(Invoke()); tokenize={res['tokenize_mean']:,.0f} reset={res['reset_mean']:,.0f} "
+          f"whole sentence mean={res['whole_mean']:,.0f}")
     for op, v in res["by_op"].items():
         print(op, v)
     if args.json:

@@ -318,48 +318,85 @@ __attribute__((always_inline)) static inline void gate_packed(const cmsis_nn_lst
 }
 
 /* arm_nn_activation_s16 of input_data d (the input already multiplied and shifted as it does) from a
- * table per kind: entry uh = min(|d| >> 9 (sigmoid) or 8 (tanh), 255) holds the interpolation's base,
- * rounding and offset included, and slope; entry 255 the saturated value with slope 0. The negative
- * half by symmetry: 32768 - P (sigmoid), -P (tanh). Checked on every int16 input and left shifts -6..5
- * against arm_nn_activation_s16 (and by tests/lstm_step_check.c through the step). */
+ * table per kind of 512 linear pieces indexed by the signed bucket b = d >> 9 (sigmoid) or d >> 8
+ * (tanh), saturated to [-256, 255] (one SSAT): entry b gives base + (d & 511 or 255) x slope, shifted
+ * right 10 (sigmoid) or 8 (tanh), = the int16 result. For d >= 0 the pieces are CMSIS-NN's own
+ * interpolation (base: sigmoid_table_uint16[b] scaled, with its rounding and offset; bucket 255: the
+ * saturated value, slope 0); for d < 0 (CMSIS-NN interpolates |d| and then reflects: 32768 - P for
+ * sigmoid, -P for tanh) the same piece reflected, with the rounding of the reflection folded into its
+ * base: |d| = 2^k q + u, d & (2^k - 1) = 2^k - u, so 32768 - ((base + u slope) >> 10) =
+ * (2^25 + 1023 - base - 2^9 slope + (d & 511) slope) >> 10, and likewise for tanh. No absolute value,
+ * no sign test. Checked on every int16 input against arm_nn_activation_s16 (tanh: left shifts -15..10;
+ * sigmoid: left shift 0, the gates' only one) on the board by tests/lstm_step_check.c
+ * (tfdistil_lstm_act_check below), and through the step. */
 typedef struct
 {
-    uint32_t base, slope;
+    int32_t base, slope;
 } act_entry;
-static act_entry g_act[2][256]; /* [0] tanh, [1] sigmoid */
+static act_entry g_act[2][512] __attribute__((aligned(8))); /* [0] tanh, [1] sigmoid; bucket + 256 */
 static int g_act_ready;
 
 static void act_tables(void)
 {
-    for (int32_t k = 0; k < 256; ++k)
+    for (int32_t sig = 0; sig < 2; ++sig)
     {
-        const uint32_t ua = sigmoid_table_uint16[k], ub = k < 255 ? sigmoid_table_uint16[k + 1] : 0;
-        if (k == 255)
+        act_entry *t = g_act[sig] + 256;
+        for (int32_t q = 0; q < 256; ++q) /* d >= 0: CMSIS-NN's pieces */
         {
-            g_act[1][k] = (act_entry){(0x7FFFu << 10) + (1u << 9), 0};
-            g_act[0][k] = (act_entry){(0xFFFFu << 8) - (1u << 23) + (1u << 7), 0};
-            continue;
+            const uint32_t ua = sigmoid_table_uint16[q], ub = q < 255 ? sigmoid_table_uint16[q + 1] : ua;
+            const uint32_t base = q == 255 ? (sig ? (0x7FFFu << 10) + (1u << 9) : (0xFFFFu << 8) - (1u << 23) + (1u << 7))
+                                           : (sig ? (ua << 9) + (1u << 9) : (ua << 8) - (1u << 23) + (1u << 7));
+            t[q] = (act_entry){(int32_t)base, q == 255 ? 0 : (int32_t)(ub - ua)};
         }
-        g_act[1][k] = (act_entry){(ua << 9) + (1u << 9), ub - ua};
-        g_act[0][k] = (act_entry){(ua << 8) - (1u << 23) + (1u << 7), ub - ua};
+        for (int32_t b = -256; b < 0; ++b) /* d < 0: |d| in piece q = -b - 1, reflected */
+        {
+            const act_entry e = t[-b - 1 < 255 ? -b - 1 : 255];
+            t[b] = sig ? (act_entry){(1 << 25) + 1023 - e.base - (e.slope << 9), e.slope}
+                       : (act_entry){255 - e.base - (e.slope << 8), e.slope};
+        }
     }
     g_act_ready = 1;
 }
 
 __attribute__((always_inline)) static inline int32_t act_tab(int32_t d, const int sigmoid)
 {
-    const uint32_t a = (uint32_t)(d < 0 ? -d : d);
-    uint32_t uh;
+    int32_t b, base, slope;
     if (sigmoid)
-        __asm__("usat %0, #8, %1, asr #9" : "=r"(uh) : "r"(a));
+        __asm__("ssat %0, #9, %1, asr #9" : "=r"(b) : "r"(d));
     else
-        __asm__("usat %0, #8, %1, asr #8" : "=r"(uh) : "r"(a));
-    const act_entry *e = &g_act[sigmoid][uh];
-    uint32_t r = (e->base + (a & (sigmoid ? 0x1ffu : 0xffu)) * e->slope) >> (sigmoid ? 10 : 8);
-    if (d < 0)
-        r = sigmoid ? 32768u - r : 0u - r;
-    return (int16_t)r;
+        __asm__("ssat %0, #9, %1, asr #8" : "=r"(b) : "r"(d));
+    const act_entry *e = g_act[sigmoid] + 256 + b;
+    __asm__("ldrd %0, %1, [%2]" : "=r"(base), "=r"(slope) : "r"(e), "m"(*e));
+    return (base + (d & (sigmoid ? 0x1ff : 0xff)) * slope) >> (sigmoid ? 10 : 8);
 }
+
+#ifdef TFDISTIL_STEP_COUNT
+/* tests/lstm_step_check.c: act_tab against arm_nn_activation_s16 on every int16 input (tanh at left
+ * shifts -15..10, sigmoid at 0); the number of differences */
+int32_t tfdistil_lstm_act_check(void)
+{
+    static int16_t in[256], ref[256];
+    int32_t bad = 0;
+    if (!g_act_ready)
+        act_tables();
+    for (int32_t ls = -15; ls <= 10; ++ls)
+        for (int32_t sig = 0; sig < 2; ++sig)
+        {
+            if (sig && ls != 0)
+                continue;
+            const int32_t mult = ls < 0 ? 3 : 3 << ls, shift = ls < 0 ? -ls : 0, round = shift > 0 ? 1 << (shift - 1) : 0;
+            for (int32_t x0 = -32768; x0 < 32768; x0 += 256)
+            {
+                for (int32_t i = 0; i < 256; ++i)
+                    in[i] = (int16_t)(x0 + i);
+                arm_nn_activation_s16(in, ref, 256, ls, sig ? ARM_SIGMOID : ARM_TANH);
+                for (int32_t i = 0; i < 256; ++i)
+                    bad += act_tab((in[i] * mult + round) >> shift, sig) != ref[i];
+            }
+        }
+    return bad;
+}
+#endif
 
 /* the element pass from the pre-activations, all requantizing shifts right shifts (>= 1): products of
  * activations and the cell are below 2^30 in magnitude, so 2 x them fits and rq2 applies */
