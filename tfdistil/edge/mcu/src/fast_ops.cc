@@ -12,7 +12,8 @@
 //               sums and the same final MultiplyByQuantizedMultiplier.
 //   MUL int8:   broadcasts of a [..., 1] or one-element operand (the reference kernel's
 //               BroadcastMul4DSlow) as two plain loops with the reference's per-element formula
-//               (CMSIS-NN's requantization, the same integers; on Helium four elements a vector).
+//               (CMSIS-NN's requantization, the same integers; on Helium four elements a vector; with the
+//               DSP extension its doubling high multiply as one SMMULR of the product x 2^(left shift + 1)).
 //   GATHER int8 rows (axis 0, batch_dims 0, int32 indices): the reference's row copies without
 //               its general index arithmetic (the embedding lookup runs once per token); an index
 //               out of range goes to the reference invoke.
@@ -205,6 +206,15 @@ Mode ModeOf(const TfLiteIntArray* in, const TfLiteIntArray* out) {
 
 inline int32_t Requantize(int32_t x, int32_t multiplier, int shift) { return arm_nn_requantize(x, multiplier, shift); }
 
+#if defined(ARM_MATH_DSP) && !defined(ARM_MATH_MVEI)
+// (a * b + 2^31) >> 32: arm_nn_doubling_high_mult_no_sat(a / 2, b) for an even a
+inline int32_t Smmulr(int32_t a, int32_t b) {
+  int32_t r;
+  __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+  return r;
+}
+#endif
+
 // out[c] = clamp(zero + Requantize((off + x[c]) * y)) for c < cols
 inline void MulRow(const int8_t* x, int cols, int32_t off, int32_t y, int32_t multiplier, int shift, int32_t zero,
                    int32_t lo, int32_t hi, int8_t* out) {
@@ -216,6 +226,32 @@ inline void MulRow(const int8_t* x, int cols, int32_t off, int32_t y, int32_t mu
     vstrbq_p_s32(out + c, vminq_s32(vmaxq_s32(v, vdupq_n_s32(lo)), vdupq_n_s32(hi)), p);
   }
 #else
+#if defined(ARM_MATH_DSP)
+  // |(off + x) * y| <= 255 * 255 < 2^16 (offsets are minus int8 zero points): times 2^(left + 1) it fits
+  // an int32 for left <= 14, and SMMULR of it is arm_nn_doubling_high_mult_no_sat(p << left, multiplier),
+  // all of arm_nn_requantize for a left shift; for a right shift s >= 1 its rounding divide follows
+  // (midpoint away from zero), as the Cortex-M4's LSTM step does (tfdistil_lstm_step_s8.c).
+  if (shift <= 14) {
+    const int e = shift > 0 ? shift + 1 : 1, right = shift < 0 ? -shift : 0;
+    const int32_t y2 = y * (1 << e), oy2 = off * y2;  // (off + x) * y * 2^e = x * y2 + oy2
+    if (right == 0) {
+      for (int c = 0; c < cols; ++c) {
+        int32_t v = zero + Smmulr(x[c] * y2 + oy2, multiplier);
+        v = v < lo ? lo : v > hi ? hi : v;
+        out[c] = static_cast<int8_t>(v);
+      }
+    } else {
+      const int32_t half = 1 << (right - 1);
+      for (int c = 0; c < cols; ++c) {
+        const int32_t t = Smmulr(x[c] * y2 + oy2, multiplier);
+        int32_t v = zero + ((t + half + (t >> 31)) >> right);
+        v = v < lo ? lo : v > hi ? hi : v;
+        out[c] = static_cast<int8_t>(v);
+      }
+    }
+    return;
+  }
+#endif
   for (int c = 0; c < cols; ++c) {
     int32_t v = zero + Requantize((off + x[c]) * y, multiplier, shift);
     v = v < lo ? lo : v > hi ? hi : v;
