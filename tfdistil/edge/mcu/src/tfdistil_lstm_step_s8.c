@@ -170,7 +170,12 @@ static const int32_t *const *packed(const cmsis_nn_lstm_params *p)
     gate_shifts(p, shifts);
     for (int32_t i = 0; i < g_wide_ops; ++i)
         if (g_wide_key[i] == p->forget_gate.input_weights)
-            return g_wide_at[i][0] && memcmp(shifts, g_wide_shifts[i], sizeof(shifts)) == 0 ? g_wide_at[i] : NULL;
+        {
+            for (int32_t k = 0; k < 8; ++k)
+                if (shifts[k] != g_wide_shifts[i][k])
+                    return NULL;
+            return g_wide_at[i][0] ? g_wide_at[i] : NULL;
+        }
     const int32_t in = p->input_size, n = p->hidden_size;
     const int32_t words = 4 * (n / 4) * (8 + 2 * in + 2 * n);
     if (g_wide_ops == TFDISTIL_WIDE_OPS)
@@ -365,8 +370,9 @@ __attribute__((always_inline)) static inline int32_t act_tab(int32_t d, const in
         __asm__("ssat %0, #9, %1, asr #9" : "=r"(b) : "r"(d));
     else
         __asm__("ssat %0, #9, %1, asr #8" : "=r"(b) : "r"(d));
-    const act_entry *e = g_act[sigmoid] + 256 + b;
-    __asm__("ldrd %0, %1, [%2]" : "=r"(base), "=r"(slope) : "r"(e), "m"(*e));
+    const act_entry *e, *mid = g_act[sigmoid] + 256;
+    __asm__("add %0, %1, %2, lsl #3" : "=r"(e) : "r"(mid), "r"(b)); /* the compiler adds 256 to b first */
+    __asm__("ldrd %0, %1, [%2]" : "=r"(base), "=r"(slope) : "r"(e), "m"(g_act));
     return (base + (d & (sigmoid ? 0x1ff : 0xff)) * slope) >> (sigmoid ? 10 : 8);
 }
 
