@@ -51,27 +51,61 @@ def data_dir():
     return DATA
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory, data_dir):
-    """Run folders for all three students: tiny sizes, 600 rows, 1 epoch (real Keras training)."""
+def made_once(tmp_path_factory, name, make):
+    """`make(folder)` -> a JSON-able value, run once per test session, not once per xdist worker:
+    the first worker to get here makes it under the session's temporary root while the other waits
+    on a lock; each worker then gets its own copy of the folder (tests write beside these files),
+    the value's paths pointing into that copy. With -n 0 it is simply made in place."""
+    import fcntl
+    import json
+    import shutil
+    own = tmp_path_factory.mktemp(name)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return make(own)
+    root = tmp_path_factory.getbasetemp().parent  # this session's, the parent of every worker's
+    shared, done = root / f"shared-{name}", root / f"shared-{name}.json"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or if this worker dies
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # a worker that failed half-way
+            shared.mkdir()
+            value = make(shared)
+            done.write_text(json.dumps(value), encoding="utf-8")
+    shutil.copytree(shared, own, dirs_exist_ok=True)
+    return json.loads(done.read_text(encoding="utf-8").replace(str(shared), str(own)))
+
+
+def _tiny_models(folder, data_dir):
+    """The three students at tiny sizes (600 rows, 1 epoch, real Keras training) in folder/runs/STUDENT,
+    and their int8 flatbuffers (+ vocab.json, manifest) in folder/int8/STUDENT."""
     from tfdistil.config import Config
+    from tfdistil.edge.convert.export import convert
     from tfdistil.training.fit import fit
-    base = tmp_path_factory.mktemp("runs")
-    runs = {}
+    runs, int8 = {}, {}
     for student in ("cnn", "bilstm", "bilstm_attn"):
         cfg = Config(student=student, embed_dim=16, hidden=16, filters=16, epochs=1, train_limit=600, seed=1)
-        fit(cfg, data_dir, str(base / student), log=lambda m: None)
-        runs[student] = str(base / student)
-    return runs
+        runs[student] = str(folder / "runs" / student)
+        fit(cfg, data_dir, runs[student], log=lambda m: None)
+        int8[student] = convert(runs[student], "int8", max_len=64, data=data_dir, calibration_size=100,
+                                out=str(folder / "int8" / student / f"{student}_int8.tflite"))
+    return {"runs": runs, "int8": int8}
 
 
 @pytest.fixture(scope="session")
-def converted_int8(tiny_run, data_dir, tmp_path_factory):
+def tiny_models(tmp_path_factory, data_dir):
+    return made_once(tmp_path_factory, "tiny", lambda folder: _tiny_models(folder, data_dir))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_models):
+    """Run folders for all three students: tiny sizes, 600 rows, 1 epoch (real Keras training)."""
+    return tiny_models["runs"]
+
+
+@pytest.fixture(scope="session")
+def converted_int8(tiny_models):
     """int8 flatbuffers (+ vocab.json) of the three tiny students, converted once per session."""
-    from tfdistil.edge.convert.export import convert
-    out = tmp_path_factory.mktemp("int8")
-    return {s: convert(run, "int8", max_len=64, out=str(out / s / f"{s}_int8.tflite"), data=data_dir,
-                       calibration_size=100) for s, run in tiny_run.items()}
+    return tiny_models["int8"]
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +133,11 @@ def slice_tsv(data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
     """A tiny, random TFBertForSequenceClassification checkpoint with its own vocab.txt (made once)."""
-    out = tmp_path_factory.mktemp("tiny_bert")
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
-                   capture_output=True)
-    return str(out)
+    def make(out):
+        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
+                       capture_output=True)
+        return str(out)
+    return made_once(tmp_path_factory, "tiny_bert", make)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,9 @@ of TFLM takes 16 min of CPU here, so only the core and the kernels of the model'
 compiled, each object once: objects are cached under the hash of the compiler, the flags and
 the vendored tree, each op set's `libtflm.a` under the hash of its source list
 (`~/.cache/tfdistil/tflm/`, or `$TFDISTIL_CACHE/tflm/`). Every cache entry is written under a
-temporary name and renamed into place, so a killed build never leaves a broken one.
+temporary name and renamed into place, so a killed build never leaves a broken one. The app's
+own C++ (main_qemu.cc, fast_ops.cc, main_linux.cc: ~3 s each against TFLM's headers) is cached by
+what the compiler sees (`compile_app`), so a new model re-compiles only its data.
 """
 import concurrent.futures
 import functools
@@ -141,6 +143,44 @@ def _run(cmd, what, cwd=None):
     return proc
 
 
+APP_OBJECTS_KEPT = 300  # the newest app objects kept in the cache (~30 KB each); older ones are deleted
+
+
+def compile_app(compiler, flags, source, obj, what):
+    """Compile `source` into `obj` (flags without -c/-o), or copy the object an earlier build made
+    from the same text. The key is the compiler's version line, the flags other than -I and the
+    source preprocessed without line markers (`-E -P`: every header's text and every macro, in
+    ~0.1 s): an edited header, kit setting or define is another key, never a stale object, while
+    the same code built from another folder is a hit. Returns True when the object came from the
+    cache (cache_dir()/app-obj, the newest APP_OBJECTS_KEPT kept)."""
+    pre = subprocess.run([compiler, *flags, "-E", "-P", source], capture_output=True)
+    if pre.returncode != 0:  # let the compiler say what is wrong
+        _run([compiler, *flags, "-c", source, "-o", obj], what)
+        return False
+    digest = hashlib.sha256()
+    for part in (os.path.basename(compiler), _compiler_id(compiler), *(f for f in flags if not f.startswith("-I"))):
+        digest.update(part.encode() + b"\0")
+    digest.update(pre.stdout)
+    store = os.path.join(cache_dir(), "app-obj")
+    cached = os.path.join(store, digest.hexdigest()[:32] + ".o")
+    if os.path.isfile(cached):
+        shutil.copyfile(cached, obj)
+        os.utime(cached)  # recently used: kept by the pruning below
+        return True
+    _run([compiler, *flags, "-c", source, "-o", obj], what)
+    os.makedirs(store, exist_ok=True)
+    tmp = f"{cached}.tmp{os.getpid()}"
+    shutil.copyfile(obj, tmp)
+    os.replace(tmp, cached)
+    entries = sorted((e for e in os.scandir(store) if e.name.endswith(".o")), key=lambda e: e.stat().st_mtime)
+    for old in entries[:max(0, len(entries) - APP_OBJECTS_KEPT)]:
+        try:
+            os.remove(old.path)
+        except FileNotFoundError:  # another process pruned it first
+            pass
+    return False
+
+
 def _units(ops, board, tools, src, kernels):
     """[(label, source path, object path, compile command)] of the library, and its cache key.
     Reference objects live under obj/<hash of compiler, tree, flags>; the CMSIS-NN ones under a
@@ -239,13 +279,16 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     if kernels == "cmsis-nn":  # CMSIS-NN plus tfdistil's exact fast invokes (edge/mcu/src/fast_ops.cc)
         app.append((os.path.join(MCU_SRC, "fast_ops.cc"), True))
         defines = (*defines, "-DTFDISTIL_FAST_OPS")
-    objects = []
+    objects, reused = [], 0
     for path, cxx in app:
         obj = os.path.join(out_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
         cmsis = mcu_cmsis.include_flags() if os.path.basename(path) == "fast_ops.cc" else []  # its requantization
-        _run([tools["g++" if cxx else "gcc"], *compile_flags(src, board, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              *cmsis, *board_defines(board), f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines, "-c", path,
-              "-o", obj], f"compiling {path}")
+        flags = [*compile_flags(src, board, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}", *cmsis, *board_defines(board),
+                 f"-DTFDISTIL_ARENA_PERCENT={int(arena_percent)}", *defines]
+        if path.startswith(MCU_SRC) and cxx:  # the slow ones; the kit's data compiles in ~0.1 s
+            reused += compile_app(tools["g++"], flags, path, obj, f"compiling {path}")
+        else:
+            _run([tools["g++" if cxx else "gcc"], *flags, "-c", path, "-o", obj], f"compiling {path}")
         objects.append(obj)
     elf, map_path = os.path.join(out_dir, "firmware.elf"), os.path.join(out_dir, "firmware.map")
     proc = subprocess.run([tools["g++"], *link_flags(board, out_dir), f"-Wl,-Map={map_path}", "-o", elf, *objects,
@@ -253,7 +296,8 @@ def build_firmware(kit_dir, out_dir, board, ops, log=None, kernels="reference", 
     if proc.returncode != 0:
         raise UserError(overflow_message(board, proc.stderr) or "linking firmware.elf failed: " + next(
             (l for l in proc.stderr.splitlines() if "error" in l or "undefined" in l), proc.stderr.strip()[-300:]).strip())
-    _say(log, f"firmware: compiled and linked in {time.time() - t0:.0f} s: {elf}")
+    _say(log, f"firmware: compiled and linked in {time.time() - t0:.0f} s"
+              f"{f' ({reused} object(s) from the cache)' if reused else ''}: {elf}")
     if kernels == "cmsis-nn":
         info = {**info, "fast_ops": ["TANH (int8 table)", "SUM (int8, one block of axes)", "MUL (int8 row/scalar broadcast)",
                                 "GATHER (int8 rows)"]}
@@ -274,8 +318,11 @@ def build_host_reference(kit_dir, out_dir, ops, log=None):
     for path, cxx in ((os.path.join(kit_dir, "model_data.cpp"), True), (os.path.join(kit_dir, "vocab_data.c"), False),
                       (os.path.join(kit_dir, "tokenizer.c"), False), (os.path.join(MCU_SRC, "main_qemu.cc"), True)):
         obj = os.path.join(out_dir, "host_" + os.path.splitext(os.path.basename(path))[0] + ".o")
-        _run([tools["g++" if cxx else "gcc"], *compile_flags(src, HOST, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}",
-              f"-DTFDISTIL_ARENA_SIZE={HOST_ARENA_BYTES}", "-c", path, "-o", obj], f"compiling {path} for the host")
+        flags = [*compile_flags(src, HOST, cxx=cxx), f"-I{kit_dir}", f"-I{MCU_SRC}", f"-DTFDISTIL_ARENA_SIZE={HOST_ARENA_BYTES}"]
+        if path.startswith(MCU_SRC):
+            compile_app(tools["g++"], flags, path, obj, f"compiling {path} for the host")
+        else:
+            _run([tools["g++" if cxx else "gcc"], *flags, "-c", path, "-o", obj], f"compiling {path} for the host")
         objects.append(obj)
     exe = os.path.join(out_dir, "host_firmware")
     _run([tools["g++"], "-o", exe, *objects, lib, "-lm"], "linking host_firmware")
