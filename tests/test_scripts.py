@@ -146,3 +146,27 @@ def test_teacher_agreement_chooses_the_run_that_follows_the_teacher(tmp_path, ti
     done = subprocess.run([sys.executable, script, "--shards", str(shards), str(trained)], capture_output=True,
                           text=True, cwd=ROOT)
     assert done.returncode == 2 and done.stderr.strip() == f"error: {trained} trained on {shards}; it is not held out"
+
+
+def test_budget_boards_only_rewrites_the_board_sections_and_keeps_the_rest(tmp_path):
+    """firmware_budget.py --boards-only: the per-board and fits-on tables come from results/firmware/boards/*.json;
+    hand-written sections between and after them stay byte for byte."""
+    B = study_module("firmware", "firmware_budget")
+    rows = B.board_rows()
+    assert {r["board"] for r in rows} >= {"mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547",
+                                          "netduinoplus2"}
+    doc = tmp_path / "budget.md"
+    doc.write_text("# Budget\n\nintro\n\n## Per board: stale\n\n| old | table |\n\n## Hand notes\n\nkeep me\n\n"
+                   "## Fits on (parts)\n\n| old |\n\n## int16x8\n\nkeep me too\n", encoding="utf-8")
+    assert B.main(["--boards-only", "--out", str(doc)]) == 0
+    text = doc.read_text(encoding="utf-8")
+    assert "| old" not in text and "stale" not in text
+    assert text.startswith("# Budget\n\nintro\n\n## Per board: the same firmware on six emulated boards")
+    assert "## Hand notes\n\nkeep me\n\n## Fits on (parts)" in text and text.endswith("## int16x8\n\nkeep me too\n")
+    m4 = next(r for r in rows if r["board"] == "mps2-an386" and r["kernels"] == "cmsis-nn")
+    assert f"| {m4['flash_total']:,} |" in text  # the M4 image as measured, in both tables
+    again = doc.read_text(encoding="utf-8")
+    assert B.main(["--boards-only", "--out", str(doc)]) == 0 and doc.read_text(encoding="utf-8") == again
+    (tmp_path / "other.md").write_text("# nothing to replace\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="has no '## Per board:' section"):
+        B.main(["--boards-only", "--out", str(tmp_path / "other.md")])

@@ -2,7 +2,7 @@
 # The committed <= 256 KB student on every emulated board, with both kernel sets, every SST-2 test
 # sentence (per-token firmware, fingerprint-rank word table, as firmware_notes/budget.md's row):
 # writes results/firmware/boards/NAME-pertoken-fingerprint-ranks[-BOARD][-KERNELS]-test.json and
-# results/logs/firmware-boards/BOARD-KERNELS.log. experiments/firmware/firmware_budget.py renders the per-board table.
+# results/logs/firmware-boards/BOARD-KERNELS.log. `python experiments/firmware/firmware_budget.py --boards-only` re-renders budget.md's per-board and fits-on tables.
 #
 #   bash experiments/firmware/firmware_boards.sh
 #   BOARDS="mps2-an386" KERNELS="cmsis-nn" LIMIT=100 bash experiments/firmware/firmware_boards.sh

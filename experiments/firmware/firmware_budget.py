@@ -311,6 +311,25 @@ def render_markdown(rows, meta):
     return "\n".join(lines) + "\n"
 
 
+def splice_board_sections(path):
+    """budget.md also holds hand-written sections (the fast paths, edge correctness) between the generated
+    ones: replace only the per-board table and the parts table, from the board JSONs."""
+    from tfdistil.files import atomic_write_text
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    rows = board_rows()
+    for start, lines in (("## Per board:", board_lines(rows)), ("## Fits on (parts)", parts_lines(rows))):
+        if start not in text:
+            sys.exit(f"error: {path} has no '{start}' section (render the whole file first)")
+        a = text.index(start)
+        b = text.find("\n## ", a + len(start))
+        b = len(text) if b < 0 else b + 1
+        text = text[:a] + "\n".join(lines).strip("\n") + "\n\n" + text[b:]
+    atomic_write_text(path, text)
+    print(f"re-rendered the board sections of {path} from {len(rows)} board runs", file=sys.stderr)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("targets", nargs="*", help="model folders, run folders or .tflite files (default: results/models/*)")
@@ -322,7 +341,12 @@ def main(argv=None):
                     help="Markdown to write; the JSON goes beside it (default firmware_notes/budget.md)")
     ap.add_argument("--render-json", default=None,
                     help="re-render --out from a budget.json this script wrote, without measuring again")
+    ap.add_argument("--boards-only", action="store_true",
+                    help="re-render only the 'Per board' and 'Fits on' sections of --out from results/firmware/boards/ "
+                         "(after firmware_boards.sh), keeping every other section of the file as it is")
     args = ap.parse_args(argv)
+    if args.boards_only:
+        return splice_board_sections(args.out)
     if args.render_json:
         with open(args.render_json, encoding="utf-8") as f:
             saved = json.load(f)
