@@ -80,11 +80,8 @@ def compile_and_link(kit_dir, build_dir, exe, target, ops, log=None):
     for path, cxx in ((os.path.join(kit_dir, "model_data.cpp"), True), (os.path.join(kit_dir, "vocab_data.c"), False),
                       (os.path.join(kit_dir, "tokenizer.c"), False), (os.path.join(MCU_SRC, "main_linux.cc"), True)):
         obj = os.path.join(build_dir, os.path.splitext(os.path.basename(path))[0] + ".o")
-        flags, what = [*mcu_build.compile_flags(src, target, cxx=cxx), f"-I{kit_dir}"], f"compiling {os.path.basename(path)} for {target}"
-        if path.startswith(MCU_SRC):  # main_linux.cc: ~3 s against TFLM's headers, cached by content
-            mcu_build.compile_app(tools["g++"], flags, path, obj, what)
-        else:
-            mcu_build._run([tools["g++" if cxx else "gcc"], *flags, "-c", path, "-o", obj], what)
+        mcu_build.compile_source(tools, cxx, [*mcu_build.compile_flags(src, target, cxx=cxx), f"-I{kit_dir}"], path,
+                                 obj, f"compiling {os.path.basename(path)} for {target}")
         objects.append(obj)
     mcu_build._run([tools["g++"], "-static", "-s", "-Wl,--gc-sections", "-o", exe, *objects, lib, "-lm"],
                    f"linking {BINARY} for {target}")
