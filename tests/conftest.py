@@ -158,6 +158,22 @@ def wordpiece_txt(data_dir, tmp_path_factory):
     return str(path)
 
 
+# The longest files start first (the longest-processing-time rule): two workers then finish
+# together on short files instead of one waiting while the other runs a long one alone. The order
+# is results/logs/test-costs.md's (worker seconds per file, `python tests/cost_table.py LOG`); files
+# not named here follow in collection order. Only the order changes, never what runs.
+LONGEST_FIRST = ("test_distil.py", "test_tflite.py", "test_pi_runtime.py", "test_augment_shards.py",
+                 "test_pi_aarch64.py", "test_faults.py", "test_runtime_matrix.py", "test_teacher.py",
+                 "test_multiclass.py", "test_firmware_qemu.py", "test_ray_shards.py", "test_scripts.py",
+                 "test_train.py", "test_stream_split.py", "test_damaged_artifacts.py", "test_pipeline.py",
+                 "test_lstm_state.py", "test_report.py", "test_firmware_boards.py", "test_compose.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(os.path.basename(str(item.path)), len(rank)))  # stable: file order kept
+
+
 # What each test file costs (setup + call + teardown of its tests, summed over both xdist workers'
 # reports): printed after the run so a slow file shows up by name, not only its slowest test.
 _FILE_SECONDS = {}

@@ -176,3 +176,10 @@ def test_every_cited_script_path_exists():
                 if cited not in RETIRED_SCRIPTS and "STUDY" not in cited and not os.path.exists(os.path.join(ROOT, cited)):
                     missing.add(f"{f}: {cited}")
     assert not missing, sorted(missing)
+
+
+def test_the_longest_first_order_names_only_test_files_that_exist():
+    """conftest.LONGEST_FIRST orders the files xdist starts; a renamed file would silently drop out of it."""
+    from conftest import LONGEST_FIRST
+    missing = [f for f in LONGEST_FIRST if not os.path.isfile(os.path.join(ROOT, "tests", f))]
+    assert not missing and len(set(LONGEST_FIRST)) == len(LONGEST_FIRST), missing

@@ -62,6 +62,26 @@ def test_int8_agrees_with_keras_in_litert_and_tflm(converted, data_dir, student)
         assert r["agreement_with_keras"] >= 0.9, r
 
 
+@pytest.mark.parametrize("student", ("cnn", "bilstm_attn"))
+def test_smallest_arena_is_the_smallest_one_process_a_try_would_accept(converted, student):
+    """The arena search forks its tries from one probe process; its answer is checked here by
+    the one-process-a-try probe: the found size runs, one step below does not, and a size too
+    small to hold anything crashes only its own try (the search still answers)."""
+    from tfdistil.edge.host.evaluate import TFLMRunner, smallest_arena
+    from tfdistil.edge.host.runtimes import run_tflm_probe, run_tflm_search
+    path = converted[student, "int8"]["path"]
+    names = ["token_ids"] if student == "cnn" else ["token_ids", "reverse_index"]
+    with open(path, "rb") as f:
+        runner = TFLMRunner(f.read(), arena_size=4 * 1024 * 1024)
+    runner(np.full((1, 64), 2, np.int32))
+    used, _ = runner.arena_used()
+    found = smallest_arena(path, runner.names, used)
+    assert run_tflm_probe(path, found, names).returncode == 0
+    assert run_tflm_probe(path, found - 64, names).returncode != 0
+    assert run_tflm_search(path, 16, found - 64, 64, names) is None  # HI itself fails: no answer
+    assert run_tflm_search(path, 16, found + 5000, 64, names) in range(found - 63, found + 64)
+
+
 def test_a_flatbuffer_copied_away_from_its_run_still_evaluates(converted, data_dir, tmp_path):
     """A committed model keeps its manifest's run_dir, which then names no run (results/models/X/..):
     the Keras comparison is skipped, not an error; keep_logits returns what the accuracy came from."""

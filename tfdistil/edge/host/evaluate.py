@@ -218,23 +218,14 @@ def _input_names_litert(model_bytes):
 
 def smallest_arena(model_path, input_names, used_bytes, step=64):
     """Smallest TFLM arena (to `step` bytes) that allocates and invokes, searched around the
-    bytes TFLM reported using. Each probe runs in its own process: TFLM can crash, not
-    raise, when the arena is too small."""
+    bytes TFLM reported using. The tries run in forked children of one probe process
+    (edge/host/tflm_probe.py): TFLM can crash, not raise, when the arena is too small."""
+    from tfdistil.edge.host.runtimes import run_tflm_search
     lo, hi = max(step, int(used_bytes * 0.8)), int(used_bytes * 1.5) + 4096
-    if not _arena_ok(model_path, hi, input_names):
+    found = run_tflm_search(model_path, lo, hi, step, input_names)
+    if found is None:
         raise UserError(f"model does not run in TFLite Micro with a {hi}-byte arena")
-    while hi - lo > step:
-        mid = (lo + hi) // 2
-        if _arena_ok(model_path, mid, input_names):
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-def _arena_ok(model_path, size, input_names):
-    from tfdistil.edge.host.runtimes import run_tflm_probe
-    return run_tflm_probe(model_path, size, input_names).returncode == 0
+    return found
 
 
 def evaluate_tflite(model_path, data, split="test", runtime="litert", vocab_path=None, run_dir=None,

@@ -51,6 +51,20 @@ def run_tflm_probe(model_path, arena_bytes, input_names, explain=False):
                           capture_output=True, text=True, cwd=package_parent)
 
 
+def run_tflm_search(model_path, lo, hi, step, input_names):
+    """Smallest arena in (lo, hi] that runs the model (bisection to `step` bytes), or None when hi
+    does not: `tflm_probe search`, one process whose forked children make the tries."""
+    from tfdistil.files import REPO as package_parent
+    proc = subprocess.run([sys.executable, "-m", "tfdistil.edge.host.tflm_probe", "search", os.path.abspath(model_path),
+                           str(lo), str(hi), str(step), ",".join(input_names)],
+                          capture_output=True, text=True, cwd=package_parent)
+    if proc.returncode == 3:
+        return None
+    if proc.returncode != 0:
+        raise RuntimeError(f"the TFLM arena search failed (exit {proc.returncode}): {proc.stderr.strip()[-300:]}")
+    return int(proc.stdout.split()[-1])
+
+
 def probe_tflm(model_path, input_names):
     """None if TFLM's reference kernels allocate and invoke the model, else the failing op and TFLM's reason."""
     proc = run_tflm_probe(model_path, PROBE_ARENA_BYTES, input_names, explain=True)
