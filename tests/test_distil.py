@@ -183,6 +183,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "cortex-m4"], "give --flash"),
     (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
+    (["--target", "pi", "--pre-conv", "-1"], "--pre-conv cannot be negative"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"
@@ -212,6 +213,13 @@ def test_dry_run_prints_the_plan_with_estimates_and_the_cuts(tiny_task, tmp_path
     assert names[:4] == ["splits", "teacher", "logits", "transfer"] and "checks" in names and "test" in names
     assert plan["estimated_minutes"] <= 6 and plan["cuts"], plan
     assert "cut to fit --time-budget" in proc.stderr and not out.exists()
+    # --pre-conv: one more candidate (the lever) for an LSTM family, none for the CNN alone
+    lever = lambda *a: [p["stage"] for p in json.loads(run_cli(  # noqa: E731
+        "distil", "--train", tiny_task["train"], "--target", "pi", "--out", str(out), "--dry-run", "--json",
+        *a).stdout.strip().splitlines()[-1])["plan"]]
+    assert "candidate-preconv" in lever("--students", "bilstm_attn", "--pre-conv", "3")
+    assert "candidate-preconv" not in lever("--students", "cnn", "--pre-conv", "3")
+    assert "candidate-preconv" not in lever("--students", "bilstm_attn")
 
 
 @pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])
@@ -257,3 +265,9 @@ def test_only_choice_making_options_count_as_a_change_after_the_test_read(tmp_pa
     assert changed_since_test_read(faster, record) == []
     other = Options(**{**o.to_dict(), "seeds": 5, "students": ["cnn"]})
     assert changed_since_test_read(other, record) == ["seeds", "students"]
+    # a read recorded before an option existed (here --pre-conv): that option was at its default then
+    older = {k: v for k, v in choice_options(o).items() if k != "pre_conv"}
+    with open(record, "w", encoding="utf-8") as f:
+        json.dump({"purpose": "x", "choice": older}, f)
+    assert changed_since_test_read(o, record) == []
+    assert changed_since_test_read(Options(**{**o.to_dict(), "pre_conv": 3}), record) == ["pre_conv"]

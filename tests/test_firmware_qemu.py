@@ -207,6 +207,34 @@ def test_float32_students_run_on_the_board(student, toolchain, tiny_run, data_di
     assert r["agreement_with_host_build"]["float_outputs_max_abs_difference"] < 1e-4
 
 
+def test_a_pre_conv_student_from_keras_to_the_board(toolchain, data_dir, tmp_path):
+    """`--pre-conv 3` (a convolution before the LSTMs, issue 34's word-order lever): int8 labels
+    agree with Keras in LiteRT and TFLM, the size estimate holds, the emulated Cortex-M4 (CMSIS-NN)
+    answers as host TFLM, and the per-token split refuses it in one line (a window reads ahead)."""
+    from tfdistil.config import Config
+    from tfdistil.edge.convert.stream_split import split
+    from tfdistil.edge.host.evaluate import evaluate_tflite
+    from tfdistil.errors import UserError
+    from tfdistil.search import space as S
+    from tfdistil.training.fit import fit
+    run = str(tmp_path / "run")
+    cfg = Config(student="bilstm_attn", embed_dim=16, hidden=16, epochs=1, train_limit=600, seed=1, pre_conv=3)
+    fit(cfg, data_dir, run, log=lambda m: None)
+    conv = convert(run, "int8", max_len=64, data=data_dir, calibration_size=100)
+    assert "CONV_2D" in conv["ops"] and "UNIDIRECTIONAL_SEQUENCE_LSTM" in conv["ops"]
+    for runtime in ("litert", "tflm"):
+        r = evaluate_tflite(conv["path"], data_dir, "dev", runtime, limit=100)
+        assert r["agreement_with_keras"] >= 0.95, (runtime, r)
+    sized = Config.from_dict({**cfg.to_dict(), "vocab_size": conv["vocab_size"]})
+    slack, fraction = S.ESTIMATE_TOLERANCE
+    assert abs(S.estimate_int8_bytes(sized) - conv["bytes"]) <= max(slack, fraction * conv["bytes"]), conv["bytes"]
+    board = run_firmware(conv["path"], data_dir, "dev", limit=12, board=BOARD, build_dir=str(tmp_path / "fw"),
+                         progress=False, log=lambda m: None)
+    assert board["labels_identical"] == board["int8_outputs_identical"] == 12
+    with pytest.raises(UserError, match="does not read the embeddings directly"):
+        split(open(conv["path"], "rb").read())
+
+
 def test_hashed_vocabulary_from_keras_to_the_board(toolchain, data_dir, tmp_path):
     """`fit --hash-buckets`: no word table anywhere. Python, the Pi runner and the C tokenizer hash
     every word alike, and the firmware (no vocabulary in flash) answers as host TFLM does."""

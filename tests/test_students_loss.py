@@ -10,9 +10,10 @@ def test_reverse_index():
     assert reverse_index(ids).tolist() == [[2, 1, 0, 3, 4], [0, 1, 2, 3, 4], [0, 1, 2, 3, 4]]
 
 
-@pytest.mark.parametrize("student", ["cnn", "bilstm", "bilstm_attn"])
-def test_padding_changes_nothing(student):
-    cfg = Config(student=student, vocab_size=50, embed_dim=8, hidden=8, filters=8)
+@pytest.mark.parametrize("student,pre_conv", [("cnn", 0), ("bilstm", 0), ("bilstm_attn", 0), ("bilstm", 3),
+                                              ("bilstm_attn", 3)])
+def test_padding_changes_nothing(student, pre_conv):
+    cfg = Config(student=student, vocab_size=50, embed_dim=8, hidden=8, filters=8, pre_conv=pre_conv)
     model = build_student(cfg)
     rng = np.random.default_rng(0)
     ids = np.zeros((3, 6), np.int32)
@@ -41,6 +42,17 @@ def test_parameter_counts_follow_the_architecture():
     assert narrow.count_params() == bilstm.count_params() + 2 * H * 16 + 16 + 16
     from tfdistil.search.space import count_params
     assert count_params(Config(student="bilstm_attn", vocab_size=V, attention_dim=16)) == narrow.count_params()
+    for k in (2, 3):  # --pre-conv K: a K-wide convolution, embed_dim filters, before the LSTMs
+        cfg = Config(student="bilstm_attn", vocab_size=V, attention_dim=16, pre_conv=k)
+        assert build_student(cfg).count_params() == narrow.count_params() + k * E * E + E == count_params(cfg)
+
+
+def test_pre_conv_is_for_the_lstm_students():
+    from tfdistil.errors import UserError
+    with pytest.raises(UserError, match="pre_conv .* is for bilstm / bilstm_attn; got 3 for cnn"):
+        Config(student="cnn", pre_conv=3)
+    with pytest.raises(UserError, match="must be 0 \\(off\\) or positive"):
+        Config(student="bilstm", pre_conv=-1)
 
 
 def test_attention_ignores_padding_weights():

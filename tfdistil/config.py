@@ -31,6 +31,10 @@ class Config:
     attention_dim: int = 0               # bilstm_attn: width of the attention projection; 0 = 2 x hidden
     filters: int = 64                    # CNN filters per kernel size
     kernel_sizes: tuple = (3, 4, 5)
+    # bilstm / bilstm_attn: > 0 = a 'same' Conv1D of this width (ReLU, embed_dim filters) over the
+    # embeddings before the LSTMs, so each step reads a word with its neighbours ("not good",
+    # "but the") as one feature: a lever for sentences whose meaning turns on word order
+    pre_conv: int = 0
     dropout: float = 0.5
     # vocabulary (train split only)
     max_len: int = 128
@@ -122,6 +126,9 @@ class Config:
             raise UserError("--embed-init needs a word table; it cannot start hashed buckets (--hash-buckets)")
         if self.attention_dim < 0:
             raise UserError(f"attention_dim must be 0 (2 x hidden, the paper's) or positive, got {self.attention_dim}")
+        if self.pre_conv < 0 or (self.pre_conv and self.student == "cnn"):
+            raise UserError(f"pre_conv (a convolution before the LSTMs) must be 0 (off) or positive, and is for "
+                            f"bilstm / bilstm_attn; got {self.pre_conv} for {self.student}")
         if self.max_vocab < 0 or self.train_limit < 0:
             raise UserError("--max-vocab and the train limit must be 0 (no cap) or positive")
         if not self.kernel_sizes or any(k < 1 for k in self.kernel_sizes):

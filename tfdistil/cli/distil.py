@@ -41,6 +41,9 @@ def _targets():
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
 @click.option("--grow/--no-grow", default=None,
               help="Also train the best student grown (hidden size) to fill --flash; the selection split decides (default on).")
+@click.option("--pre-conv", type=int, default=None, metavar="K",
+              help="Also train the best LSTM student with a K-word convolution before its LSTMs (word order: "
+                   "'not good', 'but'); the selection split decides (default 0 = off).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

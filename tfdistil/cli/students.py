@@ -34,6 +34,8 @@ def _students():
               help="Split words into the wordpieces of this vocab.txt (or a teacher folder's): unseen words are not <unk>.")
 @click.option("--word-dropout", type=float, default=None,
               help="Fraction of training tokens replaced by <unk> so the <unk> embedding is trained (default 0).")
+@click.option("--pre-conv", type=int, default=None, metavar="K",
+              help="bilstm / bilstm_attn: a K-word convolution over the embeddings before the LSTMs (default 0: none).")
 @click.option("--embed-init", default=None, metavar="TEACHER_DIR",
               help="Start the embedding rows from this teacher's input embeddings (PCA to the student's width).")
 @click.option("--paper-exact", is_flag=True,

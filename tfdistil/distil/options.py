@@ -78,6 +78,8 @@ class DistilOptions:
     epochs: int = 10                                 # each candidate, on the transfer set
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
     grow: bool = True                                # also try the best student grown to fill --flash (a lever)
+    pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
+                                                     # this width before its LSTMs (a lever for word order)
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64
@@ -158,8 +160,9 @@ def check(o):
     for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
-    if o.augment_factor < 0 or o.compose < 0 or o.limit < 0 or o.teacher_limit < 0 or o.flash < 0 or o.ram < 0 or o.time_budget < 0:
-        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram and --time-budget cannot be negative")
+    if min(o.augment_factor, o.compose, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv) < 0:
+        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram, --time-budget and "
+                        "--pre-conv cannot be negative")
     if not 0 < o.selection_fraction < 0.5:
         raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
     if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:
@@ -195,4 +198,6 @@ def changed_since_test_read(o, record):
     if before is None:
         return []
     now = choice_options(o)
-    return sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    # an option added to tfdistil after that read was, then, at its default (which keeps the old behaviour)
+    defaults = {f.name: f.default for f in dataclasses.fields(DistilOptions) if f.default is not dataclasses.MISSING}
+    return sorted(k for k in set(before) | set(now) if before.get(k, defaults.get(k)) != now.get(k))

@@ -159,6 +159,13 @@ def distil(o, log=print, dry_run=False):
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
+    if o.pre_conv and best["config"]["student"] != "cnn":  # one lever, on the best recipe: a convolution before the LSTMs
+        name, conv = best["name"] + "-preconv", {**best["config"], "pre_conv": o.pre_conv}
+        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], conv, 0],
+                      lambda: S.train_and_score(o, c, name, conv, 0, log))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
     if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
         both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]

@@ -14,6 +14,8 @@ Padding never changes an output, at any padded length (a test checks this):
   before a real token; `reverse_index[t] = n-1-t` for t < n, else t, and is
   its own inverse. The host computes it (two lines in C) because TFLM has no
   int32 reductions to compute lengths in-graph;
+- with --pre-conv, the embeddings are zeroed on padding before the convolution, so a
+  real position's window reads zeros past the sentence's end at any padded length;
 - the BiLSTM's sentence vector is both directions' state after the last real
   token (`reverse_index[0] = n-1`), the attention softmax and the CNN's max
   pooling are masked.
@@ -146,6 +148,9 @@ def _bilstm_states(K, cfg, batch_size, seq_len, student):
     ids, rev = _inputs(K, student, batch_size, seq_len)
     one = batch_size == 1
     emb = K.layers.Embedding(cfg.vocab_size, cfg.embed_dim, name="embedding")(ids)
+    if cfg.pre_conv:  # --pre-conv K: each step sees its K-word window; padding zeroed so it never leaks in
+        emb = L["ZeroPadding"](name="pre_zero_padding")(emb, L["TokenMask"](name="pre_mask")(ids))
+        emb = K.layers.Conv1D(cfg.embed_dim, cfg.pre_conv, padding="same", activation="relu", name="pre_conv")(emb)
     emb_rev = L["TimeGather"](batch_one=one, name="reverse_embedding")(emb, rev)
     fwd = K.layers.LSTM(cfg.hidden, return_sequences=True, name="lstm_fwd")(emb)
     bwd_rev = K.layers.LSTM(cfg.hidden, return_sequences=True, name="lstm_bwd")(emb_rev)
