@@ -170,3 +170,14 @@ def test_budget_boards_only_rewrites_the_board_sections_and_keeps_the_rest(tmp_p
     (tmp_path / "other.md").write_text("# nothing to replace\n", encoding="utf-8")
     with pytest.raises(SystemExit, match="has no '## Per board:' section"):
         B.main(["--boards-only", "--out", str(tmp_path / "other.md")])
+
+
+def test_fortunes_levers_table_is_mean_and_std_over_each_levers_seeds():
+    """experiments/fortunes/levers_table.py: one row a lever, sample std over its seeds, sizes with the C vocabulary."""
+    T = study_module("fortunes", "levers_table")
+    row = lambda lever, seed, f1, acc: {"lever": lever, "seed": seed, "selection_macro_f1": f1,  # noqa: E731
+                                        "selection_accuracy": acc, "best_epoch": 3 + seed, "model_bytes": 1000,
+                                        "c_vocab_bytes": 24}
+    text = T.markdown([row("a", 0, 0.70, 0.80), row("b", 0, 0.60, 0.50), row("a", 1, 0.74, 0.82)])
+    assert "| a | 0, 1 | 1,024 B | 3, 4 | 72.00 ± 2.83 | 81.00 ± 1.41 |" in text
+    assert "| b | 0 | 1,024 B | 3 | 60.00 | 50.00 |" in text

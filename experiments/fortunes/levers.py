@@ -16,6 +16,11 @@ candidates are. Levers:
   aug-more-dropout  the two levers against overfitting together: more rows and dropout
   disagree-1, disagree-3  the soft term weighted towards the rows where teacher and student
                 disagree (Config.disagree_weight 1 and 3; issue 34's loss lever)
+  preconv-3     a 3-word convolution before the LSTMs (Config.pre_conv; issue 34's word-order lever)
+
+A distil folder still running (no report.json yet) can lend its splits, teacher and transfer set
+with --chosen-from pointing at the report.json of a finished run of the same command (same
+selection split sha256): the recipe is then that report's choice.
 
     python experiments/fortunes/levers.py --distil runs/fortunes-distil --out runs/fortunes-levers \
         [--levers base-e10,epochs20,...] > experiments/fortunes/levers.log
@@ -41,6 +46,7 @@ def lever_configs(base):
         "aug-more-dropout": ({**base, "epochs": 10, "dropout": 0.3}, True),
         "disagree-1": ({**base, "epochs": 10, "disagree_weight": 1.0}, False),
         "disagree-3": ({**base, "epochs": 10, "disagree_weight": 3.0}, False),
+        "preconv-3": ({**base, "epochs": 10, "pre_conv": 3}, False),
     }
 
 
@@ -66,13 +72,23 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--levers", default="epochs20,kl-t2,wide,aug-more")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--chosen-from", default=None, help="report.json of a finished run of the same command")
     a = ap.parse_args()
-    report = os.path.join(a.distil, "report.json")
+    report = a.chosen_from or os.path.join(a.distil, "report.json")
     if not os.path.isfile(report):
-        print(f"error: --distil {a.distil}: no report.json (not a finished distil folder)", file=sys.stderr)
+        print(f"error: {report}: not found (--distil must be a finished distil folder, or give --chosen-from)",
+              file=sys.stderr)
         sys.exit(2)
     with open(report, encoding="utf-8") as f:
         chosen = json.load(f)["chosen"]
+    if a.chosen_from:
+        with open(os.path.join(a.distil, "data", "splits.json"), encoding="utf-8") as f:
+            sha = json.load(f)["selection"]["sha256"]
+        with open(os.path.join(os.path.dirname(report), "report.md"), encoding="utf-8") as f:
+            theirs = f.read()  # the report states its selection split's sha256 (first 16 digits)
+        if f"sha256 `{sha[:16]}" not in theirs:
+            print(f"error: --chosen-from {report}: another selection split than {a.distil}'s", file=sys.stderr)
+            sys.exit(2)
     levers = lever_configs(chosen["config"])
     unknown = [x for x in a.levers.split(",") if x not in levers]
     if unknown:
@@ -92,7 +108,7 @@ def main():
     out_json = os.path.join(a.out, "levers.json")
     done = json.load(open(out_json, encoding="utf-8")) if os.path.isfile(out_json) else []
     for name in a.levers.split(","):
-        if any(r["lever"] == name for r in done):
+        if any(r["lever"] == name and r.get("seed", 0) == a.seed for r in done):
             continue
         config, extra = levers[name]
         shards = base_shards + ("+" + more_shards(a.distil, a.out, log) if extra else "")
