@@ -28,3 +28,5 @@ $T benchmark runs/bilstm_attn-distill-s1 --teacher "$($PY -c 'import gt_all_mini
   --n 1821 --out $A/benchmark-dynamic-length --int16x8 $A/int16x8.json
 # int16x8: can the converter make 16-bit-activation students, and where would they run? -> int16x8.json
 $PY $A/int16x8_check.py runs-int16/cnn runs-int16/bilstm runs-mcu/table-e24h24-stream-s0
+# the TFLM arena search forked from one probe process vs one process a probe: same answer? how fast?
+$PY $A/arena_search_check.py 4 > $A/logs/arena_search_check.log

@@ -117,7 +117,7 @@ def main():
         metrics = fit_stream(cfg, shards, work, run, log=log) if not os.path.isfile(os.path.join(run, "metrics.json")) \
             else json.load(open(os.path.join(run, "metrics.json"), encoding="utf-8"))
         model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
-        if not os.path.isfile(model):
+        if not os.path.isfile(model[: -len(".tflite")] + ".json"):  # the manifest: convert finished
             model = convert(run, "int8", cfg.max_len, None, work, 300)["path"]
         ev = evaluate_tflite(model, selection, "test", runtime="tflm", run_dir=run)
         from tfdistil.distil.steps import _c_vocab_bytes
