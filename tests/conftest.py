@@ -8,13 +8,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.environ.get("TFDISTIL_DATA", os.path.join(ROOT, "..", "shared", "data", "sst2"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TFDISTIL_DATA"] = DATA
+# The worker's TensorFlow is set up as `tfdistil distil` sets up its own (before the first import):
+# tf.keras is tf_keras, which transformers' TF teachers are, while the students name Keras 3. So
+# the teacher's commands can run here too, beside the students', as they do inside distil.
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 
-# Commands that never load the teacher (Keras 2, tf_keras) run inside the test worker, which has
-# TensorFlow loaded already: a fresh process would spend ~5 s importing it for each call. The same
-# click command, parser, error wrapper and exit codes run either way; the kill tests, the teacher's
-# commands and every "exits before TensorFlow is imported" check keep their own processes.
-IN_PROCESS = {"fit", "evaluate", "predict", "convert", "evaluate-tflite", "firmware", "fit-stream", "bundle"}
+# Commands run inside the test worker, which has TensorFlow loaded already: a fresh process would
+# spend ~5 s of CPU importing it for each call. The same click command, parser, error wrapper and
+# exit codes run either way; the kill tests, `distil` (its Ray engine starts a cluster) and every
+# "exits before TensorFlow is imported" check keep their own processes.
+IN_PROCESS = {"fit", "evaluate", "predict", "convert", "evaluate-tflite", "firmware", "fit-stream", "bundle",
+              "teacher", "compose"}
 
 
 def run_cli(*args, check=True, env=None):
@@ -162,11 +167,11 @@ def wordpiece_txt(data_dir, tmp_path_factory):
 # together on short files instead of one waiting while the other runs a long one alone. The order
 # is results/logs/test-costs.md's (worker seconds per file, `python tests/cost_table.py LOG`); files
 # not named here follow in collection order. Only the order changes, never what runs.
-LONGEST_FIRST = ("test_distil.py", "test_tflite.py", "test_pi_runtime.py", "test_augment_shards.py",
-                 "test_pi_aarch64.py", "test_faults.py", "test_runtime_matrix.py", "test_teacher.py",
-                 "test_multiclass.py", "test_firmware_qemu.py", "test_ray_shards.py", "test_scripts.py",
-                 "test_train.py", "test_stream_split.py", "test_damaged_artifacts.py", "test_pipeline.py",
-                 "test_lstm_state.py", "test_report.py", "test_firmware_boards.py", "test_compose.py")
+LONGEST_FIRST = ("test_distil.py", "test_pi_aarch64.py", "test_augment_shards.py", "test_faults.py",
+                 "test_tflite.py", "test_scripts.py", "test_ray_shards.py", "test_firmware_qemu.py",
+                 "test_multiclass.py", "test_train.py", "test_teacher.py", "test_report.py", "test_runtime_matrix.py",
+                 "test_firmware_boards.py", "test_stream_split.py", "test_pipeline.py", "test_pi_runtime.py",
+                 "test_build_cache.py", "test_bundle.py", "test_tune.py")
 
 
 def pytest_collection_modifyitems(config, items):

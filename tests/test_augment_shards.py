@@ -249,8 +249,8 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"student": "bilstm_attn", "embed_dim": 8, "hidden": 8, "epochs": 1, "seed": 2}))
     run = tmp_path / "run"
-    metrics = last_json(tfdistil("fit-stream", "--shards", out, "--config", cfg, "--limit", 300, "--data", data_dir,
-                                 "--out", run, "--json"))
+    metrics = last_json(run_cli("fit-stream", "--shards", out, "--config", cfg, "--limit", 300, "--data", data_dir,
+                                "--out", run, "--json"))
     assert metrics["train_rows"] == total and metrics["unlabelled_rows"] == total - 100 and metrics["augmented"]
     assert metrics["distilled"] and metrics["best_epoch"] == 1 and metrics["peak_rss_mb"] > 0
     for f in ("config.json", "vocab.json", "model.weights.h5", "history.json", "metrics.json", "history.png"):
@@ -266,11 +266,11 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     cfg2 = tmp_path / "tiny2.json"
     cfg2.write_text(json.dumps({"student": "bilstm_attn", "embed_dim": 8, "hidden": 8, "epochs": 2, "seed": 2}))
     stream = ["fit-stream", "--shards", out, "--config", cfg2, "--limit", 300, "--data", data_dir, "--json"]
-    whole = last_json(tfdistil(*stream, "--out", tmp_path / "whole"))
+    whole = last_json(run_cli(*stream, "--out", tmp_path / "whole"))  # in this process; only the kill needs its own
     killed = tfdistil(*stream, "--out", tmp_path / "resumed", check=False, boot=KILLED_AFTER_FIRST_CHECKPOINT)
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert not (tmp_path / "resumed").exists() and (tmp_path / "resumed.partial").is_dir()
-    resumed_proc = tfdistil(*stream, "--out", tmp_path / "resumed")
+    resumed_proc = run_cli(*stream, "--out", tmp_path / "resumed")
     assert "resuming after epoch 1" in resumed_proc.stderr
     resumed = last_json(resumed_proc)
     assert resumed["best_epoch"] == whole["best_epoch"] and resumed["dev_accuracy"] == whole["dev_accuracy"]

@@ -146,12 +146,17 @@ def test_pi_target_with_composed_texts_bundle_runs_in_tflite_runtime(uninterrupt
     ref, _ = uninterrupted
     out = tmp_path / "pi"
     run_cli(*tiny_args(tiny_task, os.path.join(ref, "teacher"), out, target="pi"), "--compose", "1",
-            "--engine", "ray", "--workers", "1")
+            "--disagree-weight", "1", "--engine", "ray", "--workers", "1")
     r = report(out)
     assert r["transfer"]["engine"] == "ray"  # the transfer set was labelled by a Ray actor pool
-    # the composed-text lever was tried on the best recipe and weighed on the selection split
-    assert [c["name"] for c in r["candidates"]] == ["cnn", "cnn-composed"]
-    assert "+" in r["candidates"][1]["shards"]
+    # two levers, each tried on the best recipe so far and weighed on the selection split: the
+    # disagreement-weighted loss, then the composed texts (on whichever of the two won)
+    plain, weighted, composed = r["candidates"]
+    assert [plain["name"], weighted["name"]] == ["cnn", "cnn-disagree"]
+    assert (plain["config"]["disagree_weight"], weighted["config"]["disagree_weight"]) == (0.0, 1.0)
+    won = weighted if weighted["selection"]["accuracy"] > plain["selection"]["accuracy"] else plain
+    assert composed["name"] == won["name"] + "-composed" and composed["config"] == won["config"]
+    assert "+" in composed["shards"]
     bundle = os.path.join(out, "bundle")
     assert sorted(r["bundle"]["files"]) == ["README.md", "classify.py", "model.tflite", "vocab.json"]
     tsv = _as_tsv(tiny_task["test"], tmp_path)
@@ -183,7 +188,8 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "cortex-m4"], "give --flash"),
     (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
-    (["--target", "pi", "--pre-conv", "-1"], "--pre-conv cannot be negative"),
+    (["--target", "pi", "--pre-conv", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
+    (["--target", "pi", "--disagree-weight", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"
@@ -220,6 +226,7 @@ def test_dry_run_prints_the_plan_with_estimates_and_the_cuts(tiny_task, tmp_path
     assert "candidate-preconv" in lever("--students", "bilstm_attn", "--pre-conv", "3")
     assert "candidate-preconv" not in lever("--students", "cnn", "--pre-conv", "3")
     assert "candidate-preconv" not in lever("--students", "bilstm_attn")
+    assert "candidate-disagree" in lever("--disagree-weight", "1")  # the loss lever: any family
 
 
 @pytest.mark.parametrize("student", ["cnn", "bilstm_attn"])

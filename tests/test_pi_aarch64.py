@@ -8,8 +8,10 @@ What CI covers, and why not more (one runtime/CPU pairing over all 17 models and
 sentences took ~290 s of emulated CPU, so all four are ~20 CPU-minutes, too slow for a suite held
 near 10-15 min; that full run is committed instead):
 - every tiny student, both runtimes, both CPUs, on the first 60 test sentences;
-- every committed model of results/index.json on x86 over the whole test split: its accuracy equals
-  the recorded int8 figure (index = the model's own eval json or source.json);
+- every committed model of results/index.json on x86 over the whole test split, in the Pi's own
+  runtime (tflite-runtime 2.14, its venv): its accuracy equals the recorded int8 figure (index = the
+  model's own eval json or source.json; recorded in LiteRT). One process for all models: this is
+  also the whole-test check of tests/test_pi_runtime.py's runtime, once instead of twice;
 - every committed model, both runtimes, both CPUs, on the sentences of the test split that x86 puts
   within MARGIN of p = 0.5 (at least AT_LEAST a model): the ones the other kernels could flip
   (the largest |dp| seen between ISAs is 0.021). Labels must equal x86's; a differing sentence is
@@ -71,8 +73,10 @@ def test_split(data_dir):
 
 
 @pytest.fixture(scope="module")
-def x86_full(indexed, test_split):
-    return classify_many_x86(sorted(indexed), test_split[0])
+def x86_full(indexed, test_split, pi_python):
+    """{folder: (labels, printed p, runtime)} of every committed model on the whole test split, on
+    x86 in tflite-runtime 2.14 (what a Pi user installs; its kernels print LiteRT's digits)."""
+    return classify_many_x86(sorted(indexed), test_split[0], python=pi_python)
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +124,11 @@ def test_tiny_students_same_labels_as_x86(pi_root, converted_int8, first60, pair
         assert _differing(x86[f][0], x86[f][1], arm[f], range(60), sentences) == []
 
 
-def test_committed_models_x86_accuracy_is_the_recorded_figure(indexed, x86_full, test_split):
+def test_committed_models_x86_accuracy_in_tflite_runtime_is_the_recorded_figure(indexed, x86_full, test_split):
     gold = test_split[1].labels
     for folder, m in indexed.items():
         labels, _, runtime = x86_full[folder]
-        assert runtime.startswith("ai-edge-litert") and runtime.endswith("builtin kernels"), runtime
+        assert runtime.startswith("tflite-runtime 2.14.0") and runtime.endswith("builtin kernels"), runtime
         assert len(labels) == len(gold) == 1821
         recorded = m["int8_test_accuracy"]["litert"]["accuracy"]
         assert int((labels == gold).sum()) == round(recorded * len(gold)), (m["name"], recorded)

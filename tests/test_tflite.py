@@ -387,3 +387,28 @@ def test_one_vocab_sha256_and_classify_names_the_sst2_label_beside_the_text(tiny
     pred = CliRunner().invoke(main, ["predict", tiny_run["cnn"], texts[0]])
     label, p, name, echoed = pred.output.strip().split("\t")
     assert pred.exit_code == 0 and name == ("negative", "positive")[int(label)] and echoed == texts[0]
+
+
+def test_a_conversion_counts_as_done_only_once_its_manifest_is_written(tiny_run, data_dir, tmp_path, monkeypatch):
+    """convert writes the .tflite, then vocab.json, then its manifest. Killed before the manifest (here
+    the manifest write raises), the flatbuffer is there but `converted` says no, so distil's resume
+    converts again into the same place and the pair is whole (CI's random kills found a resume that
+    trusted the .tflite alone and then had no vocab.json)."""
+    from tfdistil.edge.convert import export
+    from tfdistil.runfolder import converted, manifest_of, tflite_path, vocab_beside
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run["cnn"], run)
+    model = tflite_path(str(run), "cnn", "int8", "L32")
+
+    def killed(path, value):
+        raise KeyboardInterrupt  # what a SIGKILL at this point leaves: no manifest, no clean-up
+
+    monkeypatch.setattr(export, "atomic_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export.convert(str(run), "int8", 32, None, data_dir, calibration_size=10)
+    assert os.path.isfile(model) and not os.path.exists(manifest_of(model)) and not converted(model)
+    monkeypatch.undo()
+    again = export.convert(str(run), "int8", 32, None, data_dir, calibration_size=10)  # the resume's convert
+    assert again["path"] == model and converted(model) and os.path.isfile(vocab_beside(model))
+    with open(manifest_of(model), encoding="utf-8") as f:
+        assert json.load(f)["sha256"] == again["sha256"]

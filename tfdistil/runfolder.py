@@ -38,6 +38,18 @@ def tflite_path(run_dir, student, quantize, length):
     return os.path.join(run_dir, TFLITE, f"{student}_{quantize}_{length}.tflite")
 
 
+def manifest_of(model_path):
+    """FILE.json, the manifest `convert` writes beside FILE.tflite."""
+    return model_path[: -len(".tflite")] + ".json"
+
+
+def converted(model_path):
+    """True when `convert` finished this flatbuffer: it writes the .tflite, then vocab.json, then the
+    manifest, so only the manifest says all three are there (a kill between them leaves a model
+    without its vocabulary; CI's random kills found a resume that trusted the .tflite alone)."""
+    return os.path.isfile(model_path) and os.path.isfile(manifest_of(model_path))
+
+
 def eval_name(runtime, quantize="int8", split="test"):
     """eval_QUANT_RUNTIME_SPLIT.json: an `evaluate-tflite --json` result kept beside the model."""
     return f"eval_{quantize}_{runtime}_{split}.json"

@@ -30,3 +30,5 @@ $T benchmark runs/bilstm_attn-distill-s1 --teacher "$($PY -c 'import gt_all_mini
 $PY $A/int16x8_check.py runs-int16/cnn runs-int16/bilstm runs-mcu/table-e24h24-stream-s0
 # the TFLM arena search forked from one probe process vs one process a probe: same answer? how fast?
 $PY $A/arena_search_check.py 4 > $A/logs/arena_search_check.log
+# convert: the converter saving a bare variable holder vs the Keras model: same bytes? how fast?
+$PY $A/convert_speed.py 2000 > $A/logs/convert_speed.log

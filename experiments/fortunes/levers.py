@@ -102,6 +102,7 @@ def main():
     from tfdistil.edge.host.evaluate import evaluate_tflite
     from tfdistil.edge.convert.export import convert
     from tfdistil.training.stream import fit_stream
+    from tfdistil.runfolder import converted
     work = work_data(os.path.join(a.distil, "data"))
     selection = selection_data(os.path.join(a.distil, "data"))
     base_shards = os.path.join(a.distil, "transfer", "shards")
@@ -117,7 +118,7 @@ def main():
         metrics = fit_stream(cfg, shards, work, run, log=log) if not os.path.isfile(os.path.join(run, "metrics.json")) \
             else json.load(open(os.path.join(run, "metrics.json"), encoding="utf-8"))
         model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
-        if not os.path.isfile(model[: -len(".tflite")] + ".json"):  # the manifest: convert finished
+        if not converted(model):  # the manifest, written last, says convert finished
             model = convert(run, "int8", cfg.max_len, None, work, 300)["path"]
         ev = evaluate_tflite(model, selection, "test", runtime="tflm", run_dir=run)
         from tfdistil.distil.steps import _c_vocab_bytes

@@ -44,6 +44,9 @@ def _targets():
 @click.option("--pre-conv", type=int, default=None, metavar="K",
               help="Also train the best LSTM student with a K-word convolution before its LSTMs (word order: "
                    "'not good', 'but'); the selection split decides (default 0 = off).")
+@click.option("--disagree-weight", type=float, default=None, metavar="W",
+              help="Also train the best recipe with each row's soft term weighted 1 + W x teacher-student "
+                   "disagreement; the selection split decides (default 0 = off; 1 paid on fortunes).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

@@ -80,6 +80,8 @@ class DistilOptions:
     grow: bool = True                                # also try the best student grown to fill --flash (a lever)
     pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
                                                      # this width before its LSTMs (a lever for word order)
+    disagree_weight: float = 0.0                     # > 0: also try the best recipe with its soft term weighted
+                                                     # 1 + this x teacher-student disagreement (a loss lever)
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64
@@ -160,9 +162,10 @@ def check(o):
     for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
-    if min(o.augment_factor, o.compose, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv) < 0:
-        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram, --time-budget and "
-                        "--pre-conv cannot be negative")
+    if min(o.augment_factor, o.compose, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
+           o.disagree_weight) < 0:
+        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram, --time-budget, "
+                        "--pre-conv and --disagree-weight cannot be negative")
     if not 0 < o.selection_fraction < 0.5:
         raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
     if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:

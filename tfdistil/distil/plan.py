@@ -71,6 +71,8 @@ def estimate(o, rows, mean_words, unlabelled):
         plan.append(("candidate-grown", cand * 1.3))
     if o.pre_conv and any(f != "cnn" for f in o.students):
         plan.append(("candidate-preconv", cand * 1.1))
+    if o.disagree_weight:
+        plan.append(("candidate-disagree", cand))
     if o.compose:
         composed = train_rows * o.compose
         plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
@@ -86,6 +88,7 @@ CUTS = (  # (what is cut, how): applied in order until the plan fits
     ("transfer set (augmentation factor)", "augment_factor", lambda v: v // 2, 0),
     ("the best student grown to fill the budget", "grow", lambda v: False, False),
     ("the convolution-before-the-LSTMs lever", "pre_conv", lambda v: 0, 0),
+    ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
     ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),

@@ -166,6 +166,13 @@ def distil(o, log=print, dry_run=False):
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
+    if o.disagree_weight:  # one lever, on the best recipe: the soft term weighted towards teacher-student disagreement
+        name, weighted = best["name"] + "-disagree", {**best["config"], "disagree_weight": o.disagree_weight}
+        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], weighted, 0],
+                      lambda: S.train_and_score(o, c, name, weighted, 0, log))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
     if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
         both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from tfdistil.config import Config
 from tfdistil.errors import UserError
-from tfdistil.runfolder import CONFIG, METRICS, VOCAB, tflite_path
+from tfdistil.runfolder import CONFIG, METRICS, VOCAB, converted, tflite_path
 
 VOCAB_LAYOUT = "fingerprint-ranks"  # the MCU word table the budget counts: 4 bytes a word, no strings
 
@@ -258,10 +258,7 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
         shards = shards or c.result("transfer")["shards"]
         metrics = finished(run, cfg) or fit_stream(cfg, shards, c.work, run, log=log)
         model = tflite_path(run, cfg.student, "int8", f"L{cfg.max_len}")
-        # convert writes the .tflite, vocab.json, then its manifest: only the manifest says it finished
-        # (a kill between them left a model without its vocabulary; CI's random kills found it)
-        done = os.path.isfile(model) and os.path.isfile(model[: -len(".tflite")] + ".json")
-        conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not done else \
+        conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not converted(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
         runtime = "tflm" if o.kind == "mcu" else "litert"
         ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run)

@@ -79,11 +79,12 @@ def _parse_many(stdout, folders, what):
                  r["runtime"]) for f, r in zip(folders, runs)}, {f: r["seconds"] for f, r in zip(folders, runs)})
 
 
-def classify_many_x86(folders, tsv):
-    """classify_many.py (classify.py's functions, one process) in this Python over model folders;
-    `tsv` is one file for all, or {folder: its own file}."""
+def classify_many_x86(folders, tsv, python=None):
+    """classify_many.py (classify.py's functions, one process) over model folders, in this Python
+    (LiteRT) or in `python` (e.g. a venv with the Pi's tflite-runtime); `tsv` is one file for all,
+    or {folder: its own file}."""
     args = [f"{f}={tsv[f]}" for f in folders] if isinstance(tsv, dict) else ["--tsv", tsv, *folders]
-    proc = subprocess.run([sys.executable, CLASSIFY_MANY, *args], capture_output=True, text=True)
+    proc = subprocess.run([python or sys.executable, CLASSIFY_MANY, *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise UserError(f"x86 classify_many.py failed: {proc.stderr.strip()[-300:]}")
     return _parse_many(proc.stdout, folders, "x86")[0]
