@@ -16,17 +16,23 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 
 # Commands run inside the test worker, which has TensorFlow loaded already: a fresh process would
 # spend ~5 s of CPU importing it for each call. The same click command, parser, error wrapper and
-# exit codes run either way; the kill tests, `distil` (its Ray engine starts a cluster) and every
-# "exits before TensorFlow is imported" check keep their own processes.
+# exit codes run either way; the kill tests, `distil --engine ray` (it starts a Ray cluster), `benchmark`
+# (it sets TensorFlow's thread counts, which only a fresh process can) and
+# every "exits before TensorFlow is imported" check keep their own processes.
 IN_PROCESS = {"fit", "evaluate", "predict", "convert", "evaluate-tflite", "firmware", "fit-stream", "bundle",
-              "teacher", "compose"}
+              "teacher", "compose", "distil"}
+
+
+def _in_process(args):
+    ray = "--engine" in args[:-1] and args[args.index("--engine") + 1] == "ray"
+    return bool(args) and args[0] in IN_PROCESS and not ray
 
 
 def run_cli(*args, check=True, env=None):
     """The real `tfdistil` CLI: in this process for the student-side commands (see IN_PROCESS), in a
     process of its own otherwise, or always with TFDISTIL_TEST_SUBPROCESS=1."""
     args = [str(a) for a in args]
-    if args and args[0] in IN_PROCESS and env is None and os.environ.get("TFDISTIL_TEST_SUBPROCESS") != "1":
+    if _in_process(args) and env is None and os.environ.get("TFDISTIL_TEST_SUBPROCESS") != "1":
         proc = _run_in_process(args)
     else:
         proc = subprocess.run([sys.executable, "-m", "tfdistil", *args], capture_output=True, text=True,
@@ -139,8 +145,8 @@ def slice_tsv(data_dir, tmp_path_factory):
 def tiny_bert(tmp_path_factory):
     """A tiny, random TFBertForSequenceClassification checkpoint with its own vocab.txt (made once)."""
     def make(out):
-        subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(out)], check=True,
-                       capture_output=True)
+        from make_tiny_bert import main  # in this worker: its tf.keras is tf_keras too (see the top of this file)
+        main(str(out))
         return str(out)
     return made_once(tmp_path_factory, "tiny_bert", make)
 

@@ -1,7 +1,8 @@
 """Write a tiny, randomly initialised BERT teacher checkpoint with its own vocab.txt.
 
-Run as a script (own process: transformers' TF models need Keras 2, the tests
-build students with Keras 3). Usage: python make_tiny_bert.py OUT_DIR
+transformers' TF models need Keras 2 (tf_keras): run it as a script, or call main(OUT) in a process
+that set TF_USE_LEGACY_KERAS=1 before TensorFlow loaded (the test workers do: tests/conftest.py).
+Usage: python make_tiny_bert.py OUT_DIR
 """
 import os
 import sys

@@ -178,20 +178,17 @@ def tiny_teacher(tiny_bert):
     return tiny_bert
 
 
-CHECK_LOGITS = """
-import os, sys, json
-os.environ["TF_USE_LEGACY_KERAS"] = "1"
-import numpy as np
-from tfdistil.teacher import model as T
-from tfdistil.transfer.shards import read_shards
-rows = list(read_shards(sys.argv[2], shuffle_buffer=0)[0].as_numpy_iterator())
-model, tok = T.load_teacher(sys.argv[1])
-shown = [r["sentence"].decode().replace("<unk>", tok.mask_token) for r in rows]
-ref = T.predict_logits(model, tok, shown)
-got = np.array([r["teacher_logits"] for r in rows])
-print(json.dumps({"max_err": float(np.abs(ref - got).max()), "spread": float(np.ptp(ref, axis=0).max()),
-                  "labels": [int(r["label"]) for r in rows], "sentences": [r["sentence"].decode() for r in rows]}))
-"""
+def check_logits(teacher_dir, shards):
+    """The shards' logits against a plain single-device forward pass of the teacher, in this process."""
+    from tfdistil.teacher import model as T
+    from tfdistil.transfer.shards import read_shards
+    rows = list(read_shards(shards, shuffle_buffer=0)[0].as_numpy_iterator())
+    model, tok = T.load_teacher(teacher_dir)
+    shown = [r["sentence"].decode().replace("<unk>", tok.mask_token) for r in rows]
+    ref = T.predict_logits(model, tok, shown)
+    got = np.array([r["teacher_logits"] for r in rows])
+    return {"max_err": float(np.abs(ref - got).max()), "spread": float(np.ptp(ref, axis=0).max()),
+            "labels": [int(r["label"]) for r in rows], "sentences": [r["sentence"].decode() for r in rows]}
 
 
 def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_dir):
@@ -238,9 +235,7 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
 
     # The mirrored logits equal a plain single-device forward pass, in transfer-set order, with
     # augmentation's <unk> shown to BERT as [MASK].
-    check = subprocess.run([sys.executable, "-c", CHECK_LOGITS, tiny_teacher, str(out)], capture_output=True,
-                           text=True, cwd=ROOT, check=True)
-    c = json.loads(check.stdout.strip().splitlines()[-1])
+    c = check_logits(tiny_teacher, str(out))
     assert c["max_err"] < 1e-6 and c["spread"] > 1e-5  # the tiny random teacher's logits differ little
     assert c["labels"][:100] == load_split(data_dir, "train", 100).labels.tolist() and set(c["labels"][100:]) == {-1}
     assert c["sentences"][100:] == aug.read_text().splitlines()[1:]
@@ -290,49 +285,41 @@ def test_shards_resume_after_kill_then_fit_stream(tiny_teacher, tmp_path, data_d
     assert "### The augmented transfer sets" in md and f"| {total:,} | 100 |" in md
 
 
-DUMP_LOGITS = """
-import os, sys, json
-from tfdistil.transfer.shards import read_shards
-rows = list(read_shards(sys.argv[1], shuffle_buffer=0)[0].as_numpy_iterator())
-print(json.dumps([[float(x) for x in r["teacher_logits"]] for r in rows]))
-"""
-
-
 def test_shards_reuse_the_teachers_train_logits(tiny_teacher, tmp_path, data_dir):
     """`teacher shards --train-logits CACHE`: the train rows' logits come from the teacher's
     `teacher logits` cache (a base-size teacher need not score 67k rows twice); only the
     augmented rows are run. The shards equal a run without the cache (to the cache's float16)."""
     cache = tmp_path / "logits.npz"
-    tfdistil("teacher", "logits", "--teacher", tiny_teacher, "--data", data_dir, "--limit", 100, "--out", cache)
+    # every command in this test runs in the worker (no kill, no device setup): see conftest.run_cli
+    run_cli("teacher", "logits", "--teacher", tiny_teacher, "--data", data_dir, "--limit", 100, "--out", cache)
     aug = tmp_path / "aug.tsv"
     tfdistil("augment", "--data", data_dir, "--limit", 60, "--factor", 1, "--seed", 4, "--out", aug)
     base = ["teacher", "shards", "--teacher", tiny_teacher, "--data", data_dir, "--limit", 100, "--augmented", aug,
             "--shard-size", 64, "--batch-size", 16, "--json"]
-    plain = last_json(tfdistil(*base, "--out", tmp_path / "plain"))
-    reused = last_json(tfdistil(*base, "--train-logits", cache, "--out", tmp_path / "reused"))
+    plain = last_json(run_cli(*base, "--out", tmp_path / "plain"))
+    reused = last_json(run_cli(*base, "--train-logits", cache, "--out", tmp_path / "reused"))
     assert reused["rows"] == plain["rows"] > 100 and reused["complete"]
     assert reused["rows_labelled_now"] == plain["rows"] - 100  # only the augmented rows went through the teacher
     manifest = json.loads((tmp_path / "reused" / "manifest.json").read_text())
     assert [s["logits_reused"] for s in manifest["shards"]][:2] == [64, 36]
     assert any(src["kind"] == "train_logits" for src in manifest["sources"])
-    dump = [json.loads(subprocess.run([sys.executable, "-c", DUMP_LOGITS, str(tmp_path / d)], capture_output=True,
-                                      text=True, cwd=ROOT, check=True).stdout.strip().splitlines()[-1])
+    from tfdistil.transfer.shards import read_shards
+    a, b = [np.array([r["teacher_logits"] for r in read_shards(str(tmp_path / d), shuffle_buffer=0)[0].as_numpy_iterator()])
             for d in ("plain", "reused")]
-    a, b = np.array(dump[0]), np.array(dump[1])
     # train rows: the cache's float16; augmented rows: other batches, so float32 rounding only
     assert np.abs(a[:100] - b[:100]).max() < 2e-3 and np.abs(a[100:] - b[100:]).max() < 1e-6
     # several transfer sets of one teacher stream as one: --shards A --shards B
     cfg = tmp_path / "tiny.json"
     cfg.write_text(json.dumps({"student": "cnn", "embed_dim": 8, "filters": 8, "hidden": 8, "epochs": 1, "seed": 2}))
-    both = last_json(tfdistil("fit-stream", "--shards", tmp_path / "plain", "--shards", tmp_path / "reused",
-                              "--config", cfg, "--limit", 300, "--data", data_dir, "--out", tmp_path / "both", "--json"))
+    both = last_json(run_cli("fit-stream", "--shards", tmp_path / "plain", "--shards", tmp_path / "reused",
+                             "--config", cfg, "--limit", 300, "--data", data_dir, "--out", tmp_path / "both", "--json"))
     assert both["train_rows"] == 2 * plain["rows"] and both["labelled_rows"] == 200
     assert both["transfer_set"]["dir"] == f"{tmp_path / 'plain'}+{tmp_path / 'reused'}"
     # a cache made by another teacher folder is refused, in one line
     other = tmp_path / "other-teacher"
     shutil.copytree(tiny_teacher, other)
-    bad = tfdistil(*[str(other) if x == tiny_teacher else x for x in base], "--train-logits", cache,
-                   "--out", tmp_path / "bad", check=False)
+    bad = run_cli(*[str(other) if x == tiny_teacher else x for x in base], "--train-logits", cache,
+                  "--out", tmp_path / "bad", check=False)
     assert bad.returncode == 2 and "made by teacher" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -104,13 +104,11 @@ def test_labels_of_another_task_are_refused(fortunes, tiny_run):
     assert proc.returncode == 2 and "was trained on classes 0, 1" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_teacher_and_distillation_over_eight_classes(fortunes, tiny_config, tmp_path):
+def test_teacher_and_distillation_over_eight_classes(fortunes, tiny_config, tiny_bert, tmp_path):
     """A real (tiny) TFBertForSequenceClassification fine-tuned on the topic task: an 8-way head whose
     class names live in its config, a logits cache 8 wide that names them, and a student distilled
     from it. A cache for other classes is refused."""
-    tiny = tmp_path / "tiny_bert"
-    subprocess.run([sys.executable, os.path.join(ROOT, "tests", "make_tiny_bert.py"), str(tiny)], check=True,
-                   capture_output=True)
+    tiny = tiny_bert  # the session's random 2-class tiny BERT: fine-tuning gives it the 8-way head
     teacher = tmp_path / "teacher"
     meta = json.loads(run_cli("teacher", "fit", "--model", str(tiny), *fortunes["files"], "--out", str(teacher),
                               "--epochs", "1", "--eval-every", "0", "--lr", "1e-3", "--json").stdout.splitlines()[-1])
