@@ -151,37 +151,29 @@ def distil(o, log=print, dry_run=False):
                                 lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
+    def weigh(name, config, deps, shards=None):
+        """One lever on the best recipe so far: train it, keep it if the selection split prefers it."""
+        nonlocal best, first
+        lever = stage(f"candidate-{name}", "candidate", deps,
+                      lambda: S.train_and_score(o, c, name, config, 0, log, shards=shards))
+        candidates.append(lever)
+        if S.best_of([best, lever], metric) is lever:
+            best, first = lever, f"candidate-{name}"
+
     grown = S.grown_config(o, best) if o.grow else None
-    if grown:  # one lever, measured on the best recipe: the same student grown to fill the budget
-        name = best["name"] + "-grown"
-        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], grown, 0],
-                      lambda: S.train_and_score(o, c, name, grown, 0, log))
-        candidates.append(lever)
-        if S.best_of([best, lever], metric) is lever:
-            best, first = lever, f"candidate-{name}"
-    if o.pre_conv and best["config"]["student"] != "cnn":  # one lever, on the best recipe: a convolution before the LSTMs
-        name, conv = best["name"] + "-preconv", {**best["config"], "pre_conv": o.pre_conv}
-        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], conv, 0],
-                      lambda: S.train_and_score(o, c, name, conv, 0, log))
-        candidates.append(lever)
-        if S.best_of([best, lever], metric) is lever:
-            best, first = lever, f"candidate-{name}"
-    if o.disagree_weight:  # one lever, on the best recipe: the soft term weighted towards teacher-student disagreement
-        name, weighted = best["name"] + "-disagree", {**best["config"], "disagree_weight": o.disagree_weight}
-        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], weighted, 0],
-                      lambda: S.train_and_score(o, c, name, weighted, 0, log))
-        candidates.append(lever)
-        if S.best_of([best, lever], metric) is lever:
-            best, first = lever, f"candidate-{name}"
-    if o.compose:  # one lever, measured on the best recipe: the same run with composed texts added
+    if grown:  # the same student grown to fill the budget
+        weigh(best["name"] + "-grown", grown, [c.keys["transfer"], grown, 0])
+    if o.pre_conv and best["config"]["student"] != "cnn":  # a convolution before the LSTMs
+        conv = {**best["config"], "pre_conv": o.pre_conv}
+        weigh(best["name"] + "-preconv", conv, [c.keys["transfer"], conv, 0])
+    if o.disagree_weight:  # the soft term weighted towards teacher-student disagreement
+        weighted = {**best["config"], "disagree_weight": o.disagree_weight}
+        weigh(best["name"] + "-disagree", weighted, [c.keys["transfer"], weighted, 0])
+    if o.compose:  # the same recipe with composed texts added to the transfer set
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
         both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]
-        name = best["name"] + "-composed"
-        lever = stage(f"candidate-{name}", "candidate", [c.keys["transfer"], c.keys["composed"], best["config"], 0],
-                      lambda: S.train_and_score(o, c, name, best["config"], 0, log, shards=both))
-        candidates.append(lever)
-        if S.best_of([best, lever], metric) is lever:
-            best, first = lever, f"candidate-{name}"
+        weigh(best["name"] + "-composed", best["config"],
+              [c.keys["transfer"], c.keys["composed"], best["config"], 0], shards=both)
     seeds = [best]
     for seed in range(1, o.seeds):
         deps = [c.keys["transfer"], best["config"], seed] + ([best["shards"]] if best["name"].endswith("-composed") else [])
