@@ -162,3 +162,14 @@ def test_two_trial_search_resumes_converts_and_best_json_retrains(tmp_path, data
     changed = CliRunner().invoke(tune_cmd, cli_args(data_dir, out, space_path, budget_kb=12,
                                                     teacher_logits=sliced_logits))
     assert changed.exit_code == 2 and "other settings (budget_kb: 11.0 -> 12.0)" in changed.stderr
+
+
+def test_bayesian_without_scikit_learn_is_one_line(monkeypatch):
+    """scikit-learn is the `bayesian` extra (it is imported by Keras at every start-up when present):
+    without it the Bayesian oracle is refused with the install line, the other tuners still build."""
+    from keras_tuner.src.tuners import bayesian
+    from tfdistil.errors import UserError
+    monkeypatch.setattr(bayesian, "sklearn", None)
+    with pytest.raises(UserError, match=r"pip install 'tfdistil\[bayesian\]'"):
+        TU.make_oracle("bayesian", 4, 2, 0)
+    assert TU.make_oracle("random", 4, 2, 0).max_trials == 4

@@ -34,7 +34,7 @@ def _read_space(path):
               help="Train on teacher logits too; alpha becomes a hyperparameter.")
 @click.option("--teacher-logits", default=None, help="Teacher logits cache (.npz); default: the shipped SST-2 cache.")
 @click.option("--tuner", "tuner_kind", default="hyperband", type=click.Choice(["hyperband", "bayesian", "random"]),
-              show_default=True, help="Keras Tuner oracle (bayesian needs scipy + scikit-learn).")
+              show_default=True, help="Keras Tuner oracle (bayesian needs pip install 'tfdistil[bayesian]').")
 @click.option("--max-trials", default=20, show_default=True, help="Trials in all; rerun with more to extend a search.")
 @click.option("--budget-kb", type=float, required=True,
               help="int8 flatbuffer budget in KB (1 KB = 1024 bytes); larger configurations are never trained.")

@@ -156,8 +156,8 @@ def make_oracle(kind, max_trials, epochs_per_trial, seed):
     try:
         oracle = budget_cls(objective=objective, seed=seed, **kw)
     except ImportError:
-        raise UserError("--tuner bayesian needs scipy and scikit-learn (pip install 'keras-tuner[bayesian]'); "
-                        "or use --tuner hyperband / random") from None
+        raise UserError("--tuner bayesian needs scikit-learn: pip install 'tfdistil[bayesian]' "
+                        "(or use --tuner hyperband / random)") from None
     oracle.max_trials = max_trials  # Hyperband has no max_trials argument; the base Oracle honours it
     return oracle
 
