@@ -29,7 +29,7 @@ def _in_process(args):
 
 
 def run_cli(*args, check=True, env=None):
-    """The real `tfdistil` CLI: in this process for the student-side commands (see IN_PROCESS), in a
+    """The real `tfdistil` CLI: in this process for the commands in IN_PROCESS (not `distil --engine ray`), in a
     process of its own otherwise, or always with TFDISTIL_TEST_SUBPROCESS=1."""
     args = [str(a) for a in args]
     if _in_process(args) and env is None and os.environ.get("TFDISTIL_TEST_SUBPROCESS") != "1":

@@ -59,3 +59,30 @@ def test_missing_fortunes_folder_is_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "fortunes folder not found (apt-get install fortunes)" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_wordnet_text_reads_glosses_and_examples_and_refuses_an_existing_out(tmp_path):
+    """experiments/fortunes/wordnet_text.py (the levers' text with no task in it): one synset line gives
+    'lemmas: definition' and its quoted examples, the licence header gives nothing; an existing --out
+    or a missing WordNet is one line, exit 2."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("wordnet_text", os.path.join(ROOT, "experiments", "fortunes", "wordnet_text.py"))
+    W = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(W)
+    line = ('09968845 18 n 02 senator 0 legislator(a) 0 001 @ 10253995 n 0000 | a member of a senate; '
+            '"the senator voted against the bill"; "yes"  \n')
+    assert W.synset_texts(line) == ["senator, legislator: a member of a senate", "the senator voted against the bill"]
+    assert W.synset_texts("  1 This software and database is being provided\n") == []
+    folder = tmp_path / "dict"
+    folder.mkdir()
+    for part in W.PARTS:
+        (folder / f"data.{part}").write_text("  licence line\n" + (line if part == "noun" else ""))
+    out = tmp_path / "wn.txt"
+    run = lambda: subprocess.run([sys.executable, spec.origin, "--out", str(out), "--source", str(folder)],  # noqa: E731
+                                 capture_output=True, text=True)
+    assert run().returncode == 0 and sorted(out.read_text().splitlines()) == sorted(W.synset_texts(line))
+    again = run()
+    assert again.returncode == 2 and len(again.stderr.strip().splitlines()) == 1 and "exists" in again.stderr
+    missing = subprocess.run([sys.executable, spec.origin, "--out", str(tmp_path / "x.txt"), "--source", str(tmp_path / "no")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "wordnet-base" in missing.stderr and not (tmp_path / "x.txt").exists()

@@ -180,4 +180,7 @@ def test_fortunes_levers_table_is_mean_and_std_over_each_levers_seeds():
                                         "c_vocab_bytes": 24}
     text = T.markdown([row("a", 0, 0.70, 0.80), row("b", 0, 0.60, 0.50), row("a", 1, 0.74, 0.82)])
     assert "| a | 0, 1 | 1,024 B | 3, 4 | 72.00 ± 2.83 | 81.00 ± 1.41 |" in text
-    assert "| b | 0 | 1,024 B | 3 | 60.00 | 50.00 |" in text
+    assert "| b | 0 | 1,024 B | 3 | 60.00 | 50.00 |" in text and "dev.csv" not in text
+    second = [{**r, "also_macro_f1": 0.5 + i / 10, "also_accuracy": 0.6} for i, r in enumerate(
+        [row("a", 0, 0.70, 0.80), row("a", 1, 0.74, 0.82)])]
+    assert "| a | 0, 1 | 1,024 B | 3, 4 | 72.00 ± 2.83 | 81.00 ± 1.41 | 55.00 ± 7.07 | 60.00 ± 0.00 |" in T.markdown(second)

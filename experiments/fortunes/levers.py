@@ -17,6 +17,9 @@ candidates are. Levers:
   disagree-1, disagree-3  the soft term weighted towards the rows where teacher and student
                 disagree (Config.disagree_weight 1 and 3; issue 34's loss lever)
   preconv-3     a 3-word convolution before the LSTMs (Config.pre_conv; issue 34's word-order lever)
+  wordnet       + text with no task in it, labelled by the same teacher: --wordnet FILE
+                (experiments/fortunes/wordnet_text.py: WordNet's glosses and examples)
+  wordnet-disagree  the same with disagree-1
 
 A distil folder still running (no report.json yet) can lend its splits, teacher and transfer set
 with --chosen-from pointing at the report.json of a finished run of the same command (same
@@ -47,6 +50,8 @@ def lever_configs(base):
         "disagree-1": ({**base, "epochs": 10, "disagree_weight": 1.0}, False),
         "disagree-3": ({**base, "epochs": 10, "disagree_weight": 3.0}, False),
         "preconv-3": ({**base, "epochs": 10, "pre_conv": 3}, False),
+        "wordnet": ({**base, "epochs": 10}, "wordnet"),
+        "wordnet-disagree": ({**base, "epochs": 10, "disagree_weight": 1.0}, "wordnet"),
     }
 
 
@@ -66,6 +71,26 @@ def more_shards(distil_dir, out, log):
     return shards
 
 
+def text_shards(distil_dir, out, path, log):
+    """A plain text file (one text a line, none of them dev or selection) labelled by distil's teacher."""
+    from tfdistil.distil.steps import read_texts
+    from tfdistil.distil.workdata import selection_data, work_data
+    from tfdistil.data.splits import load_split
+    from tfdistil.files import atomic_write_text
+    from tfdistil.transfer import label as S
+    from tfdistil.transfer.augment import normalise
+    tsv = os.path.join(out, os.path.splitext(os.path.basename(path))[0] + ".tsv")
+    if not os.path.isfile(tsv):
+        sel = selection_data(os.path.join(distil_dir, "data"))
+        held = {normalise(s) for split in ("dev", "test") for s in load_split(sel, split).sentences}
+        texts = [t for t in dict.fromkeys(" ".join(t.split()) for t in read_texts(path)) if t and normalise(t) not in held]
+        atomic_write_text(tsv, "sentence\n" + "".join(t + "\n" for t in texts))
+    rows, sources = S.transfer_rows(work_data(os.path.join(distil_dir, "data")), [tsv], include_train=False)
+    shards = os.path.join(out, "shards-" + os.path.splitext(os.path.basename(path))[0])
+    S.label_shards(os.path.join(distil_dir, "teacher"), rows, shards, sources, shard_size=20_000, max_len=128, log=log)
+    return shards
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--distil", required=True, help="a finished tfdistil distil folder")
@@ -73,6 +98,9 @@ def main():
     ap.add_argument("--levers", default="epochs20,kl-t2,wide,aug-more")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--chosen-from", default=None, help="report.json of a finished run of the same command")
+    ap.add_argument("--also", default=None, help="another labelled file no choice has used (the task's dev.csv, which "
+                    "distil did not get): each lever is scored on it too, so a lever is told from the noise of 249 texts")
+    ap.add_argument("--wordnet", default=None, help="text file for the wordnet levers (wordnet_text.py --out)")
     a = ap.parse_args()
     report = a.chosen_from or os.path.join(a.distil, "report.json")
     if not os.path.isfile(report):
@@ -94,6 +122,10 @@ def main():
     if unknown:
         print(f"error: unknown lever(s) {', '.join(unknown)}; known: {', '.join(levers)}", file=sys.stderr)
         sys.exit(2)
+    if any(levers[x][1] == "wordnet" for x in a.levers.split(",")) and not (a.wordnet and os.path.isfile(a.wordnet)):
+        print("error: the wordnet levers need --wordnet FILE (experiments/fortunes/wordnet_text.py --out FILE)",
+              file=sys.stderr)
+        sys.exit(2)
     os.makedirs(a.out, exist_ok=True)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
 
@@ -108,11 +140,30 @@ def main():
     base_shards = os.path.join(a.distil, "transfer", "shards")
     out_json = os.path.join(a.out, "levers.json")
     done = json.load(open(out_json, encoding="utf-8")) if os.path.isfile(out_json) else []
+    also = None
+    if a.also:
+        from tfdistil.data.splits import TaskFiles
+        also = TaskFiles(os.path.join(a.distil, "data", "train.jsonl"), os.path.join(a.distil, "data", "dev.jsonl"),
+                         a.also, "text", "label")
     for name in a.levers.split(","):
-        if any(r["lever"] == name and r.get("seed", 0) == a.seed for r in done):
+        old = next((r for r in done if r["lever"] == name and r.get("seed", 0) == a.seed), None)
+        if old is not None:
+            if also is not None and "also_macro_f1" not in old:  # a lever trained before --also: score its model
+                run = os.path.join(a.out, f"{name}-s{a.seed}")
+                model = next(os.path.join(run, "tflite", f) for f in sorted(os.listdir(os.path.join(run, "tflite")))
+                             if f.endswith(".tflite") and "_int8_" in f)
+                ev = evaluate_tflite(model, also, "test", runtime="tflm", run_dir=run)
+                old.update(also_accuracy=round(ev["accuracy"], 4), also_macro_f1=round(ev["macro_f1"], 4), also_n=ev["n"])
+                with open(out_json, "w", encoding="utf-8") as f:
+                    json.dump(done, f, indent=1)
+                print(json.dumps(old), flush=True)
             continue
         config, extra = levers[name]
-        shards = base_shards + ("+" + more_shards(a.distil, a.out, log) if extra else "")
+        shards = base_shards
+        if extra == "wordnet":
+            shards += "+" + text_shards(a.distil, a.out, a.wordnet, log)
+        elif extra:
+            shards += "+" + more_shards(a.distil, a.out, log)
         cfg = Config.from_dict({**config, "seed": a.seed, "teacher_logits": "", "vocab_size": 0})
         run = os.path.join(a.out, f"{name}-s{a.seed}")
         metrics = fit_stream(cfg, shards, work, run, log=log) if not os.path.isfile(os.path.join(run, "metrics.json")) \
@@ -127,6 +178,9 @@ def main():
                "selection_accuracy": round(ev["accuracy"], 4), "selection_macro_f1": round(ev["macro_f1"], 4),
                "model_bytes": os.path.getsize(model), "c_vocab_bytes": _c_vocab_bytes(run),
                "train_seconds": metrics["train_seconds"]}
+        if also is not None:
+            ev = evaluate_tflite(model, also, "test", runtime="tflm", run_dir=run)
+            row.update(also_accuracy=round(ev["accuracy"], 4), also_macro_f1=round(ev["macro_f1"], 4), also_n=ev["n"])
         done.append(row)
         with open(out_json, "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
