@@ -20,6 +20,9 @@ candidates are. Levers:
   wordnet       + text with no task in it, labelled by the same teacher: --wordnet FILE
                 (experiments/fortunes/wordnet_text.py: WordNet's glosses and examples)
   wordnet-disagree  the same with disagree-1
+  context-emb   the embedding rows start from the teacher's *output* for each word alone (the
+                fine-tuned encoder's last hidden states, mean-pooled, PCA to embed_dim) instead of
+                its input table: what the teacher makes of a word, not what it starts from
 
 A distil folder still running (no report.json yet) can lend its splits, teacher and transfer set
 with --chosen-from pointing at the report.json of a finished run of the same command (same
@@ -52,7 +55,56 @@ def lever_configs(base):
         "preconv-3": ({**base, "epochs": 10, "pre_conv": 3}, False),
         "wordnet": ({**base, "epochs": 10}, "wordnet"),
         "wordnet-disagree": ({**base, "epochs": 10, "disagree_weight": 1.0}, "wordnet"),
+        "context-emb": ({**base, "epochs": 10}, "context"),
     }
+
+
+def contextual_vectors(teacher_dir, words, dim, pieces_are_tokens, batch=256):
+    """(len(words), dim): each word alone ([CLS] word [SEP]) through the fine-tuned teacher, last
+    hidden states mean-pooled over its tokens, centred, PCA to `dim`, scaled to Keras' default
+    embedding spread (as students/teacher_embeddings.py does for the input table)."""
+    import numpy as np
+    from tfdistil.students.teacher_embeddings import DEFAULT_EMBEDDING_STD
+    from tfdistil.teacher.checkpoints import load_teacher
+    teacher, tok = load_teacher(teacher_dir)
+    table = tok.get_vocab()
+    ids = [[tok.cls_token_id] + ([table[w]] if pieces_are_tokens and w in table
+                                 else tok(w, add_special_tokens=False)["input_ids"][:14]) + [tok.sep_token_id]
+           for w in words]
+    width = max(map(len, ids))
+    arr = np.full((len(ids), width), tok.pad_token_id, np.int32)
+    mask = np.zeros((len(ids), width), np.int32)
+    for i, row in enumerate(ids):
+        arr[i, :len(row)], mask[i, :len(row)] = row, 1
+    encoder = getattr(teacher, teacher.base_model_prefix)
+    pooled = []
+    for i in range(0, len(ids), batch):
+        h = encoder(input_ids=arr[i:i + batch], attention_mask=mask[i:i + batch], training=False).last_hidden_state
+        m = mask[i:i + batch, :, None].astype(np.float32)
+        pooled.append((h.numpy() * m).sum(1) / m.sum(1))
+    pooled = np.concatenate(pooled)
+    centred = pooled - pooled.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    k = min(dim, vt.shape[0])
+    out = np.zeros((len(words), dim), np.float32)
+    out[:, :k] = centred @ vt[:k].T
+    return out * (DEFAULT_EMBEDDING_STD / (out[:, :k].std() + 1e-12))
+
+
+def use_contextual_init(log):
+    """fit_stream starts the student's embeddings with contextual_vectors (a patch for this lever only)."""
+    import tfdistil.training.stream as stream
+
+    def init(student, vocab, teacher_dir, log=log):
+        layer = student.get_layer("embedding")
+        rows = layer.get_weights()[0].copy()
+        rows[2:] = contextual_vectors(teacher_dir, vocab.itos[2:], rows.shape[1], bool(vocab.subwords))
+        rows[0] = 0.0
+        layer.set_weights([rows])
+        log(f"embeddings: {len(vocab.itos) - 2} words start from {teacher_dir}'s output for each word alone")
+    original = stream.init_student_embeddings
+    stream.init_student_embeddings = init
+    return lambda: setattr(stream, "init_student_embeddings", original)
 
 
 def more_shards(distil_dir, out, log):
@@ -160,14 +212,17 @@ def main():
             continue
         config, extra = levers[name]
         shards = base_shards
+        restore = use_contextual_init(log) if extra == "context" else None
         if extra == "wordnet":
             shards += "+" + text_shards(a.distil, a.out, a.wordnet, log)
-        elif extra:
+        elif extra is True:
             shards += "+" + more_shards(a.distil, a.out, log)
         cfg = Config.from_dict({**config, "seed": a.seed, "teacher_logits": "", "vocab_size": 0})
         run = os.path.join(a.out, f"{name}-s{a.seed}")
         metrics = fit_stream(cfg, shards, work, run, log=log) if not os.path.isfile(os.path.join(run, "metrics.json")) \
             else json.load(open(os.path.join(run, "metrics.json"), encoding="utf-8"))
+        if restore:
+            restore()
         model = os.path.join(run, "tflite", f"{cfg.student}_int8_L{cfg.max_len}.tflite")
         if not converted(model):  # the manifest, written last, says convert finished
             model = convert(run, "int8", cfg.max_len, None, work, 300)["path"]
