@@ -20,6 +20,8 @@ candidates are. Levers:
   wordnet       + text with no task in it, labelled by the same teacher: --wordnet FILE
                 (experiments/fortunes/wordnet_text.py: WordNet's glosses and examples)
   wordnet-disagree  the same with disagree-1
+  composed      + train texts joined by "but"/"although" both ways and negated ones (`tfdistil compose`,
+                distil's --compose 1 lever), labelled by the same teacher
   context-emb   the embedding rows start from the teacher's *output* for each word alone (the
                 fine-tuned encoder's last hidden states, mean-pooled, PCA to embed_dim) instead of
                 its input table: what the teacher makes of a word, not what it starts from
@@ -56,6 +58,7 @@ def lever_configs(base):
         "wordnet": ({**base, "epochs": 10}, "wordnet"),
         "wordnet-disagree": ({**base, "epochs": 10, "disagree_weight": 1.0}, "wordnet"),
         "context-emb": ({**base, "epochs": 10}, "context"),
+        "composed": ({**base, "epochs": 10}, "composed"),
     }
 
 
@@ -143,6 +146,20 @@ def text_shards(distil_dir, out, path, log):
     return shards
 
 
+def composed_shards(distil_dir, out, log):
+    """distil's composed lever: texts composed from the work train split, labelled by distil's teacher."""
+    from tfdistil.distil.workdata import selection_data, work_data
+    from tfdistil.transfer import label as S
+    from tfdistil.transfer.compose import write_composed
+    path = os.path.join(out, "composed_x1.tsv")
+    if not os.path.isfile(path + ".json"):
+        write_composed(selection_data(os.path.join(distil_dir, "data")), path, factor=1, seed=0, log=log)
+    rows, sources = S.transfer_rows(work_data(os.path.join(distil_dir, "data")), [path], include_train=False)
+    shards = os.path.join(out, "shards-composed")
+    S.label_shards(os.path.join(distil_dir, "teacher"), rows, shards, sources, shard_size=20_000, max_len=128, log=log)
+    return shards
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--distil", required=True, help="a finished tfdistil distil folder")
@@ -215,6 +232,8 @@ def main():
         restore = use_contextual_init(log) if extra == "context" else None
         if extra == "wordnet":
             shards += "+" + text_shards(a.distil, a.out, a.wordnet, log)
+        elif extra == "composed":
+            shards += "+" + composed_shards(a.distil, a.out, log)
         elif extra is True:
             shards += "+" + more_shards(a.distil, a.out, log)
         cfg = Config.from_dict({**config, "seed": a.seed, "teacher_logits": "", "vocab_size": 0})
