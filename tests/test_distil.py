@@ -103,6 +103,9 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     assert {"model_data.cpp", "model_settings.h", "tokenizer.c", "vocab_data.c", "kit.json"} <= set(os.listdir(kit))
     text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "Test (read once)" in text and 'target = "cortex-m4"' in text
+    se = r["selection_standard_error"]  # binomial, at the chosen model's selection accuracy
+    p, n = r["chosen"]["selection"]["accuracy"], r["selection_rows"]
+    assert abs(se - (p * (1 - p) / n) ** 0.5) < 1e-4 and f"standard error of about ±{100 * se:.1f} points" in text
 
 
 def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninterrupted, tiny_task, tiny_bert):

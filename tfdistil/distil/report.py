@@ -33,6 +33,14 @@ def portable(obj):
     return json.loads(json.dumps(obj, default=str).replace(json.dumps(here)[1:-1], ""))
 
 
+def selection_standard_error(accuracy, rows):
+    """sqrt(p(1-p)/n): how far one accuracy on the selection split may sit from the truth by chance.
+    Why in the report: on a small task (fortunes: 249 rows, +-2.8 points) a lever can win the
+    selection vote by noise (experiments/fortunes/README.md: +2.2 there, +0.05 on a second file)."""
+    p = min(max(float(accuracy), 0.0), 1.0)
+    return (p * (1 - p) / max(int(rows), 1)) ** 0.5
+
+
 def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates):
     from tfdistil.distil.steps import mean_std
     t = c.result("teacher")
@@ -64,6 +72,11 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | "
                  f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
                  f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |")
+    se = selection_standard_error(chosen["selection"]["accuracy"], sp["selection"]["rows"])
+    L += ["", f"One selection accuracy on {sp['selection']['rows']:,} rows carries a standard error of about "
+          f"±{100 * se:.1f} points (binomial, at the chosen candidate's accuracy): candidates or levers closer than "
+          "about twice that are not told apart by this split; a larger `--selection-fraction`, or a `--dev` file of "
+          "your own that gives the carved dev rows back to train, narrows it."]
     L += ["", f"## The chosen recipe over {len(seeds)} seeds", "",
           "| seed | selection acc | selection macro-F1 | chosen |", "|---|---|---|---|"]
     for r in seeds:
@@ -103,7 +116,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     summary = {"target": o.target, "metric": metric, "chosen": {k: chosen[k] for k in (
         "name", "seed", "student", "model", "flash_bytes", "model_bytes", "c_vocab_bytes", "selection", "config")},
         "teacher": {"dev_accuracy": t.get("dev_accuracy"), "selection": lg["selection"]},
-        "transfer": tr, "candidates": candidates, "seeds": seeds, "selection": sel_scores, "test": test, "checks": checks,
+        "transfer": tr, "candidates": candidates, "seeds": seeds, "selection": sel_scores,
+        "selection_rows": sp["selection"]["rows"], "selection_standard_error": round(se, 4), "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds}
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
