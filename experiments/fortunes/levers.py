@@ -214,6 +214,11 @@ def main():
         from tfdistil.data.splits import TaskFiles
         also = TaskFiles(os.path.join(a.distil, "data", "train.jsonl"), os.path.join(a.distil, "data", "dev.jsonl"),
                          a.also, "text", "label")
+
+    def second_vote(model, run):
+        """The lever's int8 model on --also, in TFLM as on selection: the row's also_* fields."""
+        ev = evaluate_tflite(model, also, "test", runtime="tflm", run_dir=run)
+        return {"also_accuracy": round(ev["accuracy"], 4), "also_macro_f1": round(ev["macro_f1"], 4), "also_n": ev["n"]}
     for name in a.levers.split(","):
         old = next((r for r in done if r["lever"] == name and r.get("seed", 0) == a.seed), None)
         if old is not None:
@@ -221,8 +226,7 @@ def main():
                 run = os.path.join(a.out, f"{name}-s{a.seed}")
                 model = next(os.path.join(run, "tflite", f) for f in sorted(os.listdir(os.path.join(run, "tflite")))
                              if f.endswith(".tflite") and "_int8_" in f)
-                ev = evaluate_tflite(model, also, "test", runtime="tflm", run_dir=run)
-                old.update(also_accuracy=round(ev["accuracy"], 4), also_macro_f1=round(ev["macro_f1"], 4), also_n=ev["n"])
+                old.update(second_vote(model, run))
                 with open(out_json, "w", encoding="utf-8") as f:
                     json.dump(done, f, indent=1)
                 print(json.dumps(old), flush=True)
@@ -253,8 +257,7 @@ def main():
                "model_bytes": os.path.getsize(model), "c_vocab_bytes": _c_vocab_bytes(run),
                "train_seconds": metrics["train_seconds"]}
         if also is not None:
-            ev = evaluate_tflite(model, also, "test", runtime="tflm", run_dir=run)
-            row.update(also_accuracy=round(ev["accuracy"], 4), also_macro_f1=round(ev["macro_f1"], 4), also_n=ev["n"])
+            row.update(second_vote(model, run))
         done.append(row)
         with open(out_json, "w", encoding="utf-8") as f:
             json.dump(done, f, indent=1)
