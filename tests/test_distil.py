@@ -78,8 +78,15 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
         assert cands["cnn-grown"]["config"]["hidden"] > cands["cnn"]["config"]["hidden"]
         assert cands["cnn-grown"]["flash_bytes"] <= 256 * 1024 and cands["cnn-grown"]["fits"]
     assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",
-                             "candidate-cnn.json", "seed-1.json", "checks.json", "test.json", "bundle.json"]
+                             "candidate-cnn.json", "seed-1.json", "selection-slices.json", "checks.json",
+                             "test.json", "bundle.json"]
                             + [f"candidate-{n}.json" for n in cands if n.endswith("-grown")])
+    # every candidate and seed by slice of the selection split, beside the teacher; 'all' is its selection score
+    scored = {(m["name"], m["seed"]): {x["slice"]: x for x in m["rows"]} for m in r["selection_slices"]["models"]}
+    assert set(scored) == {(c["name"], 0) for c in r["candidates"]} | {(s["name"], s["seed"]) for s in r["seeds"]}
+    for c in r["candidates"]:
+        assert scored[(c["name"], 0)]["all"]["accuracy"] == pytest.approx(c["selection"]["accuracy"])
+        assert scored[(c["name"], 0)]["all"]["n"] == r["selection_rows"]
     # choices on the selection split: the chosen seed is the best one there
     best = max(r["seeds"], key=lambda s: (s["selection"]["accuracy"], -s["seed"]))
     assert r["chosen"]["seed"] == best["seed"] and r["metric"] == "accuracy"
@@ -103,6 +110,16 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     assert {"model_data.cpp", "model_settings.h", "tokenizer.c", "vocab_data.c", "kit.json"} <= set(os.listdir(kit))
     text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "Test (read once)" in text and 'target = "cortex-m4"' in text
+    # the same read, by slice, beside the teacher: 'all' is the overall figure, plain is in no named slice
+    rows = {s["slice"]: s for s in r["test"]["slices"]["rows"]}
+    assert list(rows) == ["all", "negation", "contrast", "plain"] and rows["all"]["n"] == 80
+    assert rows["all"]["accuracy"]["mean"] == pytest.approx(r["test"]["accuracy"]["mean"])
+    assert rows["all"]["teacher_accuracy"] == pytest.approx(r["test"]["teacher"]["accuracy"])
+    assert rows["all"]["chosen_accuracy"] == pytest.approx(r["test"]["chosen"]["accuracy"])
+    assert 0 < rows["negation"]["n"] < 80 and rows["plain"]["n"] < 80 - rows["negation"]["n"] + 1
+    assert rows["negation"]["gap"]["mean"] == pytest.approx(
+        rows["negation"]["teacher_accuracy"] - rows["negation"]["accuracy"]["mean"])
+    assert f"| negation | {rows['negation']['n']:,} |" in text
     se = r["selection_standard_error"]  # binomial, at the chosen model's selection accuracy
     p, n = r["chosen"]["selection"]["accuracy"], r["selection_rows"]
     assert abs(se - (p * (1 - p) / n) ** 0.5) < 1e-4 and f"standard error of about ±{100 * se:.1f} points" in text
@@ -193,6 +210,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
     (["--target", "pi", "--pre-conv", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
     (["--target", "pi", "--disagree-weight", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
+    (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"
@@ -261,6 +279,20 @@ def test_a_resumed_run_keeps_its_eta():
     minutes, eta = clock.start("transfer", 0)
     assert minutes == pytest.approx(200)
     assert eta == time.strftime("%H:%M", time.localtime(12000))
+
+
+def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_planned():
+    """Cached stages carry the seconds they took: a resume after a slow teacher expects the rest to
+    be as slow. A lever's stage ("candidate-bilstm_attn-ei-grown") is estimated as the plan's
+    "candidate-grown", not the 1-minute default."""
+    from tfdistil.distil.plan import Clock
+    clock = Clock([("teacher", 2400), ("candidate-grown", 600), ("seed-1", 600)])
+    clock.cached("teacher", 4800)  # ran at half the estimated speed
+    minutes, eta = clock.start("candidate-bilstm_attn-ei-grown", 0)
+    assert minutes == pytest.approx(20)
+    assert eta == time.strftime("%H:%M", time.localtime(2400))
+    clock.done("candidate-bilstm_attn-ei-grown", 1200)
+    assert "candidate-grown" in clock.finished
 
 
 def test_only_choice_making_options_count_as_a_change_after_the_test_read(tmp_path):

@@ -53,6 +53,9 @@ def _targets():
               help="What choices maximise on the selection split (auto: accuracy for 2 classes, else macro-F1).")
 @click.option("--selection-fraction", type=float, default=None, help="Share of train held out for choices (default 0.1).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
+@click.option("--slices", default=None, metavar="FILE",
+              help="Named regular expressions (JSON/TOML) for the per-slice test table beside the teacher "
+                   "(default: English negation and contrast).")
 @click.option("--time-budget", type=float, default=None, help="Minutes: cut the plan to fit, and say what was cut.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default=None,
               help="Who labels the transfer set: this process (default) or a Ray actor pool (same shards).")

@@ -125,11 +125,12 @@ def test_read(o, c, guard, chosen, seeds, log):
         return {"read": False, "why": "no test split given"}
     data, info = opened
     runtime = "tflm" if o.kind == "mcu" else "litert"
-    rows = []
+    rows, preds = [], []
     for r in seeds:
-        ev, _ = _labels(r["model"], data, runtime)
+        ev, pred = _labels(r["model"], data, runtime)
         rows.append({"seed": r["seed"], "model": r["model"], "accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"],
                      "chosen": r["seed"] == chosen["seed"]})
+        preds.append(pred)
     from tfdistil.distil.steps import mean_std, quiet
     from tfdistil.data.splits import load_split
     from tfdistil.metrics import classification_report
@@ -142,13 +143,33 @@ def test_read(o, c, guard, chosen, seeds, log):
     result = {"read": True, **info, "runtime": runtime, "seeds": rows, "identity": identity, "choice": choice_options(o),
               "teacher": {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]},
               "accuracy": mean_std([r["accuracy"] for r in rows]), "macro_f1": mean_std([r["macro_f1"] for r in rows]),
-              "chosen": next(r for r in rows if r["chosen"])}
+              "chosen": next(r for r in rows if r["chosen"]),
+              "slices": test_slices(o, test, preds, rows, teacher_pred, c.splits["label_names"])}
     if o.kind == "pi":
         vocab = os.path.join(os.path.dirname(chosen["model"]), VOCAB)
         labels = runner_labels(pi_venv(), chosen["model"], vocab, test.sentences, c.splits["label_names"], c.path("checks"))
         result["tflite_runtime_chosen_accuracy"] = float(np.mean(labels == test.labels))
     atomic_write_json(guard.record, result)
     return result
+
+
+def test_slices(o, test, preds, rows, teacher_pred, names):
+    """Per slice (negation, contrast, ... and plain): the teacher, the recipe's mean +- std over its
+    seeds, the mean gap to the teacher and the chosen seed, all from this one read. Where meaning
+    composes ("not", "but") a student can trail its teacher far more than the overall figure says."""
+    from tfdistil.distil.steps import mean_std
+    from tfdistil.slices import load_slices, patterns, slice_report
+    slices = load_slices(o.slices or None)
+    per_seed = [slice_report(test.sentences, test.labels, p, names, slices, teacher_pred) for p in preds]
+    table = []
+    for i, first in enumerate(per_seed[0]):
+        acc = [s[i]["accuracy"] for s in per_seed]
+        known = first["n"] > 0
+        table.append({"slice": first["slice"], "n": first["n"], "teacher_accuracy": first["teacher_accuracy"],
+                      "accuracy": mean_std(acc) if known else None,
+                      "gap": mean_std([s[i]["gap"] for s in per_seed]) if known else None,
+                      "chosen_accuracy": next(s[i]["accuracy"] for s, r in zip(per_seed, rows) if r["chosen"])})
+    return {"patterns": patterns(slices), "rows": table}
 
 
 def write_bundle(o, c, chosen, checks, log):

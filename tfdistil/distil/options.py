@@ -90,6 +90,8 @@ class DistilOptions:
     selection_seed: int = 2024
     metric: str = "auto"                             # auto = accuracy for 2 classes, macro-F1 for more
     board_limit: int = 100                           # selection texts run on the emulated board
+    slices: str = ""                                 # named regexes for the per-slice test table ("" = English
+                                                     # negation / contrast; see tfdistil.slices)
     time_budget: float = 0.0                         # minutes; 0 = no limit
     read_test_again: bool = False                    # the only way to read test a second time
 
@@ -177,13 +179,17 @@ def check(o):
             raise UserError("--engine ray needs Ray: pip install -e '.[ray]'")
         if o.workers < 1:
             raise UserError(f"--workers must be at least 1, got {o.workers}")
+    if o.slices:
+        from tfdistil.slices import load_slices
+        load_slices(o.slices)  # a bad file: one line now, not after hours of training
     if o.kind == "mcu" and not o.flash:
         raise UserError(f"target {o.target}: give --flash (bytes for the model + C vocabulary, e.g. 256KB)")
 
 
 # Options that cannot change which model is chosen or what test measures: where and how fast the work
 # runs, and the checks beside it. Any other option changed after test was read needs a second read.
-NOT_CHOICES = ("out", "engine", "ray_address", "workers", "board_limit", "ram", "time_budget", "read_test_again")
+NOT_CHOICES = ("out", "engine", "ray_address", "workers", "board_limit", "ram", "time_budget", "read_test_again",
+               "slices")
 
 
 def choice_options(o):

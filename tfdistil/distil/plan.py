@@ -15,7 +15,8 @@ TEACHER_FORWARD = 0.006              # s per row, MiniLM-L6, SST-2 lengths
 TEACHER_TRAIN = 3 * TEACHER_FORWARD  # a training step is ~3x a forward pass
 STUDENT_ROW = {"cnn": 1.7e-4, "bilstm": 6.1e-4, "bilstm_attn": 7.5e-4}   # s per row-epoch
 MINILM_SIZE = 6 * 384 ** 2
-FIXED = {"splits": 5, "convert": 25, "checks_pi": 90, "checks_mcu": 240, "board_text": 1.0, "report": 2}
+FIXED = {"splits": 5, "convert": 25, "checks_pi": 90, "checks_mcu": 240, "board_text": 1.0, "report": 2,
+         "score": 2.0}  # score: s per 1,000 selection rows, one int8 model on the host
 
 
 def teacher_scale(teacher):
@@ -78,6 +79,8 @@ def estimate(o, rows, mean_words, unlabelled):
         plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
                  ("candidate-composed", (transfer_rows + composed) * worst * length * o.epochs + FIXED["convert"])]
     plan += [(f"seed-{s}", cand) for s in range(1, o.seeds)]
+    models = sum(1 for n, _ in plan if n.startswith(("candidate-", "seed-")))
+    plan.append(("selection-slices", models * FIXED["score"] * rows * o.selection_fraction / 1000))
     board = FIXED["checks_mcu"] + o.board_limit * FIXED["board_text"] * length if o.kind == "mcu" else FIXED["checks_pi"]
     plan += [("checks", board), ("test", 10 * o.seeds), ("bundle", 10), ("report", FIXED["report"])]
     return plan
@@ -155,27 +158,48 @@ def describe(plan, cuts=()):
     return "\n".join(lines)
 
 
+LEVERS = ("-grown", "-preconv", "-disagree", "-composed")
+
+
+def planned(name):
+    """The plan's name for a stage: a lever's stage is named after the recipe it grows from
+    ("candidate-bilstm_attn-ei-grown"), which the plan cannot know before the candidates ran."""
+    if name.startswith("candidate-"):
+        for lever in LEVERS:
+            if name.endswith(lever):
+                return "candidate" + lever
+    return name
+
+
 class Clock:
     """The ETA `distil` prints before each stage: the plan's estimates scaled by how fast this machine
-    has been so far (actual / estimated seconds of the stages this process ran). A stage found cached
-    on resume took no time now, so it teaches nothing about speed: counting its estimate (with no
-    seconds beside it) once made a resumed run's ETA collapse to ~0."""
+    has been so far (actual / estimated seconds of stages run on it). A stage found cached on resume
+    teaches speed only through the seconds it took when it ran (saved beside its result); counting its
+    estimate with no seconds beside it once made a resumed run's ETA collapse to ~0."""
 
     def __init__(self, estimates):
         self.estimates, self.spent, self.estimated_done, self.finished = dict(estimates), 0.0, 0.0, set()
 
-    def cached(self, name):
+    def cached(self, name, seconds=0.0):
+        """A stage found done; `seconds` is what it took when it ran (0 if not recorded). Its cache
+        key matched, so it ran with these inputs and this plan's estimate is the one to compare."""
+        name = planned(name)
         self.finished.add(name)
+        if seconds:  # measured when it ran: as good a speed sample as a stage run now
+            self.spent += seconds
+            self.estimated_done += self.estimates.get(name, 60)
 
     def start(self, name, now):
         """(this stage's minutes, "HH:MM" when everything should be done)."""
         import time
+        name = planned(name)
         speed = self.spent / self.estimated_done if self.estimated_done > 60 else 1.0
         remaining = sum(v for k, v in self.estimates.items() if k not in self.finished)
         eta = time.strftime("%H:%M", time.localtime(now + remaining * speed))
         return self.estimates.get(name, 60) * speed / 60, eta
 
     def done(self, name, seconds):
+        name = planned(name)
         self.finished.add(name)
         self.spent += seconds
         self.estimated_done += self.estimates.get(name, 60)

@@ -1,6 +1,7 @@
 """`OUT/report.md` and `OUT/report.json`: what distil did, what it chose and why, read once on test."""
 import os
 
+from tfdistil.distil.plan import planned
 from tfdistil.files import atomic_write_json, atomic_write_text
 
 
@@ -8,8 +9,10 @@ def _pct(x):
     return "–" if x is None else f"{100 * x:.2f}"
 
 
-def _ms(d):
-    return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f} (n={d['n']})"
+def _ms(d, n=True):
+    if d is None:
+        return "–"
+    return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f}" + (f" (n={d['n']})" if n else "")
 
 
 def _toml(o):
@@ -41,7 +44,25 @@ def selection_standard_error(accuracy, rows):
     return (p * (1 - p) / max(int(rows), 1)) ** 0.5
 
 
-def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates):
+def _gap(x):
+    return "–" if x is None else f"{100 * x:+.1f}"
+
+
+def slice_lines(slices):
+    """Candidates and seeds by slice of the selection split: accuracy, and the gap to the teacher."""
+    models = slices["models"]
+    names = [r["slice"] for r in models[0]["rows"]]
+    teacher = {r["slice"]: r for r in models[0]["rows"]}
+    L = ["| model | seed | " + " | ".join(f"{n} (n={teacher[n]['n']:,})" for n in names) + " |",
+         "|---|---|" + "---|" * len(names),
+         "| teacher | | " + " | ".join(_pct(teacher[n]["teacher_accuracy"]) for n in names) + " |"]
+    for m in models:
+        cells = [f"{_pct(r['accuracy'])} ({_gap(r['gap'])})" for r in m["rows"]]
+        L.append(f"| {m['name']} | {m['seed']} | " + " | ".join(cells) + " |")
+    return L
+
+
+def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices=None):
     from tfdistil.distil.steps import mean_std
     t = c.result("teacher")
     lg = c.result("logits")
@@ -77,6 +98,10 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
           f"±{100 * se:.1f} points (binomial, at the chosen candidate's accuracy): candidates or levers closer than "
           "about twice that are not told apart by this split; a larger `--selection-fraction`, or a `--dev` file of "
           "your own that gives the carved dev rows back to train, narrows it."]
+    if slices and slices.get("models"):
+        L += ["", "By slice of the selection split (accuracy, and in brackets the teacher's lead in points; a text is "
+              "in a slice when one of its words matches, plain = in none). This informs; the choice above was made "
+              "on the whole split:", ""] + slice_lines(slices)
     L += ["", f"## The chosen recipe over {len(seeds)} seeds", "",
           "| seed | selection acc | selection macro-F1 | chosen |", "|---|---|---|---|"]
     for r in seeds:
@@ -89,6 +114,14 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
               f"macro-F1 {_ms(test['macro_f1'])}; the chosen seed {test['chosen']['seed']}: accuracy "
               f"{_pct(test['chosen']['accuracy'])}, macro-F1 {_pct(test['chosen']['macro_f1'])}. The teacher on the "
               f"same rows: accuracy {_pct(test['teacher']['accuracy'])}, macro-F1 {_pct(test['teacher']['macro_f1'])}."]
+        if test.get("slices"):
+            L += ["", f"By slice (a text is in a slice when one of its words matches; plain = in none), recipe mean ± "
+                  f"std over {len(seeds)} seeds, gap = teacher − student in points:", "",
+                  "| slice | n | teacher acc | recipe acc | gap | chosen seed acc |", "|---|---|---|---|---|---|"]
+            for r in test["slices"]["rows"]:
+                L.append(f"| {r['slice']} | {r['n']:,} | {_pct(r['teacher_accuracy'])} | {_ms(r['accuracy'], False)} | "
+                         f"{_ms(r['gap'], False)} | {_pct(r['chosen_accuracy'])} |")
+            L += ["", "Slices: " + "; ".join(f"{k} `{v}`" for k, v in test["slices"]["patterns"].items()) + "."]
         if "tflite_runtime_chosen_accuracy" in test:
             L.append(f"The Pi runner (`classify.py`, tflite-runtime 2.14): accuracy "
                      f"{_pct(test['tflite_runtime_chosen_accuracy'])}.")
@@ -109,7 +142,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L.append(f"- model + C vocabulary: {chosen['flash_bytes']:,} B (budget {o.flash:,} B)")
     L += ["", f"Bundle: `{os.path.relpath(bundle['dir'], o.out)}/` ({', '.join(bundle['files'])}).", "",
           "## Stages (seconds: actual / estimate)", "",
-          ", ".join(f"{k} {c.seconds.get(k, 0):.0f}/{estimates.get(k, 0):.0f}" for k in c.results), ""]
+          ", ".join(f"{k} {c.seconds.get(k, 0):.0f}/{estimates.get(planned(k), 0):.0f}" for k in c.results), ""]
     if cuts:
         L += ["Cut to fit --time-budget: " + "; ".join(cuts), ""]
     L += ["## Settings", "", "```toml", _toml(o), "```", ""]
@@ -117,7 +150,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         "name", "seed", "student", "model", "flash_bytes", "model_bytes", "c_vocab_bytes", "selection", "config")},
         "teacher": {"dev_accuracy": t.get("dev_accuracy"), "selection": lg["selection"]},
         "transfer": tr, "candidates": candidates, "seeds": seeds, "selection": sel_scores,
-        "selection_rows": sp["selection"]["rows"], "selection_standard_error": round(se, 4), "test": test, "checks": checks,
+        "selection_rows": sp["selection"]["rows"], "selection_standard_error": round(se, 4), "selection_slices": slices,
+        "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds}
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))

@@ -28,6 +28,7 @@ READS = {
     "composed": ("compose", "shard_size", "teacher_max_len"),
     "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
     "candidate": ("target", "flash", "epochs", "embed_init"),
+    "selection-slices": ("slices",),
     "checks": ("target", "board_limit", "ram"),
     "test": ("target",), "bundle": ("target",), "report": (),
 }
@@ -120,10 +121,10 @@ def distil(o, log=print, dry_run=False):
                 saved = json.load(f)
             if saved.get("key") == key:
                 c.results[name], c.keys[name], c.seconds[name] = saved["result"], key, saved.get("seconds", 0)
-                clock.cached(name)
+                clock.cached(name, saved.get("seconds", 0))
                 log(f"[{name}] done before (cached)")
                 return saved["result"]
-        est = estimates.get(name, 60)
+        est = estimates.get(P.planned(name), 60)
         minutes, eta = clock.start(name, time.time())
         log(f"[{name}] starting: ~{minutes:.1f} min; everything done by ~{eta} (estimate)")
         t0 = time.time()
@@ -182,11 +183,14 @@ def distil(o, log=print, dry_run=False):
                                                             shards=best.get("shards"))))
     chosen = max(seeds, key=lambda r: (r["selection"][metric], -r["seed"]))
     chosen_key = [c.keys[first], [c.keys[f"seed-{s}"] for s in range(1, o.seeds)]]
+    scored = candidates + seeds[1:]
+    slices = stage("selection-slices", "selection-slices", [[c.keys[k] for k in c.keys if k.startswith(("candidate-",
+                   "seed-"))]], lambda: S.selection_slices(o, c, scored, log))
     checks = stage("checks", "checks", chosen_key, lambda: K.runtime_checks(o, c, chosen, log))
     guard = TestGuard(o, c.path("data"), c.path("test_read.json"))
     test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, chosen, seeds, log))
     bundle = stage("bundle", "bundle", [c.keys["checks"]], lambda: K.write_bundle(o, c, chosen, checks, log))
     from tfdistil.distil.report import write_report
-    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates)
+    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices)
     log(f"report: {c.path('report.md')}")
     return summary

@@ -273,6 +273,29 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
             "fits": flash <= budget_bytes(o)}
 
 
+def selection_slices(o, c, models, log):
+    """Every candidate and seed by slice of the selection split, beside the teacher: how each lever
+    moves the texts where meaning composes ("not", "but"). It informs; it chooses nothing (the choice
+    was made on the whole selection split), and test is not opened."""
+    from tfdistil.data.splits import load_split
+    from tfdistil.edge.host.evaluate import evaluate_tflite
+    from tfdistil.slices import load_slices, patterns, slice_report
+    from tfdistil.teacher.logits_cache import read_logits
+    slices = load_slices(o.slices or None)
+    sel = load_split(c.selection, "test")
+    teacher = read_logits(c.result("logits")["path"], "test", sel.sha256, len(sel))[0].argmax(-1)
+    rows = []
+    for r in models:
+        with quiet():
+            ev = evaluate_tflite(r["model"], c.selection, "test", runtime=r["runtime"], run_dir=r["run"], keep_logits=True)
+        pred = ev.pop("logits").argmax(-1)
+        rows.append({"name": r["name"], "seed": r["seed"],
+                     "rows": slice_report(sel.sentences, sel.labels, pred, c.splits["label_names"], slices, teacher)})
+        log(f"  {r['name']} seed {r['seed']}: " + ", ".join(
+            f"{x['slice']} {100 * x['accuracy']:.1f}" for x in rows[-1]["rows"] if x["accuracy"] is not None))
+    return {"patterns": patterns(slices), "models": rows}
+
+
 def metric_name(o, c):
     if o.metric != "auto":
         return o.metric
