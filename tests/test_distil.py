@@ -188,6 +188,29 @@ def test_pi_target_with_composed_texts_bundle_runs_in_tflite_runtime(uninterrupt
     assert r["checks"]["tflite_runtime"]["labels_identical_to_litert"] == r["checks"]["rows"]
 
 
+def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouched(uninterrupted, tiny_task,
+                                                                                        tiny_bert, tmp_path):
+    """--reuse: the same task for a second target takes the first run's teacher, logits and labelled
+    transfer set (same keys) instead of remaking them, and reads that folder without writing to it."""
+    ref, _ = uninterrupted
+    before = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
+    out = tmp_path / "again"
+    args = tiny_args(tiny_task, tiny_bert, out, seeds=1)
+    run_cli(*[a if a != "256KB" else "200KB" for a in args], "--reuse", ref)
+    r = report(out)
+    assert r["reused"] == {"from": ref, "stages": ["teacher", "logits", "transfer"]}
+    for name in ("teacher", "logits", "transfer"):
+        with open(os.path.join(out, "stages", f"{name}.json"), encoding="utf-8") as f:
+            mine = json.load(f)
+        with open(os.path.join(ref, "stages", f"{name}.json"), encoding="utf-8") as f:
+            theirs = json.load(f)
+        assert mine["result"] == theirs["result"] and mine["key"] == theirs["key"] and mine["reused_from"] == ref
+    assert not os.path.exists(os.path.join(out, "teacher")) and "Reused from" in open(
+        os.path.join(out, "report.md"), encoding="utf-8").read()
+    after = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
+    assert after == before
+
+
 def _as_tsv(csv_path, folder):
     import csv
     path = os.path.join(folder, "test.tsv")
@@ -211,6 +234,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--pre-conv", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
     (["--target", "pi", "--disagree-weight", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
+    (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"

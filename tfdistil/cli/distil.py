@@ -53,6 +53,9 @@ def _targets():
               help="What choices maximise on the selection split (auto: accuracy for 2 classes, else macro-F1).")
 @click.option("--selection-fraction", type=float, default=None, help="Share of train held out for choices (default 0.1).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
+@click.option("--reuse", default=None, metavar="DIR",
+              help="Another distil --out (e.g. the same task for another target): take its teacher, logits and "
+                   "labelled transfer sets where the settings match; DIR is read, never written.")
 @click.option("--slices", default=None, metavar="FILE",
               help="Named regular expressions (JSON/TOML) for the per-slice test table beside the teacher "
                    "(default: English negation and contrast).")

@@ -64,6 +64,8 @@ class DistilOptions:
     teacher_lr: float = 5e-5
     teacher_max_len: int = 128
     teacher_limit: int = 0                           # fine-tune on the first N train rows only (big tasks); 0 = all
+    reuse: str = ""                                  # another distil --out: take its teacher, logits and labelled
+                                                     # transfer sets where their keys match (read, never written)
     # transfer set
     augment_factor: int = 5                          # synthetic sentences attempted per train text (0 = none)
     compose: int = 0                                 # composed texts ("X , but Y", negations) per train text; 0 = off
@@ -179,6 +181,12 @@ def check(o):
             raise UserError("--engine ray needs Ray: pip install -e '.[ray]'")
         if o.workers < 1:
             raise UserError(f"--workers must be at least 1, got {o.workers}")
+    if o.reuse:
+        from tfdistil.files import is_ours
+        if not os.path.isdir(os.path.join(o.reuse, "stages")) or not is_ours(o.reuse):
+            raise UserError(f"--reuse {o.reuse}: not a folder `tfdistil distil` made (no stages/ in it)")
+        if os.path.realpath(o.reuse) == os.path.realpath(o.out):
+            raise UserError("--reuse names --out itself; a run already resumes from its own --out")
     if o.slices:
         from tfdistil.slices import load_slices
         load_slices(o.slices)  # a bad file: one line now, not after hours of training
@@ -189,7 +197,7 @@ def check(o):
 # Options that cannot change which model is chosen or what test measures: where and how fast the work
 # runs, and the checks beside it. Any other option changed after test was read needs a second read.
 NOT_CHOICES = ("out", "engine", "ray_address", "workers", "board_limit", "ram", "time_budget", "read_test_again",
-               "slices")
+               "slices", "reuse")
 
 
 def choice_options(o):

@@ -84,6 +84,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
          f"`{t.get('base', t['dir'])}` ({'reused' if t['reused'] else f'fine-tuned {o.teacher_epochs} epochs'}, "
          f"{(t.get('params') or 0) / 1e6:.1f} M parameters): dev accuracy {_pct(t.get('dev_accuracy'))}; "
          f"selection accuracy {_pct(lg['selection']['accuracy'])}, macro-F1 {_pct(lg['selection']['macro_f1'])}.", "",
+         *([f"Reused from `{o.reuse}` (made there with the same settings and data): {', '.join(c.reused)}.", ""]
+           if c.reused else []),
          f"Transfer set: {tr['rows']:,} teacher-labelled rows ({tr['labelled_rows']:,} train, "
          f"{tr.get('augmented', 0):,} augmented, {(tr.get('unlabelled') or {}).get('rows', 0):,} unlabelled).", "",
          "## Candidates on the selection split (seed 0)", "",
@@ -153,7 +155,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         "selection_rows": sp["selection"]["rows"], "selection_standard_error": round(se, 4), "selection_slices": slices,
         "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
-        "stage_seconds": c.seconds}
+        "stage_seconds": c.seconds, "reused": {"from": o.reuse, "stages": c.reused} if c.reused else None}
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
     atomic_write_json(os.path.join(o.out, "report.json"), portable(summary))
     return {"report": os.path.join(o.out, "report.md"), "chosen": chosen["name"], "seed": chosen["seed"],

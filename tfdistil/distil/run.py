@@ -56,7 +56,7 @@ def claim(out):
 class Context:
     def __init__(self, o, log):
         self.o, self.log, self.out = o, log, o.out
-        self.results, self.keys, self.seconds = {}, {}, {}
+        self.results, self.keys, self.seconds, self.reused = {}, {}, {}, []
 
     def path(self, *parts):
         return os.path.join(self.out, *parts)
@@ -86,6 +86,29 @@ def _key(o, group, deps):
     opts = {k: getattr(o, k) for k in READS[group] if ADDED_LATER.get(k, object()) != getattr(o, k)}
     d = {"options": opts, "deps": deps}
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+REUSABLE = ("teacher", "logits", "transfer", "composed")  # the teacher's work: the same for every target
+
+
+def _reused(o, name, key):
+    """`--reuse DIR`'s record of stage `name` if it was made with this key (the same options and
+    data all the way up), else None. Its files stay in DIR; they must be reachable from here."""
+    path = os.path.join(o.reuse, "stages", f"{name}.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if saved.get("key") != key:
+        return None
+    r = saved["result"]
+    files = [r.get("dir"), r.get("path"), *(r.get("shards") or "").split("+")]
+    missing = [p for p in files if p and not os.path.exists(p)]
+    if missing:
+        raise UserError(f"--reuse {o.reuse}: its {name} stage names {missing[0]}, which is not there from this "
+                        "folder; run from the folder that run was started in")
+    return {**saved, "seconds": 0, "reused_from": o.reuse}
 
 
 def distil(o, log=print, dry_run=False):
@@ -121,9 +144,20 @@ def distil(o, log=print, dry_run=False):
                 saved = json.load(f)
             if saved.get("key") == key:
                 c.results[name], c.keys[name], c.seconds[name] = saved["result"], key, saved.get("seconds", 0)
+                if saved.get("reused_from"):
+                    c.reused.append(name)
                 clock.cached(name, saved.get("seconds", 0))
                 log(f"[{name}] done before (cached)")
                 return saved["result"]
+        if o.reuse and group in REUSABLE:
+            found = _reused(o, name, key)
+            if found is not None:
+                atomic_write_json(path, found)
+                c.results[name], c.keys[name], c.seconds[name] = found["result"], key, 0
+                c.reused.append(name)
+                clock.cached(name)
+                log(f"[{name}] reused from {o.reuse} (same settings and data)")
+                return found["result"]
         est = estimates.get(P.planned(name), 60)
         minutes, eta = clock.start(name, time.time())
         log(f"[{name}] starting: ~{minutes:.1f} min; everything done by ~{eta} (estimate)")
