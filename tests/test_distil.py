@@ -7,6 +7,7 @@ Cortex-M4, and tflite/classify.py under tflite-runtime 2.14 for the Pi target.
 """
 import hashlib
 import json
+import re
 import os
 import random
 import signal
@@ -71,11 +72,15 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     out, _ = uninterrupted
     r = report(out)
     stages = sorted(os.listdir(os.path.join(out, "stages")))
-    # the grown lever: the best candidate with the largest hidden size that fits --flash, weighed on selection
+    # the grown lever: the best candidate with the widest embedding x hidden size that fits --flash,
+    # weighed on selection (a few hundred rows: 256 KB always leaves room unless both are at their largest)
     cands = {c["name"]: c for c in r["candidates"]}
-    assert ("cnn-grown" in cands) == (cands["cnn"]["config"]["hidden"] < 64)
+    base = cands["cnn"]["config"]
+    assert ("cnn-grown" in cands) == ((base["hidden"], base["embed_dim"]) != (64, 64))
     if "cnn-grown" in cands:
-        assert cands["cnn-grown"]["config"]["hidden"] > cands["cnn"]["config"]["hidden"]
+        grown = cands["cnn-grown"]["config"]
+        assert grown["hidden"] >= base["hidden"] and grown["embed_dim"] >= base["embed_dim"]
+        assert grown["embed_dim"] == 64  # a 360-row vocabulary: the widest embedding fits too
         assert cands["cnn-grown"]["flash_bytes"] <= 256 * 1024 and cands["cnn-grown"]["fits"]
     assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",
                              "candidate-cnn.json", "seed-1.json", "selection-slices.json", "checks.json",
@@ -209,6 +214,21 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
         os.path.join(out, "report.md"), encoding="utf-8").read()
     after = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
     assert after == before
+
+
+def test_a_changed_recipe_in_the_same_out_trains_in_its_own_folder(tiny_task, tiny_bert, tmp_path):
+    """Run again with another --epochs: the candidates retrain (their key changed) into new run
+    folders named by what they train on, instead of meeting the older runs' finished output."""
+    out = tmp_path / "again"
+    args = tiny_args(tiny_task, tiny_bert, out, seeds=1)
+    args = args[:args.index("--test")] + args[args.index("--test") + 2:]  # no test file: nothing to read twice
+    run_cli(*args)
+    first = {c["name"]: c["run"] for c in report(out)["candidates"]}
+    run_cli(*[a if a != "2" or args[i - 1] != "--epochs" else "3" for i, a in enumerate(args)])
+    again = {c["name"]: c for c in report(out)["candidates"]}
+    assert again["cnn"]["config"]["epochs"] == 3 and again["cnn"]["run"] != first["cnn"]
+    assert os.path.isdir(first["cnn"]) and os.path.isdir(again["cnn"]["run"])
+    assert re.fullmatch(r"cnn-s0-[0-9a-f]{8}", os.path.basename(again["cnn"]["run"]))
 
 
 def _as_tsv(csv_path, folder):

@@ -6,6 +6,7 @@ Every function takes the options, the stage context `c` (paths, earlier stages' 
 where it stopped when it runs again.
 """
 import contextlib
+import hashlib
 import json
 import os
 import sys
@@ -206,23 +207,29 @@ def candidate_configs(o, c):
 
 
 def grown_config(o, best):
-    """The best candidate with the largest hidden size of its family's space that still fits the
-    flash budget, or None. Why a lever: tuner trials rank capacity on the labelled rows for a few
-    epochs, where a small model looks as good as a big one; on the transfer set (many times the
-    rows) capacity can pay. The size delta comes from the int8 estimate (the vocabulary is the
-    same), added to the best candidate's measured flash; the selection split decides."""
-    from tfdistil.search.space import FAMILY_SPACE, estimate_int8_bytes
+    """The best candidate grown to fill the flash budget, or None: of the embedding widths and hidden
+    sizes of its family's space at or above its own, the pair with the largest estimated model that
+    still fits. Why a lever: tuner trials rank capacity on the labelled rows for a few epochs, where a
+    small model looks as good as a big one; on the transfer set (many times the rows) capacity can
+    pay, and a narrow embedding caps it as much as a small LSTM does (on SST-2 the tuner's 8-wide
+    embedding grown to hidden 64 alone used half of 256 KB). The size delta comes from the int8
+    estimate (the vocabulary is the same), added to the best candidate's measured flash; the
+    selection split decides."""
+    from tfdistil.search.space import COMMON_SPACE, FAMILY_SPACE, estimate_int8_bytes
     if not o.flash:
         return None
+    from tfdistil.data.vocab import Vocab
     config = dict(best["config"])
     room = 0.98 * budget_bytes(o) - best["flash_bytes"]  # 2 %: the estimate's error on conversion
-    size = lambda cfg: estimate_int8_bytes(Config.from_dict(cfg))  # noqa: E731
-    grown = None
-    for hidden in sorted(FAMILY_SPACE.get(config["student"], {}).get("hidden", [])):
-        trial = {**config, "hidden": hidden}
-        if hidden > config["hidden"] and size(trial) - size(config) <= room:
-            grown = trial
-    return grown
+    rows = len(Vocab.load(os.path.join(best["run"], VOCAB)))  # the table a wider embedding multiplies
+    size = lambda cfg: estimate_int8_bytes(Config.from_dict({**cfg, "vocab_size": rows}))  # noqa: E731
+    base = size(config)
+    trials = [{**config, "embed_dim": e, "hidden": h}
+              for e in sorted({config["embed_dim"], *COMMON_SPACE["embed_dim"]}) if e >= config["embed_dim"]
+              for h in sorted({config["hidden"], *FAMILY_SPACE.get(config["student"], {}).get("hidden", [])})
+              if h >= config["hidden"]]
+    fitting = [t for t in trials if t != config and size(t) - base <= room]
+    return max(fitting, key=lambda t: (size(t), t["hidden"]), default=None)
 
 
 def _c_vocab_bytes(run_dir):
@@ -253,7 +260,10 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     from tfdistil.edge.convert.export import convert
     from tfdistil.training.stream import fit_stream
     cfg = Config.from_dict({**config, "seed": seed})
-    run = c.path("runs", f"{name}-s{seed}")
+    # named by what it trains on: a changed recipe (another --epochs, a grown size) gets its own folder
+    # instead of meeting an older run's finished output or checkpoints under the same name
+    tag = hashlib.sha256(json.dumps([cfg.to_dict(), shards or "", c.keys.get("transfer")], sort_keys=True, default=str).encode()).hexdigest()[:8]
+    run = c.path("runs", f"{name}-s{seed}-{tag}")
     with quiet():
         shards = shards or c.result("transfer")["shards"]
         metrics = finished(run, cfg) or fit_stream(cfg, shards, c.work, run, log=log)
