@@ -19,19 +19,33 @@ FIXED = {"splits": 5, "convert": 25, "checks_pi": 90, "checks_mcu": 240, "board_
          "score": 2.0}  # score: s per 1,000 selection rows, one int8 model on the host
 
 
-def teacher_scale(teacher):
-    """Teacher cost relative to MiniLM-L6 (layers x hidden^2)."""
+# Teacher cost grows faster than layers x hidden^2 when it trains (AdamW over every weight, backward
+# through every layer) and slower when it only reads (batched matmuls amortise): measured on the
+# reference machine, MPNet-base (8x MiniLM-L6's layers x hidden^2) trained 21.5x and read 3.2x slower
+# per row (results/distil/sst2-cortex-m4/teacher-stage-seconds.json: teacher 7,755 s for 20,000 rows;
+# logits 1,226 s for 68,221 rows; transfer 8,076 s for 386,846 rows). A power law through (1, 1) and (8, those) scales
+# any other teacher by its size.
+TRAIN_EXPONENT, FORWARD_EXPONENT = 1.475, 0.559   # ln 21.5 / ln 8, ln 3.2 / ln 8
+
+
+def teacher_size(teacher):
+    """Teacher layers x hidden^2 relative to MiniLM-L6."""
     if teacher == "minilm":
         return 1.0
     if teacher == "mpnet":
         return 12 * 768 ** 2 / MINILM_SIZE
-    for name in ("config.json",):
-        path = os.path.join(teacher, name)
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as f:
-                cfg = json.load(f)
-            return max(cfg.get("num_hidden_layers", 12) * cfg.get("hidden_size", 768) ** 2 / MINILM_SIZE, 0.01)
+    path = os.path.join(teacher, "config.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            cfg = json.load(f)
+        return max(cfg.get("num_hidden_layers", 12) * cfg.get("hidden_size", 768) ** 2 / MINILM_SIZE, 0.01)
     return 12 * 768 ** 2 / MINILM_SIZE  # a hub name: assume BERT-base
+
+
+def teacher_scale(teacher):
+    """(training, reading) cost per row relative to MiniLM-L6."""
+    size = teacher_size(teacher)
+    return size ** TRAIN_EXPONENT, size ** FORWARD_EXPONENT
 
 
 def task_shape(o):
@@ -52,12 +66,12 @@ def estimate(o, rows, mean_words, unlabelled):
     """[(stage, seconds)] for these options (candidates and seeds counted as they will be)."""
     length = max(min(mean_words, o.max_len) / SST2_WORDS, 0.3)
     t_len = max(min(mean_words * 1.3, o.teacher_max_len) / (SST2_WORDS * 1.3), 0.3)
-    scale = teacher_scale(o.teacher)
+    train_scale, scale = teacher_scale(o.teacher)
     train_rows = rows * (1 - o.selection_fraction)
     transfer_rows = train_rows * (1 + 0.9 * o.augment_factor) + unlabelled
     finetuned = os.path.isfile(os.path.join(o.teacher, "teacher_meta.json"))
     plan = [("splits", FIXED["splits"]),
-            ("teacher", 0 if finetuned else min(train_rows, o.teacher_limit or train_rows) * o.teacher_epochs * TEACHER_TRAIN * scale * t_len),
+            ("teacher", 0 if finetuned else min(train_rows, o.teacher_limit or train_rows) * o.teacher_epochs * TEACHER_TRAIN * train_scale * t_len),
             ("logits", rows * TEACHER_FORWARD * scale * t_len),
             ("transfer", (transfer_rows - train_rows) * TEACHER_FORWARD * scale * t_len)]
     for family in o.students:
