@@ -262,7 +262,8 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     cfg = Config.from_dict({**config, "seed": seed})
     # named by what it trains on: a changed recipe (another --epochs, a grown size) gets its own folder
     # instead of meeting an older run's finished output or checkpoints under the same name
-    tag = hashlib.sha256(json.dumps([cfg.to_dict(), shards or "", c.keys.get("transfer")], sort_keys=True, default=str).encode()).hexdigest()[:8]
+    made_of = json.dumps([cfg.to_dict(), shards or "", c.keys.get("transfer")], sort_keys=True, default=str)
+    tag = hashlib.sha256(made_of.encode()).hexdigest()[:8]
     run = c.path("runs", f"{name}-s{seed}-{tag}")
     with quiet():
         shards = shards or c.result("transfer")["shards"]
