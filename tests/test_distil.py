@@ -201,9 +201,16 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
     before = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
     out = tmp_path / "again"
     args = tiny_args(tiny_task, tiny_bert, out, seeds=1)
-    run_cli(*[a if a != "256KB" else "200KB" for a in args], "--reuse", ref)
+    run_cli(*[a if a != "256KB" else "200KB" for a in args], "--reuse", ref, "--no-grow", "--soft-alpha", "0.2",
+            "--lr-scale", "0.5")
     r = report(out)
     assert r["reused"] == {"from": ref, "stages": ["teacher", "logits", "transfer"]}
+    # the two recipe levers, each on the best so far, weighed on the selection split
+    plain, soft, slow = r["candidates"]
+    assert soft["name"] == "cnn-soft" and soft["config"] == {**plain["config"], "alpha": 0.2}
+    won = soft if soft["selection"]["accuracy"] > plain["selection"]["accuracy"] else plain
+    assert slow["name"] == won["name"] + "-lr"
+    assert slow["config"] == {**won["config"], "lr": round(won["config"]["lr"] * 0.5, 8)}
     for name in ("teacher", "logits", "transfer"):
         with open(os.path.join(out, "stages", f"{name}.json"), encoding="utf-8") as f:
             mine = json.load(f)
@@ -255,6 +262,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--disagree-weight", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
+    (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"

@@ -46,7 +46,14 @@ def _targets():
                    "'not good', 'but'); the selection split decides (default 0 = off).")
 @click.option("--disagree-weight", type=float, default=None, metavar="W",
               help="Also train the best recipe with each row's soft term weighted 1 + W x teacher-student "
-                   "disagreement; the selection split decides (default 0 = off; 1 paid on fortunes).")
+                   "disagreement; the selection split decides (default 0 = off; on fortunes W = 1 won the "
+                   "selection vote by noise).")
+@click.option("--soft-alpha", type=float, default=None, metavar="A",
+              help="Also train the best recipe with alpha = A, the hard-label share of the loss (the paper: 0.5; "
+                   "the tuner picks alpha on the labelled rows alone); the selection split decides (default off).")
+@click.option("--lr-scale", type=float, default=None, metavar="S",
+              help="Also train the best recipe with its learning rate x S (the tuner picks it for a few epochs on "
+                   "the labelled rows, not for the transfer set); the selection split decides (default 1 = off).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

@@ -84,6 +84,9 @@ class DistilOptions:
                                                      # this width before its LSTMs (a lever for word order)
     disagree_weight: float = 0.0                     # > 0: also try the best recipe with its soft term weighted
                                                      # 1 + this x teacher-student disagreement (a loss lever)
+    soft_alpha: float = -1.0                         # >= 0: also try the best recipe with this alpha (the hard-
+                                                     # label share of the loss; the tuner chose it on few rows)
+    lr_scale: float = 1.0                            # != 1: also try the best recipe with its learning rate x this
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64
@@ -170,6 +173,9 @@ def check(o):
            o.disagree_weight) < 0:
         raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram, --time-budget, "
                         "--pre-conv and --disagree-weight cannot be negative")
+    if o.soft_alpha > 1 or o.lr_scale <= 0:
+        raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
+                        f"positive, got {o.lr_scale}")
     if not 0 < o.selection_fraction < 0.5:
         raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
     if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:

@@ -84,6 +84,10 @@ def estimate(o, rows, mean_words, unlabelled):
              for f in o.students for i in range(inits)]
     if o.grow and o.flash:
         plan.append(("candidate-grown", cand * 1.3))
+    if o.soft_alpha >= 0:
+        plan.append(("candidate-soft", cand))
+    if o.lr_scale != 1:
+        plan.append(("candidate-lr", cand))
     if o.pre_conv and any(f != "cnn" for f in o.students):
         plan.append(("candidate-preconv", cand * 1.1))
     if o.disagree_weight:
@@ -106,6 +110,8 @@ CUTS = (  # (what is cut, how): applied in order until the plan fits
     ("the best student grown to fill the budget", "grow", lambda v: False, False),
     ("the convolution-before-the-LSTMs lever", "pre_conv", lambda v: 0, 0),
     ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
+    ("the soft-loss lever", "soft_alpha", lambda v: -1.0, -1.0),
+    ("the learning-rate lever", "lr_scale", lambda v: 1.0, 1.0),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
     ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),
@@ -172,7 +178,7 @@ def describe(plan, cuts=()):
     return "\n".join(lines)
 
 
-LEVERS = ("-grown", "-preconv", "-disagree", "-composed")
+LEVERS = ("-grown", "-soft", "-lr", "-preconv", "-disagree", "-composed")
 
 
 def planned(name):

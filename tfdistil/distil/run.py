@@ -198,6 +198,12 @@ def distil(o, log=print, dry_run=False):
     grown = S.grown_config(o, best) if o.grow else None
     if grown:  # the same student grown to fill the budget
         weigh(best["name"] + "-grown", grown, [c.keys["transfer"], grown, 0])
+    if o.soft_alpha >= 0 and best["config"]["alpha"] != o.soft_alpha:  # lean on the teacher's logits
+        soft = {**best["config"], "alpha": o.soft_alpha}
+        weigh(best["name"] + "-soft", soft, [c.keys["transfer"], soft, 0])
+    if o.lr_scale != 1:  # the tuner's learning rate, chosen for few rows and epochs, scaled
+        slow = {**best["config"], "lr": round(best["config"]["lr"] * o.lr_scale, 8)}
+        weigh(best["name"] + "-lr", slow, [c.keys["transfer"], slow, 0])
     if o.pre_conv and best["config"]["student"] != "cnn":  # a convolution before the LSTMs
         conv = {**best["config"], "pre_conv": o.pre_conv}
         weigh(best["name"] + "-preconv", conv, [c.keys["transfer"], conv, 0])
