@@ -63,7 +63,9 @@ def logits(o, c, log):
     path = c.path("cache", "teacher_logits.npz")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with quiet():
-        header = write_logits([c.result("teacher")["dir"]], c.selection, path, max_len=o.teacher_max_len)
+        # distil's selection split sits where a GLUE folder has test; the progress line says which it is
+        header = write_logits([c.result("teacher")["dir"]], c.selection, path, max_len=o.teacher_max_len,
+                              shown={"test": "selection"})
     sel = load_split(c.selection, "test")
     sel_logits, _ = read_logits(path, "test", sel.sha256, len(sel))
     rep = classification_report(sel.labels, sel_logits.argmax(-1), c.splits["label_names"])

@@ -65,12 +65,13 @@ def accuracy(logits, labels):
 
 
 def write_logits(models, data, out_file, splits=("train", "dev", "test"), batch_size=64, max_len=128,
-                 train_limit=None):
+                 train_limit=None, shown=None):
     """Run the teacher (or several: their logits averaged) over train/dev/test and write an npz
     cache with a JSON header.
 
     The header names the teacher(s) and records each split's sha256, so a student can refuse
     logits computed on different data; an ensemble's header also has each member's accuracy.
+    `shown`: progress names for splits that stand for something else ({"test": "selection"}).
     """
     from tfdistil.files import check_writable
     models = [models] if isinstance(models, str) else list(models)
@@ -97,7 +98,8 @@ def write_logits(models, data, out_file, splits=("train", "dev", "test"), batch_
                 raise UserError(f"the teacher {model} was trained on classes {', '.join(names)}; "
                                 f"this data has {', '.join(s.label_names)}")
             t0 = time.time()
-            logits = predict_logits(teacher, tokenizer, s.sentences, batch_size, max_len, desc=f"{split} logits")
+            name = (shown or {}).get(split, split)
+            logits = predict_logits(teacher, tokenizer, s.sentences, batch_size, max_len, desc=f"{name} logits")
             sums[split] = sums.get(split, 0) + logits
             info = header["splits"].setdefault(split, {"rows": len(s), "sha256": s.sha256, "seconds": 0.0})
             info["seconds"] = round(info["seconds"] + time.time() - t0, 1)
