@@ -115,6 +115,8 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     assert {"model_data.cpp", "model_settings.h", "tokenizer.c", "vocab_data.c", "kit.json"} <= set(os.listdir(kit))
     text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "Test (read once)" in text and 'target = "cortex-m4"' in text
+    with open(os.path.join(out, "candidates.png"), "rb") as f:  # the picture the report shows
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n" and "](candidates.png)" in text
     # the same read, by slice, beside the teacher: 'all' is the overall figure, plain is in no named slice
     rows = {s["slice"]: s for s in r["test"]["slices"]["rows"]}
     assert list(rows) == ["all", "negation", "contrast", "plain"] and rows["all"]["n"] == 80

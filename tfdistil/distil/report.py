@@ -95,6 +95,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | "
                  f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
                  f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |")
+    L += ["", "![candidates: flash against selection score, and the chosen one by slice](candidates.png)"]
     se = selection_standard_error(chosen["selection"]["accuracy"], sp["selection"]["rows"])
     L += ["", f"One selection accuracy on {sp['selection']['rows']:,} rows carries a standard error of about "
           f"±{100 * se:.1f} points (binomial, at the chosen candidate's accuracy): candidates or levers closer than "
@@ -156,6 +157,10 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds, "reused": {"from": o.reuse, "stages": c.reused} if c.reused else None}
+    from tfdistil.distil.plots import candidates_png
+    png = os.path.join(o.out, "candidates.png")
+    candidates_png(png + ".tmp.png", candidates, chosen, metric, lg["selection"].get(metric), o.flash, slices)
+    os.replace(png + ".tmp.png", png)
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
     atomic_write_json(os.path.join(o.out, "report.json"), portable(summary))
     return {"report": os.path.join(o.out, "report.md"), "chosen": chosen["name"], "seed": chosen["seed"],
