@@ -25,6 +25,10 @@ candidates are. Levers:
   context-emb   the embedding rows start from the teacher's *output* for each word alone (the
                 fine-tuned encoder's last hidden states, mean-pooled, PCA to embed_dim) instead of
                 its input table: what the teacher makes of a word, not what it starts from
+  hint-1        + a hint loss: the student's sentence vector (its `dense` layer), through a linear map
+                used only in training, regressed onto the teacher's own sentence vector (the fine-tuned
+                encoder's last [CLS] state, 384 numbers a text instead of 8 logits; z-scored per
+                dimension), weight 1 beside the distillation loss
 
 A distil folder still running (no report.json yet) can lend its splits, teacher and transfer set
 with --chosen-from pointing at the report.json of a finished run of the same command (same
@@ -59,7 +63,95 @@ def lever_configs(base):
         "wordnet-disagree": ({**base, "epochs": 10, "disagree_weight": 1.0}, "wordnet"),
         "context-emb": ({**base, "epochs": 10}, "context"),
         "composed": ({**base, "epochs": 10}, "composed"),
+        "hint-1": ({**base, "epochs": 10}, "hint"),
     }
+
+
+HINT_WEIGHT = 1.0
+
+
+def hint_targets(teacher_dir, shards, out, log, batch=64):
+    """{text: row} and the z-scored [rows, width] matrix of the teacher's last-layer [CLS] state for
+    every text of the transfer set, cached in OUT/hint_targets.npz."""
+    import numpy as np
+    path = os.path.join(out, "hint_targets.npz")
+    from tfdistil.transfer.shards import read_shards
+    ds, _ = read_shards(shards, shuffle_buffer=0)
+    texts = list(dict.fromkeys(r["sentence"].decode("utf-8") for r in ds.as_numpy_iterator()))
+    if os.path.isfile(path):
+        with np.load(path) as z:
+            if list(z["texts"]) == texts:
+                return texts, z["vectors"]
+    from tfdistil.teacher.checkpoints import load_teacher
+    teacher, tok = load_teacher(teacher_dir)
+    vectors = []
+    for i in range(0, len(texts), batch):
+        enc = tok(texts[i:i + batch], padding=True, truncation=True, max_length=128, return_tensors="np")
+        out_ = teacher(**enc, output_hidden_states=True, training=False)
+        vectors.append(out_.hidden_states[-1][:, 0, :].numpy())
+        if i % (batch * 50) == 0:
+            log(f"hint targets: {i + len(vectors[-1]):,} / {len(texts):,} texts")
+    v = np.concatenate(vectors).astype(np.float32)
+    v = (v - v.mean(0)) / (v.std(0) + 1e-6)
+    np.savez(path + ".tmp.npz", texts=np.array(texts), vectors=v)
+    os.replace(path + ".tmp.npz", path)
+    return texts, v
+
+
+def use_hint(teacher_dir, shards, out, log, weight=HINT_WEIGHT):
+    """Patches for this lever only: every transfer row carries its teacher sentence vector after its
+    logits (the stream passes teacher_logits through untouched), and the distiller adds the hint term
+    on a linear map of the student's `dense` output. Returns the undo."""
+    import tfdistil.training.stream as stream
+    import tfdistil.transfer.stream as tstream
+    texts, vectors = hint_targets(teacher_dir, shards, out, log)
+    original_read, original_distiller = tstream.read_shards, stream._stream_distiller
+
+    def read_with_hint(*args, **kw):
+        import tensorflow as tf
+        ds, manifest = original_read(*args, **kw)
+        table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+            tf.constant(texts), tf.range(len(texts), dtype=tf.int64)), default_value=-1)
+        matrix = tf.constant(vectors)
+
+        def add(r):
+            return {**r, "teacher_logits": tf.concat([r["teacher_logits"], tf.gather(matrix, table.lookup(r["sentence"]))],
+                                                     axis=0)}
+        return ds.map(add, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True), manifest
+
+    def hint_distiller():
+        import keras
+        from keras import ops
+        base = original_distiller()
+
+        class HintDistiller(base):
+            """The stream distiller plus weight x MSE(linear map of the student's dense output, teacher vector)."""
+
+            def __init__(self, student, **kw):
+                super().__init__(student, **kw)
+                self.both = keras.Model(student.inputs, [student.output, student.get_layer("dense").output])
+                self.hint_map = keras.layers.Dense(vectors.shape[1], name="hint_map")
+                self.hint_map.build((None, student.get_layer("dense").units))  # before the optimizer is built
+
+            def call(self, inputs, training=False):
+                logits, feats = self.both(inputs, training=training)
+                self._feats = feats  # read by compute_loss in the same train step
+                return logits
+
+            def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+                t = y["teacher_logits"]
+                k = ops.shape(y_pred)[-1]
+                soft = stream.masked_distillation_loss(y["label"], t[:, :k], y_pred, self.alpha, self.kind,
+                                                       self.temperature, self.disagree)
+                return soft + weight * ops.mean(ops.square(self.hint_map(self._feats) - t[:, k:]))
+        return HintDistiller
+
+    tstream.read_shards, stream._stream_distiller = read_with_hint, hint_distiller
+    log(f"hint: {len(texts):,} teacher sentence vectors of {vectors.shape[1]} numbers, weight {weight:g}")
+
+    def undo():
+        tstream.read_shards, stream._stream_distiller = original_read, original_distiller
+    return undo
 
 
 def contextual_vectors(teacher_dir, words, dim, pieces_are_tokens, batch=256):
@@ -234,6 +326,8 @@ def main():
         config, extra = levers[name]
         shards = base_shards
         restore = use_contextual_init(log) if extra == "context" else None
+        if extra == "hint":
+            restore = use_hint(os.path.join(a.distil, "teacher"), base_shards, a.out, log)
         if extra == "wordnet":
             shards += "+" + text_shards(a.distil, a.out, a.wordnet, log)
         elif extra == "composed":
