@@ -91,6 +91,7 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     assert set(scored) == {(c["name"], 0) for c in r["candidates"]} | {(s["name"], s["seed"]) for s in r["seeds"]}
     for c in r["candidates"]:
         assert scored[(c["name"], 0)]["all"]["accuracy"] == pytest.approx(c["selection"]["accuracy"])
+        assert os.path.isfile(os.path.join(c["run"], "selection_labels.npy"))  # kept, not recomputed
         assert scored[(c["name"], 0)]["all"]["n"] == r["selection_rows"]
     # choices on the selection split: the chosen seed is the best one there
     best = max(r["seeds"], key=lambda s: (s["selection"]["accuracy"], -s["seed"]))

@@ -15,7 +15,10 @@ import numpy as np
 
 from tfdistil.config import Config
 from tfdistil.errors import UserError
+from tfdistil.files import atomic_save
 from tfdistil.runfolder import CONFIG, METRICS, VOCAB, converted, tflite_path
+
+SELECTION_LABELS = "selection_labels.npy"  # a candidate's int8 labels on the selection split
 
 VOCAB_LAYOUT = "fingerprint-ranks"  # the MCU word table the budget counts: 4 bytes a word, no strings
 
@@ -274,7 +277,10 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
         conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not converted(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
         runtime = "tflm" if o.kind == "mcu" else "litert"
-        ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run)
+        ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run, keep_logits=True)
+    # the labels behind the score, kept for the slice table (selection_slices) so it need not run the model again
+    labels = ev.pop("logits").argmax(-1)
+    atomic_save(os.path.join(run, SELECTION_LABELS), lambda p: np.save(p, labels))
     vocab_bytes = _c_vocab_bytes(run) if o.kind == "mcu" else 0
     flash = conv["bytes"] + vocab_bytes
     return {"name": name, "seed": seed, "run": run, "model": conv["path"], "student": cfg.student, "shards": shards,
@@ -299,9 +305,14 @@ def selection_slices(o, c, models, log):
     teacher = read_logits(c.result("logits")["path"], "test", sel.sha256, len(sel))[0].argmax(-1)
     rows = []
     for r in models:
-        with quiet():
-            ev = evaluate_tflite(r["model"], c.selection, "test", runtime=r["runtime"], run_dir=r["run"], keep_logits=True)
-        pred = ev.pop("logits").argmax(-1)
+        saved = os.path.join(r["run"], SELECTION_LABELS)
+        if os.path.isfile(saved):  # written beside the score by train_and_score
+            pred = np.load(saved)
+        else:  # a candidate scored before the labels were kept
+            with quiet():
+                ev = evaluate_tflite(r["model"], c.selection, "test", runtime=r["runtime"], run_dir=r["run"],
+                                     keep_logits=True)
+            pred = ev.pop("logits").argmax(-1)
         rows.append({"name": r["name"], "seed": r["seed"],
                      "rows": slice_report(sel.sentences, sel.labels, pred, c.splits["label_names"], slices, teacher)})
         log(f"  {r['name']} seed {r['seed']}: " + ", ".join(
