@@ -93,6 +93,9 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
         assert scored[(c["name"], 0)]["all"]["accuracy"] == pytest.approx(c["selection"]["accuracy"])
         assert os.path.isfile(os.path.join(c["run"], "selection_labels.npy"))  # kept, not recomputed
         assert scored[(c["name"], 0)]["all"]["n"] == r["selection_rows"]
+    # 360 rows of SST-2's train are hardly phrases of each other: auto holds out rows, and says how much train saw
+    assert r["selection_split"] == "rows" and 0 <= r["selection_seen_in_train"] < 0.5
+    assert "Selection texts that train still contains" in open(os.path.join(out, "report.md"), encoding="utf-8").read()
     # choices on the selection split: the chosen seed is the best one there
     best = max(r["seeds"], key=lambda s: (s["selection"]["accuracy"], -s["seed"]))
     assert r["chosen"]["seed"] == best["seed"] and r["metric"] == "accuracy"

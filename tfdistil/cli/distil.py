@@ -59,6 +59,10 @@ def _targets():
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,
               help="What choices maximise on the selection split (auto: accuracy for 2 classes, else macro-F1).")
 @click.option("--selection-fraction", type=float, default=None, help="Share of train held out for choices (default 0.1).")
+@click.option("--selection-split", type=click.Choice(["auto", "rows", "sentences"]), default=None,
+              help="What is held out: rows, or whole sentences with their phrases taken out of train (for data "
+                   "like SST-2 whose train rows are phrases of its sentences); auto picks sentences when 20% "
+                   "of train rows are phrases of others (default auto; a run already carved keeps its split).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
 @click.option("--reuse", default=None, metavar="DIR",
               help="Another distil --out (e.g. the same task for another target): take its teacher, logits and "

@@ -27,6 +27,11 @@ TARGETS = {
 METRICS = ("auto", "accuracy", "macro_f1")
 EMBED_INIT = ("off", "on", "both")
 ENGINES = ("local", "ray")
+SELECTION_SPLITS = ("auto", "rows", "sentences")
+# Settings added after runs existed, at the value that keeps the older behaviour: a stage key
+# leaves them out at that value (an older --out stays resumable), and a test-read record made
+# before them is compared as if it had them.
+ADDED_LATER = {"teacher_limit": 0, "selection_split": "rows"}
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(b|k|kb|kib|m|mb|mib)?\s*$", re.I)
 
 
@@ -93,6 +98,8 @@ class DistilOptions:
     # the protocol
     selection_fraction: float = 0.1
     selection_seed: int = 2024
+    selection_split: str = "auto"                    # rows | sentences (whole rows; their phrases leave train) |
+                                                     # auto (sentences when train is mostly phrases of its rows)
     metric: str = "auto"                             # auto = accuracy for 2 classes, macro-F1 for more
     board_limit: int = 100                           # selection texts run on the emulated board
     slices: str = ""                                 # named regexes for the per-slice test table ("" = English
@@ -176,6 +183,8 @@ def check(o):
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
                         f"positive, got {o.lr_scale}")
+    if o.selection_split not in SELECTION_SPLITS:
+        raise UserError(f"--selection-split is one of {', '.join(SELECTION_SPLITS)}, got {o.selection_split!r}")
     if not 0 < o.selection_fraction < 0.5:
         raise UserError(f"--selection-fraction must be in (0, 0.5), got {o.selection_fraction}")
     if o.metric not in METRICS or o.embed_init not in EMBED_INIT or o.engine not in ENGINES:
@@ -223,4 +232,5 @@ def changed_since_test_read(o, record):
     now = choice_options(o)
     # an option added to tfdistil after that read was, then, at its default (which keeps the old behaviour)
     defaults = {f.name: f.default for f in dataclasses.fields(DistilOptions) if f.default is not dataclasses.MISSING}
+    defaults.update(ADDED_LATER)
     return sorted(k for k in set(before) | set(now) if before.get(k, defaults.get(k)) != now.get(k))

@@ -62,6 +62,24 @@ def slice_lines(slices):
     return L
 
 
+def _held(sp):
+    if sp.get("selection_split") == "sentences":
+        return (f"'s whole sentences; {sp.get('phrases_dropped', 0):,} train rows that are phrases of them were "
+                "taken out of train")
+    return ""
+
+
+def _seen(sp):
+    """How much of the selection split train still holds (a span of a train row, or one): a vote on
+    seen text measures memory too."""
+    seen = sp.get("selection_seen_in_train")
+    if seen is None:
+        return []
+    return [f"Selection texts that train still contains (as a span of a train row): **{100 * seen:.1f}%**"
+            + (" — most of the vote is on text the students saw; `--selection-split sentences` holds out whole "
+               "sentences instead." if seen > 0.5 else "."), ""]
+
+
 def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices=None):
     from tfdistil.distil.steps import mean_std
     t = c.result("teacher")
@@ -72,8 +90,9 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     L = [f"# tfdistil distil: {o.target}", "",
          f"Task: {len(sp['label_names'])} classes ({', '.join(sp['label_names'])}); train {sp['train']['rows']:,}, "
          f"dev {sp['dev']['rows']:,}, selection {sp['selection']['rows']:,} rows "
-         f"(stratified {o.selection_fraction:g} of train, seed {o.selection_seed}, sha256 "
+         f"(stratified {o.selection_fraction:g} of train{_held(sp)}, seed {o.selection_seed}, sha256 "
          f"`{sp['selection']['sha256'][:16]}…`). Choices are made on **{metric}** of the selection split.", "",
+         *_seen(sp),
          "## The protocol", "",
          "- dev picks each run's best epoch and nothing else;",
          "- every choice (tuner proposals → candidate recipe → seed) is made on the selection split, carved from "
@@ -153,7 +172,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         "name", "seed", "student", "model", "flash_bytes", "model_bytes", "c_vocab_bytes", "selection", "config")},
         "teacher": {"dev_accuracy": t.get("dev_accuracy"), "selection": lg["selection"]},
         "transfer": tr, "candidates": candidates, "seeds": seeds, "selection": sel_scores,
-        "selection_rows": sp["selection"]["rows"], "selection_standard_error": round(se, 4), "selection_slices": slices,
+        "selection_rows": sp["selection"]["rows"], "selection_split": sp.get("selection_split", "rows"),
+        "selection_seen_in_train": sp.get("selection_seen_in_train"), "selection_standard_error": round(se, 4), "selection_slices": slices,
         "test": test, "checks": checks,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds, "reused": {"from": o.reuse, "stages": c.reused} if c.reused else None}

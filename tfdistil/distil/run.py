@@ -14,14 +14,15 @@ import time
 from tfdistil.distil import checks as K
 from tfdistil.distil import plan as P
 from tfdistil.distil import steps as S
-from tfdistil.distil.workdata import TestGuard, carve, selection_data, work_data
-from tfdistil.distil.options import changed_since_test_read
+from tfdistil.distil.workdata import TestGuard, carve, selection_data, selection_split, work_data
+from tfdistil.distil.options import ADDED_LATER, changed_since_test_read
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json, is_ours, mark, MARKER
 
 # Which options each stage reads (beyond the results of the stages before it).
 READS = {
-    "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed"),
+    "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed",
+               "selection_split"),
     "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len", "teacher_limit"),
     "logits": ("teacher_max_len",),
     "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),  # not engine: same shards
@@ -77,9 +78,6 @@ class Context:
         return selection_data(self.path("data"))
 
 
-# Settings added after runs existed: at their default they leave a stage's key as it was, so an
-# older --out stays resumable.
-ADDED_LATER = {"teacher_limit": 0}
 
 
 def _key(o, group, deps):
@@ -111,9 +109,19 @@ def _reused(o, name, key):
     return {**saved, "seconds": 0, "reused_from": o.reuse}
 
 
+def _carved(folder):
+    """The splits record of a distil folder that already carved (None if it has not)."""
+    try:
+        with open(os.path.join(folder, "stages", "splits.json"), encoding="utf-8") as f:
+            return json.load(f)["result"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def distil(o, log=print, dry_run=False):
     """Run (or resume) the whole pipeline; return the report's summary. See the package doc."""
     claim(o.out)
+    o.selection_split, why = selection_split(o, _carved(o.out) or (_carved(o.reuse) if o.reuse else None))
     train, words, unlabelled = P.task_shape(o)
     P.check_budget(o, train)
     o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled))
@@ -126,10 +134,13 @@ def distil(o, log=print, dry_run=False):
     if dry_run:
         return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1)} for n, s in plan],
                 "estimated_minutes": round(sum(s for _, s in plan) / 60, 1), "cuts": cuts,
+                "selection_split": {"mode": o.selection_split, "why": why},
                 "text": P.describe(plan, cuts)}
     os.makedirs(o.out, exist_ok=True)
     mark(o.out, "distil")
     log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in plan) / 60:.0f} min (estimate)")
+    log(f"  selection split: {'whole sentences (their phrases leave train)' if o.selection_split == 'sentences' else 'rows'}"
+        f" ({why})")
     for c in cuts:
         log(f"  cut to fit --time-budget: {c}")
     c = Context(o, log)

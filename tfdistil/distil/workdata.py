@@ -4,6 +4,10 @@ Why a selection split: dev picks each run's best epoch, so dev accuracy is alrea
 choice between runs made on it (or on test) flatters the winner. `carve` holds out a
 stratified fraction of train, with a fixed seed, before anything trains: the teacher, the
 augmentation and every student see train without it, so a score on it is a fair vote.
+When train is mostly phrases of its own rows (SST-2), a random row is usually a span of a
+sentence left in train, so the vote would partly measure memory: then whole rows are held out
+and their phrases leave train (`tfdistil.data.phrases`); the report gives the share of the
+selection split that train still contains either way.
 
 Every stage gets `work` data (train, dev; no test). Selection scores come from `selection`
 data, the same files with the selection split in the test slot. The user's test file is
@@ -15,6 +19,7 @@ import os
 
 import numpy as np
 
+from tfdistil.data.phrases import inside_other_rows, share_inside, spans_of
 from tfdistil.data.readers import _carve_dev, label_set, read_labelled
 from tfdistil.data.splits import TaskFiles, load_split
 from tfdistil.errors import UserError
@@ -40,15 +45,45 @@ def _source(o):
     return (train.sentences, as_names(train)), (dev.sentences, as_names(dev)), names
 
 
+PHRASE_SHARE = 0.2  # auto: hold out whole sentences when at least this share of train rows are phrases of others
+
+
+def _train(o):
+    (texts, labels), _, names = _source(o)
+    return (texts[:o.limit], labels[:o.limit], names) if o.limit else (texts, labels, names)
+
+
+def selection_split(o, existing=None):
+    """(rows | sentences, why): what --selection-split auto means for this train file. A run that
+    already carved (`existing`, its splits record) keeps its own split: a new default must not
+    re-carve, and so retrain, a run half done."""
+    if o.selection_split != "auto":
+        return o.selection_split, "asked for"
+    if existing is not None:
+        return existing.get("selection_split", "rows"), "as this run carved it"
+    texts, _, _ = _train(o)
+    share = float(inside_other_rows(texts).mean()) if texts else 0.0
+    mode = "sentences" if share >= PHRASE_SHARE else "rows"
+    return mode, f"{100 * share:.0f}% of train rows are phrases of other rows (auto: sentences from {PHRASE_SHARE:.0%})"
+
+
 def carve(o, folder):
     """Write folder/{train,dev,selection}.jsonl; return what the report says about them."""
     (tr_texts, tr_labels), (dev_texts, dev_labels), names = _source(o)
     if o.limit:
         tr_texts, tr_labels = tr_texts[:o.limit], tr_labels[:o.limit]
-    held = _carve_dev(tr_labels, names, o.selection_fraction, o.selection_seed)
-    if not held:
-        raise UserError("train is too small to hold out a selection split (every label occurs once)")
+    mode = selection_split(o)[0]
     keep = np.ones(len(tr_texts), bool)
+    if mode == "sentences":  # whole rows only, and their phrases out of train
+        whole = np.flatnonzero(~inside_other_rows(tr_texts))
+        picked = _carve_dev([tr_labels[i] for i in whole], names, o.selection_fraction, o.selection_seed)
+        held = sorted(whole[picked].tolist())
+        keep[spans_of([tr_texts[i] for i in held], tr_texts)] = False
+    else:
+        held = _carve_dev(tr_labels, names, o.selection_fraction, o.selection_seed)
+    if not held:
+        raise UserError("train is too small to hold out a selection split (every label occurs once"
+                        + (" among rows that are not phrases of others)" if mode == "sentences" else ")"))
     keep[held] = False
     rows = np.flatnonzero(keep)
     train = ([tr_texts[i] for i in rows], [tr_labels[i] for i in rows])
@@ -57,6 +92,8 @@ def carve(o, folder):
         raise UserError("a label occurs only in the rows held out for selection; add rows of it to --train")
     os.makedirs(folder, exist_ok=True)
     info = {"label_names": names, "selection_fraction": o.selection_fraction, "selection_seed": o.selection_seed,
+            "selection_split": mode, "phrases_dropped": int(len(tr_texts) - keep.sum() - len(held)),
+            "selection_seen_in_train": round(share_inside(selection[0], train[0]), 4),
             "source": {"train": o.train or os.path.join(o.data, "train.tsv"),
                        "dev": o.dev or (os.path.join(o.data, "dev.tsv") if o.data else "carved from train (10%, seed 0)")}}
     for name, (texts, labels) in (("train", train), ("dev", (dev_texts, dev_labels)), ("selection", selection)):
