@@ -43,16 +43,16 @@ def _phrase_task(tmp_path, sentences=60):
     return str(path), rows
 
 
-def _carve(train, tmp_path, mode):
+def _carve(train, tmp_path, mode, dev=True, out=None):
     from tfdistil.distil.options import make_options
     from tfdistil.distil.workdata import carve
-    o = make_options({"train": train, "dev": train.replace("train.csv", "dev.csv"), "target": "pi",
+    o = make_options({"train": train, "dev": train.replace("train.csv", "dev.csv") if dev else None, "target": "pi",
                       "out": str(tmp_path / "out"), "selection_fraction": 0.2,
                       "selection_split": mode})
-    folder = tmp_path / mode
+    folder = tmp_path / (out or mode)
     info = carve(o, str(folder))
     read = lambda n: [json.loads(line)["text"] for line in open(folder / f"{n}.jsonl", encoding="utf-8")]  # noqa: E731
-    return info, read("train"), read("selection")
+    return (info, read("train"), read("selection")) + ((read("dev"),) if out else ())
 
 
 def test_sentences_hold_out_whole_rows_and_take_their_phrases_out_of_train(tmp_path):
@@ -68,6 +68,10 @@ def test_sentences_hold_out_whole_rows_and_take_their_phrases_out_of_train(tmp_p
     # auto reads the shape of the data: phrases here, so sentences
     info_auto, _, sel_auto = _carve(train, tmp_path, "auto")
     assert info_auto["selection_split"] == "sentences" and sel_auto == sel
+    # no dev file: dev (which picks epochs) is carved from whole sentences too, and train keeps none of it
+    info, tr, sel, dev = _carve(train, tmp_path, "sentences", dev=False, out="nodev")
+    assert dev and set(dev) <= sentences and not set(dev) & set(sel)
+    assert share_inside(dev, tr) == 0 and share_inside(sel, tr) == 0 and "whole sentences" in info["source"]["dev"]
 
 
 def test_auto_keeps_rows_for_ordinary_data_and_a_carved_run_keeps_its_split(tmp_path):

@@ -33,8 +33,18 @@ def _write_jsonl(path, texts, labels):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def _source(o):
-    """(train, dev) as (texts, label names) lists, and the label names, from the user's files or a GLUE folder."""
+def _source(o, mode="rows"):
+    """(train, dev) as (texts, label names) lists, and the label names, from the user's files or a GLUE folder.
+    Without a dev file, dev is carved from train (10%, seed 0): by whole sentences in `sentences` mode, so
+    the epochs are not picked on phrases of train rows either."""
+    if o.train and not o.dev and mode == "sentences":
+        t = read_labelled(o.train, o.text_column or None, o.label_column, name="train")
+        names = list(label_set(t.labels))
+        held, keep = _hold_out(t.texts, t.labels, names, 0.1, 0, mode)
+        if not held:
+            raise UserError(f"{o.train}: too few whole sentences to hold out a dev split; pass --dev")
+        part = lambda rows: ([t.texts[i] for i in rows], [t.labels[i] for i in rows])  # noqa: E731
+        return part(np.flatnonzero(keep)), part(held), names
     if o.train:
         data = TaskFiles(o.train, o.dev or None, None, o.text_column or None, o.label_column)
     else:
@@ -43,6 +53,21 @@ def _source(o):
     names = list(train.label_names)
     as_names = lambda s: [names[i] for i in s.labels]  # noqa: E731
     return (train.sentences, as_names(train)), (dev.sentences, as_names(dev)), names
+
+
+def _hold_out(texts, labels, names, fraction, seed, mode):
+    """(held-out row indices, mask of the rows train keeps): a stratified fraction of the rows, or in
+    `sentences` mode of the rows no other row contains, with every row that is a span of one held out
+    taken out of train too."""
+    keep = np.ones(len(texts), bool)
+    if mode == "sentences":
+        whole = np.flatnonzero(~inside_other_rows(texts))
+        held = sorted(whole[_carve_dev([labels[i] for i in whole], names, fraction, seed)].tolist())
+        keep[spans_of([texts[i] for i in held], texts)] = False
+    else:
+        held = _carve_dev(labels, names, fraction, seed)
+    keep[held] = False
+    return held, keep
 
 
 PHRASE_SHARE = 0.2  # auto: hold out whole sentences when at least this share of train rows are phrases of others
@@ -69,22 +94,14 @@ def selection_split(o, existing=None):
 
 def carve(o, folder):
     """Write folder/{train,dev,selection}.jsonl; return what the report says about them."""
-    (tr_texts, tr_labels), (dev_texts, dev_labels), names = _source(o)
+    mode = selection_split(o)[0]
+    (tr_texts, tr_labels), (dev_texts, dev_labels), names = _source(o, mode)
     if o.limit:
         tr_texts, tr_labels = tr_texts[:o.limit], tr_labels[:o.limit]
-    mode = selection_split(o)[0]
-    keep = np.ones(len(tr_texts), bool)
-    if mode == "sentences":  # whole rows only, and their phrases out of train
-        whole = np.flatnonzero(~inside_other_rows(tr_texts))
-        picked = _carve_dev([tr_labels[i] for i in whole], names, o.selection_fraction, o.selection_seed)
-        held = sorted(whole[picked].tolist())
-        keep[spans_of([tr_texts[i] for i in held], tr_texts)] = False
-    else:
-        held = _carve_dev(tr_labels, names, o.selection_fraction, o.selection_seed)
+    held, keep = _hold_out(tr_texts, tr_labels, names, o.selection_fraction, o.selection_seed, mode)
     if not held:
         raise UserError("train is too small to hold out a selection split (every label occurs once"
                         + (" among rows that are not phrases of others)" if mode == "sentences" else ")"))
-    keep[held] = False
     rows = np.flatnonzero(keep)
     train = ([tr_texts[i] for i in rows], [tr_labels[i] for i in rows])
     selection = ([tr_texts[i] for i in held], [tr_labels[i] for i in held])
@@ -95,7 +112,8 @@ def carve(o, folder):
             "selection_split": mode, "phrases_dropped": int(len(tr_texts) - keep.sum() - len(held)),
             "selection_seen_in_train": round(share_inside(selection[0], train[0]), 4),
             "source": {"train": o.train or os.path.join(o.data, "train.tsv"),
-                       "dev": o.dev or (os.path.join(o.data, "dev.tsv") if o.data else "carved from train (10%, seed 0)")}}
+                       "dev": o.dev or (os.path.join(o.data, "dev.tsv") if o.data else
+                                        f"carved from train (10%{' of its whole sentences' if mode == 'sentences' else ''}, seed 0)")}}
     for name, (texts, labels) in (("train", train), ("dev", (dev_texts, dev_labels)), ("selection", selection)):
         sha = _write_jsonl(os.path.join(folder, f"{name}.jsonl"), texts, labels)
         info[name] = {"rows": len(texts), "sha256": sha,
