@@ -5,7 +5,6 @@ Held-out rows that are spans of sentences left in train let a student vote with 
 their phrases out of train. Real carving on real files; the phrase search on SST-2 itself.
 """
 import json
-import os
 import random
 
 import pytest
@@ -75,11 +74,13 @@ def test_sentences_hold_out_whole_rows_and_take_their_phrases_out_of_train(tmp_p
 
 
 def test_auto_keeps_rows_for_ordinary_data_and_a_carved_run_keeps_its_split(tmp_path):
-    from conftest import ROOT
     from tfdistil.distil.options import make_options
     from tfdistil.distil.workdata import selection_split
-    fortunes = os.path.join(ROOT, "tasks", "fortunes", "train.csv")
-    o = make_options({"train": fortunes, "target": "pi", "out": str(tmp_path / "o")})
+    rng = random.Random(2)
+    ordinary = tmp_path / "ordinary.csv"  # texts that are not phrases of each other (a typical user's task)
+    ordinary.write_text("text,label\n" + "".join(f"{' '.join(f'w{rng.randrange(300)}' for _ in range(10))},{i % 2}\n"
+                                                  for i in range(200)))
+    o = make_options({"train": str(ordinary), "target": "pi", "out": str(tmp_path / "o")})
     assert selection_split(o)[0] == "rows"
     train, _ = _phrase_task(tmp_path)
     o = make_options({"train": train, "target": "pi", "out": str(tmp_path / "o")})
