@@ -4,8 +4,9 @@ SST-2's train file is the Stanford Sentiment Treebank's phrases: 67,349 rows of 
 6,885 are whole sentences; every other row is a span of one of them (labelled on its own).
 Hold out a random 10% of such rows and ~89% of them are spans of sentences that stayed in
 train: a score on them partly measures memory, so it flatters big students and disagrees with
-dev and test (whole sentences). `whole_sentence_carve` holds out whole rows instead and drops
-every train row that is a span of a held one, so nothing held out was seen, even in part.
+dev and test (whole sentences). `distil --selection-split sentences` (`workdata._hold_out`) holds
+out whole rows instead and drops every train row that is a span of a held one, so nothing held out
+was seen, even in part.
 
 Texts are compared as lower-cased whitespace words; a span is a contiguous run of words.
 The search walks each row's word runs only as far as they are the start of some row, so it
