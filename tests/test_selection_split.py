@@ -5,6 +5,7 @@ Held-out rows that are spans of sentences left in train let a student vote with 
 their phrases out of train. Real carving on real files; the phrase search on SST-2 itself.
 """
 import json
+import os
 import random
 
 import pytest
@@ -118,3 +119,19 @@ def test_on_sst2_a_random_row_split_is_mostly_seen_and_a_sentence_split_is_not(d
     held = rng.sample(whole, 300)
     gone = set(spans_of([texts[i] for i in held], texts))
     assert share_inside([texts[i] for i in held], [t for i, t in enumerate(texts) if i not in gone]) == 0
+
+
+def test_auto_follows_the_split_of_the_run_it_reuses(tmp_path):
+    """--reuse DIR: the teacher's work there was made on DIR's split, so auto takes that split (here rows, on data
+    that would otherwise carve by sentences) and the stage keys can match."""
+    from tfdistil.files import atomic_write_json, mark
+    train, _ = _phrase_task(tmp_path)
+    first = tmp_path / "first"
+    os.makedirs(first / "stages")
+    mark(str(first), "distil")
+    atomic_write_json(str(first / "stages" / "splits.json"), {"key": "k", "result": {"selection_fraction": 0.1}})
+    plan = lambda *a: json.loads(run_cli("distil", "--train", train, "--target", "pi", "--out", str(tmp_path / "second"),  # noqa: E731
+                                         "--dry-run", "--json", *a).stdout.strip().splitlines()[-1])["selection_split"]
+    assert plan()["mode"] == "sentences"
+    assert plan("--reuse", str(first)) == {"mode": "rows", "why": f"as --reuse {first} carved it"}
+    assert plan("--reuse", str(first), "--selection-split", "sentences")["mode"] == "sentences"  # asked for wins

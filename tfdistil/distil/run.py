@@ -121,7 +121,8 @@ def _carved(folder):
 def distil(o, log=print, dry_run=False):
     """Run (or resume) the whole pipeline; return the report's summary. See the package doc."""
     claim(o.out)
-    o.selection_split, why = selection_split(o, _carved(o.out) or (_carved(o.reuse) if o.reuse else None))
+    own, reused = _carved(o.out), (_carved(o.reuse) if o.reuse else None)
+    o.selection_split, why = selection_split(o, own or reused, "this run" if own else f"--reuse {o.reuse}")
     train, words, unlabelled = P.task_shape(o)
     P.check_budget(o, train)
     o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled))

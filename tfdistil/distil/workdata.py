@@ -78,14 +78,14 @@ def _train(o):
     return (texts[:o.limit], labels[:o.limit], names) if o.limit else (texts, labels, names)
 
 
-def selection_split(o, existing=None):
+def selection_split(o, existing=None, whose="this run"):
     """(rows | sentences, why): what --selection-split auto means for this train file. A run that
     already carved (`existing`, its splits record) keeps its own split: a new default must not
     re-carve, and so retrain, a run half done."""
     if o.selection_split != "auto":
         return o.selection_split, "asked for"
     if existing is not None:
-        return existing.get("selection_split", "rows"), "as this run carved it"
+        return existing.get("selection_split", "rows"), f"as {whose} carved it"
     texts, _, _ = _train(o)
     share = float(inside_other_rows(texts).mean()) if texts else 0.0
     mode = "sentences" if share >= PHRASE_SHARE else "rows"
