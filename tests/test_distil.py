@@ -208,15 +208,19 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
     out = tmp_path / "again"
     args = tiny_args(tiny_task, tiny_bert, out, seeds=1)
     run_cli(*[a if a != "256KB" else "200KB" for a in args], "--reuse", ref, "--no-grow", "--soft-alpha", "0.2",
-            "--lr-scale", "0.5")
+            "--lr-scale", "0.5", "--lr-decay", "0.5")
     r = report(out)
     assert r["reused"] == {"from": ref, "stages": ["teacher", "logits", "transfer"]}
-    # the two recipe levers, each on the best so far, weighed on the selection split
-    plain, soft, slow = r["candidates"]
+    # the three recipe levers, each on the best so far, weighed on the selection split
+    plain, soft, slow, decayed = r["candidates"]
     assert soft["name"] == "cnn-soft" and soft["config"] == {**plain["config"], "alpha": 0.2}
-    won = soft if soft["selection"]["accuracy"] > plain["selection"]["accuracy"] else plain
+    from tfdistil.distil.steps import best_of
+    won = best_of([plain, soft], "accuracy")
     assert slow["name"] == won["name"] + "-lr"
     assert slow["config"] == {**won["config"], "lr": round(won["config"]["lr"] * 0.5, 8)}
+    won = best_of([won, slow], "accuracy")
+    assert decayed["name"] == won["name"] + "-decay" and decayed["config"] == {**won["config"], "gamma": 0.5}
+    assert won["config"]["gamma"] == 0.9
     for name in ("teacher", "logits", "transfer"):
         with open(os.path.join(out, "stages", f"{name}.json"), encoding="utf-8") as f:
             mine = json.load(f)
@@ -269,6 +273,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
     (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),
+    (["--target", "pi", "--lr-decay", "1.5"], "--lr-decay is the learning rate's factor per epoch"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"

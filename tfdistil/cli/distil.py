@@ -54,6 +54,10 @@ def _targets():
 @click.option("--lr-scale", type=float, default=None, metavar="S",
               help="Also train the best recipe with its learning rate x S (the tuner picks it for a few epochs on "
                    "the labelled rows, not for the transfer set); the selection split decides (default 1 = off).")
+@click.option("--lr-decay", type=float, default=None, metavar="G",
+              help="Also train the best recipe with the learning rate x G after every epoch (StepLR gamma; the "
+                   "paper's 0.9 barely anneals over a few epochs on a big transfer set); the selection split "
+                   "decides (default 0 = off).")
 @click.option("--subwords/--no-subwords", default=None, help="Students read the teacher's wordpieces (default on).")
 @click.option("--max-len", type=int, default=None, help="Tokens per text on the device (default 64).")
 @click.option("--metric", type=click.Choice(["auto", "accuracy", "macro_f1"]), default=None,

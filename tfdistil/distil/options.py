@@ -92,6 +92,8 @@ class DistilOptions:
     soft_alpha: float = -1.0                         # >= 0: also try the best recipe with this alpha (the hard-
                                                      # label share of the loss; the tuner chose it on few rows)
     lr_scale: float = 1.0                            # != 1: also try the best recipe with its learning rate x this
+    lr_decay: float = 0.0                            # > 0: also try the best recipe with StepLR gamma = this (the
+                                                     # learning rate x this after every epoch; the paper's 0.9)
     embed_init: str = "both"                         # start embeddings from the teacher's: off | on | both (a lever)
     subwords: bool = True                            # students read the teacher's wordpieces
     max_len: int = 64
@@ -183,6 +185,8 @@ def check(o):
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
                         f"positive, got {o.lr_scale}")
+    if not 0 <= o.lr_decay <= 1:
+        raise UserError(f"--lr-decay is the learning rate's factor per epoch, in (0, 1] (0 = off), got {o.lr_decay}")
     if o.selection_split not in SELECTION_SPLITS:
         raise UserError(f"--selection-split is one of {', '.join(SELECTION_SPLITS)}, got {o.selection_split!r}")
     if not 0 < o.selection_fraction < 0.5:

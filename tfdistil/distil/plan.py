@@ -88,6 +88,8 @@ def estimate(o, rows, mean_words, unlabelled):
         plan.append(("candidate-soft", cand))
     if o.lr_scale != 1:
         plan.append(("candidate-lr", cand))
+    if o.lr_decay:
+        plan.append(("candidate-decay", cand))
     if o.pre_conv and any(f != "cnn" for f in o.students):
         plan.append(("candidate-preconv", cand * 1.1))
     if o.disagree_weight:
@@ -112,6 +114,7 @@ CUTS = (  # (what is cut, how): applied in order until the plan fits
     ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
     ("the soft-loss lever", "soft_alpha", lambda v: -1.0, -1.0),
     ("the learning-rate lever", "lr_scale", lambda v: 1.0, 1.0),
+    ("the learning-rate decay lever", "lr_decay", lambda v: 0.0, 0.0),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
     ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),
@@ -178,7 +181,7 @@ def describe(plan, cuts=()):
     return "\n".join(lines)
 
 
-LEVERS = ("-grown", "-soft", "-lr", "-preconv", "-disagree", "-composed")
+LEVERS = ("-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-composed")
 
 
 def planned(name):

@@ -216,6 +216,9 @@ def distil(o, log=print, dry_run=False):
     if o.lr_scale != 1:  # the tuner's learning rate, chosen for few rows and epochs, scaled
         slow = {**best["config"], "lr": round(best["config"]["lr"] * o.lr_scale, 8)}
         weigh(best["name"] + "-lr", slow, [c.keys["transfer"], slow, 0])
+    if o.lr_decay and best["config"]["gamma"] != o.lr_decay:  # the rate annealed faster over the few epochs
+        decayed = {**best["config"], "gamma": o.lr_decay}
+        weigh(best["name"] + "-decay", decayed, [c.keys["transfer"], decayed, 0])
     if o.pre_conv and best["config"]["student"] != "cnn":  # a convolution before the LSTMs
         conv = {**best["config"], "pre_conv": o.pre_conv}
         weigh(best["name"] + "-preconv", conv, [c.keys["transfer"], conv, 0])
