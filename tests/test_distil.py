@@ -233,6 +233,22 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
     assert after == before
 
 
+def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    """The plan of a finished run shows its stages up to the search at 0 minutes ("cached"); a second
+    target with --reuse shows the teacher's work at 0 ("reused") and everything it must train in full."""
+    ref, _ = uninterrupted
+    plan = lambda out, *extra: {p["stage"]: p for p in json.loads(run_cli(  # noqa: E731
+        *tiny_args(tiny_task, tiny_bert, out), *extra, "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
+    mine = plan(ref)
+    for name in ("splits", "teacher", "logits", "transfer", "search-cnn"):
+        assert mine[name]["done"] == "cached" and mine[name]["estimated_minutes"] == 0, mine[name]
+    assert "done" not in mine["candidate-cnn"]  # candidates are not looked up: their configs come from the search
+    other = plan(tmp_path / "pi", "--reuse", ref)
+    assert [n for n, p in other.items() if p.get("done")] == ["teacher", "logits", "transfer"]
+    assert all(p["done"] == "reused" for p in other.values() if p.get("done"))
+    assert other["splits"]["estimated_minutes"] > 0 and not (tmp_path / "pi").exists()
+
+
 def test_a_changed_recipe_in_the_same_out_trains_in_its_own_folder(tiny_task, tiny_bert, tmp_path):
     """Run again with another --epochs: the candidates retrain (their key changed) into new run
     folders named by what they train on, instead of meeting the older runs' finished output."""

@@ -173,8 +173,9 @@ def check_budget(o, train):
                         f"{best[1] / KB:.0f} KB ({what})")
 
 
-def describe(plan, cuts=()):
-    lines = [f"  {name:<22} ~{sec / 60:6.1f} min" for name, sec in plan]
+def describe(plan, cuts=(), done=None):
+    said = {"cached": "  (done before)", "reused": "  (from --reuse)"}
+    lines = [f"  {name:<22} ~{sec / 60:6.1f} min{said.get((done or {}).get(name), '')}" for name, sec in plan]
     total = sum(s for _, s in plan)
     lines.append(f"  {'total':<22} ~{total / 60:6.1f} min (estimates for 2 CPU cores)")
     lines += [f"  cut to fit --time-budget: {c}" for c in cuts]

@@ -118,6 +118,34 @@ def _carved(folder):
         return None
 
 
+def done_before(o):
+    """{stage: "cached" | "reused"} for the stages up to the search whose records already match: in
+    --out (a resumed run) or, for the teacher's work, in --reuse DIR. The plan shows them at 0 minutes,
+    so a resumed run's dry run and its first line say what is left, not what the whole run costs."""
+    keys, done = {}, {}
+
+    def look(name, group, deps):
+        keys[name] = key = _key(o, group, deps)
+        for folder, how in ((o.out, "cached"), (o.reuse if group in REUSABLE else "", "reused")):
+            try:
+                with open(os.path.join(folder, "stages", f"{name}.json"), encoding="utf-8") as f:
+                    if folder and json.load(f).get("key") == key:
+                        done[name] = how
+                        return
+            except (OSError, ValueError):
+                continue
+
+    look("splits", "splits", {})
+    look("teacher", "teacher", [keys["splits"]])
+    look("logits", "logits", [keys["teacher"]])
+    look("transfer", "transfer", [keys["logits"]])
+    if o.compose:
+        look("composed", "composed", [keys["logits"]])
+    for family in o.students:
+        look(f"search-{family}", "search", [keys["logits"], family])
+    return done
+
+
 def distil(o, log=print, dry_run=False):
     """Run (or resume) the whole pipeline; return the report's summary. See the package doc."""
     claim(o.out)
@@ -132,14 +160,17 @@ def distil(o, log=print, dry_run=False):
         raise UserError(f"test was already read once in {o.out}; the protocol allows one read, and "
                         f"{', '.join('--' + k.replace('_', '-') for k in changed)} changed since. Start a new --out, "
                         "or pass --read-test-again (the report will say so)")
+    done = done_before(o)
+    left = [(n, 0 if n in done else s) for n, s in plan]
     if dry_run:
-        return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1)} for n, s in plan],
-                "estimated_minutes": round(sum(s for _, s in plan) / 60, 1), "cuts": cuts,
+        return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1), **({"done": done[n]} if n in done else {})}
+                         for n, s in left],
+                "estimated_minutes": round(sum(s for _, s in left) / 60, 1), "cuts": cuts,
                 "selection_split": {"mode": o.selection_split, "why": why},
-                "text": P.describe(plan, cuts)}
+                "text": P.describe(left, cuts, done)}
     os.makedirs(o.out, exist_ok=True)
     mark(o.out, "distil")
-    log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in plan) / 60:.0f} min (estimate)")
+    log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in left) / 60:.0f} min of work left (estimate)")
     log(f"  selection split: {'whole sentences (their phrases leave train)' if o.selection_split == 'sentences' else 'rows'}"
         f" ({why})")
     for c in cuts:
