@@ -374,6 +374,17 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     assert "candidate-grown" in clock.finished
 
 
+def test_the_first_eta_leaves_out_stages_another_run_will_supply():
+    """A --reuse run carves its splits before it meets the reused teacher stages: the ETA printed for
+    the splits must not count the teacher's hours (it once said 05:47 for a run due at 00:41)."""
+    from tfdistil.distil.plan import Clock
+    clock = Clock([("splits", 6), ("teacher", 7200), ("search-cnn", 600)], done=["teacher"])
+    _, eta = clock.start("splits", 0)
+    assert eta == time.strftime("%H:%M", time.localtime(606))
+    clock.cached("teacher")  # met later, with no seconds: the speed is not disturbed
+    assert clock.start("search-cnn", 0)[0] == pytest.approx(10)
+
+
 def test_only_choice_making_options_count_as_a_change_after_the_test_read(tmp_path):
     from tfdistil.distil.options import DistilOptions as Options, changed_since_test_read, choice_options
     o = Options(train="t.csv", out=str(tmp_path), target="cortex-m4", flash=262144)

@@ -201,8 +201,11 @@ class Clock:
     teaches speed only through the seconds it took when it ran (saved beside its result); counting its
     estimate with no seconds beside it once made a resumed run's ETA collapse to ~0."""
 
-    def __init__(self, estimates):
-        self.estimates, self.spent, self.estimated_done, self.finished = dict(estimates), 0.0, 0.0, set()
+    def __init__(self, estimates, done=()):
+        """`done`: stages known before the run starts to be cached or reused (`run.done_before`); the
+        ETA of the first stage, which may come before them, leaves them out of what remains."""
+        self.estimates, self.spent, self.estimated_done = dict(estimates), 0.0, 0.0
+        self.finished = {planned(n) for n in done}
 
     def cached(self, name, seconds=0.0):
         """A stage found done; `seconds` is what it took when it ran (0 if not recorded). Its cache

@@ -177,7 +177,7 @@ def distil(o, log=print, dry_run=False):
         log(f"  cut to fit --time-budget: {c}")
     c = Context(o, log)
     estimates = dict(plan)
-    clock = P.Clock(plan)
+    clock = P.Clock(plan, done)
 
     def stage(name, group, deps, fn):
         key = _key(o, group, deps)
