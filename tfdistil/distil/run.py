@@ -127,9 +127,11 @@ def done_before(o):
     def look(name, group, deps):
         keys[name] = key = _key(o, group, deps)
         for folder, how in ((o.out, "cached"), (o.reuse if group in REUSABLE else "", "reused")):
+            if not folder:  # no --reuse: never read a stages/ folder relative to the working directory
+                continue
             try:
                 with open(os.path.join(folder, "stages", f"{name}.json"), encoding="utf-8") as f:
-                    if folder and json.load(f).get("key") == key:
+                    if json.load(f).get("key") == key:
                         done[name] = how
                         return
             except (OSError, ValueError):
