@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 import os
+import shutil
 import random
 import signal
 import subprocess
@@ -361,17 +362,63 @@ def test_a_resumed_run_keeps_its_eta():
 
 
 def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_planned():
-    """Cached stages carry the seconds they took: a resume after a slow teacher expects the rest to
-    be as slow. A lever's stage ("candidate-bilstm_attn-ei-grown") is estimated as the plan's
-    "candidate-grown", not the 1-minute default."""
+    """Cached stages carry the seconds they took: a resume after a slow search expects the students
+    to be as slow. Speed is learnt per kind of work: a teacher that ran 7x under its estimate says
+    nothing about the students. A lever's stage ("candidate-bilstm_attn-ei-grown") is estimated as
+    the plan's "candidate-grown", not the 1-minute default."""
     from tfdistil.distil.plan import Clock
-    clock = Clock([("teacher", 2400), ("candidate-grown", 600), ("seed-1", 600)])
-    clock.cached("teacher", 4800)  # ran at half the estimated speed
+    plan = [("teacher", 2400), ("search-cnn", 600), ("candidate-grown", 600), ("seed-1", 600)]
+    clock = Clock(plan)
+    clock.cached("teacher", 4800)  # the teacher ran at half the estimated speed
+    assert clock.start("candidate-bilstm_attn-ei-grown", 0)[0] == pytest.approx(10)  # students: no sample yet
+    clock.cached("search-cnn", 1800)  # the students at a third
     minutes, eta = clock.start("candidate-bilstm_attn-ei-grown", 0)
-    assert minutes == pytest.approx(20)
-    assert eta == time.strftime("%H:%M", time.localtime(2400))
+    assert minutes == pytest.approx(30)
+    assert eta == time.strftime("%H:%M", time.localtime(3600))
     clock.done("candidate-bilstm_attn-ei-grown", 1200)
     assert "candidate-grown" in clock.finished
+
+
+def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):
+    from tfdistil.distil.plan import measured_speed, scaled
+    stages = tmp_path / "stages"
+    stages.mkdir()
+    write = lambda name, **r: (stages / f"{name}.json").write_text(json.dumps(r))  # noqa: E731
+    assert measured_speed(str(tmp_path)) == ({}, 0)
+    write("teacher", seconds=1000, estimated_seconds=7000)
+    write("logits", seconds=400, estimated_seconds=1000, reused_from="elsewhere")  # ran elsewhere: no sample
+    write("search-cnn", seconds=50, estimated_seconds=100)  # under 5 minutes of estimates: too little to go by
+    (stages / "broken.json").write_text("{")
+    speed, n = measured_speed(str(tmp_path))
+    assert speed == {"teacher": pytest.approx(1 / 7)} and n == 2
+    assert scaled([("transfer", 700), ("candidate-bilstm_attn-ei-grown", 60)], speed) == \
+        [("transfer", pytest.approx(100)), ("candidate-bilstm_attn-ei-grown", 60)]
+    assert measured_speed(str(tmp_path / "nothing-here")) == ({}, 0)
+
+
+def test_a_budget_on_a_resumed_run_fits_what_is_left(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    """A run killed after its search, resumed with --time-budget (a dry run): the stages already made
+    cost nothing, so a budget that holds what is left cuts nothing, and a tighter one never cuts what
+    is done (fewer tuner trials, a smaller transfer set) to save time already spent."""
+    from tfdistil.files import MARKER
+    ref, _ = uninterrupted
+    resumed = tmp_path / "resumed"
+    (resumed / "stages").mkdir(parents=True)
+    shutil.copy(os.path.join(ref, MARKER), resumed / MARKER)
+    for name in ("splits", "teacher", "logits", "transfer", "search-cnn"):  # the records, as a kill leaves them
+        shutil.copy(os.path.join(ref, "stages", f"{name}.json"), resumed / "stages")
+    plan = lambda out, *extra: json.loads(run_cli(  # noqa: E731
+        *tiny_args(tiny_task, tiny_bert, out), "--soft-alpha", "0.5", *extra, "--dry-run").stdout.strip().splitlines()[-1])
+    free = plan(resumed)
+    left = sum(p["estimated_minutes"] for p in free["plan"] if not p.get("done"))
+    whole = sum(p["estimated_minutes"] for p in plan(tmp_path / "fresh")["plan"])
+    assert left < whole
+    roomy = plan(resumed, "--time-budget", f"{(left + whole) / 2:.3f}")
+    assert roomy["cuts"] == [] and roomy["estimated_minutes"] == pytest.approx(free["estimated_minutes"], abs=0.2)
+    tight = plan(resumed, "--time-budget", f"{left * 0.9:.3f}")
+    assert tight["cuts"] and tight["estimated_minutes"] <= left * 0.9 + 0.05, tight
+    assert not any(c.startswith(("tuner trials", "transfer set")) for c in tight["cuts"]), tight["cuts"]
+    assert all(p.get("done") for p in tight["plan"] if p["stage"] in ("teacher", "logits", "transfer", "search-cnn"))
 
 
 def test_the_first_eta_leaves_out_stages_another_run_will_supply():

@@ -123,26 +123,77 @@ CUTS = (  # (what is cut, how): applied in order until the plan fits
 )
 
 
-def fit_to_budget(o, shape):
+TEACHER_STAGES = ("teacher", "logits", "transfer", "composed")
+
+
+def kind(name):
+    """Speed is measured per kind of work: the teacher's (a transformer) and the students' (small
+    Keras models, their conversion and checks) run at different fractions of their estimates."""
+    return "teacher" if planned(name) in TEACHER_STAGES else "student"
+
+
+def measured_speed(out):
+    """({kind: actual / estimated seconds}, stages) over the stages that ran in `out` (reused ones
+    did not run here); a kind with under 5 minutes of estimates behind it is left out (read as 1)."""
+    spent, estimated, n = {}, {}, 0
+    folder = os.path.join(out, "stages") if out else ""
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8") as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            continue
+        if not isinstance(saved, dict) or saved.get("reused_from") or not saved.get("seconds") \
+                or not saved.get("estimated_seconds"):
+            continue
+        k = kind(name[:-len(".json")])
+        spent[k] = spent.get(k, 0.0) + saved["seconds"]
+        estimated[k] = estimated.get(k, 0.0) + saved["estimated_seconds"]
+        n += 1
+    speed = {k: spent[k] / estimated[k] for k in spent if estimated[k] >= 300}
+    return speed, (n if speed else 0)
+
+
+def scaled(plan, speed):
+    """The plan's estimates at the measured speed of each kind of work."""
+    return [(name, sec * speed.get(kind(name), 1.0)) for name, sec in plan]
+
+
+def fit_to_budget(o, shape, done=None, speed=None):
     """Cut the plan (in CUTS order) until its estimate fits `o.time_budget` minutes; say what was cut.
+
+    `done(o)` names the stages already made for these options (a resumed run: they cost nothing),
+    and `speed` scales the estimates by kind of work (`measured_speed`), so a run resumed with a budget is fitted to
+    what is left on this machine. A cut that would not shorten what is left is not made, and cuts that
+    undo work already done (fewer tuner trials once the search ran, a smaller transfer set once it is
+    labelled) come only after every other cut.
     Refuses a budget smaller than one teacher epoch, or than the smallest plan."""
     if not o.time_budget:
         return o, []
     budget = o.time_budget * 60
     rows, words, unlabelled = shape
-    one_epoch = dict(estimate(o, rows, words, unlabelled))["teacher"] / max(o.teacher_epochs, 1)
-    if one_epoch > budget:
+    done, speed = done or (lambda _o: {}), speed or {}
+    one_epoch = dict(scaled(estimate(o, rows, words, unlabelled), speed))["teacher"] / max(o.teacher_epochs, 1)
+    if "teacher" not in done(o) and one_epoch > budget:
         raise UserError(f"--time-budget {o.time_budget:g} min is too small for one teacher epoch "
                         f"(about {one_epoch / 60:.1f} min here); give more time or a fine-tuned --teacher")
     cuts = []
-    total = lambda: sum(s for _, s in estimate(o, rows, words, unlabelled))  # noqa: E731
-    for what, name, cut, floor in CUTS:
-        while total() > budget and getattr(o, name) != floor:
-            before = getattr(o, name)
-            setattr(o, name, cut(before))
-            if getattr(o, name) == before:
-                break
-            cuts.append(f"{what}: {before} -> {getattr(o, name)}")
+
+    def total():
+        skip = done(o)
+        return sum(s for n, s in scaled(estimate(o, rows, words, unlabelled), speed) if n not in skip)
+
+    for keep_done in (True, False):  # first only cuts that keep the work already done
+        for what, name, cut, floor in CUTS:
+            while total() > budget and getattr(o, name) != floor:
+                before, was, made = getattr(o, name), total(), set(done(o))
+                setattr(o, name, cut(before))
+                if getattr(o, name) == before:
+                    break
+                if total() >= was or (keep_done and not made <= set(done(o))):
+                    setattr(o, name, before)
+                    break
+                cuts.append(f"{what}: {before} -> {getattr(o, name)}")
     if total() > budget:
         raise UserError(f"--time-budget {o.time_budget:g} min: even the smallest plan needs about {total() / 60:.0f} min "
                         "(fewer rows with --limit, or more time)")
@@ -196,16 +247,27 @@ def planned(name):
 
 
 class Clock:
-    """The ETA `distil` prints before each stage: the plan's estimates scaled by how fast this machine
-    has been so far (actual / estimated seconds of stages run on it). A stage found cached on resume
-    teaches speed only through the seconds it took when it ran (saved beside its result); counting its
-    estimate with no seconds beside it once made a resumed run's ETA collapse to ~0."""
+    """The ETA `distil` prints before each stage: the plan's estimates scaled, per kind of work
+    (`kind`), by how fast this machine has been so far (actual / estimated seconds of the stages run
+    on it). A stage found cached on resume teaches speed only through the seconds it took when it ran
+    (saved beside its result); counting its estimate with no seconds beside it once made a resumed
+    run's ETA collapse to ~0. One ratio for all stages once let a teacher that ran 7x under its
+    estimate promise students 7x faster than they train."""
 
     def __init__(self, estimates, done=()):
         """`done`: stages known before the run starts to be cached or reused (`run.done_before`); the
         ETA of the first stage, which may come before them, leaves them out of what remains."""
-        self.estimates, self.spent, self.estimated_done = dict(estimates), 0.0, 0.0
+        self.estimates, self.spent, self.estimated_done = dict(estimates), {}, {}
         self.finished = {planned(n) for n in done}
+
+    def _ran(self, name, seconds):
+        k = kind(name)
+        self.spent[k] = self.spent.get(k, 0.0) + seconds
+        self.estimated_done[k] = self.estimated_done.get(k, 0.0) + self.estimates.get(name, 60)
+
+    def speed(self, name):
+        k = kind(name)
+        return self.spent[k] / self.estimated_done[k] if self.estimated_done.get(k, 0) > 60 else 1.0
 
     def cached(self, name, seconds=0.0):
         """A stage found done; `seconds` is what it took when it ran (0 if not recorded). Its cache
@@ -213,20 +275,17 @@ class Clock:
         name = planned(name)
         self.finished.add(name)
         if seconds:  # measured when it ran: as good a speed sample as a stage run now
-            self.spent += seconds
-            self.estimated_done += self.estimates.get(name, 60)
+            self._ran(name, seconds)
 
     def start(self, name, now):
         """(this stage's minutes, "HH:MM" when everything should be done)."""
         import time
         name = planned(name)
-        speed = self.spent / self.estimated_done if self.estimated_done > 60 else 1.0
-        remaining = sum(v for k, v in self.estimates.items() if k not in self.finished)
-        eta = time.strftime("%H:%M", time.localtime(now + remaining * speed))
-        return self.estimates.get(name, 60) * speed / 60, eta
+        remaining = sum(v * self.speed(k) for k, v in self.estimates.items() if k not in self.finished)
+        eta = time.strftime("%H:%M", time.localtime(now + remaining))
+        return self.estimates.get(name, 60) * self.speed(name) / 60, eta
 
     def done(self, name, seconds):
         name = planned(name)
         self.finished.add(name)
-        self.spent += seconds
-        self.estimated_done += self.estimates.get(name, 60)
+        self._ran(name, seconds)

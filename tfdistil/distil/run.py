@@ -155,7 +155,11 @@ def distil(o, log=print, dry_run=False):
     o.selection_split, why = selection_split(o, own or reused, "this run" if own else f"--reuse {o.reuse}")
     train, words, unlabelled = P.task_shape(o)
     P.check_budget(o, train)
-    o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled))
+    speed, sped = P.measured_speed(o.out)  # a resumed run: how fast this machine has been, for what is left
+    o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled), done_before, speed)
+    fitted = ("  estimates at this machine's measured speed (" + ", ".join(f"{k} stages x {v:.2f}" for k, v in
+              sorted(speed.items())) + f"; from the {sped} stages run in {o.out})"
+              + (", --time-budget fitted at it" if o.time_budget else "")) if sped else ""
     plan = P.estimate(o, len(train), words, unlabelled)
     changed = changed_since_test_read(o, os.path.join(o.out, "test_read.json"))
     if changed and not o.read_test_again:  # say so now, not after the changed stages have trained
@@ -163,18 +167,20 @@ def distil(o, log=print, dry_run=False):
                         f"{', '.join('--' + k.replace('_', '-') for k in changed)} changed since. Start a new --out, "
                         "or pass --read-test-again (the report will say so)")
     done = done_before(o)
-    left = [(n, 0 if n in done else s) for n, s in plan]
+    left = [(n, 0 if n in done else s) for n, s in P.scaled(plan, speed)]
     if dry_run:
         return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1), **({"done": done[n]} if n in done else {})}
                          for n, s in left],
                 "estimated_minutes": round(sum(s for _, s in left) / 60, 1), "cuts": cuts,
                 "selection_split": {"mode": o.selection_split, "why": why},
-                "text": P.describe(left, cuts, done)}
+                "text": P.describe(left, cuts, done) + ("\n" + fitted if fitted else "")}
     os.makedirs(o.out, exist_ok=True)
     mark(o.out, "distil")
     log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in left) / 60:.0f} min of work left (estimate)")
     log(f"  selection split: {'whole sentences (their phrases leave train)' if o.selection_split == 'sentences' else 'rows'}"
         f" ({why})")
+    if fitted:
+        log(fitted)
     for c in cuts:
         log(f"  cut to fit --time-budget: {c}")
     c = Context(o, log)
