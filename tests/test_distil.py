@@ -393,7 +393,14 @@ def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):
     assert speed == {"teacher": pytest.approx(1 / 7)} and n == 2
     assert scaled([("transfer", 700), ("candidate-bilstm_attn-ei-grown", 60)], speed) == \
         [("transfer", pytest.approx(100)), ("candidate-bilstm_attn-ei-grown", 60)]
-    assert measured_speed(str(tmp_path / "nothing-here")) == ({}, 0)
+    assert measured_speed(str(tmp_path / "nothing-here"), "") == ({}, 0)
+    # a --reuse run: the first run's records count (they ran on this machine), its own reused copies do not
+    other = tmp_path / "second" / "stages"
+    other.mkdir(parents=True)
+    (other / "teacher.json").write_text(json.dumps({"seconds": 0, "estimated_seconds": 7000, "reused_from": "x"}))
+    (other / "search-cnn.json").write_text(json.dumps({"seconds": 600, "estimated_seconds": 300}))
+    speed, n = measured_speed(str(tmp_path / "second"), str(tmp_path))
+    assert speed == {"teacher": pytest.approx(1 / 7), "student": pytest.approx(650 / 400)} and n == 3
 
 
 def test_a_budget_on_a_resumed_run_fits_what_is_left(uninterrupted, tiny_task, tiny_bert, tmp_path):

@@ -137,26 +137,37 @@ def kind(name):
     return "teacher" if planned(name) in TEACHER_STAGES else "student"
 
 
-def measured_speed(out):
-    """({kind: actual / estimated seconds}, stages) over the stages that ran in `out` (reused ones
-    did not run here); a kind with under 5 minutes of estimates behind it is left out (read as 1)."""
+def measured_speed(*folders):
+    """({kind: actual / estimated seconds}, stages) over the stages that ran in these run folders
+    (--out, and --reuse DIR, whose files must be on this machine; a reused record did not run where
+    it sits and is skipped); a kind with under 5 minutes of estimates behind it is left out (read as 1)."""
     spent, estimated, n = {}, {}, 0
-    folder = os.path.join(out, "stages") if out else ""
-    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-        try:
-            with open(os.path.join(folder, name), encoding="utf-8") as f:
-                saved = json.load(f)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(saved, dict) or saved.get("reused_from") or not saved.get("seconds") \
-                or not saved.get("estimated_seconds"):
-            continue
-        k = kind(name[:-len(".json")])
-        spent[k] = spent.get(k, 0.0) + saved["seconds"]
-        estimated[k] = estimated.get(k, 0.0) + saved["estimated_seconds"]
-        n += 1
+    for out in folders:
+        folder = os.path.join(out, "stages") if out else ""
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            try:
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    saved = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if not isinstance(saved, dict) or saved.get("reused_from") or not saved.get("seconds") \
+                    or not saved.get("estimated_seconds"):
+                continue
+            k = kind(name[:-len(".json")])
+            spent[k] = spent.get(k, 0.0) + saved["seconds"]
+            estimated[k] = estimated.get(k, 0.0) + saved["estimated_seconds"]
+            n += 1
     speed = {k: spent[k] / estimated[k] for k in spent if estimated[k] >= 300}
     return speed, (n if speed else 0)
+
+
+def speed_note(speed, stages, folders, budget):
+    """The line a plan prints when it is scaled by measured speed ("" when it is not)."""
+    if not stages:
+        return ""
+    ratios = ", ".join(f"{k} stages x {v:.2f}" for k, v in sorted(speed.items()))
+    return (f"  estimates at this machine's measured speed ({ratios}; from the {stages} stages run in "
+            f"{' and '.join(folders)}){', --time-budget fitted at it' if budget else ''}")
 
 
 def scaled(plan, speed):

@@ -155,11 +155,10 @@ def distil(o, log=print, dry_run=False):
     o.selection_split, why = selection_split(o, own or reused, "this run" if own else f"--reuse {o.reuse}")
     train, words, unlabelled = P.task_shape(o)
     P.check_budget(o, train)
-    speed, sped = P.measured_speed(o.out)  # a resumed run: how fast this machine has been, for what is left
+    speed, sped = P.measured_speed(o.out, o.reuse)  # how fast this machine has been, for what is left
     o, cuts = P.fit_to_budget(o, (len(train), words, unlabelled), done_before, speed)
-    fitted = ("  estimates at this machine's measured speed (" + ", ".join(f"{k} stages x {v:.2f}" for k, v in
-              sorted(speed.items())) + f"; from the {sped} stages run in {o.out})"
-              + (", --time-budget fitted at it" if o.time_budget else "")) if sped else ""
+    fitted = P.speed_note(speed, sped, [f for f in (o.out, o.reuse) if f and os.path.isdir(os.path.join(f, "stages"))],
+                          bool(o.time_budget))
     plan = P.estimate(o, len(train), words, unlabelled)
     changed = changed_since_test_read(o, os.path.join(o.out, "test_read.json"))
     if changed and not o.read_test_again:  # say so now, not after the changed stages have trained
