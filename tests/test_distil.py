@@ -391,8 +391,8 @@ def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):
     (stages / "broken.json").write_text("{")
     speed, n = measured_speed(str(tmp_path))
     assert speed == {"teacher": pytest.approx(1 / 7)} and n == 2
-    assert scaled([("transfer", 700), ("candidate-bilstm_attn-ei-grown", 60)], speed) == \
-        [("transfer", pytest.approx(100)), ("candidate-bilstm_attn-ei-grown", 60)]
+    assert scaled([("teacher", 700), ("transfer", 700), ("candidate-bilstm_attn-ei-grown", 60)], speed) == \
+        [("teacher", pytest.approx(100)), ("transfer", 700), ("candidate-bilstm_attn-ei-grown", 60)]  # reading: no sample
     assert measured_speed(str(tmp_path / "nothing-here"), "") == ({}, 0)
     # a --reuse run: the first run's records count (they ran on this machine), its own reused copies do not
     other = tmp_path / "second" / "stages"

@@ -128,13 +128,15 @@ CUTS = (  # (what is cut, option, how, floor)
 )
 
 
-TEACHER_STAGES = ("teacher", "logits", "transfer", "composed")
+READING_STAGES = ("logits", "transfer", "composed")
 
 
 def kind(name):
-    """Speed is measured per kind of work: the teacher's (a transformer) and the students' (small
-    Keras models, their conversion and checks) run at different fractions of their estimates."""
-    return "teacher" if planned(name) in TEACHER_STAGES else "student"
+    """Speed is measured per kind of work, each estimated from its own calibration: the teacher
+    training, the teacher reading (logits, labelling) and the students (small Keras models, their
+    conversion and checks). On one machine they ran at 0.16, 0.73 and ~1 of their estimates."""
+    name = planned(name)
+    return "teacher" if name == "teacher" else "reading" if name in READING_STAGES else "student"
 
 
 def measured_speed(*folders):
@@ -267,7 +269,7 @@ class Clock:
     (`kind`), by how fast this machine has been so far (actual / estimated seconds of the stages run
     on it). A stage found cached on resume teaches speed only through the seconds it took when it ran
     (saved beside its result); counting its estimate with no seconds beside it once made a resumed
-    run's ETA collapse to ~0. One ratio for all stages once let a teacher that ran 7x under its
+    run's ETA collapse to ~0. One ratio for all stages once let a teacher that ran 6x under its
     estimate promise students 7x faster than they train."""
 
     def __init__(self, estimates, done=()):
