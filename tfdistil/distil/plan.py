@@ -269,8 +269,8 @@ class Clock:
     (`kind`), by how fast this machine has been so far (actual / estimated seconds of the stages run
     on it). A stage found cached on resume teaches speed only through the seconds it took when it ran
     (saved beside its result); counting its estimate with no seconds beside it once made a resumed
-    run's ETA collapse to ~0. One ratio for all stages once let a teacher that ran 6x under its
-    estimate promise students 7x faster than they train."""
+    run's ETA collapse to ~0. One ratio for all stages once promised a run's logits in 3.4 min (they
+    took 15.7) because its teacher had trained at 0.16 of its estimate."""
 
     def __init__(self, estimates, done=()):
         """`done`: stages known before the run starts to be cached or reused (`run.done_before`); the
