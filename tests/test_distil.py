@@ -403,6 +403,26 @@ def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):
     assert speed == {"teacher": pytest.approx(1 / 7), "student": pytest.approx(650 / 400)} and n == 3
 
 
+def test_a_budget_gives_back_the_levers_a_reused_transfer_set_makes_room_for():
+    """A second target reusing a first run's transfer set at augmentation factor 2: fitting a
+    budget first cuts the levers, then the factor (10 -> 5 -> 2, where the labelled set costs
+    nothing); the levers that fit again are given back, the most valuable first."""
+    from tfdistil.distil.options import DistilOptions as Options
+    from tfdistil.distil.plan import fit_to_budget, estimate
+    base = dict(train="t.csv", out="o", target="pi", students=["bilstm_attn"], augment_factor=10, trials=2,
+                soft_alpha=0.5, lr_scale=0.5, lr_decay=0.5, embed_init="on", grow=False)
+    shape = (60000, 9.4, 0)
+    done = lambda o: {"teacher": "reused", "logits": "reused", **({"transfer": "reused"} if o.augment_factor == 2 else {})}  # noqa: E731
+    left = lambda o: sum(sec for n, sec in estimate(o, *shape) if n not in done(o)) / 60  # noqa: E731
+    lever = dict(estimate(Options(**{**base, "augment_factor": 2}), *shape))["candidate-lr"] / 60
+    floor = left(Options(**{**base, "augment_factor": 2, "soft_alpha": -1.0, "lr_scale": 1.0, "lr_decay": 0.0}))
+    budget = floor + 1.5 * lever  # room for one lever, not two
+    o, cuts = fit_to_budget(Options(**{**base, "time_budget": budget}), shape, done)
+    assert o.augment_factor == 2 and left(o) <= budget
+    assert o.lr_scale == 0.5 and o.soft_alpha == -1.0 and o.lr_decay == 0.0  # lr comes last in CUTS: given back
+    assert "the learning-rate lever: 0.5 -> 1.0" not in cuts and "the soft-loss lever: 0.5 -> -1.0" in cuts
+
+
 def test_a_budget_on_a_resumed_run_fits_what_is_left(uninterrupted, tiny_task, tiny_bert, tmp_path):
     """A run killed after its search, resumed with --time-budget (a dry run): the stages already made
     cost nothing, so a budget that holds what is left cuts nothing, and a tighter one never cuts what

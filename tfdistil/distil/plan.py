@@ -184,8 +184,8 @@ def fit_to_budget(o, shape, done=None, speed=None):
     and `speed` scales the estimates by kind of work (`measured_speed`), so a run resumed with a budget is fitted to
     what is left on this machine. A cut that would not shorten what is left is not made, and cuts that
     undo work already done (fewer tuner trials once the search ran, a smaller transfer set once it is
-    labelled) come only after every other cut.
-    Refuses a budget smaller than one teacher epoch, or than the smallest plan."""
+    labelled) come only after every other cut. Cuts that fit again once later ones are made are given
+    back, unless that would redo work already done. Refuses a budget smaller than one teacher epoch, or than the smallest plan."""
     if not o.time_budget:
         return o, []
     budget = o.time_budget * 60
@@ -211,7 +211,19 @@ def fit_to_budget(o, shape, done=None, speed=None):
                 if total() >= was or (keep_done and not made <= set(done(o))):
                     setattr(o, name, before)
                     break
-                cuts.append(f"{what}: {before} -> {getattr(o, name)}")
+                cuts.append((what, name, before, getattr(o, name)))
+    # A later cut can make room for an earlier one (a smaller transfer set that another run already
+    # labelled costs nothing): give back what fits again, the most valuable (latest in CUTS) first.
+    for step in reversed(list(cuts)):
+        what, name, before, after = step
+        if getattr(o, name) == after:
+            made = set(done(o))
+            setattr(o, name, before)
+            if total() > budget or not made <= set(done(o)):  # too long, or it would redo done work
+                setattr(o, name, after)
+            else:
+                cuts.remove(step)
+    cuts = [f"{what}: {before} -> {after}" for what, _, before, after in cuts]
     if total() > budget:
         raise UserError(f"--time-budget {o.time_budget:g} min: even the smallest plan needs about {total() / 60:.0f} min "
                         "(fewer rows with --limit, or more time)")
