@@ -377,6 +377,11 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     assert eta == time.strftime("%H:%M", time.localtime(3600))
     clock.done("candidate-bilstm_attn-ei-grown", 1200)
     assert "candidate-grown" in clock.finished
+    # a --reuse run has timed nothing itself yet: the run folders' measured speed stands in
+    primed = Clock(plan, done=["teacher"], speed={"student": 0.25})
+    assert primed.start("search-cnn", 0) == (pytest.approx(2.5), time.strftime("%H:%M", time.localtime(450)))
+    primed.done("search-cnn", 600)  # then its own timing wins
+    assert primed.start("seed-1", 0)[0] == pytest.approx(10)
 
 
 def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):

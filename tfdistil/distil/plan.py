@@ -134,7 +134,8 @@ READING_STAGES = ("logits", "transfer", "composed")
 def kind(name):
     """Speed is measured per kind of work, each estimated from its own calibration: the teacher
     training, the teacher reading (logits, labelling) and the students (small Keras models, their
-    conversion and checks). On one machine they ran at 0.16, 0.73 and ~1 of their estimates."""
+    conversion and checks). In one session they ran at 0.16, 0.66 and 0.65 of their estimates
+    (results/distil/sst2-cortex-m4-budget/run.log, the restart line)."""
     name = planned(name)
     return "teacher" if name == "teacher" else "reading" if name in READING_STAGES else "student"
 
@@ -284,11 +285,13 @@ class Clock:
     run's ETA collapse to ~0. One ratio for all stages once promised a run's logits in 3.4 min (they
     took 15.7) because its teacher had trained at 0.16 of its estimate."""
 
-    def __init__(self, estimates, done=()):
+    def __init__(self, estimates, done=(), speed=None):
         """`done`: stages known before the run starts to be cached or reused (`run.done_before`); the
-        ETA of the first stage, which may come before them, leaves them out of what remains."""
+        ETA of the first stage, which may come before them, leaves them out of what remains.
+        `speed`: `measured_speed` of the run folders, used for a kind of work until this run has
+        timed some of it (a --reuse run's first ETA once said 21:54 for a plan of 30 minutes)."""
         self.estimates, self.spent, self.estimated_done = dict(estimates), {}, {}
-        self.finished = {planned(n) for n in done}
+        self.finished, self.prior = {planned(n) for n in done}, dict(speed or {})
 
     def _ran(self, name, seconds):
         k = kind(name)
@@ -297,7 +300,7 @@ class Clock:
 
     def speed(self, name):
         k = kind(name)
-        return self.spent[k] / self.estimated_done[k] if self.estimated_done.get(k, 0) > 60 else 1.0
+        return self.spent[k] / self.estimated_done[k] if self.estimated_done.get(k, 0) > 60 else self.prior.get(k, 1.0)
 
     def cached(self, name, seconds=0.0):
         """A stage found done; `seconds` is what it took when it ran (0 if not recorded). Its cache

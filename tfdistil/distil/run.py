@@ -184,7 +184,7 @@ def distil(o, log=print, dry_run=False):
         log(f"  cut to fit --time-budget: {c}")
     c = Context(o, log)
     estimates = dict(plan)
-    clock = P.Clock(plan, done)
+    clock = P.Clock(plan, done, speed)
 
     def stage(name, group, deps, fn):
         key = _key(o, group, deps)
