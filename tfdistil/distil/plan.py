@@ -108,8 +108,9 @@ def estimate(o, rows, mean_words, unlabelled):
 
 # Applied in order until the plan fits. The levers go first, the least established first (on the
 # selection splits of the fortunes and SST-2 runs so far none of them paid reliably); the transfer
-# set and a student grown to the flash the user gave come later: they are what paid in every run
-# (Tang et al.'s augmentation; results/distil/sst2-cortex-m4: grown +0.9 on selection).
+# set and a student grown to the flash the user gave come later: more teacher-labelled text is what
+# Tang et al. and every run here gained from, and the grown student gave +0.9 on selection in
+# results/distil/sst2-cortex-m4 (not in the sst2-*-budget runs, where the vocabulary was the limit).
 CUTS = (  # (what is cut, option, how, floor)
     ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
     ("the composed-text lever", "compose", lambda v: 0, 0),
