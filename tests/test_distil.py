@@ -73,14 +73,17 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     out, _ = uninterrupted
     r = report(out)
     stages = sorted(os.listdir(os.path.join(out, "stages")))
-    # the grown lever: the best candidate with the widest embedding x hidden size that fits --flash,
-    # weighed on selection (a few hundred rows: 256 KB always leaves room unless both are at their largest)
+    # the grown lever: the best candidate with the largest vocabulary, then the widest embedding x hidden
+    # size that fits --flash, weighed on selection (a few hundred rows: 256 KB always leaves room unless
+    # all three are at their largest)
     cands = {c["name"]: c for c in r["candidates"]}
     base = cands["cnn"]["config"]
-    assert ("cnn-grown" in cands) == ((base["hidden"], base["embed_dim"]) != (64, 64))
+    if (base["hidden"], base["embed_dim"]) != (64, 64):
+        assert "cnn-grown" in cands
     if "cnn-grown" in cands:
         grown = cands["cnn-grown"]["config"]
         assert grown["hidden"] >= base["hidden"] and grown["embed_dim"] >= base["embed_dim"]
+        assert grown["max_vocab"] >= base["max_vocab"]
         assert grown["embed_dim"] == 64  # a 360-row vocabulary: the widest embedding fits too
         assert cands["cnn-grown"]["flash_bytes"] <= 256 * 1024 and cands["cnn-grown"]["fits"]
     assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",
@@ -135,6 +138,42 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     se = r["selection_standard_error"]  # binomial, at the chosen model's selection accuracy
     p, n = r["chosen"]["selection"]["accuracy"], r["selection_rows"]
     assert abs(se - (p * (1 - p) / n) ** 0.5) < 1e-4 and f"standard error of about ±{100 * se:.1f} points" in text
+
+
+def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterrupted):
+    """grown_config on the finished run's best candidate: each vocabulary cap it weighs is built from
+    train as the student's run builds it (the candidate's own cap gives the rows its run has), and under
+    a flash budget that holds a bigger vocabulary but not every width, it takes the vocabulary first."""
+    from tfdistil.data.vocab import Vocab
+    from tfdistil.distil import steps as S
+    from tfdistil.distil.options import DistilOptions
+    from tfdistil.distil.run import Context
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
+    from tfdistil.search.space import estimate_int8_bytes
+    from tfdistil.config import Config
+    out, _ = uninterrupted
+    best = dict(next(c for c in report(out)["candidates"] if c["name"] == "cnn"))
+    o = DistilOptions(out=out, target="cortex-m4", flash=256 * 1024)  # only what grown_config reads
+    c = Context(o, print)
+    run_vocab = Vocab.load(os.path.join(best["run"], "vocab.json"))
+    small = {**best["config"], "max_vocab": 100, "embed_dim": 8, "hidden": 16}
+    vocabs = S._vocab_sizes(o, c, small)
+    assert vocabs[100] == (100, c_vocabulary_layout(Vocab(run_vocab.itos[2:100], 32), S.VOCAB_LAYOUT)["flash_bytes"])
+    own = S._vocab_sizes(o, c, best["config"])[best["config"]["max_vocab"]]
+    assert own == (len(run_vocab), c_vocabulary_layout(run_vocab, S.VOCAB_LAYOUT)["flash_bytes"])
+    assert len(vocabs) >= 2 and max(r for r, _ in vocabs.values()) > 100  # the train rows hold more pieces
+    size = lambda cfg: estimate_int8_bytes(Config.from_dict({**cfg, "vocab_size": vocabs[cfg["max_vocab"]][0]})) \
+        + vocabs[cfg["max_vocab"]][1]  # noqa: E731
+    biggest = max(vocabs, key=lambda v: vocabs[v][0])
+    # a budget with room for the biggest vocabulary at the small widths, not at embedding 64
+    measured = size(small) + 1000
+    room = size({**small, "max_vocab": biggest}) - size(small) + 2000
+    assert size({**small, "max_vocab": biggest, "embed_dim": 64}) - size(small) > room
+    o.flash = int((measured + room) / 0.98) + 1
+    grown = S.grown_config(o, c, {"config": small, "flash_bytes": measured})
+    assert grown["max_vocab"] == biggest and grown["embed_dim"] < 64
+    o.flash = int(measured / 0.98) + 1  # no room at all: nothing to grow
+    assert S.grown_config(o, c, {"config": small, "flash_bytes": measured}) is None
 
 
 def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninterrupted, tiny_task, tiny_bert):

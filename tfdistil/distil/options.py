@@ -84,7 +84,7 @@ class DistilOptions:
     trial_epochs: int = 3
     epochs: int = 10                                 # each candidate, on the transfer set
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
-    grow: bool = True                                # also try the best student grown to fill --flash (a lever)
+    grow: bool = True                                # also try the best student grown (vocabulary, widths) to fill --flash
     pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
                                                      # this width before its LSTMs (a lever for word order)
     disagree_weight: float = 0.0                     # > 0: also try the best recipe with its soft term weighted

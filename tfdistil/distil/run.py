@@ -245,7 +245,7 @@ def distil(o, log=print, dry_run=False):
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
 
-    grown = S.grown_config(o, best) if o.grow else None
+    grown = S.grown_config(o, c, best) if o.grow else None
     if grown:  # the same student grown to fill the budget
         weigh(best["name"] + "-grown", grown, [c.keys["transfer"], grown, 0])
     if o.soft_alpha >= 0 and best["config"]["alpha"] != o.soft_alpha:  # lean on the teacher's logits
