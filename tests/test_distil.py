@@ -84,6 +84,9 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
         grown = cands["cnn-grown"]["config"]
         assert grown["hidden"] >= base["hidden"] and grown["embed_dim"] >= base["embed_dim"]
         assert grown["max_vocab"] >= base["max_vocab"]
+        assert cands["cnn-grown"]["vocab_rows"] >= cands["cnn"]["vocab_rows"]  # rows as the run built them
+        shape = f"{cands['cnn-grown']['vocab_rows']:,} × {grown['embed_dim']}, h{grown['hidden']}"
+        assert f"| cnn-grown | cnn | {shape} |" in open(os.path.join(out, "report.md"), encoding="utf-8").read()
         assert grown["embed_dim"] == 64  # a 360-row vocabulary: the widest embedding fits too
         assert cands["cnn-grown"]["flash_bytes"] <= 256 * 1024 and cands["cnn-grown"]["fits"]
     assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",

@@ -2,11 +2,26 @@
 import os
 
 from tfdistil.distil.plan import planned
+from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json, atomic_write_text
 
 
 def _pct(x):
     return "–" if x is None else f"{100 * x:.2f}"
+
+
+def _shape(r):
+    """'vocabulary rows x embedding, hidden' of a candidate: what the grown lever changes. Rows from the
+    run's own vocabulary (`vocab_rows`, or its vocab.json for records made before that was kept)."""
+    cf = r["config"]
+    rows = r.get("vocab_rows")
+    if not rows:  # an older record: the run's vocabulary file says it
+        from tfdistil.data.vocab import Vocab
+        try:
+            rows = len(Vocab.load(os.path.join(r["run"], "vocab.json")))
+        except (OSError, ValueError, KeyError, UserError):
+            rows = cf.get("hash_buckets") or cf.get("max_vocab")
+    return f"{rows:,} × {cf['embed_dim']}, h{cf['hidden']}" if rows else f"all × {cf['embed_dim']}, h{cf['hidden']}"
 
 
 def _ms(d, n=True):
@@ -108,10 +123,11 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
          f"Transfer set: {tr['rows']:,} teacher-labelled rows ({tr['labelled_rows']:,} train, "
          f"{tr.get('augmented', 0):,} augmented, {(tr.get('unlabelled') or {}).get('rows', 0):,} unlabelled).", "",
          "## Candidates on the selection split (seed 0)", "",
-         "| candidate | student | flash bytes (model + C vocab) | fits | dev acc | selection acc | selection macro-F1 |",
-         "|---|---|---|---|---|---|---|"]
+         "| candidate | student | vocabulary × embedding, hidden | flash bytes (model + C vocab) | fits | dev acc | "
+         "selection acc | selection macro-F1 |",
+         "|---|---|---|---|---|---|---|---|"]
     for r in candidates:
-        L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | "
+        L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | {_shape(r)} | "
                  f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
                  f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |")
     L += ["", "![candidates: flash against selection score, and the chosen one by slice](candidates.png)"]

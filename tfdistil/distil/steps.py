@@ -313,12 +313,14 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     atomic_save(os.path.join(run, SELECTION_LABELS), lambda p: np.save(p, labels))
     vocab_bytes = _c_vocab_bytes(run) if o.kind == "mcu" else 0
     flash = conv["bytes"] + vocab_bytes
+    from tfdistil.data.vocab import Vocab
+    rows = len(Vocab.load(os.path.join(run, VOCAB)))
     return {"name": name, "seed": seed, "run": run, "model": conv["path"], "student": cfg.student, "shards": shards,
             "config": {k: v for k, v in cfg.to_dict().items() if k not in ("teacher_logits",)},
             "dev_accuracy": metrics["dev_accuracy"], "best_epoch": metrics["best_epoch"],
             "train_seconds": metrics["train_seconds"], "runtime": runtime,
             "selection": {"accuracy": ev["accuracy"], "macro_f1": ev.get("macro_f1", ev["accuracy"])},
-            "model_bytes": conv["bytes"], "c_vocab_bytes": vocab_bytes, "flash_bytes": flash,
+            "model_bytes": conv["bytes"], "c_vocab_bytes": vocab_bytes, "flash_bytes": flash, "vocab_rows": rows,
             "fits": flash <= budget_bytes(o)}
 
 
