@@ -73,26 +73,28 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     out, _ = uninterrupted
     r = report(out)
     stages = sorted(os.listdir(os.path.join(out, "stages")))
-    # the grown lever: the best candidate with the largest vocabulary, then the widest embedding x hidden
-    # size that fits --flash, weighed on selection (a few hundred rows: 256 KB always leaves room unless
-    # all three are at their largest)
+    # the grow levers, weighed on selection: "-vocab" (the largest vocabulary cap that fits --flash, any
+    # embedding width), then "-grown" (the widest embedding x hidden on its own vocabulary); a few hundred
+    # rows leave 256 KB room for one of them unless the tuner's student is at its largest already
     cands = {c["name"]: c for c in r["candidates"]}
     base = cands["cnn"]["config"]
+    grown = [n for n in cands if n.endswith(("-vocab", "-grown"))]
     if (base["hidden"], base["embed_dim"]) != (64, 64):
-        assert "cnn-grown" in cands
-    if "cnn-grown" in cands:
-        grown = cands["cnn-grown"]["config"]
-        assert grown["hidden"] >= base["hidden"] and grown["embed_dim"] >= base["embed_dim"]
-        assert grown["max_vocab"] >= base["max_vocab"]
-        assert cands["cnn-grown"]["vocab_rows"] >= cands["cnn"]["vocab_rows"]  # rows as the run built them
-        shape = f"{cands['cnn-grown']['vocab_rows']:,} × {grown['embed_dim']}, h{grown['hidden']}"
-        assert f"| cnn-grown | cnn | {shape} |" in open(os.path.join(out, "report.md"), encoding="utf-8").read()
-        assert grown["embed_dim"] == 64  # a 360-row vocabulary: the widest embedding fits too
-        assert cands["cnn-grown"]["flash_bytes"] <= 256 * 1024 and cands["cnn-grown"]["fits"]
+        assert grown
+    text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    for name in grown:
+        g, parent = cands[name], cands[name.rsplit("-", 1)[0]]
+        assert g["flash_bytes"] <= 256 * 1024 and g["fits"] and g["config"]["hidden"] >= parent["config"]["hidden"]
+        if name.endswith("-vocab"):
+            assert g["vocab_rows"] > parent["vocab_rows"]  # rows as the run built them
+        else:
+            assert g["vocab_rows"] == parent["vocab_rows"] and g["config"]["embed_dim"] >= parent["config"]["embed_dim"]
+        shape = f"{g['vocab_rows']:,} × {g['config']['embed_dim']}, h{g['config']['hidden']}"
+        assert f"| {name} | cnn | {shape} |" in text
     assert stages == sorted(["splits.json", "teacher.json", "logits.json", "transfer.json", "search-cnn.json",
                              "candidate-cnn.json", "seed-1.json", "selection-slices.json", "checks.json",
                              "test.json", "bundle.json"]
-                            + [f"candidate-{n}.json" for n in cands if n.endswith("-grown")])
+                            + [f"candidate-{n}.json" for n in cands if n.endswith(("-grown", "-vocab"))])
     # every candidate and seed by slice of the selection split, beside the teacher; 'all' is its selection score
     scored = {(m["name"], m["seed"]): {x["slice"]: x for x in m["rows"]} for m in r["selection_slices"]["models"]}
     assert set(scored) == {(c["name"], 0) for c in r["candidates"]} | {(s["name"], s["seed"]) for s in r["seeds"]}
@@ -145,8 +147,9 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
 
 def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterrupted):
     """grown_config on the finished run's best candidate: each vocabulary cap it weighs is built from
-    train as the student's run builds it (the candidate's own cap gives the rows its run has), and under
-    a flash budget that holds a bigger vocabulary but not every width, it takes the vocabulary first."""
+    train as the student's run builds it (the candidate's own cap gives the rows its run has); under a
+    flash budget that holds the whole vocabulary only at a narrower embedding, the vocabulary lever
+    takes the rows and narrows, and the widths lever keeps the rows and widens."""
     from tfdistil.data.vocab import Vocab
     from tfdistil.distil import steps as S
     from tfdistil.distil.options import DistilOptions
@@ -159,24 +162,29 @@ def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterr
     o = DistilOptions(out=out, target="cortex-m4", flash=256 * 1024)  # only what grown_config reads
     c = Context(o, print)
     run_vocab = Vocab.load(os.path.join(best["run"], "vocab.json"))
-    small = {**best["config"], "max_vocab": 100, "embed_dim": 8, "hidden": 16}
+    small = {**best["config"], "max_vocab": 100, "embed_dim": 32, "hidden": 16}
     vocabs = S._vocab_sizes(o, c, small)
     assert vocabs[100] == (100, c_vocabulary_layout(Vocab(run_vocab.itos[2:100], 32), S.VOCAB_LAYOUT)["flash_bytes"])
+    assert S._vocab_sizes(o, c, small, larger=False) == {100: vocabs[100]}
     own = S._vocab_sizes(o, c, best["config"])[best["config"]["max_vocab"]]
     assert own == (len(run_vocab), c_vocabulary_layout(run_vocab, S.VOCAB_LAYOUT)["flash_bytes"])
     assert len(vocabs) >= 2 and max(r for r, _ in vocabs.values()) > 100  # the train rows hold more pieces
     size = lambda cfg: estimate_int8_bytes(Config.from_dict({**cfg, "vocab_size": vocabs[cfg["max_vocab"]][0]})) \
         + vocabs[cfg["max_vocab"]][1]  # noqa: E731
     biggest = max(vocabs, key=lambda v: vocabs[v][0])
-    # a budget with room for the biggest vocabulary at the small widths, not at embedding 64
+    # a budget with room for the biggest vocabulary at embedding 16, not at the candidate's own 32
     measured = size(small) + 1000
-    room = size({**small, "max_vocab": biggest}) - size(small) + 2000
-    assert size({**small, "max_vocab": biggest, "embed_dim": 64}) - size(small) > room
+    room = size({**small, "max_vocab": biggest, "embed_dim": 16}) - size(small) + 500
+    assert size({**small, "max_vocab": biggest}) - size(small) > room
     o.flash = int((measured + room) / 0.98) + 1
-    grown = S.grown_config(o, c, {"config": small, "flash_bytes": measured})
-    assert grown["max_vocab"] == biggest and grown["embed_dim"] < 64
+    grown = S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=True)
+    assert grown["max_vocab"] == biggest and grown["embed_dim"] == 16  # rows paid for with a narrower embedding
+    assert size(grown) - size(small) <= room
+    wide = S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=False)
+    assert wide["max_vocab"] == 100 and wide["embed_dim"] >= 32 and wide["hidden"] >= 16 and wide != small
     o.flash = int(measured / 0.98) + 1  # no room at all: nothing to grow
-    assert S.grown_config(o, c, {"config": small, "flash_bytes": measured}) is None
+    for vocabulary in (True, False):
+        assert S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=vocabulary) is None
 
 
 def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninterrupted, tiny_task, tiny_bert):

@@ -83,7 +83,7 @@ def estimate(o, rows, mean_words, unlabelled):
     plan += [(f"candidate-{f}{'-ei' if i else ''}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
              for f in o.students for i in range(inits)]
     if o.grow and o.flash:
-        plan.append(("candidate-grown", cand * 1.3))
+        plan += [("candidate-vocab", cand * 1.3), ("candidate-grown", cand * 1.3)]
     if o.soft_alpha >= 0:
         plan.append(("candidate-soft", cand))
     if o.lr_scale != 1:
@@ -121,7 +121,7 @@ CUTS = (  # (what is cut, option, how, floor)
     ("the learning-rate lever", "lr_scale", lambda v: 1.0, 1.0),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("transfer set (augmentation factor)", "augment_factor", lambda v: v // 2, 0),
-    ("the best student grown to fill the budget", "grow", lambda v: False, False),
+    ("the best student grown to fill the budget (vocabulary, widths)", "grow", lambda v: False, False),
     ("candidate epochs", "epochs", lambda v: max(3, v * 2 // 3), 3),
     ("tuner epochs per trial", "trial_epochs", lambda v: max(1, v - 1), 1),
     ("seeds of the chosen recipe", "seeds", lambda v: max(2, v - 1), 2),
@@ -265,7 +265,7 @@ def describe(plan, cuts=(), done=None):
     return "\n".join(lines)
 
 
-LEVERS = ("-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-composed")
+LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-composed")
 
 
 def planned(name):

@@ -245,9 +245,11 @@ def distil(o, log=print, dry_run=False):
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
 
-    grown = S.grown_config(o, c, best) if o.grow else None
-    if grown:  # the same student grown to fill the budget
-        weigh(best["name"] + "-grown", grown, [c.keys["transfer"], grown, 0])
+    if o.grow:  # the same student grown to fill the budget: more vocabulary first, then wider
+        for suffix, vocabulary in (("-vocab", True), ("-grown", False)):
+            grown = S.grown_config(o, c, best, vocabulary=vocabulary)
+            if grown:
+                weigh(best["name"] + suffix, grown, [c.keys["transfer"], grown, 0])
     if o.soft_alpha >= 0 and best["config"]["alpha"] != o.soft_alpha:  # lean on the teacher's logits
         soft = {**best["config"], "alpha": o.soft_alpha}
         weigh(best["name"] + "-soft", soft, [c.keys["transfer"], soft, 0])
