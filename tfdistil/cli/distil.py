@@ -40,8 +40,8 @@ def _targets():
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
 @click.option("--grow/--no-grow", default=None,
-              help="Also train the best student grown to fill --flash (vocabulary first, then embedding and "
-                   "hidden size); the selection split decides (default on).")
+              help="Also train the best student grown to fill --flash: more vocabulary (the embedding narrowed to "
+                   "pay for it), then wider; the selection split decides (default on).")
 @click.option("--pre-conv", type=int, default=None, metavar="K",
               help="Also train the best LSTM student with a K-word convolution before its LSTMs (word order: "
                    "'not good', 'but'); the selection split decides (default 0 = off).")
