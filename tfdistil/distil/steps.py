@@ -274,12 +274,6 @@ def _vocab_sizes(o, c, config, larger=True):
     return out
 
 
-def _c_vocab_bytes(run_dir):
-    from tfdistil.data.vocab import Vocab
-    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
-    return c_vocabulary_layout(Vocab.load(os.path.join(run_dir, VOCAB)), VOCAB_LAYOUT)["flash_bytes"]
-
-
 def finished(run, cfg):
     """metrics.json of a run `fit_stream` finished with `cfg` (a kill can land after the run is
     published and before its stage is recorded); None otherwise."""
@@ -318,16 +312,17 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
     # the labels behind the score, kept for the slice table (selection_slices) so it need not run the model again
     labels = ev.pop("logits").argmax(-1)
     atomic_save(os.path.join(run, SELECTION_LABELS), lambda p: np.save(p, labels))
-    vocab_bytes = _c_vocab_bytes(run) if o.kind == "mcu" else 0
-    flash = conv["bytes"] + vocab_bytes
     from tfdistil.data.vocab import Vocab
-    rows = len(Vocab.load(os.path.join(run, VOCAB)))
+    from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
+    vocab = Vocab.load(os.path.join(run, VOCAB))
+    vocab_bytes = c_vocabulary_layout(vocab, VOCAB_LAYOUT)["flash_bytes"] if o.kind == "mcu" else 0
+    flash = conv["bytes"] + vocab_bytes
     return {"name": name, "seed": seed, "run": run, "model": conv["path"], "student": cfg.student, "shards": shards,
             "config": {k: v for k, v in cfg.to_dict().items() if k not in ("teacher_logits",)},
             "dev_accuracy": metrics["dev_accuracy"], "best_epoch": metrics["best_epoch"],
             "train_seconds": metrics["train_seconds"], "runtime": runtime,
             "selection": {"accuracy": ev["accuracy"], "macro_f1": ev.get("macro_f1", ev["accuracy"])},
-            "model_bytes": conv["bytes"], "c_vocab_bytes": vocab_bytes, "flash_bytes": flash, "vocab_rows": rows,
+            "model_bytes": conv["bytes"], "c_vocab_bytes": vocab_bytes, "flash_bytes": flash, "vocab_rows": len(vocab),
             "fits": flash <= budget_bytes(o)}
 
 
