@@ -284,9 +284,44 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
     assert after == before
 
 
+def test_one_more_lever_with_reuse_trains_only_that_lever(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    """--reuse of a finished run for the same task and target, plus --more-transfer: every stage whose
+    key matches is taken from there (teacher, logits, transfer set, search, every candidate), and only
+    the new lever trains: the best recipe on the first transfer set plus a second augmented draw with
+    none of the first draw's texts and none of the selection split's, labelled by the teacher."""
+    ref, _ = uninterrupted
+    before = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
+    out = tmp_path / "more"
+    run_cli(*tiny_args(tiny_task, tiny_bert, out), "--reuse", ref, "--more-transfer", "1")
+    r, theirs = report(out), report(ref)
+    old = [c["name"] for c in theirs["candidates"]]
+    assert r["reused"]["stages"][:4] == ["teacher", "logits", "transfer", "search-cnn"]
+    assert [f"candidate-{n}" for n in old] == r["reused"]["stages"][4:4 + len(old)]
+    assert [c["name"] for c in r["candidates"][:-1]] == old
+    for mine, their in zip(r["candidates"], theirs["candidates"]):
+        assert mine["selection"] == their["selection"] and mine["model"] == their["model"]
+    from tfdistil.distil.steps import best_of
+    won, more = best_of(theirs["candidates"], "accuracy"), r["candidates"][-1]
+    assert more["name"] == won["name"] + "-more" and more["config"] == won["config"]
+    first_draw, second = more["shards"].split("+")
+    assert first_draw == theirs["candidates"][0]["shards"] and second.startswith(str(out))
+    from tfdistil.transfer.augment import normalise, read_sentences
+    drawn = {normalise(s) for s in read_sentences(os.path.join(out, "transfer", "more_f1.tsv"))}
+    assert drawn and not drawn & {normalise(s) for s in read_sentences(os.path.join(ref, "transfer", "augmented_f1.tsv"))}
+    from tfdistil.data.splits import load_split
+    from tfdistil.distil.workdata import selection_data
+    held = {normalise(s) for s in load_split(selection_data(os.path.join(out, "data")), "test").sentences}
+    assert held and not drawn & held
+    if r["chosen"]["name"] != more["name"]:  # the lever lost: its seeds, too, were trained there already
+        assert "seed-1" in r["reused"]["stages"] and r["chosen"]["model"] == theirs["chosen"]["model"]
+    after = {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, fs in os.walk(ref) for f in fs}
+    assert after == before
+
+
 def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
     """The plan of a finished run shows its stages up to the search at 0 minutes ("cached"); a second
-    target with --reuse shows the teacher's work at 0 ("reused") and everything it must train in full."""
+    target with --reuse shows the teacher's work at 0 ("reused") and everything it must train in full;
+    the same target with --reuse also finds the tuner's search done there."""
     ref, _ = uninterrupted
     plan = lambda out, *extra: {p["stage"]: p for p in json.loads(run_cli(  # noqa: E731
         *tiny_args(tiny_task, tiny_bert, out), *extra, "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
@@ -294,10 +329,12 @@ def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_be
     for name in ("splits", "teacher", "logits", "transfer", "search-cnn"):
         assert mine[name]["done"] == "cached" and mine[name]["estimated_minutes"] == 0, mine[name]
     assert "done" not in mine["candidate-cnn"]  # candidates are not looked up: their configs come from the search
-    other = plan(tmp_path / "pi", "--reuse", ref)
+    other = plan(tmp_path / "pi", "--reuse", ref, "--target", "pi")
     assert [n for n, p in other.items() if p.get("done")] == ["teacher", "logits", "transfer"]
     assert all(p["done"] == "reused" for p in other.values() if p.get("done"))
     assert "done" not in other["splits"] and not (tmp_path / "pi").exists()  # its own split: not done
+    same = plan(tmp_path / "m4", "--reuse", ref)
+    assert [n for n, p in same.items() if p.get("done")] == ["teacher", "logits", "transfer", "search-cnn"]
 
 
 def test_a_changed_recipe_in_the_same_out_trains_in_its_own_folder(tiny_task, tiny_bert, tmp_path):

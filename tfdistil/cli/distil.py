@@ -32,6 +32,10 @@ def _targets():
 @click.option("--compose", type=int, default=None,
               help="Composed texts ('X , but Y', 'although X , Y', negations) per train text, labelled by the "
                    "teacher and tried as a lever on the selection split (default 0 = off).")
+@click.option("--more-transfer", type=int, default=None, metavar="F",
+              help="Also train the best recipe on a larger transfer set: a second draw of F augmented texts per "
+                   "train text (none of the first draw's), labelled by the teacher; the selection split decides "
+                   "whether the larger set pays (default 0 = off).")
 @click.option("--students", default=None, help="Families to search, comma-separated (default cnn,bilstm_attn).")
 @click.option("--trials", type=int, default=None, help="Keras Tuner trials per family (default 6).")
 @click.option("--trial-epochs", type=int, default=None, help="Epochs per tuner trial (default 3).")
@@ -70,8 +74,9 @@ def _targets():
                    "of train rows are phrases of others (default auto; a run already carved keeps its split).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
 @click.option("--reuse", default=None, metavar="DIR",
-              help="Another distil --out (e.g. the same task for another target): take its teacher, logits and "
-                   "labelled transfer sets where the settings match; DIR is read, never written.")
+              help="Another distil --out (e.g. the same task for another target): take its teacher, logits, "
+                   "labelled transfer sets, tuner searches and trained candidates where the settings match (a run "
+                   "with one more lever then trains only that lever); DIR is read, never written.")
 @click.option("--slices", default=None, metavar="FILE",
               help="Named regular expressions (JSON/TOML) for the per-slice test table beside the teacher "
                    "(default: English negation and contrast).")

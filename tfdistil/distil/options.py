@@ -74,6 +74,8 @@ class DistilOptions:
     # transfer set
     augment_factor: int = 5                          # synthetic sentences attempted per train text (0 = none)
     compose: int = 0                                 # composed texts ("X , but Y", negations) per train text; 0 = off
+    more_transfer: int = 0                           # > 0: also try the best recipe on a second draw of this many
+                                                     # augmented texts per train text (the transfer set's size, a lever)
     engine: str = "local"                            # who labels the transfer set: local | ray
     ray_address: str = ""                            # --engine ray: a running cluster (HEAD:6379); "" = start one here
     workers: int = 2                                 # --engine ray: teacher actors
@@ -178,9 +180,9 @@ def check(o):
     for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
-    if min(o.augment_factor, o.compose, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
+    if min(o.augment_factor, o.compose, o.more_transfer, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
            o.disagree_weight) < 0:
-        raise UserError("--augment-factor, --compose, --limit, --teacher-limit, --flash, --ram, --time-budget, "
+        raise UserError("--augment-factor, --compose, --more-transfer, --limit, --teacher-limit, --flash, --ram, --time-budget, "
                         "--pre-conv and --disagree-weight cannot be negative")
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "

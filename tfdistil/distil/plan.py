@@ -94,6 +94,10 @@ def estimate(o, rows, mean_words, unlabelled):
         plan.append(("candidate-preconv", cand * 1.1))
     if o.disagree_weight:
         plan.append(("candidate-disagree", cand))
+    if o.more_transfer:
+        more = train_rows * 0.9 * o.more_transfer
+        plan += [("more", more * TEACHER_FORWARD * scale * t_len),
+                 ("candidate-more", (transfer_rows + more) * worst * length * o.epochs + FIXED["convert"])]
     if o.compose:
         composed = train_rows * o.compose
         plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
@@ -114,6 +118,7 @@ def estimate(o, rows, mean_words, unlabelled):
 CUTS = (  # (what is cut, option, how, floor)
     ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
     ("the composed-text lever", "compose", lambda v: 0, 0),
+    ("the larger-transfer-set lever", "more_transfer", lambda v: 0, 0),
     ("the convolution-before-the-LSTMs lever", "pre_conv", lambda v: 0, 0),
     ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
     ("the learning-rate decay lever", "lr_decay", lambda v: 0.0, 0.0),
@@ -129,7 +134,7 @@ CUTS = (  # (what is cut, option, how, floor)
 )
 
 
-READING_STAGES = ("logits", "transfer", "composed")
+READING_STAGES = ("logits", "transfer", "composed", "more")
 
 
 def kind(name):
@@ -265,7 +270,7 @@ def describe(plan, cuts=(), done=None):
     return "\n".join(lines)
 
 
-LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-composed")
+LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-more", "-composed")
 
 
 def planned(name):

@@ -27,6 +27,7 @@ READS = {
     "logits": ("teacher_max_len",),
     "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),  # not engine: same shards
     "composed": ("compose", "shard_size", "teacher_max_len"),
+    "more": ("more_transfer", "augment_factor", "shard_size", "teacher_max_len"),
     "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
     "candidate": ("target", "flash", "epochs", "embed_init"),
     "selection-slices": ("slices",),
@@ -86,7 +87,9 @@ def _key(o, group, deps):
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-REUSABLE = ("teacher", "logits", "transfer", "composed")  # the teacher's work: the same for every target
+# The teacher's work (the same for every target) and the students' (the same wherever the keys match:
+# same data, options and results all the way up), so a run that adds one lever trains only that lever.
+REUSABLE = ("teacher", "logits", "transfer", "composed", "more", "search", "candidate")
 
 
 def _reused(o, name, key):
@@ -101,7 +104,7 @@ def _reused(o, name, key):
     if saved.get("key") != key:
         return None
     r = saved["result"]
-    files = [r.get("dir"), r.get("path"), *(r.get("shards") or "").split("+")]
+    files = [r.get("dir"), r.get("path"), r.get("run"), r.get("model"), *(r.get("shards") or "").split("+")]
     missing = [p for p in files if p and not os.path.exists(p)]
     if missing:
         raise UserError(f"--reuse {o.reuse}: its {name} stage names {missing[0]}, which is not there from this "
@@ -143,6 +146,8 @@ def done_before(o):
     look("transfer", "transfer", [keys["logits"]])
     if o.compose:
         look("composed", "composed", [keys["logits"]])
+    if o.more_transfer:
+        look("more", "more", [keys["transfer"]])
     for family in o.students:
         look(f"search-{family}", "search", [keys["logits"], family])
     return done
@@ -265,14 +270,22 @@ def distil(o, log=print, dry_run=False):
     if o.disagree_weight:  # the soft term weighted towards teacher-student disagreement
         weighted = {**best["config"], "disagree_weight": o.disagree_weight}
         weigh(best["name"] + "-disagree", weighted, [c.keys["transfer"], weighted, 0])
-    if o.compose:  # the same recipe with composed texts added to the transfer set
+    if o.more_transfer:  # the same recipe on a larger transfer set: a second draw of augmented text
+        stage("more", "more", [c.keys["transfer"]], lambda: S.more_transfer(o, c, log))
+        more = c.result("transfer")["shards"] + "+" + c.result("more")["shards"]
+        weigh(best["name"] + "-more", best["config"], [c.keys["transfer"], c.keys["more"], best["config"], 0],
+              shards=more)
+    if o.compose:  # the same recipe with composed texts added to its transfer set
         stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
-        both = c.result("transfer")["shards"] + "+" + c.result("composed")["shards"]
+        grown = best["name"].endswith("-more")
+        both = (best["shards"] if grown else c.result("transfer")["shards"]) + "+" + c.result("composed")["shards"]
         weigh(best["name"] + "-composed", best["config"],
-              [c.keys["transfer"], c.keys["composed"], best["config"], 0], shards=both)
+              [c.keys["transfer"], c.keys["composed"], best["config"], 0] + ([c.keys["more"]] if grown else []),
+              shards=both)
     seeds = [best]
     for seed in range(1, o.seeds):
-        deps = [c.keys["transfer"], best["config"], seed] + ([best["shards"]] if best["name"].endswith("-composed") else [])
+        own_set = best["name"].endswith(("-composed", "-more"))
+        deps = [c.keys["transfer"], best["config"], seed] + ([best["shards"]] if own_set else [])
         seeds.append(stage(f"seed-{seed}", "candidate", deps,
                            lambda s=seed: S.train_and_score(o, c, best["name"], best["config"], s, log,
                                                             shards=best.get("shards"))))

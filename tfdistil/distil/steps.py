@@ -149,6 +149,26 @@ def transfer(o, c, log):
             "sentences_per_second": summary["sentences_per_second_all_runs"]}
 
 
+def more_transfer(o, c, log):
+    """A second draw of augmented train text (another seed; none of the first draw's sentences, none of
+    dev or selection), labelled by the teacher into shards of its own. More teacher-labelled text is
+    what Tang et al. gained most from, but it costs labelling and training time in proportion: whether
+    it pays on this task is measured on the selection split (`train_and_score` with both shard sets)."""
+    from tfdistil.transfer.augment import write_augmented
+    from tfdistil.transfer import label as S
+    os.makedirs(c.path("transfer"), exist_ok=True)  # the first draw may sit in --reuse DIR
+    path = c.path("transfer", f"more_f{o.more_transfer}.tsv")
+    if not os.path.isfile(path + ".json"):
+        first = os.path.join(os.path.dirname(c.result("transfer")["shards"]), f"augmented_f{o.augment_factor}.tsv")
+        write_augmented(c.selection, o.more_transfer, path, seed=1, tagger="none", log=log,
+                        exclude_from=[first] if o.augment_factor and os.path.isfile(first) else [])
+    rows, sources = S.transfer_rows(c.work, [path], include_train=False)
+    with quiet():
+        summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", "more-shards"), sources,
+                                 shard_size=o.shard_size, max_len=o.teacher_max_len, log=log, **engine(o))
+    return {"shards": summary["out"], "rows": summary["rows"]}
+
+
 def composed(o, c, log):
     """Texts that compose clauses ("X , but Y" both ways, "although X , Y", negated predicates) from
     train, never dev or selection, labelled by the teacher into shards of their own: whether they
