@@ -149,40 +149,40 @@ def transfer(o, c, log):
             "sentences_per_second": summary["sentences_per_second_all_runs"]}
 
 
-def more_transfer(o, c, log):
-    """A second draw of augmented train text (another seed; none of the first draw's sentences, none of
-    dev or selection), labelled by the teacher into shards of its own. More teacher-labelled text is
-    what Tang et al. gained most from, but it costs labelling and training time in proportion: whether
-    it pays on this task is measured on the selection split (`train_and_score` with both shard sets)."""
-    from tfdistil.transfer.augment import write_augmented
+def _extra_text(o, c, name, write, log):
+    """A text set beside the transfer set (`transfer/NAME.tsv`, written once by `write(path)`), labelled
+    by the teacher into `transfer/NAME-shards`; whether it helps is measured on the selection split
+    (`train_and_score` with both shard sets), not assumed. The folder is made here: with the transfer
+    set taken from --reuse DIR, this run has no transfer/ folder of its own yet."""
     from tfdistil.transfer import label as S
-    os.makedirs(c.path("transfer"), exist_ok=True)  # the first draw may sit in --reuse DIR
-    path = c.path("transfer", f"more_f{o.more_transfer}.tsv")
+    os.makedirs(c.path("transfer"), exist_ok=True)
+    path = c.path("transfer", f"{name}.tsv")
     if not os.path.isfile(path + ".json"):
-        first = os.path.join(os.path.dirname(c.result("transfer")["shards"]), f"augmented_f{o.augment_factor}.tsv")
-        write_augmented(c.selection, o.more_transfer, path, seed=1, tagger="none", log=log,
-                        exclude_from=[first] if o.augment_factor and os.path.isfile(first) else [])
+        write(path)
     rows, sources = S.transfer_rows(c.work, [path], include_train=False)
     with quiet():
-        summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", "more-shards"), sources,
-                                 shard_size=o.shard_size, max_len=o.teacher_max_len, log=log, **engine(o))
+        summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", f"{name.split('_')[0]}-shards"),
+                                 sources, shard_size=o.shard_size, max_len=o.teacher_max_len, log=log, **engine(o))
     return {"shards": summary["out"], "rows": summary["rows"]}
+
+
+def more_transfer(o, c, log):
+    """A second draw of augmented train text (another seed; none of the first draw's sentences, none of
+    dev or selection). More teacher-labelled text is what Tang et al. gained most from, but it costs
+    labelling and training time in proportion: a lever, not a default."""
+    from tfdistil.transfer.augment import write_augmented
+    first = os.path.join(os.path.dirname(c.result("transfer")["shards"]), f"augmented_f{o.augment_factor}.tsv")
+    return _extra_text(o, c, f"more_f{o.more_transfer}", lambda path: write_augmented(
+        c.selection, o.more_transfer, path, seed=1, tagger="none", log=log,
+        exclude_from=[first] if o.augment_factor and os.path.isfile(first) else []), log)
 
 
 def composed(o, c, log):
     """Texts that compose clauses ("X , but Y" both ways, "although X , Y", negated predicates) from
-    train, never dev or selection, labelled by the teacher into shards of their own: whether they
-    help is measured on the selection split (`train_and_score` with both shard sets), not assumed."""
+    train, never dev or selection."""
     from tfdistil.transfer.compose import write_composed
-    from tfdistil.transfer import label as S
-    path = c.path("transfer", f"composed_x{o.compose}.tsv")
-    if not os.path.isfile(path + ".json"):
-        write_composed(c.selection, path, factor=o.compose, seed=0, log=log)
-    rows, sources = S.transfer_rows(c.work, [path], include_train=False)
-    with quiet():
-        summary = S.label_shards(c.result("teacher")["dir"], rows, c.path("transfer", "composed-shards"), sources,
-                                 shard_size=o.shard_size, max_len=o.teacher_max_len, log=log, **engine(o))
-    return {"shards": summary["out"], "rows": summary["rows"]}
+    return _extra_text(o, c, f"composed_x{o.compose}",
+                       lambda path: write_composed(c.selection, path, factor=o.compose, seed=0, log=log), log)
 
 
 # --------------------------------------------------------------------------- students
