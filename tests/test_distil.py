@@ -318,6 +318,79 @@ def test_one_more_lever_with_reuse_trains_only_that_lever(uninterrupted, tiny_ta
     assert after == before
 
 
+def test_refit_gives_the_held_back_text_to_the_chosen_recipe_and_test_reads_only_those(uninterrupted, tiny_task,
+                                                                                        tiny_bert, tmp_path):
+    """--refit with --reuse of a finished run: every choice is the reused run's (same candidates, same seed
+    chosen on selection), then the chosen recipe's seeds train again with the rows the carve held back
+    (the selection split and any phrases taken out with it) plus their augmentations, labelled by the
+    teacher; the same vocabulary, so the same flash rows. Test reads those models, the bundle ships the
+    chosen seed's, and the report says so."""
+    ref, _ = uninterrupted
+    out = tmp_path / "refit"
+    args = (*tiny_args(tiny_task, tiny_bert, out), "--reuse", ref, "--refit")
+    plan = json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]
+    assert [p["stage"] for p in plan if p["stage"].startswith("refit")] == ["refit-text", "refit-0", "refit-1"]
+    run_cli(*args)
+    r, theirs = report(out), report(ref)
+    assert "seed-1" in r["reused"]["stages"] and not any(s.startswith("refit") for s in r["reused"]["stages"])
+    assert (r["chosen"]["name"], r["chosen"]["seed"]) == (theirs["chosen"]["name"], theirs["chosen"]["seed"])
+    assert r["chosen"]["model"] == theirs["chosen"]["model"]
+    sp = json.load(open(os.path.join(out, "data", "splits.json"), encoding="utf-8"))
+    text = r["refit"]["text"]
+    assert text["held_back_rows"] == sp["selection"]["rows"] + sp["phrases_dropped"] > 0
+    rows = lambda path: [json.loads(line) for line in open(path, encoding="utf-8")]  # noqa: E731
+    back = rows(os.path.join(out, "refit", "data", "train.jsonl"))
+    kept = {(x["text"], x["label"]) for x in rows(os.path.join(out, "data", "train.jsonl"))}
+    assert {(x["text"], x["label"]) for x in rows(os.path.join(out, "data", "selection.jsonl"))} <= \
+        {(x["text"], x["label"]) for x in back}
+    assert not kept & {(x["text"], x["label"]) for x in back}  # exactly what train lacked
+    assert text["augmented"] > 0 and text["rows"] == text["held_back_rows"] + text["augmented"]
+    seeds = {s["seed"]: s for s in theirs["seeds"]}
+    for f in r["refit"]["seeds"]:
+        before = seeds[f["seed"]]
+        assert f["name"] == before["name"] + "-refit" and f["selection"] is None
+        assert f["config"] == before["config"] and f["model"] != before["model"]
+        assert f["shards"] == before["shards"] + "+" + text["shards"]
+        assert f["refit_of"]["model"] == before["model"]
+        assert open(os.path.join(f["run"], "vocab.json")).read() == open(os.path.join(before["run"], "vocab.json")).read()
+    read = json.load(open(os.path.join(out, "test_read.json"), encoding="utf-8"))
+    assert [s["model"] for s in read["seeds"]] == [f["model"] for f in r["refit"]["seeds"]]
+    assert r["refit"]["shipped"]["seed"] == r["chosen"]["seed"] and read["chosen"]["model"] == r["refit"]["shipped"]["model"]
+    md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    assert "## Refit with the held-back text" in md and "refit seeds" in md
+    assert os.path.isfile(os.path.join(out, "bundle", "kit", "model_data.cc")) or os.listdir(os.path.join(out, "bundle", "kit"))
+
+
+def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    """--lever-seeds 2 with --reuse and the KL lever: each candidate's seed 1 trains beside its reused
+    seed 0 (the reused run's `seed-1` is found by its key as the chosen recipe's `-s1`), choices follow the
+    mean of the two, and the chosen recipe's seeds are those two: no separate seed stage."""
+    ref, _ = uninterrupted
+    out = tmp_path / "voted"
+    args = (*tiny_args(tiny_task, tiny_bert, out), "--reuse", ref, "--lever-seeds", "2", "--kl-temperature", "2")
+    plan = [p["stage"] for p in json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]]
+    assert {"candidate-cnn-s1", "candidate-kl", "candidate-kl-s1"} <= set(plan) and "seed-1" not in plan
+    run_cli(*args)
+    r, theirs = report(out), report(ref)
+    won = theirs["chosen"]["name"]
+    assert f"candidate-{won}-s1" in r["reused"]["stages"] and not os.path.exists(os.path.join(out, "stages", "seed-1.json"))
+    stages = os.listdir(os.path.join(out, "stages"))
+    for cand in r["candidates"]:
+        with open(os.path.join(out, "stages", f"candidate-{cand['name']}-s1.json"), encoding="utf-8") as f:
+            s1 = json.load(f)["result"]
+        assert s1["seed"] == 1 and s1["config"] == {**cand["config"], "seed": 1}
+        both = [cand["selection"]["accuracy"], s1["selection"]["accuracy"]]
+        assert cand["vote"]["n"] == 2 and abs(cand["vote"]["mean"] - sum(both) / 2) < 1e-9
+    kl = [x for x in r["candidates"] if x["name"].endswith("-kl")]
+    assert len(kl) == 1 and kl[0]["config"]["distill_loss"] == "kl" and kl[0]["config"]["temperature"] == 2
+    fitting = [x for x in r["candidates"] if x["fits"]]
+    top = max(x["vote"]["mean"] for x in fitting)
+    assert r["chosen"]["name"] in {x["name"] for x in fitting if x["vote"]["mean"] == top}
+    assert sorted(x["seed"] for x in r["seeds"]) == [0, 1] and "seed-1.json" not in stages
+    md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
+    assert "each weighed on the mean of 2 seeds" in md and "(the vote)" in md
+
+
 def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
     """The plan of a finished run shows its stages up to the search at 0 minutes ("cached"); a second
     target with --reuse shows the teacher's work at 0 ("reused") and everything it must train in full;
@@ -372,8 +445,8 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "cortex-m4"], "give --flash"),
     (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
-    (["--target", "pi", "--pre-conv", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
-    (["--target", "pi", "--disagree-weight", "-1"], "--pre-conv and --disagree-weight cannot be negative"),
+    (["--target", "pi", "--pre-conv", "-1"], "--disagree-weight and --kl-temperature cannot be negative"),
+    (["--target", "pi", "--disagree-weight", "-1"], "--disagree-weight and --kl-temperature cannot be negative"),
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
     (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),
@@ -468,6 +541,12 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     primed = Clock(plan, done=["teacher"], speed={"student": 0.25})
     assert primed.start("search-cnn", 0) == (pytest.approx(2.5), time.strftime("%H:%M", time.localtime(450)))
     primed.done("search-cnn", 600)  # then its own timing wins
+    assert primed.start("seed-1", 0)[0] == pytest.approx(10)
+    # --lever-seeds: a lever's seed K keeps its "-sK"; a stage the plan does not know teaches no speed
+    from tfdistil.distil.plan import planned
+    assert planned("candidate-bilstm_attn-ei-grown-s2") == "candidate-grown-s2"
+    assert planned("candidate-cnn-ei-s1") == "candidate-cnn-ei-s1"
+    primed.done("candidate-unplanned", 6000)
     assert primed.start("seed-1", 0)[0] == pytest.approx(10)
 
 

@@ -41,6 +41,9 @@ def _targets():
 @click.option("--trial-epochs", type=int, default=None, help="Epochs per tuner trial (default 3).")
 @click.option("--epochs", type=int, default=None, help="Epochs of each candidate on the transfer set (default 10).")
 @click.option("--seeds", type=int, default=None, help="Seeds of the chosen recipe (default 3).")
+@click.option("--lever-seeds", type=int, default=None, metavar="N",
+              help="Weigh every candidate and lever on the mean of N seeds' selection scores, not seed 0's alone "
+                   "(one seed's lead is often the split's noise); the chosen recipe reuses those seeds (default 1).")
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
 @click.option("--grow/--no-grow", default=None,
@@ -53,6 +56,10 @@ def _targets():
               help="Also train the best recipe with each row's soft term weighted 1 + W x teacher-student "
                    "disagreement; the selection split decides (default 0 = off; on fortunes W = 1 won the "
                    "selection vote by noise).")
+@click.option("--kl-temperature", type=float, default=None, metavar="T",
+              help="Also train the best recipe with Hinton's KL on teacher and student softmaxes at temperature T "
+                   "in place of the MSE on logits (for many classes the softmax's shape carries what the teacher "
+                   "knows); the selection split decides (default 0 = off).")
 @click.option("--soft-alpha", type=float, default=None, metavar="A",
               help="Also train the best recipe with alpha = A, the hard-label share of the loss (the paper: 0.5; "
                    "the tuner picks alpha on the labelled rows alone); the selection split decides (default off).")
@@ -72,6 +79,10 @@ def _targets():
               help="What is held out: rows, or whole sentences with their phrases taken out of train (for data "
                    "like SST-2 whose train rows are phrases of its sentences); auto picks sentences when 20% "
                    "of train rows are phrases of others (default auto; a run already carved keeps its split).")
+@click.option("--refit/--no-refit", default=None,
+              help="Once every choice is made, train the chosen recipe's seeds again with the held-back selection "
+                   "text (and its augmentations) added, same vocabulary and flash; these are what test reads and the "
+                   "bundle ships (default off).")
 @click.option("--board-limit", type=int, default=None, help="Selection texts run on the emulated board (default 100).")
 @click.option("--reuse", default=None, metavar="DIR",
               help="Another distil --out (e.g. the same task for another target): take its teacher, logits, "

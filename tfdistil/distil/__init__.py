@@ -6,14 +6,16 @@ One module per job:
     workdata.py   the selection split carved from train, and the guard that lets test be read once
     plan.py       the stages, their time estimates, and fitting them to --time-budget
     steps.py      teacher -> logits -> transfer set -> candidates -> seeds (library calls only)
+    refit.py      --refit: the chosen recipe's seeds again, with the held-back selection text
     checks.py     the chosen model in every runtime of its target, and the bundle
     report.py     report.md / report.json
     run.py        the driver: stage cache keyed by inputs, resume after a kill, progress with ETA
 
 The selection protocol, enforced here rather than promised: every choice (candidate recipe,
-seed) is made on a stratified selection split carved from train with a fixed seed; dev only
-picks each run's best epoch; the test file is handed to no stage but the last, which reads it
-once for the chosen recipe's seeds and writes `test_read.json`; a second read is refused.
+seed; with --lever-seeds N on the mean of N seeds) is made on a stratified selection split
+carved from train with a fixed seed; dev only picks each run's best epoch; the test file is
+handed to no stage but the last, which reads it once for the chosen recipe's seeds (with
+--refit, their refit models) and writes `test_read.json`; a second read is refused.
 """
 
 

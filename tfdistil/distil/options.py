@@ -86,11 +86,15 @@ class DistilOptions:
     trial_epochs: int = 3
     epochs: int = 10                                 # each candidate, on the transfer set
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
+    lever_seeds: int = 1                             # seeds every candidate and lever is weighed on (the mean of
+                                                     # their selection scores); 1 = seed 0 alone
     grow: bool = True                                # also try the best student grown (vocabulary, widths) to fill --flash
     pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
                                                      # this width before its LSTMs (a lever for word order)
     disagree_weight: float = 0.0                     # > 0: also try the best recipe with its soft term weighted
                                                      # 1 + this x teacher-student disagreement (a loss lever)
+    kl_temperature: float = 0.0                      # > 0: also try the best recipe with Hinton's KL at this
+                                                     # temperature in place of the MSE on logits (a loss lever)
     soft_alpha: float = -1.0                         # >= 0: also try the best recipe with this alpha (the hard-
                                                      # label share of the loss; the tuner chose it on few rows)
     lr_scale: float = 1.0                            # != 1: also try the best recipe with its learning rate x this
@@ -105,6 +109,8 @@ class DistilOptions:
     selection_split: str = "auto"                    # rows | sentences (whole rows; their phrases leave train) |
                                                      # auto (sentences when train is mostly phrases of its rows)
     metric: str = "auto"                             # auto = accuracy for 2 classes, macro-F1 for more
+    refit: bool = False                              # after every choice, train the chosen recipe's seeds again
+                                                     # with the held-back selection text (it can no longer score them)
     board_limit: int = 100                           # selection texts run on the emulated board
     slices: str = ""                                 # named regexes for the per-slice test table ("" = English
                                                      # negation / contrast; see tfdistil.slices)
@@ -177,13 +183,14 @@ def check(o):
     bad = [s for s in o.students if s not in STUDENTS]
     if bad or not o.students:
         raise UserError(f"--students: unknown {', '.join(bad) or '(none given)'}; choose from {', '.join(STUDENTS)}")
-    for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "max_len", "shard_size", "board_limit"):
+    for name in ("teacher_epochs", "trials", "trial_epochs", "epochs", "seeds", "lever_seeds", "max_len", "shard_size",
+                 "board_limit"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
     if min(o.augment_factor, o.compose, o.more_transfer, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
-           o.disagree_weight) < 0:
+           o.disagree_weight, o.kl_temperature) < 0:
         raise UserError("--augment-factor, --compose, --more-transfer, --limit, --teacher-limit, --flash, --ram, --time-budget, "
-                        "--pre-conv and --disagree-weight cannot be negative")
+                        "--pre-conv, --disagree-weight and --kl-temperature cannot be negative")
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
                         f"positive, got {o.lr_scale}")

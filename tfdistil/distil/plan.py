@@ -7,6 +7,7 @@ They are estimates, and the driver says so; what each stage really took is in th
 """
 import json
 import os
+import re
 
 from tfdistil.errors import UserError
 
@@ -77,11 +78,11 @@ def estimate(o, rows, mean_words, unlabelled):
     for family in o.students:
         per_epoch = train_rows * STUDENT_ROW[family] * length
         plan.append((f"search-{family}", per_epoch * o.trial_epochs * (o.trials + 1) + 2 * FIXED["convert"]))
-    inits = 2 if o.embed_init == "both" else 1
+    inits = {"off": [""], "on": ["-ei"], "both": ["", "-ei"]}[o.embed_init]  # named as steps.candidate_configs names them
     worst = max(STUDENT_ROW[f] for f in o.students)
     cand = transfer_rows * worst * length * o.epochs + FIXED["convert"]
-    plan += [(f"candidate-{f}{'-ei' if i else ''}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
-             for f in o.students for i in range(inits)]
+    plan += [(f"candidate-{f}{ei}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
+             for f in o.students for ei in inits]
     if o.grow and o.flash:
         plan += [("candidate-vocab", cand * 1.3), ("candidate-grown", cand * 1.3)]
     if o.soft_alpha >= 0:
@@ -94,6 +95,8 @@ def estimate(o, rows, mean_words, unlabelled):
         plan.append(("candidate-preconv", cand * 1.1))
     if o.disagree_weight:
         plan.append(("candidate-disagree", cand))
+    if o.kl_temperature:
+        plan.append(("candidate-kl", cand))
     if o.more_transfer:
         more = train_rows * 0.9 * o.more_transfer
         plan += [("more", more * TEACHER_FORWARD * scale * t_len),
@@ -102,7 +105,14 @@ def estimate(o, rows, mean_words, unlabelled):
         composed = train_rows * o.compose
         plan += [("composed", composed * TEACHER_FORWARD * scale * t_len),
                  ("candidate-composed", (transfer_rows + composed) * worst * length * o.epochs + FIXED["convert"])]
-    plan += [(f"seed-{s}", cand) for s in range(1, o.seeds)]
+    if o.lever_seeds > 1:  # every candidate and lever on N seeds; the chosen recipe's first N come with it
+        plan = [e for n, sec in plan for e in [(n, sec)] + ([(f"{n}-s{s}", sec) for s in range(1, o.lever_seeds)]
+                                                            if n.startswith("candidate-") else [])]
+    plan += [(f"seed-{s}", cand) for s in range(max(1, o.lever_seeds), o.seeds)]
+    if o.refit:  # the held-back rows (sentences mode takes their phrases too: about twice the rows) back in
+        back = rows * o.selection_fraction * (2 if o.selection_split == "sentences" else 1)
+        plan.append(("refit-text", back * (1 + 0.9 * o.augment_factor) * TEACHER_FORWARD * scale * t_len))
+        plan += [(f"refit-{s}", cand * (1 + back / max(transfer_rows, 1))) for s in range(o.seeds)]
     models = sum(1 for n, _ in plan if n.startswith(("candidate-", "seed-")))
     plan.append(("selection-slices", models * FIXED["score"] * rows * o.selection_fraction / 1000))
     board = FIXED["checks_mcu"] + o.board_limit * FIXED["board_text"] * length if o.kind == "mcu" else FIXED["checks_pi"]
@@ -117,13 +127,16 @@ def estimate(o, rows, mean_words, unlabelled):
 # results/distil/sst2-cortex-m4 (not in the sst2-*-budget runs, where the vocabulary was the limit).
 CUTS = (  # (what is cut, option, how, floor)
     ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
+    ("the refit with the held-back text", "refit", lambda v: False, False),
     ("the composed-text lever", "compose", lambda v: 0, 0),
     ("the larger-transfer-set lever", "more_transfer", lambda v: 0, 0),
     ("the convolution-before-the-LSTMs lever", "pre_conv", lambda v: 0, 0),
     ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
+    ("the KL-at-a-temperature loss lever", "kl_temperature", lambda v: 0.0, 0.0),
     ("the learning-rate decay lever", "lr_decay", lambda v: 0.0, 0.0),
     ("the soft-loss lever", "soft_alpha", lambda v: -1.0, -1.0),
     ("the learning-rate lever", "lr_scale", lambda v: 1.0, 1.0),
+    ("seeds each candidate is weighed on", "lever_seeds", lambda v: 1, 1),
     ("teacher-started embeddings tried both ways", "embed_init", lambda v: "on" if v == "both" else v, "on"),
     ("transfer set (augmentation factor)", "augment_factor", lambda v: v // 2, 0),
     ("the best student grown to fill the budget (vocabulary, widths)", "grow", lambda v: False, False),
@@ -134,7 +147,7 @@ CUTS = (  # (what is cut, option, how, floor)
 )
 
 
-READING_STAGES = ("logits", "transfer", "composed", "more")
+READING_STAGES = ("logits", "transfer", "composed", "more", "refit-text")
 
 
 def kind(name):
@@ -270,16 +283,19 @@ def describe(plan, cuts=(), done=None):
     return "\n".join(lines)
 
 
-LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-more", "-composed")
+LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-kl", "-more", "-composed")
 
 
 def planned(name):
     """The plan's name for a stage: a lever's stage is named after the recipe it grows from
-    ("candidate-bilstm_attn-ei-grown"), which the plan cannot know before the candidates ran."""
+    ("candidate-bilstm_attn-ei-grown"), which the plan cannot know before the candidates ran; a
+    --lever-seeds seed keeps its "-sK" ("candidate-bilstm_attn-ei-grown-s1" -> "candidate-grown-s1")."""
     if name.startswith("candidate-"):
+        m = re.match(r"^(.*?)(-s[0-9]+)?$", name)
+        base, seed = m.group(1), m.group(2) or ""
         for lever in LEVERS:
-            if name.endswith(lever):
-                return "candidate" + lever
+            if base.endswith(lever):
+                return "candidate" + lever + seed
     return name
 
 
@@ -300,6 +316,8 @@ class Clock:
         self.finished, self.prior = {planned(n) for n in done}, dict(speed or {})
 
     def _ran(self, name, seconds):
+        if name not in self.estimates:  # nothing to compare with: a 60 s guess would skew every later ETA
+            return
         k = kind(name)
         self.spent[k] = self.spent.get(k, 0.0) + seconds
         self.estimated_done[k] = self.estimated_done.get(k, 0.0) + self.estimates.get(name, 60)

@@ -95,8 +95,30 @@ def _seen(sp):
                "sentences instead." if seen > 0.5 else "."), ""]
 
 
-def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices=None):
+def refit_lines(o, c, refits, chosen):
+    """What --refit added and how each seed's dev moved: the one view of the refit models before test
+    (the selection split is now in their training text)."""
+    rt = c.result("refit-text")
+    L = ["## Refit with the held-back text (after every choice)", "",
+         f"The chosen recipe's {len(refits)} seeds trained again with {rt['held_back_rows']:,} held-back train rows "
+         f"(the selection split{' and the phrases taken out with it' if c.splits.get('selection_split') == 'sentences' else ''}"
+         f") and {rt['augmented']:,} augmented texts of them added to the transfer set, labelled by the teacher; the "
+         "same vocabulary (flash unchanged but for the C table) and epochs picked on dev. They cannot be scored on the "
+         "selection split any more, so nothing was chosen among them: the seed chosen above ships, and test is read "
+         "for these models.", "",
+         "| seed | dev acc before | dev acc refit | flash bytes (model + C vocab) | ships |", "|---|---|---|---|---|"]
+    for r in refits:
+        L.append(f"| {r['seed']} | {_pct(r['refit_of']['dev_accuracy'])} | {_pct(r['dev_accuracy'])} | "
+                 f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | "
+                 f"{'yes' if r['seed'] == chosen['seed'] else ''} |")
+    return L + [""]
+
+
+def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices=None,
+                 refits=None):
     from tfdistil.distil.steps import mean_std
+    shipped = next(r for r in refits if r["seed"] == chosen["seed"]) if refits else chosen
+    voted = any(r.get("vote") for r in candidates)
     t = c.result("teacher")
     lg = c.result("logits")
     sp = c.splits
@@ -112,8 +134,10 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
          "- dev picks each run's best epoch and nothing else;",
          "- every choice (tuner proposals → candidate recipe → seed) is made on the selection split, carved from "
          "train before anything trained; no stage but the last receives the test file;",
+         *(["- `--refit`: after every choice, the chosen recipe's seeds trained again with the held-back text; "
+            "nothing was chosen among the refit models;"] if refits else []),
          f"- test was read **{'once' if test.get('read') else 'never (no test file)'}**, after every choice, for the "
-         f"chosen recipe's {len(seeds)} seeds (`test_read.json`).", "",
+         f"chosen recipe's {len(seeds)} {'refit ' if refits else ''}seeds (`test_read.json`).", "",
          "## Teacher", "",
          f"`{t.get('base', t['dir'])}` ({'reused' if t['reused'] else f'fine-tuned {o.teacher_epochs} epochs'}, "
          f"{(t.get('params') or 0) / 1e6:.1f} M parameters): dev accuracy {_pct(t.get('dev_accuracy'))}; "
@@ -122,14 +146,15 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
            if c.reused else []),
          f"Transfer set: {tr['rows']:,} teacher-labelled rows ({tr['labelled_rows']:,} train, "
          f"{tr.get('augmented', 0):,} augmented, {(tr.get('unlabelled') or {}).get('rows', 0):,} unlabelled).", "",
-         "## Candidates on the selection split (seed 0)", "",
+         f"## Candidates on the selection split (seed 0{f'; each weighed on the mean of {o.lever_seeds} seeds' if voted else ''})", "",
          "| candidate | student | vocabulary × embedding, hidden | flash bytes (model + C vocab) | fits | dev acc | "
-         "selection acc | selection macro-F1 |",
-         "|---|---|---|---|---|---|---|---|"]
+         "selection acc | selection macro-F1 |" + (f" selection {metric}, {o.lever_seeds} seeds (the vote) |" if voted else ""),
+         "|---|---|---|---|---|---|---|---|" + ("---|" if voted else "")]
     for r in candidates:
         L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | {_shape(r)} | "
                  f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
-                 f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |")
+                 f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |"
+                 + (f" {_ms(r.get('vote'), False)} |" if voted else ""))
     L += ["", "![candidates: flash against selection score, and the chosen one by slice](candidates.png)"]
     se = selection_standard_error(chosen["selection"]["accuracy"], sp["selection"]["rows"])
     L += ["", f"One selection accuracy on {sp['selection']['rows']:,} rows carries a standard error of about "
@@ -146,6 +171,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L.append(f"| {r['seed']} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} | "
                  f"{'yes' if r['seed'] == chosen['seed'] else ''} |")
     L += ["", f"Selection {metric}: {_ms(sel_scores)}. Seed {chosen['seed']} is chosen: best on selection.", ""]
+    if refits:
+        L += refit_lines(o, c, refits, chosen)
     if test.get("read"):
         L += ["## Test (read once)", "",
               f"{test['rows']:,} rows, int8 in {test['runtime'].upper()}: recipe accuracy {_ms(test['accuracy'])}, "
@@ -165,6 +192,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
                      f"{_pct(test['tflite_runtime_chosen_accuracy'])}.")
         L.append("")
     L += ["## Runtime checks (selection split)", "",
+          *(["The shipped model is the refit one, which trained on these texts: the checks compare runtimes; "
+             "their accuracy is not a forecast.", ""] if refits else []),
           f"- LiteRT accuracy {_pct(checks['litert']['accuracy'])}, TFLM {_pct(checks['tflm']['accuracy'])}; "
           f"labels identical {checks['litert_vs_tflm_labels_identical']}/{checks['rows']}"]
     if "tflite_runtime" in checks:
@@ -177,7 +206,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
                  "labels identical to host TFLM "
                  f"{b['labels_identical']}/{b['n']}; whole image {b['flash_bytes']:,} B flash, {b['ram_bytes']:,} B RAM; "
                  f"{b['instructions_per_sentence']['mean']:,.0f} instructions per text (mean)")
-        L.append(f"- model + C vocabulary: {chosen['flash_bytes']:,} B (budget {o.flash:,} B)")
+        L.append(f"- model + C vocabulary: {shipped['flash_bytes']:,} B (budget {o.flash:,} B)")
     L += ["", f"Bundle: `{os.path.relpath(bundle['dir'], o.out)}/` ({', '.join(bundle['files'])}).", "",
           "## Stages (seconds: actual / estimate)", "",
           ", ".join(f"{k} {c.seconds.get(k, 0):.0f}/{estimates.get(planned(k), 0):.0f}" for k in c.results), ""]
@@ -191,6 +220,9 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         "selection_rows": sp["selection"]["rows"], "selection_split": sp.get("selection_split", "rows"),
         "selection_seen_in_train": sp.get("selection_seen_in_train"), "selection_standard_error": round(se, 4), "selection_slices": slices,
         "test": test, "checks": checks,
+        "refit": {"text": c.result("refit-text"), "seeds": refits,
+                  "shipped": {k: shipped[k] for k in ("name", "seed", "model", "flash_bytes", "dev_accuracy")}}
+        if refits else None,
         "bundle": bundle, "settings": o.to_dict(), "cuts": cuts,
         "stage_seconds": c.seconds, "reused": {"from": o.reuse, "stages": c.reused} if c.reused else None}
     from tfdistil.distil.plots import candidates_png
@@ -200,6 +232,6 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
     atomic_write_json(os.path.join(o.out, "report.json"), portable(summary))
     return {"report": os.path.join(o.out, "report.md"), "chosen": chosen["name"], "seed": chosen["seed"],
-            f"selection_{metric}": chosen["selection"][metric],
+            f"selection_{metric}": chosen["selection"][metric], **({"shipped": shipped["name"] + " (refit)"} if refits else {}),
             **({f"test_{metric}_chosen": test["chosen"][metric], f"test_{metric}_recipe_mean": test[metric]["mean"]}
                if test.get("read") else {})}

@@ -13,6 +13,7 @@ import time
 
 from tfdistil.distil import checks as K
 from tfdistil.distil import plan as P
+from tfdistil.distil import refit as R
 from tfdistil.distil import steps as S
 from tfdistil.distil.workdata import TestGuard, carve, selection_data, selection_split, work_data
 from tfdistil.distil.options import ADDED_LATER, changed_since_test_read
@@ -30,6 +31,8 @@ READS = {
     "more": ("more_transfer", "augment_factor", "shard_size", "teacher_max_len"),
     "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
     "candidate": ("target", "flash", "epochs", "embed_init"),
+    "refit-text": ("augment_factor", "shard_size", "teacher_max_len"),
+    "refit": ("target", "flash", "epochs", "embed_init"),
     "selection-slices": ("slices",),
     "checks": ("target", "board_limit", "ram"),
     "test": ("target",), "bundle": ("target",), "report": (),
@@ -100,9 +103,11 @@ def _reused(o, name, key):
         with open(path, encoding="utf-8") as f:
             saved = json.load(f)
     except (OSError, ValueError):
-        return None
-    if saved.get("key") != key:
-        return None
+        saved = {}
+    if saved.get("key") != key:  # the same work under another name (a seed DIR trained as `seed-1` is
+        saved = _by_key(o.reuse).get(key)  # this run's `candidate-NAME-s1` under --lever-seeds)
+        if saved is None:
+            return None
     r = saved["result"]
     files = [r.get("dir"), r.get("path"), r.get("run"), r.get("model"), *(r.get("shards") or "").split("+")]
     missing = [p for p in files if p and not os.path.exists(p)]
@@ -110,6 +115,26 @@ def _reused(o, name, key):
         raise UserError(f"--reuse {o.reuse}: its {name} stage names {missing[0]}, which is not there from this "
                         "folder; run from the folder that run was started in")
     return {**saved, "seconds": 0, "reused_from": o.reuse}
+
+
+_KEYS = {}
+
+
+def _by_key(folder):
+    """{key: stage record} of every stage record in folder/stages (read once per folder)."""
+    d = os.path.join(folder, "stages")
+    stamp = (folder, os.stat(d).st_mtime_ns if os.path.isdir(d) else 0)  # a folder that gained stages is read again
+    if stamp not in _KEYS:
+        found = {}
+        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            try:
+                with open(os.path.join(d, f), encoding="utf-8") as fh:
+                    saved = json.load(fh)
+                found.setdefault(saved["key"], saved)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+        _KEYS[stamp] = found
+    return _KEYS[stamp]
 
 
 def _carved(folder):
@@ -234,18 +259,33 @@ def distil(o, log=print, dry_run=False):
     for family in o.students:
         stage(f"search-{family}", "search", [c.keys["logits"], family], lambda f=family: S.search(o, c, f, log))
     metric = S.metric_name(o, c)
-    candidates = []
+    candidates, more_seeds = [], {}
+
+    def trained(name, config, deps, shards=None):
+        """Seed 0 of a candidate (`deps` ends with the seed), and with --lever-seeds N seeds 1..N-1 as
+        stages `candidate-NAME-sK`; with N > 1 it carries their mean as its "vote", which choices use."""
+        runs = [stage(f"candidate-{name}", "candidate", deps,
+                      lambda: S.train_and_score(o, c, name, config, 0, log, shards=shards))]
+        for s in range(1, o.lever_seeds):  # keyed as its `seed-K` stage would be, should it become the choice
+            runs.append(stage(f"candidate-{name}-s{s}", "candidate", seed_deps(runs[0], s),
+                              lambda s=s: S.train_and_score(o, c, name, config, s, log, shards=shards)))
+        more_seeds[name] = [(f"candidate-{name}-s{s}", r) for s, r in enumerate(runs[1:], 1)]
+        if o.lever_seeds == 1:
+            return runs[0]
+        return {**runs[0], "vote": S.mean_std([r["selection"][metric] for r in runs])}
+
+    def seed_deps(r, seed):
+        own_set = r["name"].endswith(("-composed", "-more"))
+        return [c.keys["transfer"], r["config"], seed] + ([r["shards"]] if own_set else [])
+
     for name, config in S.candidate_configs(o, c):
-        deps = [c.keys["transfer"], config, 0]
-        candidates.append(stage(f"candidate-{name}", "candidate", deps,
-                                lambda n=name, cf=config: S.train_and_score(o, c, n, cf, 0, log)))
+        candidates.append(trained(name, config, [c.keys["transfer"], config, 0]))
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
     def weigh(name, config, deps, shards=None):
         """One lever on the best recipe so far: train it, keep it if the selection split prefers it."""
         nonlocal best, first
-        lever = stage(f"candidate-{name}", "candidate", deps,
-                      lambda: S.train_and_score(o, c, name, config, 0, log, shards=shards))
+        lever = trained(name, config, deps, shards)
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
@@ -270,6 +310,9 @@ def distil(o, log=print, dry_run=False):
     if o.disagree_weight:  # the soft term weighted towards teacher-student disagreement
         weighted = {**best["config"], "disagree_weight": o.disagree_weight}
         weigh(best["name"] + "-disagree", weighted, [c.keys["transfer"], weighted, 0])
+    if o.kl_temperature and best["config"]["distill_loss"] != "kl":  # softmaxes at temperature T, not logits
+        kl = {**best["config"], "distill_loss": "kl", "temperature": o.kl_temperature}
+        weigh(best["name"] + "-kl", kl, [c.keys["transfer"], kl, 0])
     if o.more_transfer:  # the same recipe on a larger transfer set: a second draw of augmented text
         stage("more", "more", [c.keys["transfer"]], lambda: S.more_transfer(o, c, log))
         more = c.result("transfer")["shards"] + "+" + c.result("more")["shards"]
@@ -282,23 +325,35 @@ def distil(o, log=print, dry_run=False):
         weigh(best["name"] + "-composed", best["config"],
               [c.keys["transfer"], c.keys["composed"], best["config"], 0] + ([c.keys["more"]] if grown else []),
               shards=both)
-    seeds = [best]
-    for seed in range(1, o.seeds):
-        own_set = best["name"].endswith(("-composed", "-more"))
-        deps = [c.keys["transfer"], best["config"], seed] + ([best["shards"]] if own_set else [])
-        seeds.append(stage(f"seed-{seed}", "candidate", deps,
+    seeds, seed_keys = [best], []
+    for stage_name, r in more_seeds[best["name"]]:  # --lever-seeds: the chosen recipe's seeds trained already
+        seeds.append(r)
+        seed_keys.append(c.keys[stage_name])
+    for seed in range(len(seeds), o.seeds):
+        seeds.append(stage(f"seed-{seed}", "candidate", seed_deps(best, seed),
                            lambda s=seed: S.train_and_score(o, c, best["name"], best["config"], s, log,
                                                             shards=best.get("shards"))))
+        seed_keys.append(c.keys[f"seed-{seed}"])
     chosen = max(seeds, key=lambda r: (r["selection"][metric], -r["seed"]))
-    chosen_key = [c.keys[first], [c.keys[f"seed-{s}"] for s in range(1, o.seeds)]]
+    chosen_key = [c.keys[first], seed_keys]
     scored = candidates + seeds[1:]
     slices = stage("selection-slices", "selection-slices", [[c.keys[k] for k in c.keys if k.startswith(("candidate-",
                    "seed-"))]], lambda: S.selection_slices(o, c, scored, log))
-    checks = stage("checks", "checks", chosen_key, lambda: K.runtime_checks(o, c, chosen, log))
+    shipped, shipped_seeds = chosen, seeds
+    if o.refit:  # every choice is made: give the held-back text to the chosen recipe's seeds
+        stage("refit-text", "refit-text", [c.keys["splits"], c.keys["transfer"]], lambda: R.refit_text(o, c, log))
+        shipped_seeds = [stage(f"refit-{r['seed']}", "refit", [c.keys["refit-text"], chosen_key, r["seed"]],
+                               lambda r=r: R.refit(o, c, r, log)) for r in seeds]
+        shipped = next(r for r in shipped_seeds if r["seed"] == chosen["seed"])
+        chosen_key = [chosen_key, [c.keys[f"refit-{r['seed']}"] for r in seeds]]
+        if not shipped["fits"]:  # same vocabulary rows: only the C table's bytes could move
+            raise UserError(f"--refit: the refit model is {shipped['flash_bytes']:,} B, over --flash; run without --refit")
+    checks = stage("checks", "checks", chosen_key, lambda: K.runtime_checks(o, c, shipped, log))
     guard = TestGuard(o, c.path("data"), c.path("test_read.json"))
-    test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, chosen, seeds, log))
-    bundle = stage("bundle", "bundle", [c.keys["checks"]], lambda: K.write_bundle(o, c, chosen, checks, log))
+    test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, shipped, shipped_seeds, log))
+    bundle = stage("bundle", "bundle", [c.keys["checks"]], lambda: K.write_bundle(o, c, shipped, checks, log))
     from tfdistil.distil.report import write_report
-    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices)
+    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices,
+                           refits=shipped_seeds if o.refit else None)
     log(f"report: {c.path('report.md')}")
     return summary

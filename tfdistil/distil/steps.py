@@ -309,9 +309,10 @@ def finished(run, cfg):
     return metrics if same else None
 
 
-def train_and_score(o, c, name, config, seed, log, shards=None):
+def train_and_score(o, c, name, config, seed, log, shards=None, score=True):
     """Distil one (recipe, seed) from the transfer set, convert to int8, score it on the selection
-    split in the target's runtime (TFLM for a microcontroller, LiteRT for a Pi)."""
+    split in the target's runtime (TFLM for a microcontroller, LiteRT for a Pi); `score=False` for a
+    model that trained on the selection split (`refit`): its "selection" is None."""
     from tfdistil.edge.host.evaluate import evaluate_tflite
     from tfdistil.edge.convert.export import convert
     from tfdistil.training.stream import fit_stream
@@ -328,10 +329,11 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
         conv = convert(run, "int8", cfg.max_len, None, c.work, 300) if not converted(model) else \
             {"path": model, "bytes": os.path.getsize(model)}
         runtime = "tflm" if o.kind == "mcu" else "litert"
-        ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run, keep_logits=True)
-    # the labels behind the score, kept for the slice table (selection_slices) so it need not run the model again
-    labels = ev.pop("logits").argmax(-1)
-    atomic_save(os.path.join(run, SELECTION_LABELS), lambda p: np.save(p, labels))
+        ev = evaluate_tflite(conv["path"], c.selection, "test", runtime=runtime, run_dir=run,
+                             keep_logits=True) if score else None
+    if score:  # the labels behind the score, kept for the slice table (selection_slices): no second run
+        labels = ev.pop("logits").argmax(-1)
+        atomic_save(os.path.join(run, SELECTION_LABELS), lambda p: np.save(p, labels))
     from tfdistil.data.vocab import Vocab
     from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
     vocab = Vocab.load(os.path.join(run, VOCAB))
@@ -341,7 +343,7 @@ def train_and_score(o, c, name, config, seed, log, shards=None):
             "config": {k: v for k, v in cfg.to_dict().items() if k not in ("teacher_logits",)},
             "dev_accuracy": metrics["dev_accuracy"], "best_epoch": metrics["best_epoch"],
             "train_seconds": metrics["train_seconds"], "runtime": runtime,
-            "selection": {"accuracy": ev["accuracy"], "macro_f1": ev.get("macro_f1", ev["accuracy"])},
+            "selection": {"accuracy": ev["accuracy"], "macro_f1": ev.get("macro_f1", ev["accuracy"])} if score else None,
             "model_bytes": conv["bytes"], "c_vocab_bytes": vocab_bytes, "flash_bytes": flash, "vocab_rows": len(vocab),
             "fits": flash <= budget_bytes(o)}
 
@@ -380,13 +382,17 @@ def metric_name(o, c):
     return "accuracy" if len(c.splits["label_names"]) == 2 else "macro_f1"
 
 
+def vote(r, metric):  # what a choice compares: the mean over --lever-seeds seeds, or seed 0's score
+    return r["vote"]["mean"] if r.get("vote") else r["selection"][metric]
+
+
 def best_of(rows, metric):
-    """The highest selection score that fits the budget; ties go to the smaller model."""
+    """The highest selection score (`vote`) that fits the budget; ties go to the smaller model."""
     fitting = [r for r in rows if r["fits"]]
     if not fitting:
         raise UserError("no candidate fits the budget once converted (the size estimate was too low); "
                         "run again with a slightly smaller --flash")
-    return max(fitting, key=lambda r: (r["selection"][metric], -r["flash_bytes"]))
+    return max(fitting, key=lambda r: (vote(r, metric), -r["flash_bytes"]))
 
 
 def mean_std(values):

@@ -122,6 +122,39 @@ def carve(o, folder):
     return info
 
 
+def held_back(o, folder):
+    """(texts, labels) of the train rows the carve kept out of train: the selection split and, in
+    `sentences` mode, the phrases of its sentences. `--refit` gives them back once every choice is made.
+    Carved again from the user's files with the recorded mode, fraction and seed (the carve is
+    deterministic), and checked against the train file the run trained on, so a changed --train
+    cannot slip in."""
+    with open(os.path.join(folder, "splits.json"), encoding="utf-8") as f:
+        info = json.load(f)
+    mode = info.get("selection_split", "rows")
+    (tr_texts, tr_labels), _, names = _source(o, mode)
+    if o.limit:
+        tr_texts, tr_labels = tr_texts[:o.limit], tr_labels[:o.limit]
+    _, keep = _hold_out(tr_texts, tr_labels, names, info["selection_fraction"], info["selection_seed"], mode)
+    kept = "".join(json.dumps({"text": tr_texts[i], "label": tr_labels[i]}, ensure_ascii=False) + "\n"
+                   for i in np.flatnonzero(keep))
+    if hashlib.sha256(kept.encode("utf-8")).hexdigest() != info["train"]["sha256"]:
+        raise UserError(f"{o.train or o.data}: train is not the file this run carved its splits from; "
+                        "--refit needs the same train file")
+    back = np.flatnonzero(~keep)
+    return [tr_texts[i] for i in back], [tr_labels[i] for i in back]
+
+
+def write_held_back(o, folder, out):
+    """`out`/{train,dev}.jsonl: the held-back rows as a train split beside the run's own dev (its
+    epochs are still picked there). Returns (TaskFiles, rows)."""
+    texts, labels = held_back(o, folder)
+    os.makedirs(out, exist_ok=True)
+    _write_jsonl(os.path.join(out, "train.jsonl"), texts, labels)
+    with open(os.path.join(folder, "dev.jsonl"), encoding="utf-8") as f:
+        atomic_write_text(os.path.join(out, "dev.jsonl"), f.read())
+    return work_data(out), len(texts)
+
+
 def work_data(folder):
     """train + dev only: what every training stage gets (it cannot read test: there is none)."""
     return TaskFiles(os.path.join(folder, "train.jsonl"), os.path.join(folder, "dev.jsonl"), None, "text", "label")
