@@ -553,6 +553,10 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     assert planned("candidate-cnn-ei-s1") == "candidate-cnn-ei-s1"
     primed.done("candidate-unplanned", 6000)
     assert primed.start("seed-1", 0)[0] == pytest.approx(10)
+    # the slice table reads saved labels in seconds: it must not make the next student look 50x faster
+    sliced = Clock(plan + [("selection-slices", 600)], speed={"student": 1.0})
+    sliced.done("selection-slices", 5)
+    assert sliced.start("seed-1", 0)[0] == pytest.approx(10)
 
 
 def test_measured_speed_reads_the_stages_that_ran_here_by_kind(tmp_path):
