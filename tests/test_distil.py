@@ -369,8 +369,12 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     ref, _ = uninterrupted
     one = tmp_path / "one"
     run_cli(*tiny_args(tiny_task, tiny_bert, one), "--reuse", ref, "--no-grow")
+    # a run between that takes the candidate from `one` but needs no seed 1: --reuse reaches through it
+    between = tmp_path / "between"
+    run_cli(*tiny_args(tiny_task, tiny_bert, between, seeds=1), "--reuse", str(one), "--no-grow")
+    assert not os.path.exists(os.path.join(between, "stages", "seed-1.json"))
     out = tmp_path / "voted"
-    args = (*tiny_args(tiny_task, tiny_bert, out), "--reuse", str(one), "--no-grow", "--lever-seeds", "2",
+    args = (*tiny_args(tiny_task, tiny_bert, out), "--reuse", str(between), "--no-grow", "--lever-seeds", "2",
             "--kl-temperature", "2")
     plan = [p["stage"] for p in json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]]
     assert {"candidate-cnn-s1", "candidate-kl", "candidate-kl-s1"} <= set(plan) and "seed-1" not in plan

@@ -120,8 +120,10 @@ def _reused(o, name, key):
 _KEYS = {}
 
 
-def _by_key(folder):
-    """{key: stage record} of every stage record in folder/stages (read once per folder)."""
+def _by_key(folder, seen=()):
+    """{key: stage record} of every stage record in folder/stages and, behind those, in the folders
+    they were themselves reused from: --reuse DIR reaches what DIR reused (a seed the run before DIR
+    trained, which DIR did not need). Read once per folder state."""
     d = os.path.join(folder, "stages")
     stamp = (folder, os.stat(d).st_mtime_ns if os.path.isdir(d) else 0)  # a folder that gained stages is read again
     if stamp not in _KEYS:
@@ -134,7 +136,12 @@ def _by_key(folder):
             except (OSError, ValueError, KeyError, TypeError):
                 continue
         _KEYS[stamp] = found
-    return _KEYS[stamp]
+    found = dict(_KEYS[stamp])
+    for back in sorted({r["reused_from"] for r in _KEYS[stamp].values() if r.get("reused_from")}):
+        if back not in seen and back != folder:
+            for k, v in _by_key(back, (*seen, folder)).items():
+                found.setdefault(k, v)
+    return found
 
 
 def _carved(folder):
