@@ -398,25 +398,57 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     assert sorted(x["seed"] for x in r["seeds"]) == [0, 1] and "seed-1.json" not in stages
     md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "each weighed on the mean of 2 seeds" in md and "(the vote)" in md
+    # --lever-margin: a lever whose seed 0 falls more than the margin under the best recipe's vote trains
+    # no more seeds. A copy of this run's records with the KL lever's seed 0 scored 0 (same keys, so
+    # --reuse takes it as it is) makes that case certain; its seed 1 is then never looked for.
+    doctored = tmp_path / "doctored"
+    os.makedirs(doctored / "stages")
+    shutil.copy(os.path.join(out, ".tfdistil"), doctored)  # tfdistil's mark: a folder --reuse may read
+    for f in stages:
+        with open(os.path.join(out, "stages", f), encoding="utf-8") as fh:
+            rec = json.load(fh)
+        if f == "candidate-cnn-kl.json":
+            rec["result"]["selection"] = {k: 0.0 for k in rec["result"]["selection"]}
+        with open(doctored / "stages" / f, "w", encoding="utf-8") as fh:
+            json.dump(rec, fh)
+    raced = tmp_path / "raced"
+    log = run_cli(*tiny_args(tiny_task, tiny_bert, raced), "--reuse", str(doctored), "--no-grow", "--lever-seeds", "2",
+                  "--kl-temperature", "2", "--lever-margin", "0.5").stderr
+    r = report(raced)
+    kl = r["candidates"][1]
+    assert kl["lever_margin_out"] == 0.5 and kl["vote"]["n"] == 1 and "out by --lever-margin 0.5" in log
+    assert "candidate-cnn-kl-s1.json" not in os.listdir(raced / "stages")
+    assert "candidate-cnn-s1" in r["reused"]["stages"] and r["chosen"]["name"] == "cnn"
+    assert "seed 0 only: more than 0.5 under the best" in open(raced / "report.md", encoding="utf-8").read()
 
 
 def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
-    """The plan of a finished run shows its stages up to the search at 0 minutes ("cached"); a second
-    target with --reuse shows the teacher's work at 0 ("reused") and everything it must train in full;
-    the same target with --reuse also finds the tuner's search done there."""
+    """The plan of a finished run shows every stage at 0 minutes ("cached"); a second target with
+    --reuse shows the teacher's work at 0 ("reused") and everything it must train in full; the same
+    target with --reuse finds the search, every candidate and lever (the grown levers' vocabularies read
+    from the reused run's split, which has this run's key) and the seeds done there: what is left is
+    the carve, the checks, the test read and the bundle. A dry run writes nothing."""
     ref, _ = uninterrupted
     plan = lambda out, *extra: {p["stage"]: p for p in json.loads(run_cli(  # noqa: E731
         *tiny_args(tiny_task, tiny_bert, out), *extra, "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
     mine = plan(ref)
-    for name in ("splits", "teacher", "logits", "transfer", "search-cnn"):
-        assert mine[name]["done"] == "cached" and mine[name]["estimated_minutes"] == 0, mine[name]
-    assert "done" not in mine["candidate-cnn"]  # candidates are not looked up: their configs come from the search
+    assert [n for n, p in mine.items() if p.get("done") != "cached"] == ["report"], mine
+    assert all(p["estimated_minutes"] == 0 for n, p in mine.items() if n != "report")
+    r = report(ref)
+    trained = [f"candidate-{c['name']}" for c in r["candidates"]] + [f"seed-{s['seed']}" for s in r["seeds"][1:]]
+    assert len(trained) >= 3  # the tuner's student, a grow lever at least, seed 1
     other = plan(tmp_path / "pi", "--reuse", ref, "--target", "pi")
     assert [n for n, p in other.items() if p.get("done")] == ["teacher", "logits", "transfer"]
     assert all(p["done"] == "reused" for p in other.values() if p.get("done"))
     assert "done" not in other["splits"] and not (tmp_path / "pi").exists()  # its own split: not done
     same = plan(tmp_path / "m4", "--reuse", ref)
-    assert [n for n, p in same.items() if p.get("done")] == ["teacher", "logits", "transfer", "search-cnn"]
+    from tfdistil.distil.plan import planned
+    assert [n for n, p in same.items() if p.get("done")] == ["teacher", "logits", "transfer", "search-cnn",
+                                                             *[planned(n) for n in trained]]
+    assert all(p["done"] == "reused" for p in same.values() if p.get("done"))
+    assert [n for n, p in same.items() if not p.get("done")] == ["splits", "selection-slices", "checks", "test",
+                                                                 "bundle", "report"]
+    assert not (tmp_path / "m4").exists()
 
 
 def test_a_changed_recipe_in_the_same_out_trains_in_its_own_folder(tiny_task, tiny_bert, tmp_path):
@@ -454,8 +486,9 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "cortex-m4"], "give --flash"),
     (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
-    (["--target", "pi", "--pre-conv", "-1"], "--disagree-weight and --kl-temperature cannot be negative"),
-    (["--target", "pi", "--disagree-weight", "-1"], "--disagree-weight and --kl-temperature cannot be negative"),
+    (["--target", "pi", "--pre-conv", "-1"], "--kl-temperature and --lever-margin cannot be negative"),
+    (["--target", "pi", "--disagree-weight", "-1"], "--kl-temperature and --lever-margin cannot be negative"),
+    (["--target", "pi", "--lever-margin", "1"], "--lever-margin 1 decides which levers get more seeds: give --lever-seeds 2"),
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
     (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),

@@ -44,6 +44,9 @@ def _targets():
 @click.option("--lever-seeds", type=int, default=None, metavar="N",
               help="Weigh every candidate and lever on the mean of N seeds' selection scores, not seed 0's alone "
                    "(one seed's lead is often the split's noise); the chosen recipe reuses those seeds (default 1).")
+@click.option("--lever-margin", type=float, default=None, metavar="POINTS",
+              help="With --lever-seeds N: a lever whose seed 0 scores more than POINTS under the best recipe's "
+                   "vote trains no more seeds (racing: the clear losers cost one run, not N; default 0 = off).")
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
 @click.option("--grow/--no-grow", default=None,

@@ -88,6 +88,9 @@ class DistilOptions:
     seeds: int = 3                                   # seeds of the chosen recipe (mean +- std reported)
     lever_seeds: int = 1                             # seeds every candidate and lever is weighed on (the mean of
                                                      # their selection scores); 1 = seed 0 alone
+    lever_margin: float = 0.0                        # > 0, with lever_seeds > 1: a lever whose seed 0 is more than
+                                                     # this many points under the best recipe's vote gets no more
+                                                     # seeds (it is out); 0 = every lever on every seed
     grow: bool = True                                # also try the best student grown (vocabulary, widths) to fill --flash
     pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
                                                      # this width before its LSTMs (a lever for word order)
@@ -188,9 +191,11 @@ def check(o):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
     if min(o.augment_factor, o.compose, o.more_transfer, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
-           o.disagree_weight, o.kl_temperature) < 0:
+           o.disagree_weight, o.kl_temperature, o.lever_margin) < 0:
         raise UserError("--augment-factor, --compose, --more-transfer, --limit, --teacher-limit, --flash, --ram, --time-budget, "
-                        "--pre-conv, --disagree-weight and --kl-temperature cannot be negative")
+                        "--pre-conv, --disagree-weight, --kl-temperature and --lever-margin cannot be negative")
+    if o.lever_margin and o.lever_seeds < 2:
+        raise UserError(f"--lever-margin {o.lever_margin:g} decides which levers get more seeds: give --lever-seeds 2 or more")
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
                         f"positive, got {o.lr_scale}")
@@ -212,7 +217,7 @@ def check(o):
     if o.reuse:
         from tfdistil.files import is_ours
         if not os.path.isdir(os.path.join(o.reuse, "stages")) or not is_ours(o.reuse):
-            raise UserError(f"--reuse {o.reuse}: not a folder `tfdistil distil` made (no stages/ in it)")
+            raise UserError(f"--reuse {o.reuse}: not a folder `tfdistil distil` made (no stages/ and .tfdistil mark in it)")
         if os.path.realpath(o.reuse) == os.path.realpath(o.out):
             raise UserError("--reuse names --out itself; a run already resumes from its own --out")
     if o.slices:

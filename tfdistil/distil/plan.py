@@ -278,9 +278,10 @@ def check_budget(o, train):
 
 def describe(plan, cuts=(), done=None):
     said = {"cached": "  (done before)", "reused": "  (from --reuse)"}
-    lines = [f"  {name:<22} ~{sec / 60:6.1f} min{said.get((done or {}).get(name), '')}" for name, sec in plan]
+    w = max([22] + [len(name) for name, _ in plan])
+    lines = [f"  {name:<{w}} ~{sec / 60:6.1f} min{said.get((done or {}).get(name), '')}" for name, sec in plan]
     total = sum(s for _, s in plan)
-    lines.append(f"  {'total':<22} ~{total / 60:6.1f} min (estimates for 2 CPU cores)")
+    lines.append(f"  {'total':<{w}} ~{total / 60:6.1f} min (estimates for 2 CPU cores)")
     lines += [f"  cut to fit --time-budget: {c}" for c in cuts]
     return "\n".join(lines)
 

@@ -30,6 +30,12 @@ def _ms(d, n=True):
     return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f}" + (f" (n={d['n']})" if n else "")
 
 
+def _vote(r):
+    if r.get("lever_margin_out"):
+        return f"{100 * r['vote']['mean']:.2f} (seed 0 only: more than {r['lever_margin_out']:g} under the best)"
+    return _ms(r.get("vote"), False)
+
+
 def _toml(o):
     lines = []
     for k, v in o.to_dict().items():
@@ -154,7 +160,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L.append(f"| {r['name']}{' **chosen**' if r['name'] == chosen['name'] else ''} | {r['student']} | {_shape(r)} | "
                  f"{r['flash_bytes']:,} ({r['model_bytes']:,} + {r['c_vocab_bytes']:,}) | {'yes' if r['fits'] else 'no'} | "
                  f"{_pct(r['dev_accuracy'])} | {_pct(r['selection']['accuracy'])} | {_pct(r['selection']['macro_f1'])} |"
-                 + (f" {_ms(r.get('vote'), False)} |" if voted else ""))
+                 + (f" {_vote(r)} |" if voted else ""))
     L += ["", "![candidates: flash against selection score, and the chosen one by slice](candidates.png)"]
     se = selection_standard_error(chosen["selection"]["accuracy"], sp["selection"]["rows"])
     L += ["", f"One selection accuracy on {sp['selection']['rows']:,} rows carries a standard error of about "

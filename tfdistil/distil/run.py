@@ -6,37 +6,19 @@ at any moment, and every stage whose key still matches is skipped; the one that 
 resumes from its library's own checkpoints. Folders a stage writes carry its key, so a changed
 option never mixes with an older output.
 """
-import hashlib
 import json
 import os
 import time
 
 from tfdistil.distil import checks as K
 from tfdistil.distil import plan as P
+from tfdistil.distil import records as D
 from tfdistil.distil import refit as R
 from tfdistil.distil import steps as S
 from tfdistil.distil.workdata import TestGuard, carve, selection_data, selection_split, work_data
-from tfdistil.distil.options import ADDED_LATER, changed_since_test_read
+from tfdistil.distil.options import changed_since_test_read
 from tfdistil.errors import UserError
 from tfdistil.files import atomic_write_json, is_ours, mark, MARKER
-
-# Which options each stage reads (beyond the results of the stages before it).
-READS = {
-    "splits": ("train", "dev", "data", "text_column", "label_column", "limit", "selection_fraction", "selection_seed",
-               "selection_split"),
-    "teacher": ("teacher", "teacher_epochs", "teacher_lr", "teacher_max_len", "teacher_limit"),
-    "logits": ("teacher_max_len",),
-    "transfer": ("augment_factor", "unlabelled", "shard_size", "teacher_max_len"),  # not engine: same shards
-    "composed": ("compose", "shard_size", "teacher_max_len"),
-    "more": ("more_transfer", "augment_factor", "shard_size", "teacher_max_len"),
-    "search": ("target", "flash", "trials", "trial_epochs", "subwords", "max_len"),
-    "candidate": ("target", "flash", "epochs", "embed_init"),
-    "refit-text": ("augment_factor", "shard_size", "teacher_max_len"),
-    "refit": ("target", "flash", "epochs", "embed_init"),
-    "selection-slices": ("slices",),
-    "checks": ("target", "board_limit", "ram"),
-    "test": ("target",), "bundle": ("target",), "report": (),
-}
 
 
 def claim(out):
@@ -82,68 +64,6 @@ class Context:
         return selection_data(self.path("data"))
 
 
-
-
-def _key(o, group, deps):
-    opts = {k: getattr(o, k) for k in READS[group] if ADDED_LATER.get(k, object()) != getattr(o, k)}
-    d = {"options": opts, "deps": deps}
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-# The teacher's work (the same for every target) and the students' (the same wherever the keys match:
-# same data, options and results all the way up), so a run that adds one lever trains only that lever.
-REUSABLE = ("teacher", "logits", "transfer", "composed", "more", "search", "candidate")
-
-
-def _reused(o, name, key):
-    """`--reuse DIR`'s record of stage `name` if it was made with this key (the same options and
-    data all the way up), else None. Its files stay in DIR; they must be reachable from here."""
-    path = os.path.join(o.reuse, "stages", f"{name}.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            saved = json.load(f)
-    except (OSError, ValueError):
-        saved = {}
-    if saved.get("key") != key:  # the same work under another name (a seed DIR trained as `seed-1` is
-        saved = _by_key(o.reuse).get(key)  # this run's `candidate-NAME-s1` under --lever-seeds)
-        if saved is None:
-            return None
-    r = saved["result"]
-    files = [r.get("dir"), r.get("path"), r.get("run"), r.get("model"), *(r.get("shards") or "").split("+")]
-    missing = [p for p in files if p and not os.path.exists(p)]
-    if missing:
-        raise UserError(f"--reuse {o.reuse}: its {name} stage names {missing[0]}, which is not there from this "
-                        "folder; run from the folder that run was started in")
-    return {**saved, "seconds": 0, "reused_from": o.reuse}
-
-
-_KEYS = {}
-
-
-def _by_key(folder, seen=()):
-    """{key: stage record} of every stage record in folder/stages and, behind those, in the folders
-    they were themselves reused from: --reuse DIR reaches what DIR reused (a seed the run before DIR
-    trained, which DIR did not need). Read once per folder state."""
-    d = os.path.join(folder, "stages")
-    stamp = (folder, os.stat(d).st_mtime_ns if os.path.isdir(d) else 0)  # a folder that gained stages is read again
-    if stamp not in _KEYS:
-        found = {}
-        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-            try:
-                with open(os.path.join(d, f), encoding="utf-8") as fh:
-                    saved = json.load(fh)
-                found.setdefault(saved["key"], saved)
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        _KEYS[stamp] = found
-    found = dict(_KEYS[stamp])
-    for back in sorted({r["reused_from"] for r in _KEYS[stamp].values() if r.get("reused_from")}):
-        if back not in seen and back != folder:
-            for k, v in _by_key(back, (*seen, folder)).items():
-                found.setdefault(k, v)
-    return found
-
-
 def _carved(folder):
     """The splits record of a distil folder that already carved (None if it has not)."""
     try:
@@ -153,36 +73,49 @@ def _carved(folder):
         return None
 
 
+class _Looking(Context):
+    """A dry walk's context. With no data carved in --out yet, what reads it (the grown lever's
+    vocabularies) reads --reuse DIR's, when DIR's split has this run's key (the same rows); else
+    it is not known either."""
+
+    def path(self, *parts):
+        splits = self.results.get("splits")
+        if parts[:1] == ("data",) and self.o.reuse and splits is not None and not isinstance(splits, D.Pending) \
+                and not os.path.isdir(super().path("data")):
+            return os.path.join(self.o.reuse, *parts)
+        return super().path(*parts)
+
+    def _carved(self):
+        if not os.path.isdir(self.path("data")):
+            raise D.Unknown("splits")
+
+    @property
+    def work(self):
+        self._carved()
+        return super().work
+
+    @property
+    def selection(self):
+        self._carved()
+        return super().selection
+
+
 def done_before(o):
-    """{stage: "cached" | "reused"} for the stages up to the search whose records already match: in
-    --out (a resumed run) or, for the teacher's work, in --reuse DIR. The plan shows them at 0 minutes,
-    so a resumed run's dry run and its first line say what is left, not what the whole run costs."""
-    keys, done = {}, {}
-
-    def look(name, group, deps):
-        keys[name] = key = _key(o, group, deps)
-        for folder, how in ((o.out, "cached"), (o.reuse if group in REUSABLE else "", "reused")):
-            if not folder:  # no --reuse: never read a stages/ folder relative to the working directory
-                continue
-            try:
-                with open(os.path.join(folder, "stages", f"{name}.json"), encoding="utf-8") as f:
-                    if json.load(f).get("key") == key:
-                        done[name] = how
-                        return
-            except (OSError, ValueError):
-                continue
-
-    look("splits", "splits", {})
-    look("teacher", "teacher", [keys["splits"]])
-    look("logits", "logits", [keys["teacher"]])
-    look("transfer", "transfer", [keys["logits"]])
-    if o.compose:
-        look("composed", "composed", [keys["logits"]])
-    if o.more_transfer:
-        look("more", "more", [keys["transfer"]])
-    for family in o.students:
-        look(f"search-{family}", "search", [keys["logits"], family])
-    return done
+    """{stage (as the plan names it): "cached" | "reused"} for the stages whose records already match,
+    in --out (a resumed run) or in --reuse DIR: the same walk as the run's, looking records up only,
+    as far as the results found allow (a lever's stage is known once every candidate before it is).
+    The plan shows them at 0 minutes, so a dry run, a --time-budget and the first ETA count what is
+    left, not what the whole run costs (a --reuse run once said ~380 min for ~250 min of work)."""
+    done, c = {}, _Looking(o, lambda *a: None)
+    probe = D.probe(o, c, done)
+    try:
+        _walk(o, c, probe)
+    except D.Unknown:  # which recipe won is not known yet; the teacher's text for the levers may be
+        for name, make, wanted in (("more", _more, o.more_transfer), ("composed", _composed, o.compose),
+                                   ("refit-text", _refit_text, o.refit)):
+            if wanted and name not in c.keys and "transfer" in c.keys:
+                make(o, c, probe)
+    return {P.planned(n): how for n, how in done.items()}
 
 
 def distil(o, log=print, dry_run=False):
@@ -209,7 +142,9 @@ def distil(o, log=print, dry_run=False):
                          for n, s in left],
                 "estimated_minutes": round(sum(s for _, s in left) / 60, 1), "cuts": cuts,
                 "selection_split": {"mode": o.selection_split, "why": why},
-                "text": P.describe(left, cuts, done) + ("\n" + fitted if fitted else "")}
+                "text": P.describe(left, cuts, done) + ("\n" + fitted if fitted else "")
+                + (f"\n  levers out by --lever-margin {o.lever_margin:g} skip their other seeds: the total is the most "
+                   "this plan takes" if o.lever_margin else "")}
     os.makedirs(o.out, exist_ok=True)
     mark(o.out, "distil")
     log(f"distil -> {o.out}: {len(plan)} stages, about {sum(s for _, s in left) / 60:.0f} min of work left (estimate)")
@@ -224,7 +159,7 @@ def distil(o, log=print, dry_run=False):
     clock = P.Clock(plan, done, speed)
 
     def stage(name, group, deps, fn):
-        key = _key(o, group, deps)
+        key = D.key(o, group, deps)
         path = c.path("stages", f"{name}.json")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as f:
@@ -236,8 +171,8 @@ def distil(o, log=print, dry_run=False):
                 clock.cached(name, saved.get("seconds", 0))
                 log(f"[{name}] done before (cached)")
                 return saved["result"]
-        if o.reuse and group in REUSABLE:
-            found = _reused(o, name, key)
+        if o.reuse and group in D.REUSABLE:
+            found = D.reused(o, name, key)
             if found is not None:
                 atomic_write_json(path, found)
                 c.results[name], c.keys[name], c.seconds[name] = found["result"], key, 0
@@ -259,6 +194,18 @@ def distil(o, log=print, dry_run=False):
         return result
 
     os.makedirs(c.path("stages"), exist_ok=True)
+    candidates, seeds, chosen, metric, checks, test, bundle, slices, shipped_seeds = _walk(o, c, stage)
+    from tfdistil.distil.report import write_report
+    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices,
+                           refits=shipped_seeds)
+    log(f"report: {c.path('report.md')}")
+    return summary
+
+
+def _walk(o, c, stage):
+    """Every stage in order, through `stage(name, group, deps, fn)`: the run's (which runs `fn` when
+    no record matches) or a dry run's `records.probe` (which only looks records up)."""
+    log = c.log
     stage("splits", "splits", {}, lambda: carve(o, c.path("data")))
     stage("teacher", "teacher", [c.keys["splits"]], lambda: S.teacher(o, c, log))
     stage("logits", "logits", [c.keys["teacher"]], lambda: S.logits(o, c, log))
@@ -268,18 +215,26 @@ def distil(o, log=print, dry_run=False):
     metric = S.metric_name(o, c)
     candidates, more_seeds = [], {}
 
-    def trained(name, config, deps, shards=None):
+    def trained(name, config, deps, shards=None, against=None):
         """Seed 0 of a candidate (`deps` ends with the seed), and with --lever-seeds N seeds 1..N-1 as
-        stages `candidate-NAME-sK`; with N > 1 it carries their mean as its "vote", which choices use."""
+        stages `candidate-NAME-sK`; with N > 1 it carries their mean as its "vote", which choices use.
+        With --lever-margin M, a lever whose seed 0 is more than M points under `against` (the best
+        recipe's vote) stops at seed 0: to win, its other seeds would have to beat the incumbent's by
+        about M x (N / (N - 1)) on average, which one seed's spread rarely allows."""
         runs = [stage(f"candidate-{name}", "candidate", deps,
                       lambda: S.train_and_score(o, c, name, config, 0, log, shards=shards))]
-        for s in range(1, o.lever_seeds):  # keyed as its `seed-K` stage would be, should it become the choice
+        out = bool(against and o.lever_margin
+                   and 100 * (S.vote(against, metric) - runs[0]["selection"][metric]) > o.lever_margin)
+        for s in range(1, 1 if out else o.lever_seeds):  # keyed as its `seed-K` stage would be, should it win
             runs.append(stage(f"candidate-{name}-s{s}", "candidate", seed_deps(runs[0], s),
                               lambda s=s: S.train_and_score(o, c, name, config, s, log, shards=shards)))
         more_seeds[name] = [(f"candidate-{name}-s{s}", r) for s, r in enumerate(runs[1:], 1)]
         if o.lever_seeds == 1:
             return runs[0]
-        return {**runs[0], "vote": S.mean_std([r["selection"][metric] for r in runs])}
+        if out:
+            log(f"[candidate-{name}] out by --lever-margin {o.lever_margin:g}: no more seeds")
+        return {**runs[0], "vote": S.mean_std([r["selection"][metric] for r in runs]),
+                **({"lever_margin_out": o.lever_margin} if out else {})}
 
     def seed_deps(r, seed):
         own_set = r["name"].endswith(("-composed", "-more"))
@@ -292,7 +247,7 @@ def distil(o, log=print, dry_run=False):
     def weigh(name, config, deps, shards=None):
         """One lever on the best recipe so far: train it, keep it if the selection split prefers it."""
         nonlocal best, first
-        lever = trained(name, config, deps, shards)
+        lever = trained(name, config, deps, shards, against=best)
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
@@ -321,12 +276,12 @@ def distil(o, log=print, dry_run=False):
         kl = {**best["config"], "distill_loss": "kl", "temperature": o.kl_temperature}
         weigh(best["name"] + "-kl", kl, [c.keys["transfer"], kl, 0])
     if o.more_transfer:  # the same recipe on a larger transfer set: a second draw of augmented text
-        stage("more", "more", [c.keys["transfer"]], lambda: S.more_transfer(o, c, log))
+        _more(o, c, stage)
         more = c.result("transfer")["shards"] + "+" + c.result("more")["shards"]
         weigh(best["name"] + "-more", best["config"], [c.keys["transfer"], c.keys["more"], best["config"], 0],
               shards=more)
     if o.compose:  # the same recipe with composed texts added to its transfer set
-        stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, log))
+        _composed(o, c, stage)
         grown = best["name"].endswith("-more")
         both = (best["shards"] if grown else c.result("transfer")["shards"]) + "+" + c.result("composed")["shards"]
         weigh(best["name"] + "-composed", best["config"],
@@ -348,7 +303,7 @@ def distil(o, log=print, dry_run=False):
                    "seed-"))]], lambda: S.selection_slices(o, c, scored, log))
     shipped, shipped_seeds = chosen, seeds
     if o.refit:  # every choice is made: give the held-back text to the chosen recipe's seeds
-        stage("refit-text", "refit-text", [c.keys["splits"], c.keys["transfer"]], lambda: R.refit_text(o, c, log))
+        _refit_text(o, c, stage)
         shipped_seeds = [stage(f"refit-{r['seed']}", "refit", [c.keys["refit-text"], chosen_key, r["seed"]],
                                lambda r=r: R.refit(o, c, r, log)) for r in seeds]
         shipped = next(r for r in shipped_seeds if r["seed"] == chosen["seed"])
@@ -359,8 +314,18 @@ def distil(o, log=print, dry_run=False):
     guard = TestGuard(o, c.path("data"), c.path("test_read.json"))
     test = stage("test", "test", chosen_key, lambda: K.test_read(o, c, guard, shipped, shipped_seeds, log))
     bundle = stage("bundle", "bundle", [c.keys["checks"]], lambda: K.write_bundle(o, c, shipped, checks, log))
-    from tfdistil.distil.report import write_report
-    summary = write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, cuts, estimates, slices,
-                           refits=shipped_seeds if o.refit else None)
-    log(f"report: {c.path('report.md')}")
-    return summary
+    return candidates, seeds, chosen, metric, checks, test, bundle, slices, (shipped_seeds if o.refit else None)
+
+
+# The teacher's work for the levers and the refit: keyed on the teacher's results only (not on which
+# recipe won), so a dry run can look these up before the candidates are known.
+def _more(o, c, stage):
+    return stage("more", "more", [c.keys["transfer"]], lambda: S.more_transfer(o, c, c.log))
+
+
+def _composed(o, c, stage):
+    return stage("composed", "composed", [c.keys["logits"]], lambda: S.composed(o, c, c.log))
+
+
+def _refit_text(o, c, stage):
+    return stage("refit-text", "refit-text", [c.keys["splits"], c.keys["transfer"]], lambda: R.refit_text(o, c, c.log))
