@@ -358,6 +358,11 @@ def test_refit_gives_the_held_back_text_to_the_chosen_recipe_and_test_reads_only
     assert r["refit"]["shipped"]["seed"] == r["chosen"]["seed"] and read["chosen"]["model"] == r["refit"]["shipped"]["model"]
     md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "## Refit with the held-back text" in md and "refit seeds" in md
+    # a later run on the same data that reuses this one finds the labelled held-back text and, with the
+    # same choices, the refit models there (its dry run says so; it writes nothing)
+    again = {p["stage"]: p.get("done") for p in json.loads(run_cli(*tiny_args(tiny_task, tiny_bert, tmp_path / "again"),
+             "--reuse", out, "--refit", "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
+    assert again["refit-text"] == again["refit-0"] == again["refit-1"] == "reused" and not (tmp_path / "again").exists()
     assert os.path.isfile(os.path.join(out, "bundle", "kit", "model_data.cc")) or os.listdir(os.path.join(out, "bundle", "kit"))
 
 

@@ -40,8 +40,9 @@ def key(o, group, deps):
 
 
 # The teacher's work (the same for every target) and the students' (the same wherever the keys match:
-# same data, options and results all the way up), so a run that adds one lever trains only that lever.
-REUSABLE = ("teacher", "logits", "transfer", "composed", "more", "search", "candidate")
+# same data, options and results all the way up), so a run that adds one lever trains only that lever;
+# the held-back text a refit labelled, and a refit whose choices came out the same, likewise.
+REUSABLE = ("teacher", "logits", "transfer", "composed", "more", "search", "candidate", "refit-text", "refit")
 
 
 def reused(o, name, key):
