@@ -284,6 +284,30 @@ def test_another_target_reuses_the_teachers_work_and_leaves_the_first_run_untouc
     assert after == before
 
 
+def test_each_family_is_grown_not_only_the_best(uninterrupted, tiny_task, tiny_bert, tmp_path):
+    """With two families the grow levers ("-vocab", then "-grown") are tried on each family's best, not
+    only on the overall best: the tuner ranks small students, and growing can reorder them. --reuse of
+    the one-family run supplies the CNN's work; the BiLSTM-Attn's search, candidate and growth train."""
+    ref, _ = uninterrupted
+    out = tmp_path / "two"
+    args = tiny_args(tiny_task, tiny_bert, out, seeds=1)
+    del args[args.index("--students"):args.index("--students") + 2]
+    args += ["--reuse", ref, "--students", "cnn,bilstm_attn"]
+    plan = [p["stage"] for p in json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]]
+    assert {"candidate-cnn-vocab", "candidate-cnn-grown", "candidate-bilstm_attn-vocab",
+            "candidate-bilstm_attn-grown"} <= set(plan), plan
+    run_cli(*args)
+    r, theirs = report(out), report(ref)
+    cands = {c["name"]: c for c in r["candidates"]}
+    assert {c["name"] for c in theirs["candidates"]} <= set(cands)  # the CNN's candidates and growth, reused
+    for family in ("cnn", "bilstm_attn"):  # the tiny task's train holds more words than a 1,000 cap: room to grow
+        assert f"{family}-vocab" in cands, list(cands)
+        grown = [n for n in cands if n.startswith(family + "-") and n.endswith(("-vocab", "-grown"))]
+        for name in grown:
+            parent = cands[name.rsplit("-", 1)[0]]
+            assert cands[name]["student"] == parent["student"] == family and cands[name]["fits"]
+
+
 def test_one_more_lever_with_reuse_trains_only_that_lever(uninterrupted, tiny_task, tiny_bert, tmp_path):
     """--reuse of a finished run for the same task and target, plus --more-transfer: every stage whose
     key matches is taken from there (teacher, logits, transfer set, search, every candidate), and only
@@ -572,9 +596,10 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     """Cached stages carry the seconds they took: a resume after a slow search expects the students
     to be as slow. Speed is learnt per kind of work: a teacher that ran 7x under its estimate says
     nothing about the students. A lever's stage ("candidate-bilstm_attn-ei-grown") is estimated as
-    the plan's "candidate-grown", not the 1-minute default."""
+    the plan's "candidate-bilstm_attn-grown" (the grow levers are tried on each family's best), not
+    the 1-minute default."""
     from tfdistil.distil.plan import Clock
-    plan = [("teacher", 2400), ("search-cnn", 600), ("candidate-grown", 600), ("seed-1", 600)]
+    plan = [("teacher", 2400), ("search-cnn", 600), ("candidate-bilstm_attn-grown", 600), ("seed-1", 600)]
     clock = Clock(plan)
     clock.cached("teacher", 4800)  # the teacher ran at half the estimated speed
     assert clock.start("candidate-bilstm_attn-ei-grown", 0)[0] == pytest.approx(10)  # students: no sample yet
@@ -583,7 +608,7 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     assert minutes == pytest.approx(30)
     assert eta == time.strftime("%H:%M", time.localtime(3600))
     clock.done("candidate-bilstm_attn-ei-grown", 1200)
-    assert "candidate-grown" in clock.finished
+    assert "candidate-bilstm_attn-grown" in clock.finished
     # a --reuse run has timed nothing itself yet: the run folders' measured speed stands in
     primed = Clock(plan, done=["teacher"], speed={"student": 0.25})
     assert primed.start("search-cnn", 0) == (pytest.approx(2.5), time.strftime("%H:%M", time.localtime(450)))
@@ -591,7 +616,9 @@ def test_a_resumed_run_learns_speed_from_its_cached_stages_and_names_levers_as_p
     assert primed.start("seed-1", 0)[0] == pytest.approx(10)
     # --lever-seeds: a lever's seed K keeps its "-sK"; a stage the plan does not know teaches no speed
     from tfdistil.distil.plan import planned
-    assert planned("candidate-bilstm_attn-ei-grown-s2") == "candidate-grown-s2"
+    assert planned("candidate-bilstm_attn-ei-grown-s2") == "candidate-bilstm_attn-grown-s2"
+    assert planned("candidate-cnn-vocab") == "candidate-cnn-vocab"
+    assert planned("candidate-bilstm_attn-ei-vocab-disagree-s1") == "candidate-disagree-s1"
     assert planned("candidate-cnn-ei-s1") == "candidate-cnn-ei-s1"
     primed.done("candidate-unplanned", 6000)
     assert primed.start("seed-1", 0)[0] == pytest.approx(10)

@@ -83,8 +83,8 @@ def estimate(o, rows, mean_words, unlabelled):
     cand = transfer_rows * worst * length * o.epochs + FIXED["convert"]
     plan += [(f"candidate-{f}{ei}", transfer_rows * STUDENT_ROW[f] * length * o.epochs + FIXED["convert"])
              for f in o.students for ei in inits]
-    if o.grow and o.flash:
-        plan += [("candidate-vocab", cand * 1.3), ("candidate-grown", cand * 1.3)]
+    if o.grow and o.flash:  # each family's best grown (named as `planned` names them)
+        plan += [(f"candidate-{f}{g}", cand * 1.3) for f in o.students for g in ("-vocab", "-grown")]
     if o.soft_alpha >= 0:
         plan.append(("candidate-soft", cand))
     if o.lr_scale != 1:
@@ -291,14 +291,17 @@ LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree",
 
 def planned(name):
     """The plan's name for a stage: a lever's stage is named after the recipe it grows from
-    ("candidate-bilstm_attn-ei-grown"), which the plan cannot know before the candidates ran; a
-    --lever-seeds seed keeps its "-sK" ("candidate-bilstm_attn-ei-grown-s1" -> "candidate-grown-s1")."""
+    ("candidate-bilstm_attn-ei-disagree"), which the plan cannot know before the candidates ran, so
+    the plan names the lever alone ("candidate-disagree"); the grow levers, tried on each family's
+    best, keep the family ("candidate-bilstm_attn-ei-vocab" -> "candidate-bilstm_attn-vocab"). A
+    --lever-seeds seed keeps its "-sK" ("candidate-bilstm_attn-ei-grown-s1" -> "candidate-bilstm_attn-grown-s1")."""
     if name.startswith("candidate-"):
         m = re.match(r"^(.*?)(-s[0-9]+)?$", name)
         base, seed = m.group(1), m.group(2) or ""
         for lever in LEVERS:
             if base.endswith(lever):
-                return "candidate" + lever + seed
+                family = base[len("candidate-"):].split("-")[0] + "-" if lever in ("-vocab", "-grown") else ""
+                return "candidate-" + family + lever[1:] + seed
     return name
 
 

@@ -252,11 +252,13 @@ def _walk(o, c, stage):
         if S.best_of([best, lever], metric) is lever:
             best, first = lever, f"candidate-{name}"
 
-    if o.grow:  # the same student grown to fill the budget: more vocabulary first, then wider
-        for suffix, vocabulary in (("-vocab", True), ("-grown", False)):
-            grown = S.grown_config(o, c, best, vocabulary=vocabulary)
-            if grown:
-                weigh(best["name"] + suffix, grown, [c.keys["transfer"], grown, 0])
+    if o.grow:  # each family's best grown to fill the budget: more vocabulary first, then wider. Every
+        for family in o.students:  # family, not the best alone: the tuner ranks small students, and growing
+            for suffix, vocabulary in (("-vocab", True), ("-grown", False)):  # can reorder them
+                own = [r for r in candidates if r["student"] == family and r["fits"]]
+                grown = S.grown_config(o, c, S.best_of(own, metric), vocabulary=vocabulary) if own else None
+                if grown:
+                    weigh(S.best_of(own, metric)["name"] + suffix, grown, [c.keys["transfer"], grown, 0])
     if o.soft_alpha >= 0 and best["config"]["alpha"] != o.soft_alpha:  # lean on the teacher's logits
         soft = {**best["config"], "alpha": o.soft_alpha}
         weigh(best["name"] + "-soft", soft, [c.keys["transfer"], soft, 0])
