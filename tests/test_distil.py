@@ -452,7 +452,8 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
 
 
 def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
-    """The plan of a finished run shows every stage at 0 minutes ("cached"); a second target with
+    """The plan of a finished run shows every stage at 0 minutes: "cached", or "not needed" for a planned
+    stage its walk never met (a lever its recipe already had, a family with no room to grow); a second target with
     --reuse shows the teacher's work at 0 ("reused") and everything it must train in full; the same
     target with --reuse finds the search, every candidate and lever (the grown levers' vocabularies read
     from the reused run's split, which has this run's key) and the seeds done there: what is left is
@@ -461,8 +462,12 @@ def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_be
     plan = lambda out, *extra: {p["stage"]: p for p in json.loads(run_cli(  # noqa: E731
         *tiny_args(tiny_task, tiny_bert, out), *extra, "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
     mine = plan(ref)
-    assert [n for n, p in mine.items() if p.get("done") != "cached"] == ["report"], mine
+    from tfdistil.distil.plan import planned
+    made = {planned(f[:-len(".json")]) for f in os.listdir(os.path.join(ref, "stages"))}
+    for n, p in mine.items():  # what the walk never met (a lever the recipe has already) is "not needed"
+        assert p.get("done") == (None if n == "report" else "cached" if n in made else "not needed"), (n, p)
     assert all(p["estimated_minutes"] == 0 for n, p in mine.items() if n != "report")
+    assert made - {"report"} <= set(mine)
     r = report(ref)
     trained = [f"candidate-{c['name']}" for c in r["candidates"]] + [f"seed-{s['seed']}" for s in r["seeds"][1:]]
     assert len(trained) >= 3  # the tuner's student, a grow lever at least, seed 1
@@ -471,10 +476,10 @@ def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_be
     assert all(p["done"] == "reused" for p in other.values() if p.get("done"))
     assert "done" not in other["splits"] and not (tmp_path / "pi").exists()  # its own split: not done
     same = plan(tmp_path / "m4", "--reuse", ref)
-    from tfdistil.distil.plan import planned
-    assert [n for n, p in same.items() if p.get("done")] == ["teacher", "logits", "transfer", "search-cnn",
-                                                             *[planned(n) for n in trained]]
-    assert all(p["done"] == "reused" for p in same.values() if p.get("done"))
+    assert [n for n, p in same.items() if p.get("done") == "reused"] == ["teacher", "logits", "transfer", "search-cnn",
+                                                                         *[planned(n) for n in trained]]
+    assert {n for n, p in same.items() if p.get("done") == "not needed"} == \
+        {n for n, p in mine.items() if p.get("done") == "not needed"}
     assert [n for n, p in same.items() if not p.get("done")] == ["splits", "selection-slices", "checks", "test",
                                                                  "bundle", "report"]
     assert not (tmp_path / "m4").exists()

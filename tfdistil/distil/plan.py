@@ -277,7 +277,7 @@ def check_budget(o, train):
 
 
 def describe(plan, cuts=(), done=None):
-    said = {"cached": "  (done before)", "reused": "  (from --reuse)"}
+    said = {"cached": "  (done before)", "reused": "  (from --reuse)", "not needed": "  (not needed)"}
     w = max([22] + [len(name) for name, _ in plan])
     lines = [f"  {name:<{w}} ~{sec / 60:6.1f} min{said.get((done or {}).get(name), '')}" for name, sec in plan]
     total = sum(s for _, s in plan)

@@ -100,22 +100,30 @@ class _Looking(Context):
         return super().selection
 
 
-def done_before(o):
+def done_before(o, planned_names=()):
     """{stage (as the plan names it): "cached" | "reused"} for the stages whose records already match,
     in --out (a resumed run) or in --reuse DIR: the same walk as the run's, looking records up only,
     as far as the results found allow (a lever's stage is known once every candidate before it is).
     The plan shows them at 0 minutes, so a dry run, a --time-budget and the first ETA count what is
-    left, not what the whole run costs (a --reuse run once said ~380 min for ~250 min of work)."""
+    left, not what the whole run costs (a --reuse run once said ~380 min for ~250 min of work).
+    When the walk reaches the end, the stages of `planned_names` it never met are "not needed" (a lever
+    whose recipe already has that setting, a family with no room to grow)."""
     done, c = {}, _Looking(o, lambda *a: None)
     probe = D.probe(o, c, done)
     try:
         _walk(o, c, probe)
+        complete = True
     except D.Unknown:  # which recipe won is not known yet; the teacher's text for the levers may be
+        complete = False
         for name, make, wanted in (("more", _more, o.more_transfer), ("composed", _composed, o.compose),
                                    ("refit-text", _refit_text, o.refit)):
             if wanted and name not in c.keys and "transfer" in c.keys:
                 make(o, c, probe)
-    return {P.planned(n): how for n, how in done.items()}
+    marks = {P.planned(n): how for n, how in done.items()}
+    if complete:
+        met = {P.planned(n) for n in c.keys}
+        marks.update({n: "not needed" for n in planned_names if n not in met and n != "report"})
+    return marks
 
 
 def distil(o, log=print, dry_run=False):
@@ -135,7 +143,7 @@ def distil(o, log=print, dry_run=False):
         raise UserError(f"test was already read once in {o.out}; the protocol allows one read, and "
                         f"{', '.join('--' + k.replace('_', '-') for k in changed)} changed since. Start a new --out, "
                         "or pass --read-test-again (the report will say so)")
-    done = done_before(o)
+    done = done_before(o, [n for n, _ in plan])
     left = [(n, 0 if n in done else s) for n, s in P.scaled(plan, speed)]
     if dry_run:
         return {"plan": [{"stage": n, "estimated_minutes": round(s / 60, 1), **({"done": done[n]} if n in done else {})}
@@ -223,14 +231,16 @@ def _walk(o, c, stage):
         about M x (N / (N - 1)) on average, which one seed's spread rarely allows."""
         runs = [stage(f"candidate-{name}", "candidate", deps,
                       lambda: S.train_and_score(o, c, name, config, 0, log, shards=shards))]
+        if isinstance(runs[0], D.Pending):  # a dry run's: not done, so its seeds and score are not known;
+            return runs[0]  # the next candidate's are (a choice reads this one, and stops the walk there)
         out = bool(against and o.lever_margin
                    and 100 * (S.vote(against, metric) - runs[0]["selection"][metric]) > o.lever_margin)
         for s in range(1, 1 if out else o.lever_seeds):  # keyed as its `seed-K` stage would be, should it win
             runs.append(stage(f"candidate-{name}-s{s}", "candidate", seed_deps(runs[0], s),
                               lambda s=s: S.train_and_score(o, c, name, config, s, log, shards=shards)))
         more_seeds[name] = [(f"candidate-{name}-s{s}", r) for s, r in enumerate(runs[1:], 1)]
-        if o.lever_seeds == 1:
-            return runs[0]
+        if o.lever_seeds == 1 or isinstance(runs[-1], D.Pending):
+            return runs[-1] if isinstance(runs[-1], D.Pending) else runs[0]
         if out:
             log(f"[candidate-{name}] out by --lever-margin {o.lever_margin:g}: no more seeds")
         return {**runs[0], "vote": S.mean_std([r["selection"][metric] for r in runs]),
@@ -240,8 +250,11 @@ def _walk(o, c, stage):
         own_set = r["name"].endswith(("-composed", "-more"))
         return [c.keys["transfer"], r["config"], seed] + ([r["shards"]] if own_set else [])
 
-    for name, config in S.candidate_configs(o, c):
+    searched = [f for f in o.students if not isinstance(c.result(f"search-{f}"), D.Pending)]  # all, but in a dry run
+    for name, config in S.candidate_configs(o, c, searched):
         candidates.append(trained(name, config, [c.keys["transfer"], config, 0]))
+    if searched != o.students:
+        raise D.Unknown("search")
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
     def weigh(name, config, deps, shards=None):

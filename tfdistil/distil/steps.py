@@ -217,11 +217,11 @@ def search(o, c, family, log):
             "completed": r["completed"], "int8_kb": r["int8_kb"], "leaderboard": r["leaderboard"]}
 
 
-def candidate_configs(o, c):
+def candidate_configs(o, c, families):
     """Each family's tuner winner, trained longer on the transfer set; with and without
     teacher-started embeddings when `--embed-init both` (a lever the selection split weighs)."""
     out = []
-    for family in o.students:
+    for family in families:
         base = dict(c.result(f"search-{family}")["config"])
         base.update(epochs=o.epochs, seed=0, distill=True, train_limit=0, teacher_logits="", vocab_size=0)
         inits = {"off": [""], "on": [c.result("teacher")["dir"]], "both": ["", c.result("teacher")["dir"]]}[o.embed_init]
