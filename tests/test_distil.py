@@ -384,9 +384,15 @@ def test_refit_gives_the_held_back_text_to_the_chosen_recipe_and_test_reads_only
     assert "## Refit with the held-back text" in md and "refit seeds" in md
     # a later run on the same data that reuses this one finds the labelled held-back text and, with the
     # same choices, the refit models there (its dry run says so; it writes nothing)
-    again = {p["stage"]: p.get("done") for p in json.loads(run_cli(*tiny_args(tiny_task, tiny_bert, tmp_path / "again"),
-             "--reuse", out, "--refit", "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
+    args = (*tiny_args(tiny_task, tiny_bert, tmp_path / "again"), "--reuse", out, "--refit")
+    again = {p["stage"]: p.get("done") for p in json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]}
     assert again["refit-text"] == again["refit-0"] == again["refit-1"] == "reused" and not (tmp_path / "again").exists()
+    # run, it ships the same models: their test read in `out` stands, and test is not read again
+    log = run_cli(*args).stderr
+    mine = json.load(open(tmp_path / "again" / "test_read.json", encoding="utf-8"))
+    assert mine["reused_from"] == str(out) and mine["identity"] == read["identity"] and mine["seeds"] == read["seeds"]
+    assert "that read stands (not read again)" in log and not (tmp_path / "again" / "data" / "test.jsonl").exists()
+    assert "test was not read again" in open(tmp_path / "again" / "report.md", encoding="utf-8").read()
     assert os.path.isfile(os.path.join(out, "bundle", "kit", "model_data.cc")) or os.listdir(os.path.join(out, "bundle", "kit"))
 
 

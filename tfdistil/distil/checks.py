@@ -120,6 +120,14 @@ def test_read(o, c, guard, chosen, seeds, log):
             before = json.load(f)
         if before.get("identity") == identity:
             return before
+    from tfdistil.distil.records import earlier_test_read
+    found = earlier_test_read(o, identity)
+    if found:  # these very models were read in a folder --reuse reaches: that read stands, none here
+        folder, before = found
+        result = {**before, "reused_from": before.get("reused_from") or folder}
+        log(f"test: these models were read in {result['reused_from']}; that read stands (not read again)")
+        atomic_write_json(guard.record, result)
+        return result
     opened = guard.read("the chosen recipe's seeds")
     if opened is None:
         return {"read": False, "why": "no test split given"}

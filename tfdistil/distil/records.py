@@ -145,3 +145,38 @@ def probe(o, c, done):
                 done[name] = how
         return c.results[name]
     return stage
+
+
+def chain(folder, seen=()):
+    """`folder` and, behind it, every folder its stage records were reused from (what --reuse reaches)."""
+    if not folder or folder in seen:
+        return []
+    d = os.path.join(folder, "stages")
+    back = set()
+    for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+        try:
+            with open(os.path.join(d, f), encoding="utf-8") as fh:
+                back.add(json.load(fh).get("reused_from") or "")
+        except (OSError, ValueError, AttributeError):
+            continue
+    out = [folder]
+    for b in sorted(back - {"", folder}):
+        out += [x for x in chain(b, (*seen, folder)) if x not in out]
+    return out
+
+
+def earlier_test_read(o, identity):
+    """A test read made in a folder --reuse reaches, of exactly these models (seed and sha256 of each
+    flatbuffer) and the same test file: that read stands for this run, so the protocol's one read is
+    not repeated by a second folder that chose the same recipe. (folder, record) or None."""
+    for folder in chain(o.reuse):
+        try:
+            with open(os.path.join(folder, "test_read.json"), encoding="utf-8") as f:
+                before = json.load(f)
+        except (OSError, ValueError):
+            continue
+        same_file = (before.get("choice") or {}).get("test") == o.test and (before.get("choice") or {}).get("data") == o.data
+        if before.get("read") and before.get("identity") == identity and same_file:
+            return folder, before
+    return None
+

@@ -181,6 +181,8 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
         L += refit_lines(o, c, refits, chosen)
     if test.get("read"):
         L += ["## Test (read once)", "",
+              *([f"These models were read in `{test['reused_from']}` (`test_read.json` there); that read is "
+                 "reported here, and test was not read again.", ""] if test.get("reused_from") else []),
               f"{test['rows']:,} rows, int8 in {test['runtime'].upper()}: recipe accuracy {_ms(test['accuracy'])}, "
               f"macro-F1 {_ms(test['macro_f1'])}; the chosen seed {test['chosen']['seed']}: accuracy "
               f"{_pct(test['chosen']['accuracy'])}, macro-F1 {_pct(test['chosen']['macro_f1'])}. The teacher on the "
