@@ -111,7 +111,13 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     # test read once, for the chosen recipe's seeds, recorded
     assert r["test"]["read"] and r["test"]["rows"] == 80 and len(r["test"]["seeds"]) == 2
     with open(os.path.join(out, "test_read.json"), encoding="utf-8") as f:
-        assert json.load(f)["purpose"] == "the chosen recipe's seeds"
+        read = json.load(f)
+    assert read["purpose"] == "the chosen recipe's seeds"
+    # the teacher's lead with a paired bootstrap interval: the point value is the teacher minus the recipe mean
+    gap = read["gap"]
+    lead = 100 * (read["teacher"]["accuracy"] - read["accuracy"]["mean"])
+    assert gap["metric"] == "accuracy" and abs(gap["value"] - lead) < 1e-3 and gap["draws"] == 2000
+    assert gap["ci95"][0] <= gap["value"] <= gap["ci95"][1] and gap["ci95"][1] - gap["ci95"][0] > 1  # 80 rows: wide
     # no training stage got the test file: the runs' data has no test, and no run recorded a test score
     for run in os.listdir(os.path.join(out, "runs")):
         with open(os.path.join(out, "runs", run, "metrics.json"), encoding="utf-8") as f:
@@ -128,6 +134,7 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     assert {"model_data.cpp", "model_settings.h", "tokenizer.c", "vocab_data.c", "kit.json"} <= set(os.listdir(kit))
     text = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "Test (read once)" in text and 'target = "cortex-m4"' in text
+    assert f"The teacher's lead in accuracy: {gap['value']:.2f} points (95 % paired bootstrap" in text
     with open(os.path.join(out, "candidates.png"), "rb") as f:  # the picture the report shows
         assert f.read(8) == b"\x89PNG\r\n\x1a\n" and "](candidates.png)" in text
     # the same read, by slice, beside the teacher: 'all' is the overall figure, plain is in no named slice

@@ -165,3 +165,22 @@ def test_three_class_csv_with_own_columns_from_the_cli_alone(fortunes, tiny_conf
     fields = proc.stdout.strip().split("\t")
     assert fields[0] in keep and len(fields) == 2 + 3 + 1
     assert fields[-1] == "the program crashed and the computer would not boot"  # the text beside its label
+
+
+def test_the_teachers_lead_has_a_paired_bootstrap_interval():
+    """gap_interval's point value is the teacher's macro-F1 minus the mean of the seeds' (as
+    classification_report computes them); its interval holds it; a student that is the teacher leads by 0
+    on every draw; a weaker one's interval lies above 0."""
+    import numpy as np
+    from tfdistil.metrics import classification_report, gap_interval
+    rng = np.random.default_rng(3)
+    names = ["a", "b", "c", "d"]
+    gold = rng.integers(0, 4, 400)
+    noisy = lambda p: np.where(rng.random(400) < p, gold, rng.integers(0, 4, 400))  # noqa: E731
+    teacher, seeds = noisy(0.9), [noisy(0.6) for _ in range(3)]
+    g = gap_interval(gold, teacher, seeds, 4, "macro_f1", draws=300)
+    f1 = lambda p: classification_report(gold, p, names)["macro_f1"]  # noqa: E731
+    assert abs(g["value"] - 100 * (f1(teacher) - np.mean([f1(s) for s in seeds]))) < 1e-3
+    assert 0 < g["ci95"][0] <= g["value"] <= g["ci95"][1]
+    same = gap_interval(gold, teacher, [teacher, teacher], 4, "macro_f1", draws=50)
+    assert same["value"] == 0 and same["ci95"] == [0, 0]

@@ -148,8 +148,11 @@ def test_read(o, c, guard, chosen, seeds, log):
         model, tokenizer = load_teacher(c.result("teacher")["dir"])
         teacher_pred = predict_logits(model, tokenizer, test.sentences, max_len=o.teacher_max_len).argmax(-1)
     rep = classification_report(test.labels, teacher_pred, c.splits["label_names"])
+    from tfdistil.distil.steps import metric_name
+    from tfdistil.metrics import gap_interval
+    gap = gap_interval(test.labels, teacher_pred, preds, len(c.splits["label_names"]), metric_name(o, c))
     result = {"read": True, **info, "runtime": runtime, "seeds": rows, "identity": identity, "choice": choice_options(o),
-              "teacher": {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]},
+              "teacher": {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}, "gap": gap,
               "accuracy": mean_std([r["accuracy"] for r in rows]), "macro_f1": mean_std([r["macro_f1"] for r in rows]),
               "chosen": next(r for r in rows if r["chosen"]),
               "slices": test_slices(o, test, preds, rows, teacher_pred, c.splits["label_names"])}

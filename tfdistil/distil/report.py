@@ -186,7 +186,10 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
               f"{test['rows']:,} rows, int8 in {test['runtime'].upper()}: recipe accuracy {_ms(test['accuracy'])}, "
               f"macro-F1 {_ms(test['macro_f1'])}; the chosen seed {test['chosen']['seed']}: accuracy "
               f"{_pct(test['chosen']['accuracy'])}, macro-F1 {_pct(test['chosen']['macro_f1'])}. The teacher on the "
-              f"same rows: accuracy {_pct(test['teacher']['accuracy'])}, macro-F1 {_pct(test['teacher']['macro_f1'])}."]
+              f"same rows: accuracy {_pct(test['teacher']['accuracy'])}, macro-F1 {_pct(test['teacher']['macro_f1'])}."
+              + (f" The teacher's lead in {test['gap']['metric'].replace('_', '-')}: {test['gap']['value']:.2f} points "
+                 f"(95 % paired bootstrap over the test rows, {test['gap']['draws']:,} draws: {test['gap']['ci95'][0]:.2f} "
+                 f"to {test['gap']['ci95'][1]:.2f})." if test.get("gap") else "")]
         if test.get("slices"):
             L += ["", f"By slice (a text is in a slice when one of its words matches; plain = in none), recipe mean ± "
                   f"std over {len(seeds)} seeds, gap = teacher − student in points:", "",
