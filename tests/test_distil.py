@@ -158,7 +158,8 @@ def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterr
     flash budget that holds the whole vocabulary only at a narrower embedding, the vocabulary lever
     takes the rows and narrows, and the widths lever keeps the rows and widens."""
     from tfdistil.data.vocab import Vocab
-    from tfdistil.distil import steps as S
+    from tfdistil.distil import grow as G
+    from tfdistil.distil.steps import VOCAB_LAYOUT
     from tfdistil.distil.options import DistilOptions
     from tfdistil.distil.run import Context
     from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
@@ -170,11 +171,11 @@ def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterr
     c = Context(o, print)
     run_vocab = Vocab.load(os.path.join(best["run"], "vocab.json"))
     small = {**best["config"], "max_vocab": 100, "embed_dim": 32, "hidden": 16}
-    vocabs = S._vocab_sizes(o, c, small)
-    assert vocabs[100] == (100, c_vocabulary_layout(Vocab(run_vocab.itos[2:100], 32), S.VOCAB_LAYOUT)["flash_bytes"])
-    assert S._vocab_sizes(o, c, small, larger=False) == {100: vocabs[100]}
-    own = S._vocab_sizes(o, c, best["config"])[best["config"]["max_vocab"]]
-    assert own == (len(run_vocab), c_vocabulary_layout(run_vocab, S.VOCAB_LAYOUT)["flash_bytes"])
+    vocabs = G._vocab_sizes(o, c, small)
+    assert vocabs[100] == (100, c_vocabulary_layout(Vocab(run_vocab.itos[2:100], 32), VOCAB_LAYOUT)["flash_bytes"])
+    assert G._vocab_sizes(o, c, small, larger=False) == {100: vocabs[100]}
+    own = G._vocab_sizes(o, c, best["config"])[best["config"]["max_vocab"]]
+    assert own == (len(run_vocab), c_vocabulary_layout(run_vocab, VOCAB_LAYOUT)["flash_bytes"])
     assert len(vocabs) >= 2 and max(r for r, _ in vocabs.values()) > 100  # the train rows hold more pieces
     size = lambda cfg: estimate_int8_bytes(Config.from_dict({**cfg, "vocab_size": vocabs[cfg["max_vocab"]][0]})) \
         + vocabs[cfg["max_vocab"]][1]  # noqa: E731
@@ -184,14 +185,14 @@ def test_the_grown_lever_grows_the_vocabulary_first_and_knows_its_bytes(uninterr
     room = size({**small, "max_vocab": biggest, "embed_dim": 16}) - size(small) + 500
     assert size({**small, "max_vocab": biggest}) - size(small) > room
     o.flash = int((measured + room) / 0.98) + 1
-    grown = S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=True)
+    grown = G.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=True)
     assert grown["max_vocab"] == biggest and grown["embed_dim"] == 16  # rows paid for with a narrower embedding
     assert size(grown) - size(small) <= room
-    wide = S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=False)
+    wide = G.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=False)
     assert wide["max_vocab"] == 100 and wide["embed_dim"] >= 32 and wide["hidden"] >= 16 and wide != small
     o.flash = int(measured / 0.98) + 1  # no room at all: nothing to grow
     for vocabulary in (True, False):
-        assert S.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=vocabulary) is None
+        assert G.grown_config(o, c, {"config": small, "flash_bytes": measured}, vocabulary=vocabulary) is None
 
 
 def test_a_finished_run_resumes_from_cache_and_refuses_a_second_test_read(uninterrupted, tiny_task, tiny_bert):

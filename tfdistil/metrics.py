@@ -71,7 +71,8 @@ def plot_confusion(report, path, title=""):
     plt.close(fig)
 
 
-def _score(gold, pred, k, metric):
+def score(gold, pred, k, metric="macro_f1"):
+    """Accuracy or macro-F1 of integer labels over k classes, fast enough to call in a bootstrap loop."""
     if metric == "accuracy":
         return float(np.mean(gold == pred))
     conf = np.bincount(gold * k + pred, minlength=k * k).reshape(k, k)
@@ -90,8 +91,8 @@ def gap_interval(gold, teacher, students, k, metric="accuracy", draws=2000, seed
     students = [np.asarray(s) for s in students]
 
     def lead(idx):
-        return 100 * (_score(gold[idx], teacher[idx], k, metric)
-                      - np.mean([_score(gold[idx], s[idx], k, metric) for s in students]))
+        return 100 * (score(gold[idx], teacher[idx], k, metric)
+                      - np.mean([score(gold[idx], s[idx], k, metric) for s in students]))
     rng = np.random.default_rng(seed)
     values = np.array([lead(rng.integers(0, len(gold), len(gold))) for _ in range(draws)])
     lo, hi = np.percentile(values, [2.5, 97.5])

@@ -18,15 +18,6 @@ import sys
 import numpy as np
 
 
-def macro_f1(gold, pred, k):
-    f1 = []
-    for c in range(k):
-        tp = np.sum((pred == c) & (gold == c))
-        p, r = tp / max(np.sum(pred == c), 1), tp / max(np.sum(gold == c), 1)
-        f1.append(2 * p * r / (p + r) if p + r else 0.0)
-    return float(np.mean(f1))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--distil", required=True, help="a finished `tfdistil distil` --out")
@@ -43,6 +34,7 @@ def main():
         print(f"error: {a.distil}: not a finished distil run ({e})", file=sys.stderr)
         sys.exit(2)
     from tfdistil.data.splits import load_split
+    from tfdistil.metrics import score
     from tfdistil.distil.steps import SELECTION_LABELS
     from tfdistil.distil.workdata import selection_data
     sel = load_split(selection_data(os.path.join(a.distil, "data")), "test")
@@ -52,7 +44,7 @@ def main():
     assert len(teacher) == len(gold) and all(len(s) == len(gold) for s in students)
 
     def gap(idx):
-        return 100 * (macro_f1(gold[idx], teacher[idx], k) - np.mean([macro_f1(gold[idx], s[idx], k) for s in students]))
+        return 100 * (score(gold[idx], teacher[idx], k) - np.mean([score(gold[idx], s[idx], k) for s in students]))
 
     rng = np.random.default_rng(0)
     whole = gap(np.arange(len(gold)))

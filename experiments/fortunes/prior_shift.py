@@ -24,15 +24,6 @@ import numpy as np
 TAUS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
 
 
-def macro_f1(gold, pred, k):
-    f1 = []
-    for c in range(k):
-        tp = np.sum((pred == c) & (gold == c))
-        p, r = tp / max(np.sum(pred == c), 1), tp / max(np.sum(gold == c), 1)
-        f1.append(2 * p * r / (p + r) if p + r else 0.0)
-    return float(np.mean(f1))
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--distil", required=True, help="a finished `tfdistil distil` --out")
@@ -45,6 +36,7 @@ def main():
     with open(report, encoding="utf-8") as f:
         r = json.load(f)
     from tfdistil.data.splits import load_split
+    from tfdistil.metrics import score
     from tfdistil.distil.workdata import selection_data, work_data
     from tfdistil.edge.host.evaluate import evaluate_tflite
     data = os.path.join(a.distil, "data")
@@ -59,7 +51,7 @@ def main():
             gold = np.asarray(load_split(d, split).labels)
             for t in TAUS:
                 pred = (out["logits"] - t * np.log(prior)).argmax(-1)
-                rows[name][t].append((macro_f1(gold, pred, k), float(np.mean(pred == gold))))
+                rows[name][t].append((score(gold, pred, k), float(np.mean(pred == gold))))
     table = {"distil": a.distil, "recipe": r["chosen"]["name"], "seeds": [s["seed"] for s in r["seeds"]],
              "prior": dict(zip(train.label_names, prior.round(4).tolist())), "rows": []}
     print(f"recipe {r['chosen']['name']}, seeds {table['seeds']}; train priors "

@@ -11,6 +11,7 @@ import os
 import time
 
 from tfdistil.distil import checks as K
+from tfdistil.distil import grow as G
 from tfdistil.distil import plan as P
 from tfdistil.distil import records as D
 from tfdistil.distil import refit as R
@@ -269,7 +270,7 @@ def _walk(o, c, stage):
         for family in o.students:  # family, not the best alone: the tuner ranks small students, and growing
             for suffix, vocabulary in (("-vocab", True), ("-grown", False)):  # can reorder them
                 own = [r for r in candidates if r["student"] == family and r["fits"]]
-                grown = S.grown_config(o, c, S.best_of(own, metric), vocabulary=vocabulary) if own else None
+                grown = G.grown_config(o, c, S.best_of(own, metric), vocabulary=vocabulary) if own else None
                 if grown:
                     weigh(S.best_of(own, metric)["name"] + suffix, grown, [c.keys["transfer"], grown, 0])
     if o.soft_alpha >= 0 and best["config"]["alpha"] != o.soft_alpha:  # lean on the teacher's logits
