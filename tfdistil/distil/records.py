@@ -67,16 +67,15 @@ def reused(o, name, key):
     return {**saved, "seconds": 0, "reused_from": o.reuse}
 
 
-_KEYS = {}
+_READ = {}
 
 
-def by_key(folder, seen=()):
-    """{key: stage record} of every stage record in folder/stages and, behind those, in the folders
-    they were themselves reused from: --reuse DIR reaches what DIR reused (a seed the run before DIR
-    trained, which DIR did not need). Read once per folder state."""
+def _records(folder):
+    """{key: stage record} of folder/stages, read once per folder state (a folder that gained stages
+    is read again)."""
     d = os.path.join(folder, "stages")
-    stamp = (folder, os.stat(d).st_mtime_ns if os.path.isdir(d) else 0)  # a folder that gained stages is read again
-    if stamp not in _KEYS:
+    stamp = (folder, os.stat(d).st_mtime_ns if os.path.isdir(d) else 0)
+    if stamp not in _READ:
         found = {}
         for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
             try:
@@ -85,12 +84,28 @@ def by_key(folder, seen=()):
                 found.setdefault(saved["key"], saved)
             except (OSError, ValueError, KeyError, TypeError):
                 continue
-        _KEYS[stamp] = found
-    found = dict(_KEYS[stamp])
-    for back in sorted({r["reused_from"] for r in _KEYS[stamp].values() if r.get("reused_from")}):
-        if back not in seen and back != folder:
-            for k, v in by_key(back, (*seen, folder)).items():
-                found.setdefault(k, v)
+        _READ[stamp] = found
+    return _READ[stamp]
+
+
+def chain(folder, seen=()):
+    """`folder` and, behind it, every folder its stage records were reused from (what --reuse reaches)."""
+    if not folder or folder in seen:
+        return []
+    out = [folder]
+    for back in sorted({r.get("reused_from") or "" for r in _records(folder).values()} - {"", folder}):
+        out += [x for x in chain(back, (*seen, folder)) if x not in out]
+    return out
+
+
+def by_key(folder):
+    """{key: stage record} of every stage record in folder/stages and, behind those, in the folders
+    they were themselves reused from: --reuse DIR reaches what DIR reused (a seed the run before DIR
+    trained, which DIR did not need)."""
+    found = {}
+    for f in chain(folder):
+        for k, v in _records(f).items():
+            found.setdefault(k, v)
     return found
 
 
@@ -145,24 +160,6 @@ def probe(o, c, done):
                 done[name] = how
         return c.results[name]
     return stage
-
-
-def chain(folder, seen=()):
-    """`folder` and, behind it, every folder its stage records were reused from (what --reuse reaches)."""
-    if not folder or folder in seen:
-        return []
-    d = os.path.join(folder, "stages")
-    back = set()
-    for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
-        try:
-            with open(os.path.join(d, f), encoding="utf-8") as fh:
-                back.add(json.load(fh).get("reused_from") or "")
-        except (OSError, ValueError, AttributeError):
-            continue
-    out = [folder]
-    for b in sorted(back - {"", folder}):
-        out += [x for x in chain(b, (*seen, folder)) if x not in out]
-    return out
 
 
 def earlier_test_read(o, identity):
