@@ -32,7 +32,8 @@ def _csv(path, rows):
 
 @pytest.fixture(scope="module")
 def tiny_task(tmp_path_factory, data_dir):
-    """360 SST-2 train rows as a 'neg'/'pos' CSV, 80 dev rows as its test file (string labels)."""
+    """360 SST-2 train rows as a 'neg'/'pos' CSV; its test file: 80 dev rows and, as users' files often
+    have, 4 rows copied from train (string labels)."""
     d = tmp_path_factory.mktemp("task")
     names = {"0": "neg", "1": "pos"}
 
@@ -40,7 +41,7 @@ def tiny_task(tmp_path_factory, data_dir):
         with open(os.path.join(data_dir, f"{split}.tsv"), encoding="utf-8") as f:
             lines = f.read().splitlines()[1 + start:1 + start + n]
         return [(s, names[y]) for s, y in (line.rsplit("\t", 1) for line in lines)]
-    return {"train": _csv(d / "train.csv", rows("train", 0, 360)), "test": _csv(d / "test.csv", rows("dev", 0, 80))}
+    return {"train": _csv(d / "train.csv", rows("train", 0, 360)), "test": _csv(d / "test.csv", rows("dev", 0, 80) + rows("train", 100, 4))}
 
 
 def tiny_args(task, teacher, out, target="cortex-m4", seeds=2):
@@ -109,7 +110,7 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     best = max(r["seeds"], key=lambda s: (s["selection"]["accuracy"], -s["seed"]))
     assert r["chosen"]["seed"] == best["seed"] and r["metric"] == "accuracy"
     # test read once, for the chosen recipe's seeds, recorded
-    assert r["test"]["read"] and r["test"]["rows"] == 80 and len(r["test"]["seeds"]) == 2
+    assert r["test"]["read"] and r["test"]["rows"] == 84 and len(r["test"]["seeds"]) == 2
     with open(os.path.join(out, "test_read.json"), encoding="utf-8") as f:
         read = json.load(f)
     assert read["purpose"] == "the chosen recipe's seeds"
@@ -117,7 +118,13 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
     gap = read["gap"]
     lead = 100 * (read["teacher"]["accuracy"] - read["accuracy"]["mean"])
     assert gap["metric"] == "accuracy" and abs(gap["value"] - lead) < 1e-3 and gap["draws"] == 2000
-    assert gap["ci95"][0] <= gap["value"] <= gap["ci95"][1] and gap["ci95"][1] - gap["ci95"][0] > 1  # 80 rows: wide
+    assert gap["ci95"][0] <= gap["value"] <= gap["ci95"][1] and gap["ci95"][1] - gap["ci95"][0] > 1  # 84 rows: wide
+    # the 4 test rows copied from train are counted (as train, or as the dev carved from it), and the recipe
+    # and teacher are scored on the other 80
+    seen = read["seen_before"]
+    assert seen["any"] == 4 and seen["train"] + seen["dev"] >= 4 and seen["unlabelled"] == 0
+    unseen = read["unseen"]
+    assert unseen["rows"] == 80 and unseen["accuracy"]["n"] == 2 and 0 <= unseen["teacher"]["accuracy"] <= 1
     # no training stage got the test file: the runs' data has no test, and no run recorded a test score
     for run in os.listdir(os.path.join(out, "runs")):
         with open(os.path.join(out, "runs", run, "metrics.json"), encoding="utf-8") as f:
@@ -139,11 +146,13 @@ def test_every_stage_runs_and_the_report_follows_the_protocol(uninterrupted):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n" and "](candidates.png)" in text
     # the same read, by slice, beside the teacher: 'all' is the overall figure, plain is in no named slice
     rows = {s["slice"]: s for s in r["test"]["slices"]["rows"]}
-    assert list(rows) == ["all", "negation", "contrast", "plain"] and rows["all"]["n"] == 80
+    assert list(rows) == ["all", "negation", "contrast", "plain"] and rows["all"]["n"] == 84
     assert rows["all"]["accuracy"]["mean"] == pytest.approx(r["test"]["accuracy"]["mean"])
     assert rows["all"]["teacher_accuracy"] == pytest.approx(r["test"]["teacher"]["accuracy"])
     assert rows["all"]["chosen_accuracy"] == pytest.approx(r["test"]["chosen"]["accuracy"])
-    assert 0 < rows["negation"]["n"] < 80 and rows["plain"]["n"] < 80 - rows["negation"]["n"] + 1
+    assert 0 < rows["negation"]["n"] < 84 and rows["plain"]["n"] < 84 - rows["negation"]["n"] + 1
+    assert "**4 of 84 test texts occur word for word in the run's other files** (train " in text
+    assert f"On the other 80: recipe accuracy {100 * unseen['accuracy']['mean']:.2f} ±" in text
     assert rows["negation"]["gap"]["mean"] == pytest.approx(
         rows["negation"]["teacher_accuracy"] - rows["negation"]["accuracy"]["mean"])
     assert f"| negation | {rows['negation']['n']:,} |" in text
@@ -541,11 +550,16 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
     (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),
     (["--target", "pi", "--lr-decay", "1.5"], "--lr-decay is the learning rate's factor per epoch"),
+    (["--target", "pi", "--test", "@train"], "is the same file as --train: test must be texts no stage trains on"),
+    (["--target", "pi", "--dev", "@copy"], "is the same file as --train: dev must be texts"),  # same bytes, other name
+    (["--target", "pi", "--dev", "@test", "--test", "@test"], "is the same file as --dev: dev picks the epochs"),
 ])
 def test_bad_input_is_one_line_exit_2_before_tensorflow_and_writes_nothing(tiny_task, tmp_path, extra, needle):
     out = tmp_path / "out"
+    shutil.copy(tiny_task["train"], tmp_path / "copy.csv")
+    files = {"@train": tiny_task["train"], "@test": tiny_task["test"], "@copy": str(tmp_path / "copy.csv")}
     proc = subprocess.run([sys.executable, "-c", CHECK_NO_TF, "distil", "--train", tiny_task["train"],
-                           "--out", str(out), *extra], capture_output=True, text=True, cwd=ROOT)
+                           "--out", str(out), *(files.get(x, x) for x in extra)], capture_output=True, text=True, cwd=ROOT)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and lines[-1] == "noTF", proc.stderr
     assert len(lines) == 2 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr

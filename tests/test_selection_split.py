@@ -135,3 +135,18 @@ def test_auto_follows_the_split_of_the_run_it_reuses(tmp_path):
     assert plan()["mode"] == "sentences"
     assert plan("--reuse", str(first)) == {"mode": "rows", "why": f"as --reuse {first} carved it"}
     assert plan("--reuse", str(first), "--selection-split", "sentences")["mode"] == "sentences"  # asked for wins
+
+
+def test_a_row_held_out_for_selection_takes_its_copies_out_of_train(tmp_path):
+    """Users' files repeat rows: a held-out row whose copy stayed in train would be a vote on memory."""
+    rng = random.Random(3)
+    texts = [" ".join(f"w{rng.randrange(300)}" for _ in range(10)) for _ in range(100)]
+    rows = [(t, "pos" if i % 2 else "neg") for i, t in enumerate(texts)]
+    rows += [(t.upper(), y) for t, y in rows[:30]]  # 30 rows again, in capitals (same words to the tokenizer)
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{y}\n" for t, y in rows))
+    (tmp_path / "dev.csv").write_text("text,label\nw1 w2 w3,neg\nw4 w5,pos\n")
+    info, tr, sel = _carve(str(tmp_path / "train.csv"), tmp_path, "rows")
+    low = lambda ts: {t.lower() for t in ts}  # noqa: E731
+    assert not low(sel) & low(tr) and info["selection_seen_in_train"] == 0
+    copies = sum(t.lower() in low(sel) for t, _ in rows) - len(sel)  # the held rows' twins
+    assert copies > 0 and info["phrases_dropped"] == copies and len(tr) + len(sel) + copies == len(rows)

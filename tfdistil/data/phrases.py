@@ -60,6 +60,13 @@ def share_inside(held, texts):
     return sum(h in hit for h in _words(held)) / len(held)
 
 
+def copies_of(held, texts):
+    """Indices of `texts` that repeat one of the `held` texts (same words): users' files repeat rows,
+    and a row held out for a vote must not stay in train as its copy."""
+    targets = set(_words(held))
+    return [i for i, r in enumerate(_words(texts)) if r in targets]
+
+
 def spans_of(held, texts):
     """Indices of `texts` that are a span of (or equal to) one of the `held` texts."""
     spans = set()

@@ -156,12 +156,36 @@ def test_read(o, c, guard, chosen, seeds, log):
               "accuracy": mean_std([r["accuracy"] for r in rows]), "macro_f1": mean_std([r["macro_f1"] for r in rows]),
               "chosen": next(r for r in rows if r["chosen"]),
               "slices": test_slices(o, test, preds, rows, teacher_pred, c.splits["label_names"])}
+    result.update(_seen_before(o, c, test, preds, teacher_pred))
+    if result["seen_before"]["any"]:
+        log(f"test: {result['seen_before']['any']} of {len(test.labels)} test texts occur word for word in train, dev or "
+            "--unlabelled; the report scores the rest beside")
     if o.kind == "pi":
         vocab = os.path.join(os.path.dirname(chosen["model"]), VOCAB)
         labels = runner_labels(pi_venv(), chosen["model"], vocab, test.sentences, c.splits["label_names"], c.path("checks"))
         result["tflite_runtime_chosen_accuracy"] = float(np.mean(labels == test.labels))
     atomic_write_json(guard.record, result)
     return result
+
+
+def _seen_before(o, c, test, preds, teacher_pred):
+    """How many test texts the run's train, dev or --unlabelled files hold word for word, and the
+    recipe and teacher on the others (`unseen`), from this same read."""
+    from tfdistil.distil.steps import mean_std
+    from tfdistil.distil.workdata import seen_before
+    from tfdistil.metrics import classification_report
+    masks = seen_before(o, c.path("data"), test.sentences)
+    seen = np.logical_or.reduce(list(masks.values()))
+    out = {"seen_before": {**{k: int(m.sum()) for k, m in masks.items()}, "any": int(seen.sum())}}
+    keep = ~seen
+    if seen.any() and keep.any():
+        names, gold = c.splits["label_names"], np.asarray(test.labels)[keep]
+        reps = [classification_report(gold, np.asarray(p)[keep], names) for p in preds]
+        teacher = classification_report(gold, np.asarray(teacher_pred)[keep], names)
+        out["unseen"] = {"rows": int(keep.sum()), "accuracy": mean_std([r["accuracy"] for r in reps]),
+                         "macro_f1": mean_std([r["macro_f1"] for r in reps]),
+                         "teacher": {"accuracy": teacher["accuracy"], "macro_f1": teacher["macro_f1"]}}
+    return out
 
 
 def test_slices(o, test, preds, rows, teacher_pred, names):

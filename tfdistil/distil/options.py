@@ -166,6 +166,11 @@ def make_options(values):
     return o
 
 
+def _same_file(a, b):
+    import filecmp
+    return os.path.realpath(a) == os.path.realpath(b) or filecmp.cmp(a, b, shallow=False)
+
+
 def check(o):
     if not o.out:
         raise UserError("--out is required: the folder distil makes and owns")
@@ -181,6 +186,13 @@ def check(o):
     for flag, path in (("--train", o.train), ("--dev", o.dev), ("--test", o.test), *(("--unlabelled", u) for u in o.unlabelled)):
         if path and not os.path.isfile(path):
             raise UserError(f"{flag} {path}: file not found")
+    for flag, path, other, why in (("--test", o.test, "--train", "test must be texts no stage trains on"),
+                                   ("--test", o.test, "--dev", "dev picks the epochs, so test must be other texts"),
+                                   ("--dev", o.dev, "--train", "dev must be texts the students do not train on; "
+                                                              "leave --dev out to carve one from train")):
+        twin = o.train if other == "--train" else o.dev
+        if path and twin and _same_file(path, twin):
+            raise UserError(f"{flag} {path} is the same file as {other}: {why}")
     if o.data and not os.path.isfile(os.path.join(o.data, "train.tsv")):
         raise UserError(f"--data {o.data}: no train.tsv there (a GLUE folder has train.tsv, dev.tsv, test.tsv)")
     bad = [s for s in o.students if s not in STUDENTS]

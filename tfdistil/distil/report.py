@@ -30,6 +30,24 @@ def _ms(d, n=True):
     return f"{100 * d['mean']:.2f} ± {100 * d['std']:.2f}" + (f" (n={d['n']})" if n else "")
 
 
+def _seen_lines(test):
+    """The test texts the run's other inputs hold word for word (a read made before this was counted: none)."""
+    seen = test.get("seen_before")
+    if not seen:
+        return []
+    if not seen["any"]:
+        return ["", "No test text occurs word for word in train, dev or --unlabelled."]
+    where = ", ".join(f"{k} {v:,}" for k, v in seen.items() if k != "any" and v)
+    line = (f"**{seen['any']:,} of {test['rows']:,} test texts occur word for word in the run's other files** ({where}): "
+            "a student that trained on them scores its memory there.")
+    u = test.get("unseen")
+    if u:
+        line += (f" On the other {u['rows']:,}: recipe accuracy {_ms(u['accuracy'], False)}, macro-F1 "
+                 f"{_ms(u['macro_f1'], False)}; the teacher {_pct(u['teacher']['accuracy'])} and "
+                 f"{_pct(u['teacher']['macro_f1'])}.")
+    return ["", line]
+
+
 def _vote(r):
     if r.get("lever_margin_out"):
         return f"{100 * r['vote']['mean']:.2f} (seed 0 only: more than {r['lever_margin_out']:g} under the best)"
@@ -87,7 +105,8 @@ def _held(sp):
     if sp.get("selection_split") == "sentences":
         return (f"'s whole sentences; {sp.get('phrases_dropped', 0):,} train rows that are phrases of them were "
                 "taken out of train")
-    return ""
+    copies = sp.get("phrases_dropped", 0)
+    return f"; {copies:,} train rows that repeat them were taken out of train" if copies else ""
 
 
 def _seen(sp):
@@ -190,6 +209,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
               + (f" The teacher's lead in {test['gap']['metric'].replace('_', '-')}: {test['gap']['value']:.2f} points "
                  f"(95 % paired bootstrap over the test rows, {test['gap']['draws']:,} draws: {test['gap']['ci95'][0]:.2f} "
                  f"to {test['gap']['ci95'][1]:.2f})." if test.get("gap") else "")]
+        L += _seen_lines(test)
         if test.get("slices"):
             L += ["", f"By slice (a text is in a slice when one of its words matches; plain = in none), recipe mean ± "
                   f"std over {len(seeds)} seeds, gap = teacher − student in points:", "",

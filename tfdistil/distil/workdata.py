@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from tfdistil.data.phrases import inside_other_rows, share_inside, spans_of
+from tfdistil.data.phrases import copies_of, inside_other_rows, share_inside, spans_of
 from tfdistil.data.readers import _carve_dev, label_set, read_labelled
 from tfdistil.data.splits import TaskFiles, load_split
 from tfdistil.errors import UserError
@@ -56,9 +56,9 @@ def _source(o, mode="rows"):
 
 
 def _hold_out(texts, labels, names, fraction, seed, mode):
-    """(held-out row indices, mask of the rows train keeps): a stratified fraction of the rows, or in
-    `sentences` mode of the rows no other row contains, with every row that is a span of one held out
-    taken out of train too."""
+    """(held-out row indices, mask of the rows train keeps): a stratified fraction of the rows, with
+    every copy of a held-out row taken out of train too, or in `sentences` mode of the rows no other row
+    contains, with every row that is a span of one held out taken out of train too."""
     keep = np.ones(len(texts), bool)
     if mode == "sentences":
         whole = np.flatnonzero(~inside_other_rows(texts))
@@ -66,6 +66,7 @@ def _hold_out(texts, labels, names, fraction, seed, mode):
         keep[spans_of([texts[i] for i in held], texts)] = False
     else:
         held = _carve_dev(labels, names, fraction, seed)
+        keep[copies_of([texts[i] for i in held], texts)] = False  # a repeated row leaves train with its copy
     keep[held] = False
     return held, keep
 
@@ -109,7 +110,7 @@ def carve(o, folder):
         raise UserError("a label occurs only in the rows held out for selection; add rows of it to --train")
     os.makedirs(folder, exist_ok=True)
     info = {"label_names": names, "selection_fraction": o.selection_fraction, "selection_seed": o.selection_seed,
-            "selection_split": mode, "phrases_dropped": int(len(tr_texts) - keep.sum() - len(held)),
+            "selection_split": mode, "phrases_dropped": int(len(tr_texts) - keep.sum() - len(held)),  # or copies
             "selection_seen_in_train": round(share_inside(selection[0], train[0]), 4),
             "source": {"train": o.train or os.path.join(o.data, "train.tsv"),
                        "dev": o.dev or (os.path.join(o.data, "dev.tsv") if o.data else
@@ -164,6 +165,27 @@ def selection_data(folder):
     """The same files with the selection split in the test slot: `evaluate_tflite(.., split='test')` scores it."""
     return TaskFiles(os.path.join(folder, "train.jsonl"), os.path.join(folder, "dev.jsonl"),
                      os.path.join(folder, "selection.jsonl"), "text", "label")
+
+
+def seen_before(o, folder, texts):
+    """{source: mask}: which of `texts` (the test file's) the run's other inputs hold word for word, as
+    the tokenizer sees them: the user's train file (all of it: the refit trains on the selection split
+    too), dev, and --unlabelled. A student that trained on a test text, labelled or teacher-labelled,
+    scores its memory there, and users' files often share rows. Test is never filtered: the report says
+    how many and scores the rest beside."""
+    from tfdistil.distil.steps import read_texts
+    from tfdistil.transfer.augment import normalise
+    with open(os.path.join(folder, "splits.json"), encoding="utf-8") as f:
+        mode = json.load(f).get("selection_split", "rows")
+    (train, _), (dev, _), _ = _source(o, mode)
+    sources = {"train": train[:o.limit] if o.limit else train, "dev": dev,
+               "unlabelled": [t for path in o.unlabelled for t in read_texts(path, o.text_column)]}
+    keys = [normalise(t) for t in texts]
+    masks = {}
+    for name, rows in sources.items():
+        known = {normalise(t) for t in rows}
+        masks[name] = np.array([k in known for k in keys], bool)
+    return masks
 
 
 class TestGuard:
