@@ -150,3 +150,6 @@ def test_a_row_held_out_for_selection_takes_its_copies_out_of_train(tmp_path):
     assert not low(sel) & low(tr) and info["selection_seen_in_train"] == 0
     copies = sum(t.lower() in low(sel) for t, _ in rows) - len(sel)  # the held rows' twins
     assert copies > 0 and info["phrases_dropped"] == copies and len(tr) + len(sel) + copies == len(rows)
+    # no dev file: the dev carved from train (it picks the epochs) takes its copies out of train too
+    info, tr, sel, dev = _carve(str(tmp_path / "train.csv"), tmp_path, "rows", dev=False, out="nodev")
+    assert dev and not low(dev) & low(tr) and not low(sel) & low(tr) and not low(dev) & low(sel)

@@ -35,14 +35,18 @@ def _write_jsonl(path, texts, labels):
 
 def _source(o, mode="rows"):
     """(train, dev) as (texts, label names) lists, and the label names, from the user's files or a GLUE folder.
-    Without a dev file, dev is carved from train (10%, seed 0): by whole sentences in `sentences` mode, so
-    the epochs are not picked on phrases of train rows either."""
-    if o.train and not o.dev and mode == "sentences":
+    Without a dev file, dev is carved from train (10%, seed 0) as the selection split is: copies of a dev
+    row leave train with it, and in `sentences` mode dev is whole sentences whose phrases leave train, so
+    the epochs are not picked on text the student trained on."""
+    if o.train and not o.dev:
         t = read_labelled(o.train, o.text_column or None, o.label_column, name="train")
         names = list(label_set(t.labels))
+        if len(names) < 2:
+            raise UserError(f"{o.train}: every row has label {names[0]!r}; a classifier needs at least two labels")
         held, keep = _hold_out(t.texts, t.labels, names, 0.1, 0, mode)
         if not held:
-            raise UserError(f"{o.train}: too few whole sentences to hold out a dev split; pass --dev")
+            raise UserError(f"{o.train}: too few {'whole sentences' if mode == 'sentences' else 'rows'} to hold out "
+                            "a dev split (every label occurs once); pass --dev")
         part = lambda rows: ([t.texts[i] for i in rows], [t.labels[i] for i in rows])  # noqa: E731
         return part(np.flatnonzero(keep)), part(held), names
     if o.train:
