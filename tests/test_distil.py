@@ -427,15 +427,20 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     assert not os.path.exists(os.path.join(between, "stages", "seed-1.json"))
     out = tmp_path / "voted"
     args = (*tiny_args(tiny_task, tiny_bert, out), "--reuse", str(between), "--no-grow", "--lever-seeds", "2",
-            "--kl-temperature", "2")
+            "--kl-temperature", "2", "--ema", "0.9")
     plan = [p["stage"] for p in json.loads(run_cli(*args, "--dry-run").stdout.strip().splitlines()[-1])["plan"]]
-    assert {"candidate-cnn-s1", "candidate-kl", "candidate-kl-s1"} <= set(plan) and "seed-1" not in plan
+    assert {"candidate-cnn-s1", "candidate-kl", "candidate-kl-s1", "candidate-ema", "candidate-ema-s1"} <= set(plan)
+    assert "seed-1" not in plan
     run_cli(*args)
     r = report(out)
     key = lambda folder, name: json.load(open(os.path.join(folder, "stages", f"{name}.json"), encoding="utf-8"))["key"]  # noqa: E731
     assert "candidate-cnn-s1" in r["reused"]["stages"] and key(out, "candidate-cnn-s1") == key(one, "seed-1")
     stages = os.listdir(os.path.join(out, "stages"))
-    assert [x["name"] for x in r["candidates"]] == ["cnn", "cnn-kl"]
+    names = [x["name"] for x in r["candidates"]]
+    assert names[:2] == ["cnn", "cnn-kl"] and names[2] in ("cnn-ema", "cnn-kl-ema") and len(names) == 3
+    # the weight-average lever: the best recipe after the KL vote, with Adam's moving average at 0.9
+    ema, parent = r["candidates"][2], r["candidates"][names.index(names[2][:-len("-ema")])]
+    assert ema["config"] == {**parent["config"], "ema": 0.9} and parent["config"]["ema"] == 0
     for cand in r["candidates"]:
         with open(os.path.join(out, "stages", f"candidate-{cand['name']}-s1.json"), encoding="utf-8") as f:
             s1 = json.load(f)["result"]
@@ -550,6 +555,7 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),
     (["--target", "pi", "--lr-scale", "0"], "--lr-scale must be positive"),
     (["--target", "pi", "--lr-decay", "1.5"], "--lr-decay is the learning rate's factor per epoch"),
+    (["--target", "pi", "--ema", "1"], "--ema is the weight average's momentum a step, in [0, 1)"),
     (["--target", "pi", "--test", "@train"], "is the same file as --train: test must be texts no stage trains on"),
     (["--target", "pi", "--dev", "@copy"], "is the same file as --train: dev must be texts"),  # same bytes, other name
     (["--target", "pi", "--dev", "@test", "--test", "@test"], "is the same file as --dev: dev picks the epochs"),

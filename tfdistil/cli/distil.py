@@ -63,6 +63,10 @@ def _targets():
               help="Also train the best recipe with Hinton's KL on teacher and student softmaxes at temperature T "
                    "in place of the MSE on logits (for many classes the softmax's shape carries what the teacher "
                    "knows); the selection split decides (default 0 = off).")
+@click.option("--ema", type=float, default=None, metavar="M",
+              help="Also train the best recipe with Adam's moving average of the weights (momentum M a step, e.g. "
+                   "0.999), written into the model at each epoch's end: an average of many steps varies less "
+                   "from seed to seed on a few thousand texts; the selection split decides (default 0 = off).")
 @click.option("--soft-alpha", type=float, default=None, metavar="A",
               help="Also train the best recipe with alpha = A, the hard-label share of the loss (the paper: 0.5; "
                    "the tuner picks alpha on the labelled rows alone); the selection split decides (default off).")

@@ -98,6 +98,8 @@ class DistilOptions:
                                                      # 1 + this x teacher-student disagreement (a loss lever)
     kl_temperature: float = 0.0                      # > 0: also try the best recipe with Hinton's KL at this
                                                      # temperature in place of the MSE on logits (a loss lever)
+    ema: float = 0.0                                 # > 0: also try the best recipe with Adam's moving average of
+                                                     # the weights at this momentum a step (a variance lever)
     soft_alpha: float = -1.0                         # >= 0: also try the best recipe with this alpha (the hard-
                                                      # label share of the loss; the tuner chose it on few rows)
     lr_scale: float = 1.0                            # != 1: also try the best recipe with its learning rate x this
@@ -211,6 +213,8 @@ def check(o):
     if o.soft_alpha > 1 or o.lr_scale <= 0:
         raise UserError(f"--soft-alpha is at most 1 (negative = off), got {o.soft_alpha}; --lr-scale must be "
                         f"positive, got {o.lr_scale}")
+    if not 0 <= o.ema < 1:
+        raise UserError(f"--ema is the weight average's momentum a step, in [0, 1) (0 = off), got {o.ema}")
     if not 0 <= o.lr_decay <= 1:
         raise UserError(f"--lr-decay is the learning rate's factor per epoch, in (0, 1] (0 = off), got {o.lr_decay}")
     if o.selection_split not in SELECTION_SPLITS:

@@ -97,6 +97,8 @@ def estimate(o, rows, mean_words, unlabelled):
         plan.append(("candidate-disagree", cand))
     if o.kl_temperature:
         plan.append(("candidate-kl", cand))
+    if o.ema:
+        plan.append(("candidate-ema", cand))
     if o.more_transfer:
         more = train_rows * 0.9 * o.more_transfer
         plan += [("more", more * TEACHER_FORWARD * scale * t_len),
@@ -129,6 +131,7 @@ CUTS = (  # (what is cut, option, how, floor)
     ("tuner trials", "trials", lambda v: max(2, v // 2), 2),
     ("the refit with the held-back text", "refit", lambda v: False, False),
     ("the composed-text lever", "compose", lambda v: 0, 0),
+    ("the weight-average lever", "ema", lambda v: 0.0, 0.0),
     ("the larger-transfer-set lever", "more_transfer", lambda v: 0, 0),
     ("the convolution-before-the-LSTMs lever", "pre_conv", lambda v: 0, 0),
     ("the disagreement-weighted loss lever", "disagree_weight", lambda v: 0.0, 0.0),
@@ -286,7 +289,7 @@ def describe(plan, cuts=(), done=None):
     return "\n".join(lines)
 
 
-LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-kl", "-more", "-composed")
+LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-kl", "-ema", "-more", "-composed")
 
 
 def planned(name):

@@ -292,6 +292,9 @@ def _walk(o, c, stage):
     if o.kl_temperature and best["config"]["distill_loss"] != "kl":  # softmaxes at temperature T, not logits
         kl = {**best["config"], "distill_loss": "kl", "temperature": o.kl_temperature}
         weigh(best["name"] + "-kl", kl, [c.keys["transfer"], kl, 0])
+    if o.ema and best["config"].get("ema", 0) != o.ema:  # Adam's moving average of the weights: less seed noise
+        averaged = {**best["config"], "ema": o.ema}
+        weigh(best["name"] + "-ema", averaged, [c.keys["transfer"], averaged, 0])
     if o.more_transfer:  # the same recipe on a larger transfer set: a second draw of augmented text
         _more(o, c, stage)
         more = c.result("transfer")["shards"] + "+" + c.result("more")["shards"]
