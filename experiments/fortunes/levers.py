@@ -29,6 +29,8 @@ candidates are. Levers:
                 used only in training, regressed onto the teacher's own sentence vector (the fine-tuned
                 encoder's last [CLS] state, 384 numbers a text instead of 8 logits; z-scored per
                 dimension), weight 1 beside the distillation loss
+  lm-pretrain   the student's embedding and LSTMs first trained as next/previous-wordpiece language
+                models on the transfer set's texts (lm_pretrain.py), then distilled as usual
 
 A distil folder still running (no report.json yet) can lend its splits, teacher and transfer set
 with --chosen-from pointing at the report.json of a finished run of the same command (same
@@ -64,6 +66,7 @@ def lever_configs(base):
         "context-emb": ({**base, "epochs": 10}, "context"),
         "composed": ({**base, "epochs": 10}, "composed"),
         "hint-1": ({**base, "epochs": 10}, "hint"),
+        "lm-pretrain": ({**base, "epochs": 10}, "lm"),
     }
 
 
@@ -328,6 +331,9 @@ def main():
         restore = use_contextual_init(log) if extra == "context" else None
         if extra == "hint":
             restore = use_hint(os.path.join(a.distil, "teacher"), base_shards, a.out, log)
+        if extra == "lm":
+            from lm_pretrain import use_lm_pretraining
+            restore = use_lm_pretraining(base_shards, a.out, a.seed, log)
         if extra == "wordnet":
             shards += "+" + text_shards(a.distil, a.out, a.wordnet, log)
         elif extra == "composed":
@@ -344,7 +350,11 @@ def main():
         if not converted(model):  # the manifest, written last, says convert finished
             model = convert(run, "int8", cfg.max_len, None, work, 300)["path"]
         ev = evaluate_tflite(model, selection, "test", runtime="tflm", run_dir=run)
-        from tfdistil.distil.steps import _c_vocab_bytes
+        from tfdistil.data.vocab import Vocab
+        from tfdistil.distil.steps import VOCAB_LAYOUT
+        from tfdistil.edge.mcu.c_vocab import c_vocabulary_layout
+        from tfdistil.runfolder import VOCAB
+        _c_vocab_bytes = lambda r: c_vocabulary_layout(Vocab.load(os.path.join(r, VOCAB)), VOCAB_LAYOUT)["flash_bytes"]  # noqa: E731
         row = {"lever": name, "seed": a.seed, "rows": metrics.get("train_rows"), "epochs": cfg.epochs,
                "best_epoch": metrics["best_epoch"], "dev_accuracy": round(metrics["dev_accuracy"], 4),
                "selection_accuracy": round(ev["accuracy"], 4), "selection_macro_f1": round(ev["macro_f1"], 4),
