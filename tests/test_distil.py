@@ -417,7 +417,9 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     """--lever-seeds 2 with --reuse and the KL lever: each candidate's seed 1 trains beside its reused
     seed 0 (a reused run's `seed-1` is found by its key as this run's `candidate-cnn-s1`), choices follow
     the mean of the two, and the chosen recipe's seeds are those two: no separate seed stage. The reused
-    run has one candidate (--no-grow), so which recipe its `seed-1` belongs to does not depend on a vote."""
+    run has one candidate (--no-grow), so which recipe its `seed-1` belongs to does not depend on a vote.
+    Then, on doctored copies of its records: --lever-margin stops a clear loser at seed 0, and
+    --keep-margin keeps a clear winner out of the chain when its lead is under the margin."""
     ref, _ = uninterrupted
     one = tmp_path / "one"
     run_cli(*tiny_args(tiny_task, tiny_bert, one), "--reuse", ref, "--no-grow")
@@ -477,6 +479,22 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     assert "candidate-cnn-kl-s1.json" not in os.listdir(raced / "stages")
     assert "candidate-cnn-s1" in r["reused"]["stages"] and r["chosen"]["name"] == "cnn"
     assert "seed 0 only: more than 0.5 under the best" in open(raced / "report.md", encoding="utf-8").read()
+    # --keep-margin: a lever that beats the best recipe by less than the margin does not move the chain. The
+    # KL lever scored 1.0 on both seeds here would win by any amount under 100 points without it (the
+    # default keeps any gain); with --keep-margin 100 nothing can clear it, so the tuner's recipe ships.
+    for f in ("candidate-cnn-kl.json", "candidate-cnn-kl-s1.json"):
+        with open(os.path.join(out, "stages", f), encoding="utf-8") as fh:
+            rec = json.load(fh)
+        rec["result"]["selection"] = {k: 1.0 for k in rec["result"]["selection"]}
+        with open(doctored / "stages" / f, "w", encoding="utf-8") as fh:
+            json.dump(rec, fh)
+    kept = tmp_path / "kept"
+    log = run_cli(*tiny_args(tiny_task, tiny_bert, kept), "--reuse", str(doctored), "--no-grow", "--lever-seeds", "2",
+                  "--kl-temperature", "2", "--keep-margin", "100").stderr
+    r = report(kept)
+    assert r["candidates"][1]["vote"]["mean"] == 1.0 and r["chosen"]["name"] == "cnn"
+    assert "not more than --keep-margin 100: not kept" in log
+    assert "by more than 100 points (`--keep-margin`)" in open(kept / "report.md", encoding="utf-8").read()
 
 
 def test_a_dry_run_counts_what_is_done_as_done(uninterrupted, tiny_task, tiny_bert, tmp_path):
@@ -548,8 +566,9 @@ CHECK_NO_TF = ("import sys\nfrom tfdistil.cli import main\nsys.argv = ['tfdistil
     (["--target", "cortex-m4"], "give --flash"),
     (["--target", "pi", "--time-budget", "0.01"], "too small for one teacher epoch"),
     (["--target", "pi", "--students", "rnn"], "--students: unknown rnn"),
-    (["--target", "pi", "--pre-conv", "-1"], "--kl-temperature and --lever-margin cannot be negative"),
-    (["--target", "pi", "--disagree-weight", "-1"], "--kl-temperature and --lever-margin cannot be negative"),
+    (["--target", "pi", "--pre-conv", "-1"], "--lever-margin and --keep-margin cannot be negative"),
+    (["--target", "pi", "--disagree-weight", "-1"], "--lever-margin and --keep-margin cannot be negative"),
+    (["--target", "pi", "--keep-margin", "-0.5"], "--lever-margin and --keep-margin cannot be negative"),
     (["--target", "pi", "--lever-margin", "1"], "--lever-margin 1 decides which levers get more seeds: give --lever-seeds 2"),
     (["--target", "pi", "--slices", "no-such-slices.json"], "--slices no-such-slices.json: file not found"),
     (["--target", "pi", "--reuse", "tests"], "--reuse tests: not a folder `tfdistil distil` made"),

@@ -47,6 +47,9 @@ def _targets():
 @click.option("--lever-margin", type=float, default=None, metavar="POINTS",
               help="With --lever-seeds N: a lever whose seed 0 scores more than POINTS under the best recipe's "
                    "vote trains no more seeds (racing: the clear losers cost one run, not N; default 0 = off).")
+@click.option("--keep-margin", type=float, default=None, metavar="POINTS",
+              help="Keep a lever only when its selection score beats the best recipe so far by more than POINTS: "
+                   "levers kept on any gain climb the split's noise one by one (default 0 = any gain).")
 @click.option("--embed-init", type=click.Choice(["off", "on", "both"]), default=None,
               help="Start student embeddings from the teacher's: try both ways (default), always, never.")
 @click.option("--grow/--no-grow", default=None,

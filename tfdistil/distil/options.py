@@ -91,6 +91,9 @@ class DistilOptions:
     lever_margin: float = 0.0                        # > 0, with lever_seeds > 1: a lever whose seed 0 is more than
                                                      # this many points under the best recipe's vote gets no more
                                                      # seeds (it is out); 0 = every lever on every seed
+    keep_margin: float = 0.0                         # > 0: a lever is kept only when its selection score (the
+                                                     # vote) beats the best recipe so far by more than this many
+                                                     # points; 0 = by any amount
     grow: bool = True                                # also try the best student grown (vocabulary, widths) to fill --flash
     pre_conv: int = 0                                # > 0: also try the best LSTM student with a convolution of
                                                      # this width before its LSTMs (a lever for word order)
@@ -205,9 +208,9 @@ def check(o):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(o, name)}")
     if min(o.augment_factor, o.compose, o.more_transfer, o.limit, o.teacher_limit, o.flash, o.ram, o.time_budget, o.pre_conv,
-           o.disagree_weight, o.kl_temperature, o.lever_margin) < 0:
+           o.disagree_weight, o.kl_temperature, o.lever_margin, o.keep_margin) < 0:
         raise UserError("--augment-factor, --compose, --more-transfer, --limit, --teacher-limit, --flash, --ram, --time-budget, "
-                        "--pre-conv, --disagree-weight, --kl-temperature and --lever-margin cannot be negative")
+                        "--pre-conv, --disagree-weight, --kl-temperature, --lever-margin and --keep-margin cannot be negative")
     if o.lever_margin and o.lever_seeds < 2:
         raise UserError(f"--lever-margin {o.lever_margin:g} decides which levers get more seeds: give --lever-seeds 2 or more")
     if o.soft_alpha > 1 or o.lr_scale <= 0:

@@ -185,7 +185,9 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     L += ["", f"One selection accuracy on {sp['selection']['rows']:,} rows carries a standard error of about "
           f"±{100 * se:.1f} points (binomial, at the chosen candidate's accuracy): candidates or levers closer than "
           "about twice that are not told apart by this split; a larger `--selection-fraction`, or a `--dev` file of "
-          "your own that gives the carved dev rows back to train, narrows it."]
+          "your own that gives the carved dev rows back to train, narrows it."
+          + (f" A lever was kept only when it beat the best recipe so far by more than {o.keep_margin:g} points "
+             "(`--keep-margin`)." if o.keep_margin else "")]
     if slices and slices.get("models"):
         L += ["", "By slice of the selection split (accuracy, and in brackets the teacher's lead in points; a text is "
               "in a slice when one of its words matches, plain = in none). This informs; the choice above was made "

@@ -265,6 +265,11 @@ def _walk(o, c, stage):
         lever = trained(name, config, deps, shards, against=best)
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
+            gain = 100 * (S.vote(lever, metric) - S.vote(best, metric))
+            if o.keep_margin and gain <= o.keep_margin:  # --keep-margin: a lead inside the split's noise does not move the chain
+                log(f"[candidate-{name}] {gain:+.2f} over the best so far, not more than --keep-margin "
+                    f"{o.keep_margin:g}: not kept")
+                return
             best, first = lever, f"candidate-{name}"
 
     if o.grow:  # each family's best grown to fill the budget: more vocabulary first, then wider. Every
