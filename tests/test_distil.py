@@ -413,6 +413,21 @@ def test_refit_gives_the_held_back_text_to_the_chosen_recipe_and_test_reads_only
     assert os.path.isfile(os.path.join(out, "bundle", "kit", "model_data.cc")) or os.listdir(os.path.join(out, "bundle", "kit"))
 
 
+def _doctored_copy(out, dst, scores):
+    """A copy of a run's stage records with the named stages' selection scores set to a value: the same
+    keys, so --reuse takes them as they are, and a choice that depends on them is certain."""
+    os.makedirs(dst / "stages")
+    shutil.copy(os.path.join(out, ".tfdistil"), dst)  # tfdistil's mark: a folder --reuse may read
+    for f in os.listdir(os.path.join(out, "stages")):
+        with open(os.path.join(out, "stages", f), encoding="utf-8") as fh:
+            rec = json.load(fh)
+        if f in scores:
+            rec["result"]["selection"] = {k: scores[f] for k in rec["result"]["selection"]}
+        with open(dst / "stages" / f, "w", encoding="utf-8") as fh:
+            json.dump(rec, fh)
+    return dst
+
+
 def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupted, tiny_task, tiny_bert, tmp_path):
     """--lever-seeds 2 with --reuse and the KL lever: each candidate's seed 1 trains beside its reused
     seed 0 (a reused run's `seed-1` is found by its key as this run's `candidate-cnn-s1`), choices follow
@@ -460,16 +475,7 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     # --lever-margin: a lever whose seed 0 falls more than the margin under the best recipe's vote trains
     # no more seeds. A copy of this run's records with the KL lever's seed 0 scored 0 (same keys, so
     # --reuse takes it as it is) makes that case certain; its seed 1 is then never looked for.
-    doctored = tmp_path / "doctored"
-    os.makedirs(doctored / "stages")
-    shutil.copy(os.path.join(out, ".tfdistil"), doctored)  # tfdistil's mark: a folder --reuse may read
-    for f in stages:
-        with open(os.path.join(out, "stages", f), encoding="utf-8") as fh:
-            rec = json.load(fh)
-        if f == "candidate-cnn-kl.json":
-            rec["result"]["selection"] = {k: 0.0 for k in rec["result"]["selection"]}
-        with open(doctored / "stages" / f, "w", encoding="utf-8") as fh:
-            json.dump(rec, fh)
+    doctored = _doctored_copy(out, tmp_path / "doctored", {"candidate-cnn-kl.json": 0.0})
     raced = tmp_path / "raced"
     log = run_cli(*tiny_args(tiny_task, tiny_bert, raced), "--reuse", str(doctored), "--no-grow", "--lever-seeds", "2",
                   "--kl-temperature", "2", "--lever-margin", "0.5").stderr
@@ -482,12 +488,8 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     # --keep-margin: a lever that beats the best recipe by less than the margin does not move the chain. The
     # KL lever scored 1.0 on both seeds here would win by any amount under 100 points without it (the
     # default keeps any gain); with --keep-margin 100 nothing can clear it, so the tuner's recipe ships.
-    for f in ("candidate-cnn-kl.json", "candidate-cnn-kl-s1.json"):
-        with open(os.path.join(out, "stages", f), encoding="utf-8") as fh:
-            rec = json.load(fh)
-        rec["result"]["selection"] = {k: 1.0 for k in rec["result"]["selection"]}
-        with open(doctored / "stages" / f, "w", encoding="utf-8") as fh:
-            json.dump(rec, fh)
+    doctored = _doctored_copy(out, tmp_path / "doctored-high",
+                              {"candidate-cnn-kl.json": 1.0, "candidate-cnn-kl-s1.json": 1.0})
     kept = tmp_path / "kept"
     log = run_cli(*tiny_args(tiny_task, tiny_bert, kept), "--reuse", str(doctored), "--no-grow", "--lever-seeds", "2",
                   "--kl-temperature", "2", "--keep-margin", "100").stderr
