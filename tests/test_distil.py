@@ -466,12 +466,18 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
         assert cand["vote"]["n"] == 2 and abs(cand["vote"]["mean"] - sum(both) / 2) < 1e-9
     kl = r["candidates"][1]
     assert kl["config"]["distill_loss"] == "kl" and kl["config"]["temperature"] == 2
+    # each lever's lead over the recipe it was weighed against, from the kept selection labels: the same
+    # number as the votes' difference, inside its own paired interval
+    lead, cnn = kl["lead"], r["candidates"][0]
+    assert kl["against"] == "cnn" and lead["draws"] == 2000 and lead["ci95"][0] <= lead["value"] <= lead["ci95"][1]
+    assert abs(lead["value"] - 100 * (kl["vote"]["mean"] - cnn["vote"]["mean"])) < 0.01
     fitting = [x for x in r["candidates"] if x["fits"]]
     top = max(x["vote"]["mean"] for x in fitting)
     assert r["chosen"]["name"] in {x["name"] for x in fitting if x["vote"]["mean"] == top}
     assert sorted(x["seed"] for x in r["seeds"]) == [0, 1] and "seed-1.json" not in stages
     md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "each weighed on the mean of 2 seeds" in md and "(the vote)" in md
+    assert f"- `cnn-kl` against `cnn`: {lead['value']:+.2f} ({lead['ci95'][0]:+.2f} to {lead['ci95'][1]:+.2f})" in md
     # --lever-margin: a lever whose seed 0 falls more than the margin under the best recipe's vote trains
     # no more seeds. A copy of this run's records with the KL lever's seed 0 scored 0 (same keys, so
     # --reuse takes it as it is) makes that case certain; its seed 1 is then never looked for.

@@ -83,16 +83,23 @@ def score(gold, pred, k, metric="macro_f1"):
 
 def gap_interval(gold, teacher, students, k, metric="accuracy", draws=2000, seed=0):
     """The teacher's lead over a recipe (teacher's score minus the mean of its seeds' scores) with a 95 %
-    paired bootstrap interval over rows: each draw resamples the rows once for all models, so what the
-    models share (a hard row) cancels. Why: on a few hundred rows a lead of a few points can be noise,
+    paired bootstrap interval over rows. Why: on a few hundred rows a lead of a few points can be noise,
     and a target such as "within 5 points of the teacher" is a statement about the task, not the sample.
     Returns {"metric", "value", "ci95": [lo, hi], "draws"} in points."""
-    gold, teacher = np.asarray(gold), np.asarray(teacher)
-    students = [np.asarray(s) for s in students]
+    return lead_interval(gold, [teacher], students, k, metric, draws, seed)
+
+
+def lead_interval(gold, ahead, behind, k, metric="accuracy", draws=2000, seed=0):
+    """How far one set of models' mean score is ahead of another's on the same rows, in points, with a
+    95 % paired bootstrap interval: each draw resamples the rows once for all models, so what the models
+    share (a hard row) cancels and what is left is the sample's doubt about the lead (a lever against the
+    recipe it was weighed on, each side the mean over its seeds). Returns {"metric", "value", "ci95", "draws"}."""
+    gold = np.asarray(gold)
+    ahead, behind = [np.asarray(m) for m in ahead], [np.asarray(m) for m in behind]
 
     def lead(idx):
-        return 100 * (score(gold[idx], teacher[idx], k, metric)
-                      - np.mean([score(gold[idx], s[idx], k, metric) for s in students]))
+        return 100 * (np.mean([score(gold[idx], m[idx], k, metric) for m in ahead])
+                      - np.mean([score(gold[idx], m[idx], k, metric) for m in behind]))
     rng = np.random.default_rng(seed)
     values = np.array([lead(rng.integers(0, len(gold), len(gold))) for _ in range(draws)])
     lo, hi = np.percentile(values, [2.5, 97.5])

@@ -48,6 +48,22 @@ def _seen_lines(test):
     return ["", line]
 
 
+def lead_lines(candidates, chosen, seeds, metric):
+    """Each lever's lead over the recipe it was weighed against, with the split's paired interval."""
+    levers = [r for r in candidates if r.get("lead")]
+    if not levers:
+        return []
+    later = {r.get("against") for r in candidates} | {chosen["name"]}
+    L = ["", f"Each lever against the recipe it was weighed against (selection {metric}, "
+             f"{'the mean of ' + str(seeds) + ' seeds' if seeds > 1 else 'seed 0'} a side; 95 % paired bootstrap "
+             "interval over the split's rows: an interval that spans 0 is a lead this split cannot tell from none):", ""]
+    for r in levers:
+        lead = r["lead"]
+        L.append(f"- `{r['name']}` against `{r['against']}`: {lead['value']:+.2f} ({lead['ci95'][0]:+.2f} to "
+                 f"{lead['ci95'][1]:+.2f}){', kept' if r['name'] in later else ''}")
+    return L
+
+
 def _vote(r):
     if r.get("lever_margin_out"):
         return f"{100 * r['vote']['mean']:.2f} (seed 0 only: more than {r['lever_margin_out']:g} under the best)"
@@ -188,6 +204,7 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
           "your own that gives the carved dev rows back to train, narrows it."
           + (f" A lever was kept only when it beat the best recipe so far by more than {o.keep_margin:g} points "
              "(`--keep-margin`)." if o.keep_margin else "")]
+    L += lead_lines(candidates, chosen, o.lever_seeds, metric)
     if slices and slices.get("models"):
         L += ["", "By slice of the selection split (accuracy, and in brackets the teacher's lead in points; a text is "
               "in a slice when one of its words matches, plain = in none). This informs; the choice above was made "

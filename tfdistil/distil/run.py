@@ -42,6 +42,8 @@ def claim(out):
 
 
 class Context:
+    scores_leads = True  # a lever's lead over its recipe gets its paired interval (a dry walk's does not)
+
     def __init__(self, o, log):
         self.o, self.log, self.out = o, log, o.out
         self.results, self.keys, self.seconds, self.reused = {}, {}, {}, []
@@ -78,6 +80,7 @@ class _Looking(Context):
     """A dry walk's context. With no data carved in --out yet, what reads it (the grown lever's
     vocabularies) reads --reuse DIR's, when DIR's split has this run's key (the same rows); else
     it is not known either."""
+    scores_leads = False
 
     def path(self, *parts):
         splits = self.results.get("splits")
@@ -248,6 +251,9 @@ def _walk(o, c, stage):
         return {**runs[0], "vote": S.mean_std([r["selection"][metric] for r in runs]),
                 **({"lever_margin_out": o.lever_margin} if out else {})}
 
+    def seed_runs(r):  # a recipe's scored seeds: seed 0, then those --lever-seeds trained
+        return [r] + [x for _, x in more_seeds.get(r["name"], [])]
+
     def seed_deps(r, seed):
         own_set = r["name"].endswith(("-composed", "-more"))
         return [c.keys["transfer"], r["config"], seed] + ([r["shards"]] if own_set else [])
@@ -263,6 +269,9 @@ def _walk(o, c, stage):
         """One lever on the best recipe so far: train it, keep it if the selection split prefers it."""
         nonlocal best, first
         lever = trained(name, config, deps, shards, against=best)
+        if c.scores_leads and not isinstance(lever, D.Pending):  # is its lead more than the split's noise?
+            lever = {**lever, "against": best["name"],
+                     "lead": S.lever_lead(c, seed_runs(lever), seed_runs(best), metric)}
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             gain = 100 * (S.vote(lever, metric) - S.vote(best, metric))

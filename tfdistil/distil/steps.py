@@ -313,6 +313,24 @@ def selection_slices(o, c, models, log):
     return {"patterns": patterns(slices), "models": rows}
 
 
+def lever_lead(c, lever_runs, against_runs, metric):
+    """A lever's lead over the recipe it was weighed against (each side the mean over its seeds) on the
+    selection split, with a 95 % paired bootstrap interval over the split's rows: seeds average out the
+    training noise, not the sample's, and a lead inside the interval is one this split cannot tell from
+    none. Read from the labels each scored run kept; None if one kept none (scored before they were)."""
+    from tfdistil.data.splits import load_split
+    from tfdistil.metrics import lead_interval
+    if not all(isinstance(r, dict) for r in lever_runs + against_runs):
+        return None
+    paths = [os.path.join(r["run"], SELECTION_LABELS) for r in lever_runs + against_runs]
+    if not all(map(os.path.isfile, paths)):
+        return None
+    labels = [np.load(p) for p in paths]
+    gold = load_split(c.selection, "test").labels
+    n = len(lever_runs)
+    return lead_interval(gold, labels[:n], labels[n:], len(c.splits["label_names"]), metric)
+
+
 def metric_name(o, c):
     if o.metric != "auto":
         return o.metric
