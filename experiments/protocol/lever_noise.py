@@ -5,7 +5,8 @@ so far. Seeds average out the training noise, but every candidate is scored on t
 lead can still be this sample's, not the recipe's. This reads each candidate's int8 labels on the selection
 split (kept by distil for the slice table), averages correctness over its seeds row by row, and resamples the
 rows (the same draw for both sides) to put a 95 % interval on each lever's lead over the recipe it was
-weighed against. It trains nothing and opens no test file.
+weighed against: the interval every distil report now prints (`tfdistil.metrics.lead_interval`), here for a
+run made before it did, and beside another run's recipe. It trains nothing and opens no test file.
 
     python experiments/protocol/lever_noise.py runs/sst2-distil-m4-seeds \
         --also runs/sst2-distil-m4-vocab:bilstm_attn-ei-vocab-decay
@@ -16,6 +17,8 @@ import os
 import sys
 
 import numpy as np
+
+from tfdistil.metrics import lead_interval
 
 LEVERS = ("-vocab", "-grown", "-soft", "-lr", "-decay", "-preconv", "-disagree", "-kl", "-ema", "-more", "-composed")
 LABELS = "selection_labels.npy"  # tfdistil.distil.steps.SELECTION_LABELS
@@ -41,17 +44,15 @@ def seeds_of(run, name):
         k += 1
 
 
-def correct(records, gold):
-    """Row-wise correctness averaged over seeds (rows x 1), from each seed's kept labels."""
-    return np.mean([np.load(os.path.join(r["run"], LABELS)) == gold for r in records], axis=0)
+def labels(records):
+    """Each seed's int8 labels on the selection split, as distil kept them."""
+    return [np.load(os.path.join(r["run"], LABELS)) for r in records]
 
 
-def lead(a, b, draws, rng):
-    """Points by which a's seed-mean accuracy beats b's, with a paired 95 % bootstrap interval over rows."""
-    d = a - b
-    idx = rng.integers(0, len(d), size=(draws, len(d)))
-    boot = d[idx].mean(axis=1)
-    return 100 * d.mean(), 100 * np.percentile(boot, 2.5), 100 * np.percentile(boot, 97.5)
+def lead(ahead, behind, gold, k, draws):
+    """The same interval the distil report gives (tfdistil.metrics.lead_interval), in points."""
+    r = lead_interval(gold, ahead, behind, k, "accuracy", draws)
+    return r["value"], r["ci95"][0], r["ci95"][1]
 
 
 def main(argv=None):
@@ -60,7 +61,6 @@ def main(argv=None):
     ap.add_argument("--also", action="append", default=[], metavar="RUN:NAME",
                     help="another run's recipe (same selection split) to set beside the chosen one")
     ap.add_argument("--draws", type=int, default=2000)
-    ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args(argv)
     if not os.path.isfile(os.path.join(a.run, "report.json")):
         sys.exit(f"error: {a.run}: no report.json (not a finished distil run)")
@@ -69,8 +69,9 @@ def main(argv=None):
     names = stage(a.run, "splits")["label_names"]  # the order of the model's outputs
     with open(os.path.join(a.run, "data", "selection.jsonl"), encoding="utf-8") as f:
         gold = np.array([names.index(json.loads(line)["label"]) for line in f])
-    rng = np.random.default_rng(a.seed)
-    rows = {c["name"]: correct(seeds_of(a.run, c["name"]), gold) for c in report["candidates"]}
+    k = len(names)
+    rows = {c["name"]: labels(seeds_of(a.run, c["name"])) for c in report["candidates"]}
+    acc = {n: np.mean([np.mean(m == gold) for m in ms]) for n, ms in rows.items()}
     n_seeds = {c["name"]: len(seeds_of(a.run, c["name"])) for c in report["candidates"]}
     print(f"{a.run}: {len(gold)} selection rows, {a.draws} paired bootstrap draws over them\n")
     print("| lever | weighed against | seeds | lead (points) | 95 % interval | kept |")
@@ -79,18 +80,17 @@ def main(argv=None):
     for c in report["candidates"]:
         name = c["name"]
         if not name.endswith(LEVERS):  # a base candidate (the tuner's, with and without teacher embeddings)
-            best = name if best is None or rows[name].mean() > rows[best].mean() else best
+            best = name if best is None or acc[name] > acc[best] else best
             continue
-        m, lo, hi = lead(rows[name], rows[best], a.draws, rng)
-        kept = rows[name].mean() > rows[best].mean()
+        m, lo, hi = lead(rows[name], rows[best], gold, k, a.draws)
+        kept = acc[name] > acc[best]
         print(f"| {name[len(best):] or name} | {best} | {n_seeds[name]} | {m:+.2f} | {lo:+.2f} to {hi:+.2f} | "
               f"{'yes' if kept else 'no'} |")
         best = name if kept else best
     chosen = report["chosen"]["name"]
     for spec in a.also:
         run, name = spec.split(":", 1)
-        other = correct(seeds_of(run, name), gold)
-        m, lo, hi = lead(rows[chosen], other, a.draws, rng)
+        m, lo, hi = lead(rows[chosen], labels(seeds_of(run, name)), gold, k, a.draws)
         print(f"\nthe chosen {chosen} against {name} ({run}, {len(seeds_of(run, name))} seeds): "
               f"{m:+.2f} points, 95 % interval {lo:+.2f} to {hi:+.2f}")
 
