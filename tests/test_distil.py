@@ -478,6 +478,8 @@ def test_lever_seeds_weigh_every_candidate_on_the_mean_of_its_seeds(uninterrupte
     md = open(os.path.join(out, "report.md"), encoding="utf-8").read()
     assert "each weighed on the mean of 2 seeds" in md and "(the vote)" in md
     assert f"- `cnn-kl` against `cnn`: {lead['value']:+.2f} ({lead['ci95'][0]:+.2f} to {lead['ci95'][1]:+.2f})" in md
+    with open(os.path.join(out, "levers.png"), "rb") as f:  # the same leads as a picture, linked from the report
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n" and "](levers.png)" in md
     # --lever-margin: a lever whose seed 0 falls more than the margin under the best recipe's vote trains
     # no more seeds. A copy of this run's records with the KL lever's seed 0 scored 0 (same keys, so
     # --reuse takes it as it is) makes that case certain; its seed 1 is then never looked for.

@@ -3,7 +3,7 @@
 #   bash experiments/protocol/publish.sh RUN_DIR RUN_LOG DEST
 # e.g. bash experiments/protocol/publish.sh runs/sst2-distil-m4-sentences runs/sst2-distil-m4-sentences.log \
 #          results/distil/sst2-cortex-m4-sentences
-# Writes DEST/{report.md,report.json,candidates.png,test_read.json} when the run has them, DEST/stages.json
+# Writes DEST/{report.md,report.json,candidates.png,levers.png,test_read.json} when the run has them, DEST/stages.json
 # (every stage record so far: its result and seconds) and DEST/run.log (the log without progress bars, home
 # and machine paths shortened). DEST is made if missing; nothing else is touched.
 set -euo pipefail
@@ -12,7 +12,7 @@ run=$1 log=$2 dest=$3
 [ -d "$run/stages" ] || { echo "error: $run is not a distil run (no stages/)" >&2; exit 2; }
 [ -f "$log" ] || { echo "error: $log: file not found" >&2; exit 2; }
 mkdir -p "$dest"
-for f in report.md report.json candidates.png test_read.json; do
+for f in report.md report.json candidates.png levers.png test_read.json; do
   [ -f "$run/$f" ] && cp "$run/$f" "$dest/$f"
 done
 python3 - "$run" "$dest/stages.json" <<'PY'

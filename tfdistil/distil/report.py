@@ -53,7 +53,7 @@ def lead_lines(candidates, chosen, seeds, metric):
     levers = [r for r in candidates if r.get("lead")]
     if not levers:
         return []
-    later = {r.get("against") for r in candidates} | {chosen["name"]}
+    later = kept_levers(candidates, chosen)
     L = ["", f"Each lever against the recipe it was weighed against (selection {metric}, "
              f"{'the mean of ' + str(seeds) + ' seeds' if seeds > 1 else 'seed 0'} a side; 95 % paired bootstrap "
              "interval over the split's rows: an interval that spans 0 is a lead this split cannot tell from none):", ""]
@@ -61,7 +61,12 @@ def lead_lines(candidates, chosen, seeds, metric):
         lead = r["lead"]
         L.append(f"- `{r['name']}` against `{r['against']}`: {lead['value']:+.2f} ({lead['ci95'][0]:+.2f} to "
                  f"{lead['ci95'][1]:+.2f}){', kept' if r['name'] in later else ''}")
-    return L
+    return L + ["", "![each lever's lead with its interval](levers.png)"]
+
+
+def kept_levers(candidates, chosen):
+    """The names the chain moved to: each kept lever is what the next one was weighed against, or the choice."""
+    return {r.get("against") for r in candidates} | {chosen["name"]}
 
 
 def _vote(r):
@@ -279,6 +284,12 @@ def write_report(o, c, candidates, seeds, chosen, metric, checks, test, bundle, 
     png = os.path.join(o.out, "candidates.png")
     candidates_png(png + ".tmp.png", candidates, chosen, metric, lg["selection"].get(metric), o.flash, slices)
     os.replace(png + ".tmp.png", png)
+    levers = [r for r in candidates if r.get("lead")]
+    if levers:
+        from tfdistil.distil.plots import levers_png
+        png = os.path.join(o.out, "levers.png")
+        levers_png(png + ".tmp.png", levers, kept_levers(candidates, chosen), metric, o.keep_margin)
+        os.replace(png + ".tmp.png", png)
     atomic_write_text(os.path.join(o.out, "report.md"), "\n".join(L))
     atomic_write_json(os.path.join(o.out, "report.json"), portable(summary))
     return {"report": os.path.join(o.out, "report.md"), "chosen": chosen["name"], "seed": chosen["seed"],
