@@ -266,7 +266,8 @@ def _walk(o, c, stage):
     best = S.best_of(candidates, metric)
     first = f"candidate-{best['name']}"
     def weigh(name, config, deps, shards=None):
-        """One lever on the best recipe so far: train it, keep it if the selection split prefers it."""
+        """One lever on the best recipe so far: train it, keep it if the selection split prefers it (by more
+        than --keep-margin, when given), and note its lead with the split's paired interval."""
         nonlocal best, first
         lever = trained(name, config, deps, shards, against=best)
         if c.scores_leads and not isinstance(lever, D.Pending):  # is its lead more than the split's noise?
@@ -275,7 +276,7 @@ def _walk(o, c, stage):
         candidates.append(lever)
         if S.best_of([best, lever], metric) is lever:
             gain = 100 * (S.vote(lever, metric) - S.vote(best, metric))
-            if o.keep_margin and gain <= o.keep_margin:  # --keep-margin: a lead inside the split's noise does not move the chain
+            if o.keep_margin and gain <= o.keep_margin:  # a lead inside the split's noise leaves the chain
                 log(f"[candidate-{name}] {gain:+.2f} over the best so far, not more than --keep-margin "
                     f"{o.keep_margin:g}: not kept")
                 return
